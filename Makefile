@@ -1,0 +1,39 @@
+# tlslogd: the two commands of the README, and the pieces they are made of.
+#   make demo   installs what is needed, builds, runs tlslogd on its embedded default
+#   make test   installs what is needed, builds (normal and ASan+UBSan), runs every test
+
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+
+.PHONY: all deps build build-asan test test-unit demo clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+build:
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+# clang, so that the libFuzzer targets build too.
+build-asan:
+	@CC=clang cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DTL_SANITIZE=ON -DTL_FUZZ=ON >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+test: deps build build-asan
+	@echo "== tests: normal build =="
+	@cd $(BUILD) && ctest -j $(JOBS) --output-on-failure
+	@echo "== tests: ASan + UBSan build =="
+	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest -j $(JOBS) --output-on-failure
+
+test-unit: build
+	@cd $(BUILD) && ctest -j $(JOBS) --output-on-failure -R '^unit\.'
+
+demo: deps build
+	@scripts/demo $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,175 @@
+/*
+ * conf.h: the configuration, loaded from YAML into plain immutable structs.
+ *
+ * tl_conf_load parses and validates a whole file and reports every error it finds, each
+ * naming file, line and key and saying what is allowed. A loaded tl_conf is never modified;
+ * a reload loads a new one. All strings are owned by the tl_conf.
+ */
+#ifndef TL_CONF_CONF_H
+#define TL_CONF_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "frame/frame.h"
+#include "parse/format.h"
+
+enum tl_transport {
+    TL_TR_UDP = 0,
+    TL_TR_TCP,
+    TL_TR_UNIX,
+    TL_TR_TLS,
+};
+
+enum tl_output_type {
+    TL_OUT_FILE = 0,
+    TL_OUT_STDOUT,
+    TL_OUT_FORWARD,
+};
+
+/* Peer authentication modes (the names rsyslog uses), RFC 5425 §5. */
+enum tl_auth_mode {
+    TL_AUTH_DEFAULT = 0, /* not configured: anon on inputs, name on outputs */
+    TL_AUTH_ANON,
+    TL_AUTH_CERTVALID,
+    TL_AUTH_NAME,
+    TL_AUTH_FINGERPRINT,
+};
+
+/*
+ * TLS settings: the top-level tls: block, merged key by key with an input's or output's own
+ * tls: block (the local value wins). Unset strings are NULL, unset numbers 0.
+ */
+struct tl_conf_tls {
+    int line;                      /* of the block that defined it (0: none) */
+    char *ca_file;                 /* "system" = the system trust store */
+    char *ca_dir;                  /* OpenSSL hashed directory */
+    char *cert_file;               /* leaf first, then the chain */
+    char *key_file;
+    char *key_password_file;
+    char *crl_file;
+    unsigned min_version;          /* 12 (default) or 13 */
+    char *ciphers;                 /* TLS 1.2 cipher list */
+    char *ciphersuites;            /* TLS 1.3 suites */
+    uint64_t handshake_timeout_ms; /* default 10 s */
+    enum tl_auth_mode auth;
+    char **permitted_peers;
+    size_t n_permitted_peers;
+    char **fingerprints;
+    size_t n_fingerprints;
+};
+
+/* One forward target: "host:port". */
+struct tl_conf_target {
+    char *host;
+    uint16_t port;
+};
+
+enum tl_log_level {
+    TL_LOG_ERROR = 0,
+    TL_LOG_WARNING,
+    TL_LOG_NOTICE,
+    TL_LOG_INFO,
+    TL_LOG_DEBUG,
+};
+
+struct tl_conf_input {
+    char *name;
+    int line;                    /* where it is defined, for messages */
+    enum tl_transport transport;
+    char *host;                  /* listen address; NULL = all addresses (IPv6 and IPv4) */
+    uint16_t port;               /* 0 = pick one (tests); see port_file */
+    char *path;                  /* unix: socket path */
+    unsigned socket_mode;        /* unix: permissions of the socket file (default 0666) */
+    enum tl_framing framing;     /* tcp */
+    size_t max_message_size;     /* default 64 KiB */
+    size_t max_connections;      /* tcp: default 10000 */
+    size_t recv_buffer;          /* SO_RCVBUF for udp/unix, 0 = kernel default */
+    struct tl_conf_tls tls;      /* tls: merged with the top-level block */
+    bool hostname_must_match_cert; /* tls: reject messages whose HOSTNAME is not a cert name */
+};
+
+struct tl_conf_output {
+    char *name;
+    int line;
+    enum tl_output_type type;
+    char *path;                  /* file: path template with {hostname} etc. */
+    enum tl_format format;
+    uint64_t flush_interval_ms;  /* default 1000 */
+    size_t buffer_size;          /* write buffer per open file, default 64 KiB */
+    unsigned max_open_files;     /* default 256 */
+    unsigned file_mode;          /* default 0640 */
+    unsigned dir_mode;           /* default 0755 */
+    size_t queue_messages;       /* in-memory queue bound, default 100000 */
+    /* forward: */
+    struct tl_conf_target *targets; /* tried in order; first reachable wins */
+    size_t n_targets;
+    enum tl_transport transport; /* tls (default), tcp, udp */
+    enum tl_framing framing;     /* octet-counted on tls (default), lf on tcp by default */
+    uint64_t reconnect_min_ms;   /* first retry delay, default 1 s; doubles up to max */
+    uint64_t reconnect_max_ms;   /* default 60 s */
+    uint64_t connect_timeout_ms; /* TCP connect, default 10 s */
+    uint64_t drain_timeout_ms;   /* at shutdown, how long to keep delivering; default 10 s */
+    struct tl_conf_tls tls;
+};
+
+struct tl_conf_route {
+    int line;
+    size_t n_from;
+    size_t *from;                /* indexes into inputs */
+    size_t n_to;
+    size_t *to;                  /* indexes into outputs */
+};
+
+struct tl_conf {
+    char *file;                  /* as given, or "<embedded>" */
+    unsigned workers;            /* 0 = number of CPUs */
+    enum tl_log_level log_level;
+    char *port_file;             /* if set, each listener's "name port" is written here */
+    uint64_t stats_interval_ms;  /* 0 = off */
+    struct tl_conf_input *inputs;
+    size_t n_inputs;
+    struct tl_conf_output *outputs;
+    size_t n_outputs;
+    struct tl_conf_route *routes;
+    size_t n_routes;             /* 0: every input goes to every output */
+};
+
+/* Collected errors: each one a full sentence starting with "FILE:LINE: ". */
+struct tl_conf_errors {
+    char **lines;
+    size_t n;
+};
+
+/* Loads and validates. On any error returns NULL and fills errs (free with
+ * tl_conf_errors_fini). */
+struct tl_conf *tl_conf_load_file(const char *path, struct tl_conf_errors *errs);
+/* The same from text in memory; name is used in messages. */
+struct tl_conf *tl_conf_load_string(const char *text, size_t len, const char *name,
+                                    struct tl_conf_errors *errs);
+void tl_conf_free(struct tl_conf *c);
+void tl_conf_errors_fini(struct tl_conf_errors *errs);
+
+/* The configuration tlslogd runs with when started without -c (see README). */
+extern const char tl_conf_embedded[];
+
+/* Helpers shared with the CLI and tests. */
+/* "64KiB", "1MiB", "1GiB", "512", "10kB": bytes; false on junk or overflow. */
+bool tl_parse_size(const char *s, uint64_t *out);
+/* "250ms", "1s", "5m", "1h", "2": milliseconds (a bare number is seconds). */
+bool tl_parse_duration_ms(const char *s, uint64_t *out);
+/* "host:port", "[v6]:port", ":port", "port", "host" (then default_port). host is malloc'd
+ * or NULL for "any". false with a reason in why. */
+bool tl_parse_listen(const char *s, uint16_t default_port, char **host, uint16_t *port,
+                     char *why, size_t whylen);
+
+const char *tl_transport_name(enum tl_transport t);
+const char *tl_log_level_name(enum tl_log_level l);
+
+/* The key reference as Markdown tables, generated from the tables the loader validates
+ * with (docs/configuration.md embeds it; a unit test checks they agree). malloc'd; the
+ * caller frees it. NULL when out of memory. */
+char *tl_conf_reference_markdown(void);
+
+#endif

@@ -1,0 +1,191 @@
+/*
+ * main.c: tlslogd's command line, start-up, signals and shutdown.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <openssl/opensslv.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "conf/conf.h"
+#include "core/log.h"
+#include "daemon/server.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: tlslogd [-c FILE] [--check] [--version] [--help]\n"
+            "\n"
+            "Receives syslog messages (UDP, TCP, unix socket) and writes them to files.\n"
+            "Runs in the foreground; its own diagnostics go to stderr.\n"
+            "\n"
+            "  -c, --config FILE  configuration file (YAML). Without it tlslogd runs its\n"
+            "                     embedded default: TCP and UDP on 127.0.0.1:5514, written to\n"
+            "                     ./tlslogd-logs/{hostname}.log\n"
+            "      --check        validate the configuration and exit (0 = valid)\n"
+            "      --version      print the version and exit\n"
+            "  -h, --help         this text\n"
+            "\n"
+            "Signals: TERM/INT stop after writing everything received; HUP reopens output\n"
+            "files (after logrotate); USR1 logs counters.\n"
+            "Configuration reference: docs/configuration.md, man tlslogd.yaml(5).\n");
+}
+
+static struct tl_conf *load(const char *path)
+{
+    struct tl_conf_errors errs = {0};
+    struct tl_conf *c;
+    if (path) {
+        c = tl_conf_load_file(path, &errs);
+    } else {
+        c = tl_conf_load_string(tl_conf_embedded, strlen(tl_conf_embedded), "<embedded>",
+                                &errs);
+    }
+    if (!c) {
+        for (size_t i = 0; i < errs.n; i++) {
+            fprintf(stderr, "%s\n", errs.lines[i]);
+        }
+        if (errs.n == 0) {
+            fprintf(stderr, "%s: cannot load the configuration\n", path ? path : "<embedded>");
+        }
+    }
+    tl_conf_errors_fini(&errs);
+    return c;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check", no_argument, NULL, 'C'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *path = NULL;
+    bool check = false;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            path = optarg;
+            break;
+        case 'C':
+            check = true;
+            break;
+        case 'V':
+            printf("tlslogd %s (%s)\n", TL_VERSION, OPENSSL_VERSION_TEXT);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "tlslogd: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+
+    struct tl_conf *conf = load(path);
+    if (!conf) {
+        return 1;
+    }
+    if (check) {
+        printf("%s: configuration OK\n", path ? path : "<embedded>");
+        tl_conf_free(conf);
+        return 0;
+    }
+    tl_log_set_level(conf->log_level);
+
+    /* Signals are taken synchronously by the main thread; every other thread inherits the
+     * blocked mask. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+    if (sfd < 0) {
+        tl_error("signalfd: %s", strerror(errno));
+        tl_conf_free(conf);
+        return 1;
+    }
+
+    struct tl_server srv;
+    int rc = 0;
+    if (!tl_server_init(&srv, conf) || !tl_server_start(&srv)) {
+        tl_error("tlslogd could not start (see above)");
+        tl_server_stop(&srv);
+        tl_server_fini(&srv);
+        tl_conf_free(conf);
+        close(sfd);
+        return 1;
+    }
+    if (conf->port_file && !tl_server_write_port_file(&srv, conf->port_file)) {
+        rc = 1;
+    }
+    tl_notice("tlslogd %s started: configuration %s, %zu workers, %zu inputs, %zu outputs",
+              TL_VERSION, conf->file, srv.n_workers, srv.n_inputs, srv.n_outputs);
+
+    int64_t next_stats = conf->stats_interval_ms ? tl_now_ms() + (int64_t)conf->stats_interval_ms
+                                                 : -1;
+    bool running = rc == 0;
+    while (running) {
+        int timeout = -1;
+        if (next_stats >= 0) {
+            int64_t t = next_stats - tl_now_ms();
+            timeout = t < 0 ? 0 : (int)t;
+        }
+        struct pollfd pfd = {.fd = sfd, .events = POLLIN};
+        int n = poll(&pfd, 1, timeout);
+        if (n == 0 && next_stats >= 0) {
+            tl_server_log_stats(&srv);
+            next_stats = tl_now_ms() + (int64_t)conf->stats_interval_ms;
+            continue;
+        }
+        if (n < 0) {
+            continue;
+        }
+        struct signalfd_siginfo si;
+        if (read(sfd, &si, sizeof(si)) != (ssize_t)sizeof(si)) {
+            continue;
+        }
+        switch (si.ssi_signo) {
+        case SIGTERM:
+        case SIGINT:
+            tl_notice("received %s: stopping after writing everything received",
+                      si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+            running = false;
+            break;
+        case SIGHUP:
+            tl_notice("received SIGHUP: reopening output files, reloading TLS certificates");
+            tl_server_reopen(&srv);
+            tl_server_reload_tls(&srv);
+            break;
+        case SIGUSR1:
+            tl_server_log_stats(&srv);
+            break;
+        default:
+            break;
+        }
+    }
+    tl_server_stop(&srv);
+    tl_server_log_stats(&srv);
+    tl_server_fini(&srv);
+    tl_notice("tlslogd stopped");
+    tl_conf_free(conf);
+    close(sfd);
+    return rc;
+}

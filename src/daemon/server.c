@@ -1,0 +1,294 @@
+#include "daemon/server.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "in/in.h"
+
+static size_t cpu_count(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (size_t)n : 1;
+}
+
+static bool route_has(const struct tl_conf_route *r, size_t in, size_t out)
+{
+    bool from = false;
+    bool to = false;
+    for (size_t i = 0; i < r->n_from; i++) {
+        from |= r->from[i] == in;
+    }
+    for (size_t i = 0; i < r->n_to; i++) {
+        to |= r->to[i] == out;
+    }
+    return from && to;
+}
+
+/* Output o receives input i's messages when no routes are given, or a route says so. */
+static bool routed(const struct tl_conf *c, size_t i, size_t o)
+{
+    if (c->n_routes == 0) {
+        return true;
+    }
+    for (size_t r = 0; r < c->n_routes; r++) {
+        if (route_has(&c->routes[r], i, o)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool tl_server_init(struct tl_server *srv, struct tl_conf *conf)
+{
+    memset(srv, 0, sizeof(*srv));
+    srv->conf = conf;
+    srv->n_workers = conf->workers ? conf->workers : cpu_count();
+    srv->outputs = calloc(conf->n_outputs, sizeof(*srv->outputs));
+    srv->inputs = calloc(conf->n_inputs, sizeof(*srv->inputs));
+    srv->workers = calloc(srv->n_workers, sizeof(*srv->workers));
+    if (!srv->outputs || !srv->inputs || !srv->workers) {
+        tl_error("out of memory at start-up");
+        return false;
+    }
+    srv->n_outputs = conf->n_outputs;
+    for (size_t o = 0; o < conf->n_outputs; o++) {
+        struct tl_output *out = &srv->outputs[o];
+        out->conf = &conf->outputs[o];
+        out->gconf = conf;
+        out->index = o;
+        atomic_init(&out->reopen, false);
+        if (!tl_mq_init(&out->q, out->conf->queue_messages)) {
+            tl_error("output %s: out of memory for a queue of %zu messages", out->conf->name,
+                     out->conf->queue_messages);
+            return false;
+        }
+        if (out->conf->type == TL_OUT_FORWARD && !tl_out_fwd_init(out)) {
+            return false;
+        }
+    }
+    size_t max_msg = 0;
+    srv->n_inputs = conf->n_inputs;
+    for (size_t i = 0; i < conf->n_inputs; i++) {
+        struct tl_input *in = &srv->inputs[i];
+        in->conf = &conf->inputs[i];
+        in->index = i;
+        in->srv = srv;
+        in->outs = calloc(conf->n_outputs, sizeof(*in->outs));
+        if (!in->outs) {
+            return false;
+        }
+        for (size_t o = 0; o < conf->n_outputs; o++) {
+            if (routed(conf, i, o)) {
+                in->outs[in->n_outs++] = &srv->outputs[o];
+            }
+        }
+        if (in->conf->max_message_size > max_msg) {
+            max_msg = in->conf->max_message_size;
+        }
+        if (in->conf->transport == TL_TR_TLS) {
+            char err[1024];
+            char owner[96];
+            snprintf(owner, sizeof(owner), "input %s", in->conf->name);
+            if (!tl_tls_slot_init(&in->tls, &in->conf->tls, TL_TLS_SERVER, owner, err,
+                                  sizeof(err))) {
+                tl_error("%s", err);
+                return false;
+            }
+            in->has_tls = true;
+        }
+    }
+    srv->scratch_size = max_msg + 65536;
+    for (size_t i = 0; i < conf->n_inputs; i++) {
+        if (!tl_in_bind(&srv->inputs[i], srv->n_workers)) {
+            return false;
+        }
+    }
+    for (size_t w = 0; w < srv->n_workers; w++) {
+        srv->workers[w] = tl_worker_new(srv, w);
+        if (!srv->workers[w]) {
+            tl_error("out of memory creating worker %zu", w);
+            return false;
+        }
+        for (size_t i = 0; i < conf->n_inputs; i++) {
+            if (!tl_in_attach(&srv->inputs[i], srv->workers[w], w)) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+bool tl_server_start(struct tl_server *srv)
+{
+    for (size_t o = 0; o < srv->n_outputs; o++) {
+        struct tl_output *out = &srv->outputs[o];
+        void *(*main_fn)(void *) =
+            out->conf->type == TL_OUT_FORWARD ? tl_out_fwd_main : tl_out_file_main;
+        int rc = pthread_create(&out->thread, NULL, main_fn, out);
+        if (rc != 0) {
+            tl_error("output %s: cannot start thread: %s", out->conf->name, strerror(rc));
+            return false;
+        }
+        out->started = true;
+    }
+    for (size_t w = 0; w < srv->n_workers; w++) {
+        if (!tl_worker_start(srv->workers[w])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void tl_server_stop(struct tl_server *srv)
+{
+    /* Inputs first, so that everything they accepted reaches the outputs' queues... */
+    for (size_t w = 0; w < srv->n_workers; w++) {
+        if (srv->workers[w]) {
+            tl_worker_request_stop(srv->workers[w]);
+        }
+    }
+    /* A worker blocked on a full queue (a forward target that is down) waits at most as
+     * long as the outputs may take to drain; then the queues close and what cannot be
+     * queued is counted as dropped. */
+    uint64_t grace = 0;
+    for (size_t o = 0; o < srv->n_outputs; o++) {
+        if (srv->outputs[o].conf->drain_timeout_ms > grace) {
+            grace = srv->outputs[o].conf->drain_timeout_ms;
+        }
+    }
+    int64_t deadline = tl_now_ms() + (int64_t)grace + 1000;
+    for (size_t w = 0; w < srv->n_workers; w++) {
+        if (!srv->workers[w]) {
+            continue;
+        }
+        int64_t left = deadline - tl_now_ms();
+        if (!tl_worker_join(srv->workers[w], left > 0 ? left : 0)) {
+            tl_warn("a worker is still blocked on a full output queue after %llu ms: closing "
+                    "the queues; messages that cannot be queued are dropped and counted",
+                    (unsigned long long)grace);
+            for (size_t o = 0; o < srv->n_outputs; o++) {
+                tl_mq_close(&srv->outputs[o].q);
+            }
+            tl_worker_join(srv->workers[w], -1);
+        }
+    }
+    /* ...then the outputs drain their queues, flush and close. */
+    for (size_t o = 0; o < srv->n_outputs; o++) {
+        struct tl_output *out = &srv->outputs[o];
+        if (out->started) {
+            tl_mq_close(&out->q);
+            pthread_join(out->thread, NULL);
+            out->started = false;
+        }
+    }
+}
+
+void tl_server_fini(struct tl_server *srv)
+{
+    if (srv->workers) {
+        for (size_t w = 0; w < srv->n_workers; w++) {
+            tl_worker_free(srv->workers[w]);
+        }
+        free(srv->workers);
+    }
+    if (srv->inputs) {
+        for (size_t i = 0; i < srv->n_inputs; i++) {
+            tl_in_unbind(&srv->inputs[i]);
+            free(srv->inputs[i].outs);
+            if (srv->inputs[i].has_tls) {
+                tl_tls_slot_fini(&srv->inputs[i].tls);
+            }
+        }
+        free(srv->inputs);
+    }
+    if (srv->outputs) {
+        for (size_t o = 0; o < srv->n_outputs; o++) {
+            if (srv->outputs[o].conf->type == TL_OUT_FORWARD) {
+                tl_out_fwd_free(&srv->outputs[o]);
+            }
+            tl_mq_fini(&srv->outputs[o].q);
+        }
+        free(srv->outputs);
+    }
+    memset(srv, 0, sizeof(*srv));
+}
+
+void tl_server_reload_tls(struct tl_server *srv)
+{
+    for (size_t i = 0; i < srv->n_inputs; i++) {
+        if (srv->inputs[i].has_tls) {
+            tl_tls_slot_reload(&srv->inputs[i].tls);
+        }
+    }
+    for (size_t o = 0; o < srv->n_outputs; o++) {
+        if (srv->outputs[o].conf->type == TL_OUT_FORWARD) {
+            tl_out_fwd_reload_tls(&srv->outputs[o]);
+        }
+    }
+}
+
+void tl_server_reopen(struct tl_server *srv)
+{
+    for (size_t o = 0; o < srv->n_outputs; o++) {
+        atomic_store(&srv->outputs[o].reopen, true);
+        tl_mq_kick(&srv->outputs[o].q);
+    }
+}
+
+void tl_server_log_stats(struct tl_server *srv)
+{
+    for (size_t i = 0; i < srv->n_inputs; i++) {
+        struct tl_input_stats *s = &srv->inputs[i].stats;
+        tl_info("stats: input %s: received=%llu malformed=%llu truncated=%llu "
+                "connections_open=%llu connections_total=%llu connections_refused=%llu "
+                "connection_errors=%llu handshake_failures=%llu rejected_hostname=%llu",
+                srv->inputs[i].conf->name, (unsigned long long)atomic_load(&s->received),
+                (unsigned long long)atomic_load(&s->malformed),
+                (unsigned long long)atomic_load(&s->truncated),
+                (unsigned long long)atomic_load(&s->conn_open),
+                (unsigned long long)atomic_load(&s->conn_total),
+                (unsigned long long)atomic_load(&s->conn_rejected),
+                (unsigned long long)atomic_load(&s->conn_errors),
+                (unsigned long long)atomic_load(&s->handshake_failed),
+                (unsigned long long)atomic_load(&s->rejected_hostname));
+    }
+    for (size_t o = 0; o < srv->n_outputs; o++) {
+        struct tl_output *out = &srv->outputs[o];
+        tl_info("stats: output %s: written=%llu queued=%zu write_errors=%llu dropped=%llu",
+                out->conf->name, (unsigned long long)atomic_load(&out->stats.written),
+                tl_mq_len(&out->q), (unsigned long long)atomic_load(&out->stats.write_errors),
+                (unsigned long long)atomic_load(&out->stats.dropped));
+    }
+}
+
+bool tl_server_write_port_file(struct tl_server *srv, const char *path)
+{
+    char tmp[4096];
+    int n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+    if (n < 0 || (size_t)n >= sizeof(tmp)) {
+        tl_error("port_file path too long: %s", path);
+        return false;
+    }
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        tl_error("cannot write port_file %s: %s", tmp, strerror(errno));
+        return false;
+    }
+    for (size_t i = 0; i < srv->n_inputs; i++) {
+        const struct tl_input *in = &srv->inputs[i];
+        if (in->conf->transport == TL_TR_UNIX) {
+            fprintf(f, "%s %s\n", in->conf->name, in->conf->path);
+        } else {
+            fprintf(f, "%s %u\n", in->conf->name, in->port);
+        }
+    }
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        tl_error("cannot write port_file %s: %s", path, strerror(errno));
+        unlink(tmp);
+        return false;
+    }
+    return true;
+}

@@ -1,0 +1,127 @@
+/*
+ * server.h: the running daemon: inputs, outputs, worker threads, and how messages move.
+ *
+ * Threads: the main thread owns start-up, signals and shutdown. Each worker thread runs one
+ * event loop with its own listeners (SO_REUSEPORT) and connections; it frames and parses
+ * what it reads and appends each message to a per-output pending batch, which it hands to
+ * the output's queue (tl_mq) once per loop turn. Each output runs its own thread that pops
+ * batches and writes them.
+ */
+#ifndef TL_DAEMON_SERVER_H
+#define TL_DAEMON_SERVER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf/conf.h"
+#include "core/log.h"
+#include "queue/mq.h"
+#include "transport/tls.h"
+
+struct tl_server;
+struct tl_worker;
+struct tl_output;
+
+struct tl_input_stats {
+    atomic_uint_fast64_t received;
+    atomic_uint_fast64_t malformed;
+    atomic_uint_fast64_t truncated;
+    atomic_uint_fast64_t conn_open;
+    atomic_uint_fast64_t conn_total;
+    atomic_uint_fast64_t conn_rejected;
+    atomic_uint_fast64_t conn_errors;
+    atomic_uint_fast64_t handshake_failed;
+    atomic_uint_fast64_t rejected_hostname;
+};
+
+struct tl_input {
+    const struct tl_conf_input *conf;
+    size_t index;
+    struct tl_server *srv;
+    struct tl_output **outs;   /* where its messages go (routes) */
+    size_t n_outs;
+    int *fds;                  /* bound sockets: n_addrs per worker (stream, udp), or 1 (unix) */
+    size_t n_fds;
+    size_t fds_per_worker;
+    uint16_t port;             /* the port actually bound */
+    struct tl_input_stats stats;
+    struct tl_ratelimit rl;    /* for lines peers can cause */
+    bool has_tls;
+    struct tl_tls_slot tls;    /* transport tls: the current context */
+};
+
+struct tl_output_stats {
+    atomic_uint_fast64_t written;
+    atomic_uint_fast64_t write_errors;
+    atomic_uint_fast64_t dropped;
+};
+
+struct tl_output {
+    const struct tl_conf_output *conf;
+    const struct tl_conf *gconf;
+    size_t index;
+    struct tl_mq q;
+    pthread_t thread;
+    bool started;
+    atomic_bool reopen;        /* set by SIGHUP, taken by the output thread */
+    struct tl_output_stats stats;
+    struct tl_ratelimit rl;
+    void *impl;                /* the writer's own state */
+};
+
+/* The writer thread of file and stdout outputs (out_file.c). */
+void *tl_out_file_main(void *arg);
+
+/* The forward output (out_fwd.c): init before the workers start, then its thread. */
+bool tl_out_fwd_init(struct tl_output *out);
+void *tl_out_fwd_main(void *arg);
+void tl_out_fwd_free(struct tl_output *out);
+/* SIGHUP: re-reads its TLS files (keeps the old ones on error). */
+bool tl_out_fwd_reload_tls(struct tl_output *out);
+
+struct tl_server {
+    struct tl_conf *conf;
+    struct tl_input *inputs;
+    size_t n_inputs;
+    struct tl_output *outputs;
+    size_t n_outputs;
+    struct tl_worker **workers;
+    size_t n_workers;
+    size_t scratch_size;       /* per-worker read buffer: largest max_message_size + 64 KiB */
+};
+
+/* Binds every listener (so errors surface before anything starts); false after logging
+ * why. */
+bool tl_server_init(struct tl_server *srv, struct tl_conf *conf);
+bool tl_server_start(struct tl_server *srv);
+/* Stops accepting, drains what was accepted to the outputs, flushes, joins every thread. */
+void tl_server_stop(struct tl_server *srv);
+void tl_server_fini(struct tl_server *srv);
+void tl_server_reopen(struct tl_server *srv);
+/* SIGHUP: every TLS input and output re-reads its certificates, keys, CAs and CRLs. */
+void tl_server_reload_tls(struct tl_server *srv);
+void tl_server_log_stats(struct tl_server *srv);
+bool tl_server_write_port_file(struct tl_server *srv, const char *path);
+
+/* Worker lifecycle (worker.c), driven by the server. */
+struct tl_worker *tl_worker_new(struct tl_server *srv, size_t id);
+bool tl_worker_start(struct tl_worker *w);
+/* Sets the stop flag and wakes the loop: the worker drains its connections, then exits. */
+void tl_worker_request_stop(struct tl_worker *w);
+/* Waits up to timeout_ms (-1: forever) for the worker to exit; false on timeout. */
+bool tl_worker_join(struct tl_worker *w, int64_t timeout_ms);
+void tl_worker_free(struct tl_worker *w);
+
+/* Worker side, used by the inputs. */
+struct tl_ev_loop;
+struct tl_ev_loop *tl_worker_loop(struct tl_worker *w);
+/* Per-worker scratch read buffer (srv->scratch_size bytes). */
+uint8_t *tl_worker_scratch(struct tl_worker *w);
+/* Takes the reference on m and routes it to the outputs of input in. */
+void tl_worker_emit(struct tl_worker *w, struct tl_input *in, struct tl_msg *m);
+bool tl_worker_stopping(struct tl_worker *w);
+
+#endif

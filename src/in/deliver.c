@@ -1,0 +1,97 @@
+#include <pthread.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/addr.h"
+#include "core/log.h"
+#include "core/peer.h"
+#include "in/in.h"
+#include "parse/parse.h"
+
+/* hostname_must_match_cert: the HOSTNAME a sender claims must be one of its certificate's
+ * names, so an authenticated client cannot log in another host's name. */
+static bool hostname_ok(struct tl_input *in, const struct tl_msg *m)
+{
+    const struct tl_peer_id *id = m->peer_id;
+    if (id && m->hostname.len &&
+        tl_peer_id_has_name(id, (const char *)tl_msg_at(m, m->hostname), m->hostname.len)) {
+        return true;
+    }
+    atomic_fetch_add_explicit(&in->stats.rejected_hostname, 1, memory_order_relaxed);
+    unsigned suppressed = 0;
+    if (tl_ratelimit_ok(&in->rl, 20, &suppressed)) {
+        char peer[TL_ADDR_STRLEN];
+        tl_addr_format(&m->peer, true, peer, sizeof(peer));
+        int hl = m->hostname.len > 255 ? 255 : (int)m->hostname.len;
+        tl_warn("input %s: %s: message rejected: HOSTNAME '%.*s' is not a name of the sender's "
+                "certificate (%s) and hostname_must_match_cert is on",
+                in->conf->name, peer, hl, (const char *)tl_msg_at(m, m->hostname),
+                id && id->names ? id->names : "no certificate");
+    }
+    return false;
+}
+
+/* This host's name, for messages from local sockets that carry none (as syslogd does). */
+static char local_host[256];
+static pthread_once_t local_once = PTHREAD_ONCE_INIT;
+
+static void read_local_host(void)
+{
+    if (gethostname(local_host, sizeof(local_host) - 1) != 0 || local_host[0] == '\0') {
+        memcpy(local_host, "localhost", sizeof("localhost"));
+    }
+    local_host[sizeof(local_host) - 1] = '\0';
+}
+
+/* A message without HOSTNAME gets one, so every format and path template agrees on it:
+ * this host for local sockets, else the sender's address (RFC 3164 §4.3.3 relay rule). */
+static void fill_hostname(struct tl_msg *m)
+{
+    if (m->peer.family == AF_UNIX || m->peer.family == 0) {
+        pthread_once(&local_once, read_local_host);
+        m->hostname = tl_msg_add(m, local_host, strlen(local_host));
+    } else {
+        char ip[TL_ADDR_STRLEN];
+        size_t n = tl_addr_format(&m->peer, false, ip, sizeof(ip));
+        m->hostname = tl_msg_add(m, ip, n);
+    }
+}
+
+void tl_in_deliver(struct tl_worker *w, struct tl_input *in, const struct tl_addr *peer,
+                   struct tl_peer_id *id, const uint8_t *p, size_t len, bool truncated,
+                   int64_t recv_sec, uint32_t recv_usec)
+{
+    /* Room after the raw bytes for a hostname the message may lack. */
+    struct tl_msg *m = tl_msg_new_extra(p, len, 256);
+    if (!m) {
+        tl_error("input %s: out of memory: message of %zu bytes lost", in->conf->name, len);
+        return;
+    }
+    m->recv_sec = recv_sec;
+    m->recv_usec = recv_usec;
+    m->input = (uint16_t)in->index;
+    if (peer) {
+        m->peer = *peer;
+    }
+    if (id) {
+        tl_peer_id_ref(id);
+        m->peer_id = id;
+    }
+    tl_parse(m);
+    if (m->hostname.len == 0) {
+        fill_hostname(m);
+    }
+    if (truncated) {
+        m->flags |= TL_MSG_TRUNCATED;
+    }
+    if (m->flags & TL_MSG_MALFORMED) {
+        atomic_fetch_add_explicit(&in->stats.malformed, 1, memory_order_relaxed);
+    }
+    atomic_fetch_add_explicit(&in->stats.received, 1, memory_order_relaxed);
+    if (in->conf->hostname_must_match_cert && !hostname_ok(in, m)) {
+        tl_msg_unref(m);
+        return;
+    }
+    tl_worker_emit(w, in, m);
+}

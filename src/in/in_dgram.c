@@ -1,0 +1,141 @@
+/*
+ * in_dgram.c: datagram inputs, UDP (RFC 5426) and local unix sockets (/dev/log style).
+ * One message per datagram; recvmmsg takes up to BATCH datagrams per system call.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/addr.h"
+#include "core/log.h"
+#include "ev/loop.h"
+#include "in/in.h"
+
+#define BATCH 16
+
+struct dgram {
+    struct tl_in_item item;
+    struct tl_ev_io io;
+    struct tl_input *in;
+    struct tl_worker *w;
+    size_t slot;             /* bytes per datagram buffer: max_message_size + 1 */
+    uint8_t *bufs;           /* BATCH slots */
+    struct mmsghdr hdrs[BATCH];
+    struct iovec iov[BATCH];
+    struct sockaddr_storage from[BATCH];
+};
+
+/* Reads up to rounds * BATCH datagrams; returns false when the socket is empty. */
+static bool dgram_read(struct dgram *d, int rounds)
+{
+    struct tl_input *in = d->in;
+    for (int r = 0; r < rounds; r++) {
+        for (size_t i = 0; i < BATCH; i++) {
+            d->iov[i].iov_base = d->bufs + i * d->slot;
+            d->iov[i].iov_len = d->slot;
+            memset(&d->hdrs[i].msg_hdr, 0, sizeof(d->hdrs[i].msg_hdr));
+            d->hdrs[i].msg_hdr.msg_iov = &d->iov[i];
+            d->hdrs[i].msg_hdr.msg_iovlen = 1;
+            d->hdrs[i].msg_hdr.msg_name = &d->from[i];
+            d->hdrs[i].msg_hdr.msg_namelen = sizeof(d->from[i]);
+        }
+        int n = recvmmsg(d->io.fd, d->hdrs, BATCH, MSG_DONTWAIT, NULL);
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                unsigned suppressed = 0;
+                if (tl_ratelimit_ok(&in->rl, 20, &suppressed)) {
+                    tl_error("input %s: receive failed: %s", in->conf->name, strerror(errno));
+                }
+            }
+            return false;
+        }
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        for (int i = 0; i < n; i++) {
+            struct tl_addr peer;
+            tl_addr_from_sockaddr(&peer, (struct sockaddr *)&d->from[i],
+                                  d->hdrs[i].msg_hdr.msg_namelen);
+            if (in->conf->transport == TL_TR_UNIX) {
+                peer.family = AF_UNIX;
+            }
+            size_t len = d->hdrs[i].msg_len;
+            bool truncated = false;
+            if (len > in->conf->max_message_size) {
+                truncated = true;
+                len = in->conf->max_message_size;
+                atomic_fetch_add_explicit(&in->stats.truncated, 1, memory_order_relaxed);
+                unsigned suppressed = 0;
+                if (tl_ratelimit_ok(&in->rl, 20, &suppressed)) {
+                    char p[TL_ADDR_STRLEN];
+                    tl_addr_format(&peer, true, p, sizeof(p));
+                    tl_warn("input %s: %s: datagram longer than max_message_size=%zu truncated; "
+                            "raise max_message_size",
+                            in->conf->name, p, in->conf->max_message_size);
+                }
+            }
+            tl_in_deliver(d->w, in, &peer, NULL, d->bufs + (size_t)i * d->slot, len, truncated,
+                          now.tv_sec, (uint32_t)(now.tv_nsec / 1000));
+        }
+        if (n < BATCH) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void dgram_cb(struct tl_ev_loop *loop, struct tl_ev_io *io, unsigned events)
+{
+    (void)loop;
+    (void)events;
+    dgram_read(io->data, 8);
+}
+
+static void dgram_drain(struct tl_in_item *it)
+{
+    dgram_read((struct dgram *)it, 4096);
+}
+
+static void dgram_close(struct tl_in_item *it)
+{
+    struct dgram *d = (struct dgram *)it;
+    tl_ev_del(tl_worker_loop(d->w), &d->io);
+    tl_worker_remove_item(d->w, &d->item);
+    close(d->io.fd);
+    free(d->bufs);
+    free(d);
+}
+
+bool tl_in_dgram_attach(struct tl_input *in, struct tl_worker *w, int fd)
+{
+    struct dgram *d = calloc(1, sizeof(*d));
+    /* One byte more than allowed, so MSG_TRUNC-free detection of an oversized datagram. */
+    size_t slot = in->conf->max_message_size + 1;
+    uint8_t *bufs = d ? malloc(slot * BATCH) : NULL;
+    if (!bufs) {
+        free(d);
+        close(fd);
+        tl_error("input %s: out of memory", in->conf->name);
+        return false;
+    }
+    d->in = in;
+    d->w = w;
+    d->slot = slot;
+    d->bufs = bufs;
+    d->item.drain = dgram_drain;
+    d->item.close = dgram_close;
+    tl_ev_io_init(&d->io, fd, dgram_cb, d);
+    if (!tl_ev_set(tl_worker_loop(w), &d->io, TL_EV_READ)) {
+        tl_error("input %s: cannot watch socket: %s", in->conf->name, strerror(errno));
+        close(fd);
+        free(bufs);
+        free(d);
+        return false;
+    }
+    tl_worker_add_item(w, &d->item);
+    return true;
+}

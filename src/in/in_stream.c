@@ -1,0 +1,451 @@
+/*
+ * in_stream.c: connection-oriented inputs (TCP now; TLS uses the same code with another
+ * tl_stream). Per connection: a framer and, between reads, only the unfinished tail of a
+ * frame. Reads go into the worker's scratch buffer, so an idle connection holds no buffer.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/addr.h"
+#include "core/log.h"
+#include "ev/loop.h"
+#include "frame/frame.h"
+#include "in/in.h"
+#include "transport/stream.h"
+#include "transport/tls.h"
+
+/* Reads per readiness event before yielding to other connections. */
+#define READS_PER_EVENT 4
+
+struct listener {
+    struct tl_in_item item;
+    struct tl_ev_io io;
+    struct tl_input *in;
+    struct tl_worker *w;
+};
+
+struct conn {
+    struct tl_in_item item;
+    struct tl_ev_io io;
+    struct tl_input *in;
+    struct tl_worker *w;
+    struct tl_stream *s;
+    struct tl_framer fr;
+    uint8_t *tail;       /* unconsumed bytes kept between reads */
+    size_t tail_len;
+    uint64_t bytes;
+    uint64_t msgs;
+    char peer[TL_ADDR_STRLEN];
+    bool closing;
+    bool handshaking;            /* TLS: the handshake is not done yet */
+    struct tl_ev_timer hs_timer; /* TLS: handshake_timeout */
+    struct tl_peer_id *peer_id;  /* TLS: who the peer is (NULL on plain TCP) */
+};
+
+/* One warning line about something a peer did, rate-limited per input. */
+static void peer_warn(struct tl_input *in, const char *peer, const char *what)
+{
+    unsigned suppressed = 0;
+    if (!tl_ratelimit_ok(&in->rl, 20, &suppressed)) {
+        return;
+    }
+    if (suppressed) {
+        tl_warn("input %s: %u similar lines suppressed", in->conf->name, suppressed);
+    }
+    tl_warn("input %s: %s: %s", in->conf->name, peer, what);
+}
+
+static void conn_free(struct tl_ev_loop *loop, void *arg)
+{
+    struct conn *c = arg;
+    (void)loop;
+    tl_stream_free(c->s);
+    tl_peer_id_unref(c->peer_id);
+    free(c->tail);
+    free(c);
+}
+
+static void conn_close(struct conn *c, enum tl_log_level level, const char *why)
+{
+    if (c->closing) {
+        return;
+    }
+    c->closing = true;
+    struct tl_ev_loop *loop = tl_worker_loop(c->w);
+    tl_ev_timer_stop(loop, &c->hs_timer);
+    tl_ev_del(loop, &c->io);
+    tl_worker_remove_item(c->w, &c->item);
+    atomic_fetch_sub_explicit(&c->in->stats.conn_open, 1, memory_order_relaxed);
+    if (why) {
+        if (level <= TL_LOG_WARNING) {
+            char what[600];
+            snprintf(what, sizeof(what), "closing connection: %s", why);
+            peer_warn(c->in, c->peer, what);
+        } else {
+            tl_log(level, "input %s: %s: connection closed after %llu messages (%s)",
+                   c->in->conf->name, c->peer, (unsigned long long)c->msgs, why);
+        }
+    }
+    tl_ev_defer(loop, conn_free, c);
+}
+
+/* Frames and delivers data[0..len); keeps the unfinished tail. false: connection broken. */
+static bool conn_process(struct conn *c, const uint8_t *data, size_t len, bool eof)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    size_t off = 0;
+    char err[256];
+    for (;;) {
+        struct tl_frame fr;
+        size_t used = 0;
+        enum tl_frame_rc rc = tl_framer_next(&c->fr, data + off, len - off, &fr, &used, err,
+                                             sizeof(err));
+        off += used;
+        if (rc == TL_FRAME_OK) {
+            if (fr.truncated) {
+                atomic_fetch_add_explicit(&c->in->stats.truncated, 1, memory_order_relaxed);
+                char what[160];
+                snprintf(what, sizeof(what),
+                         "message of %zu bytes truncated to %zu (max_message_size); raise "
+                         "max_message_size or check the sender's framing",
+                         fr.orig_len, fr.len);
+                peer_warn(c->in, c->peer, what);
+            }
+            tl_in_deliver(c->w, c->in, &c->s->peer, c->peer_id, fr.p, fr.len, fr.truncated,
+                          now.tv_sec, (uint32_t)(now.tv_nsec / 1000));
+            c->msgs++;
+            continue;
+        }
+        if (rc == TL_FRAME_ERROR) {
+            atomic_fetch_add_explicit(&c->in->stats.conn_errors, 1, memory_order_relaxed);
+            conn_close(c, TL_LOG_WARNING, err);
+            return false;
+        }
+        break;
+    }
+    if (eof) {
+        struct tl_frame fr;
+        enum tl_frame_rc rc = tl_framer_finish(&c->fr, data + off, len - off, &fr, err,
+                                               sizeof(err));
+        if (rc == TL_FRAME_OK) {
+            tl_in_deliver(c->w, c->in, &c->s->peer, c->peer_id, fr.p, fr.len, fr.truncated,
+                          now.tv_sec, (uint32_t)(now.tv_nsec / 1000));
+            c->msgs++;
+        } else if (rc == TL_FRAME_ERROR) {
+            peer_warn(c->in, c->peer, err);
+        }
+        c->tail_len = 0;
+        return true;
+    }
+    size_t rest = len - off;
+    if (rest == 0) {
+        free(c->tail);
+        c->tail = NULL;
+        c->tail_len = 0;
+        return true;
+    }
+    if (data + off != c->tail) {
+        uint8_t *t = malloc(rest);
+        if (!t) {
+            conn_close(c, TL_LOG_ERROR, "out of memory");
+            return false;
+        }
+        memcpy(t, data + off, rest);
+        free(c->tail);
+        c->tail = t;
+    }
+    c->tail_len = rest;
+    return true;
+}
+
+static void conn_read(struct conn *c, int budget);
+
+static void conn_continue(struct tl_ev_loop *loop, void *arg)
+{
+    struct conn *c = arg;
+    (void)loop;
+    if (!c->closing) {
+        conn_read(c, READS_PER_EVENT);
+    }
+}
+
+/* Watch what the stream needs: usually read; write while TLS must send (KeyUpdate). */
+static void conn_interest(struct conn *c)
+{
+    unsigned want = tl_stream_wants(c->s);
+    unsigned mask = (want & TL_WANT_WRITE) ? TL_EV_WRITE : 0;
+    if (want & TL_WANT_READ || mask == 0) {
+        mask |= TL_EV_READ;
+    }
+    tl_ev_set(tl_worker_loop(c->w), &c->io, mask);
+}
+
+/* Reads until the socket is empty (or the per-event budget is spent) and processes. */
+static void conn_read(struct conn *c, int budget)
+{
+    uint8_t *buf = tl_worker_scratch(c->w);
+    size_t cap = c->in->srv->scratch_size;
+    for (int i = 0; budget < 0 || i < budget; i++) {
+        size_t have = c->tail_len;
+        if (have) {
+            memcpy(buf, c->tail, have);
+        }
+        size_t n = 0;
+        enum tl_io rc = tl_stream_read(c->s, buf + have, cap - have, &n);
+        if (rc == TL_IO_OK) {
+            c->bytes += n;
+            if (!conn_process(c, buf, have + n, false)) {
+                return;
+            }
+            continue;
+        }
+        if (rc == TL_IO_AGAIN) {
+            conn_interest(c);
+            return;
+        }
+        if (rc == TL_IO_EOF) {
+            conn_process(c, buf, have, true);
+            if (!c->closing) {
+                conn_close(c, TL_LOG_DEBUG, "peer closed");
+            }
+            return;
+        }
+        conn_close(c, TL_LOG_WARNING, c->s->err);
+        return;
+    }
+    /* Budget spent. Data TLS has already taken off the socket is invisible to epoll: come
+     * back for it after the other connections had their turn. */
+    if (tl_stream_pending(c->s)) {
+        tl_ev_defer(tl_worker_loop(c->w), conn_continue, c);
+    }
+}
+
+static void handshake_timeout(struct tl_ev_loop *loop, void *arg)
+{
+    struct conn *c = arg;
+    (void)loop;
+    atomic_fetch_add_explicit(&c->in->stats.handshake_failed, 1, memory_order_relaxed);
+    char why[200];
+    snprintf(why, sizeof(why),
+             "TLS handshake not completed within %llu ms (tls.handshake_timeout): the client "
+             "connected but did not finish the handshake",
+             (unsigned long long)c->in->conf->tls.handshake_timeout_ms);
+    conn_close(c, TL_LOG_WARNING, why);
+}
+
+static void handshake_done(struct conn *c)
+{
+    c->handshaking = false;
+    tl_ev_timer_stop(tl_worker_loop(c->w), &c->hs_timer);
+    c->peer_id = tl_stream_tls_peer_id(c->s);
+    char sess[128];
+    tl_stream_tls_session(c->s, sess, sizeof(sess));
+    struct tl_peer_id *id = c->peer_id;
+    if (id && id->subject) {
+        tl_info("input %s: %s: TLS connection accepted (%s): %s peer %s, names %s, %s",
+                c->in->conf->name, c->peer, sess, id->verified ? "authenticated" : "unverified",
+                id->subject, id->names ? id->names : "-", id->sha256 ? id->sha256 : "");
+    } else {
+        tl_info("input %s: %s: TLS connection accepted (%s): anonymous peer (no certificate)",
+                c->in->conf->name, c->peer, sess);
+    }
+}
+
+static void conn_handshake(struct conn *c)
+{
+    enum tl_io rc = tl_stream_handshake(c->s);
+    if (rc == TL_IO_OK) {
+        handshake_done(c);
+        conn_read(c, READS_PER_EVENT);
+        return;
+    }
+    if (rc == TL_IO_AGAIN) {
+        conn_interest(c);
+        return;
+    }
+    atomic_fetch_add_explicit(&c->in->stats.handshake_failed, 1, memory_order_relaxed);
+    const char *kind = tl_stream_tls_fail_kind(c->s);
+    char why[700];
+    snprintf(why, sizeof(why), "TLS handshake failed: %s", c->s->err);
+    /* A connection closed before saying anything is a port probe or a health check. */
+    conn_close(c, strcmp(kind, "closed_early") == 0 ? TL_LOG_INFO : TL_LOG_WARNING, why);
+}
+
+static void conn_cb(struct tl_ev_loop *loop, struct tl_ev_io *io, unsigned events)
+{
+    struct conn *c = io->data;
+    (void)loop;
+    if (c->handshaking) {
+        conn_handshake(c);
+        return;
+    }
+    if (events & (TL_EV_READ | TL_EV_ERROR | TL_EV_WRITE)) {
+        conn_read(c, READS_PER_EVENT);
+    }
+}
+
+static void conn_drain(struct tl_in_item *it)
+{
+    struct conn *c = (struct conn *)it;
+    if (c->handshaking) {
+        return;
+    }
+    /* Bounded: whatever the kernel holds now, not what keeps arriving. */
+    conn_read(c, 64);
+}
+
+static void conn_item_close(struct tl_in_item *it)
+{
+    struct conn *c = (struct conn *)it;
+    if (c->tail_len) {
+        struct tl_frame fr;
+        char err[256];
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        if (tl_framer_finish(&c->fr, c->tail, c->tail_len, &fr, err, sizeof(err)) ==
+            TL_FRAME_OK) {
+            tl_in_deliver(c->w, c->in, &c->s->peer, c->peer_id, fr.p, fr.len, fr.truncated,
+                          now.tv_sec, (uint32_t)(now.tv_nsec / 1000));
+        }
+        c->tail_len = 0;
+    }
+    conn_close(c, TL_LOG_DEBUG, "shutting down");
+}
+
+static void accept_cb(struct tl_ev_loop *loop, struct tl_ev_io *io, unsigned events)
+{
+    struct listener *l = io->data;
+    struct tl_input *in = l->in;
+    (void)events;
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_storage ss;
+        socklen_t slen = sizeof(ss);
+        int fd = accept4(io->fd, (struct sockaddr *)&ss, &slen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
+                errno == ECONNABORTED) {
+                return;
+            }
+            unsigned suppressed = 0;
+            if (tl_ratelimit_ok(&in->rl, 20, &suppressed)) {
+                tl_error("input %s: accept failed: %s%s", in->conf->name, strerror(errno),
+                         errno == EMFILE || errno == ENFILE
+                             ? "; raise the open files limit (LimitNOFILE) or lower "
+                               "max_connections"
+                             : "");
+            }
+            return;
+        }
+        struct tl_addr peer;
+        tl_addr_from_sockaddr(&peer, (struct sockaddr *)&ss, slen);
+        char peer_text[TL_ADDR_STRLEN];
+        tl_addr_format(&peer, true, peer_text, sizeof(peer_text));
+        uint64_t open = atomic_load_explicit(&in->stats.conn_open, memory_order_relaxed);
+        if (open >= in->conf->max_connections) {
+            atomic_fetch_add_explicit(&in->stats.conn_rejected, 1, memory_order_relaxed);
+            close(fd);
+            peer_warn(in, peer_text, "connection refused: max_connections reached");
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+        struct conn *c = calloc(1, sizeof(*c));
+        if (!c) {
+            close(fd);
+            tl_error("input %s: out of memory accepting %s", in->conf->name, peer_text);
+            continue;
+        }
+        struct tl_stream *s;
+        char err[256];
+        if (in->has_tls) {
+            struct tl_tls_ctx *ctx = tl_tls_slot_get(&in->tls);
+            s = tl_stream_tls_new(fd, &peer, ctx, TL_TLS_SERVER, NULL, err, sizeof(err));
+            tl_tls_ctx_unref(ctx);
+        } else {
+            s = tl_stream_tcp_new(fd, &peer);
+            snprintf(err, sizeof(err), "out of memory");
+        }
+        if (!s) {
+            free(c);
+            tl_error("input %s: cannot accept %s: %s", in->conf->name, peer_text, err);
+            continue;
+        }
+        c->in = in;
+        c->w = l->w;
+        c->s = s;
+        memcpy(c->peer, peer_text, sizeof(c->peer));
+        tl_framer_init(&c->fr, in->conf->framing, in->conf->max_message_size);
+        tl_ev_timer_init(&c->hs_timer, handshake_timeout, c);
+        c->item.drain = conn_drain;
+        c->item.close = conn_item_close;
+        tl_ev_io_init(&c->io, fd, conn_cb, c);
+        if (!tl_ev_set(loop, &c->io, TL_EV_READ)) {
+            tl_error("input %s: cannot watch connection from %s: %s", in->conf->name, peer_text,
+                     strerror(errno));
+            tl_stream_free(s);
+            free(c);
+            continue;
+        }
+        tl_worker_add_item(l->w, &c->item);
+        if (in->has_tls) {
+            c->handshaking = true;
+            tl_ev_timer_start(loop, &c->hs_timer, (int64_t)in->conf->tls.handshake_timeout_ms);
+        }
+        atomic_fetch_add_explicit(&in->stats.conn_open, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&in->stats.conn_total, 1, memory_order_relaxed);
+        tl_debug("input %s: %s: connection accepted", in->conf->name, peer_text);
+    }
+}
+
+/* Shutdown: connections the kernel completed but we had not accepted yet hold data their
+ * senders consider delivered: accept them so the drain reads it. */
+static void listener_drain(struct tl_in_item *it)
+{
+    struct listener *l = (struct listener *)it;
+    for (int i = 0; i < 64; i++) {
+        uint64_t before = atomic_load(&l->in->stats.conn_total);
+        accept_cb(tl_worker_loop(l->w), &l->io, TL_EV_READ);
+        if (atomic_load(&l->in->stats.conn_total) - before < 64) {
+            break;
+        }
+    }
+}
+
+static void listener_close(struct tl_in_item *it)
+{
+    struct listener *l = (struct listener *)it;
+    tl_ev_del(tl_worker_loop(l->w), &l->io);
+    tl_worker_remove_item(l->w, &l->item);
+    close(l->io.fd);
+    free(l);
+}
+
+bool tl_in_stream_attach(struct tl_input *in, struct tl_worker *w, int fd)
+{
+    struct listener *l = calloc(1, sizeof(*l));
+    if (!l) {
+        close(fd);
+        return false;
+    }
+    l->in = in;
+    l->w = w;
+    l->item.drain = listener_drain;
+    l->item.close = listener_close;
+    tl_ev_io_init(&l->io, fd, accept_cb, l);
+    if (!tl_ev_set(tl_worker_loop(w), &l->io, TL_EV_READ)) {
+        tl_error("input %s: cannot watch listener: %s", in->conf->name, strerror(errno));
+        close(fd);
+        free(l);
+        return false;
+    }
+    tl_worker_add_item(w, &l->item);
+    return true;
+}

@@ -1,0 +1,268 @@
+/* Binding listeners: TCP and UDP with SO_REUSEPORT per worker, unix datagram sockets. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "in/in.h"
+
+static const char *in_kind(const struct tl_input *in)
+{
+    return tl_transport_name(in->conf->transport);
+}
+
+static int bind_one(struct tl_input *in, const struct sockaddr *sa, socklen_t salen, int type,
+                    uint16_t port)
+{
+    int fd = socket(sa->sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -1;
+    }
+    int one = 1;
+    int zero = 0;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (sa->sa_family == AF_INET6) {
+        /* "::" serves IPv4 too unless an IPv6 address was asked for explicitly. */
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+        int v6only = IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr) ? 0 : 1;
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, v6only ? &one : &zero, sizeof(int));
+    }
+    if (type == SOCK_DGRAM && in->conf->recv_buffer) {
+        int sz = (int)in->conf->recv_buffer;
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+    }
+    struct sockaddr_storage ss;
+    memcpy(&ss, sa, salen);
+    if (ss.ss_family == AF_INET) {
+        ((struct sockaddr_in *)&ss)->sin_port = htons(port);
+    } else {
+        ((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
+    }
+    if (bind(fd, (struct sockaddr *)&ss, salen) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    if (type == SOCK_STREAM && listen(fd, 1024) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+static uint16_t bound_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
+        return 0;
+    }
+    if (ss.ss_family == AF_INET) {
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    }
+    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+static bool bind_inet(struct tl_input *in, size_t n_workers)
+{
+    const struct tl_conf_input *c = in->conf;
+    int type = c->transport == TL_TR_UDP ? SOCK_DGRAM : SOCK_STREAM;
+    struct addrinfo hints = {0};
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    hints.ai_socktype = type;
+    hints.ai_family = AF_UNSPEC;
+    struct addrinfo *res = NULL;
+    struct addrinfo any6 = {0};
+    struct sockaddr_in6 sin6 = {0};
+    struct addrinfo any4 = {0};
+    struct sockaddr_in sin4 = {0};
+    struct addrinfo *list;
+    if (c->host) {
+        int rc = getaddrinfo(c->host, "0", &hints, &res);
+        if (rc != 0) {
+            tl_error("input %s: cannot resolve listen address '%s': %s (%s:%d)", c->name,
+                     c->host, gai_strerror(rc), "config", c->line);
+            return false;
+        }
+        list = res;
+    } else {
+        /* All addresses: [::] with IPv6-only off serves both families; fall back to 0.0.0.0
+         * on hosts without IPv6. */
+        sin6.sin6_family = AF_INET6;
+        sin6.sin6_addr = in6addr_any;
+        any6.ai_family = AF_INET6;
+        any6.ai_addr = (struct sockaddr *)&sin6;
+        any6.ai_addrlen = sizeof(sin6);
+        sin4.sin_family = AF_INET;
+        sin4.sin_addr.s_addr = htonl(INADDR_ANY);
+        any4.ai_family = AF_INET;
+        any4.ai_addr = (struct sockaddr *)&sin4;
+        any4.ai_addrlen = sizeof(sin4);
+        list = &any6;
+    }
+    size_t n_addrs = 0;
+    for (struct addrinfo *ai = list; ai; ai = ai->ai_next) {
+        n_addrs++;
+    }
+    in->fds = calloc(n_addrs * n_workers, sizeof(int));
+    if (!in->fds) {
+        if (res) {
+            freeaddrinfo(res);
+        }
+        return false;
+    }
+    uint16_t port = c->port;
+    size_t used_addrs = 0;
+    bool ok = true;
+    for (struct addrinfo *ai = list; ai && ok; ai = ai->ai_next) {
+        for (size_t w = 0; w < n_workers; w++) {
+            int fd = bind_one(in, ai->ai_addr, ai->ai_addrlen, type, port);
+            if (fd < 0 && !c->host && ai == &any6 && w == 0 &&
+                (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL)) {
+                /* No IPv6 on this host. */
+                ai = &any4;
+                fd = bind_one(in, ai->ai_addr, ai->ai_addrlen, type, port);
+            }
+            if (fd < 0) {
+                tl_error("input %s: cannot listen on %s port %u (%s): %s%s", c->name,
+                         c->host ? c->host : "*", port, in_kind(in), strerror(errno),
+                         errno == EADDRINUSE ? "; another program uses that port: stop it or "
+                                               "change 'listen'"
+                         : errno == EACCES ? "; ports below 1024 need root or "
+                                             "CAP_NET_BIND_SERVICE"
+                                           : "");
+                ok = false;
+                break;
+            }
+            if (port == 0) {
+                port = bound_port(fd);
+            }
+            in->fds[in->n_fds++] = fd;
+        }
+        used_addrs++;
+    }
+    if (res) {
+        freeaddrinfo(res);
+    }
+    in->fds_per_worker = used_addrs;
+    in->port = port;
+    if (ok) {
+        tl_info("input %s: listening on %s%s%s port %u (%s)", c->name,
+                c->host && strchr(c->host, ':') ? "[" : "", c->host ? c->host : "*",
+                c->host && strchr(c->host, ':') ? "]" : "", port, in_kind(in));
+    }
+    return ok;
+}
+
+static bool bind_unix(struct tl_input *in)
+{
+    const struct tl_conf_input *c = in->conf;
+    struct sockaddr_un sun = {0};
+    sun.sun_family = AF_UNIX;
+    if (strlen(c->path) >= sizeof(sun.sun_path)) {
+        tl_error("input %s: socket path '%s' is longer than %zu bytes", c->name, c->path,
+                 sizeof(sun.sun_path) - 1);
+        return false;
+    }
+    memcpy(sun.sun_path, c->path, strlen(c->path) + 1);
+    struct stat st;
+    if (lstat(c->path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            tl_error("input %s: '%s' exists and is not a socket; remove it or change 'path'",
+                     c->name, c->path);
+            return false;
+        }
+        /* A socket left behind by an earlier run (or by systemd-journald on /dev/log:
+         * removing that one is the operator's decision, made by pointing path at it). */
+        unlink(c->path);
+    }
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        tl_error("input %s: socket: %s", c->name, strerror(errno));
+        return false;
+    }
+    if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+        tl_error("input %s: cannot bind unix socket '%s': %s", c->name, c->path, strerror(errno));
+        close(fd);
+        return false;
+    }
+    if (chmod(c->path, c->socket_mode) < 0) {
+        tl_warn("input %s: cannot set mode %04o on '%s': %s", c->name, c->socket_mode, c->path,
+                strerror(errno));
+    }
+    if (c->recv_buffer) {
+        int sz = (int)c->recv_buffer;
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+    }
+    in->fds = calloc(1, sizeof(int));
+    if (!in->fds) {
+        close(fd);
+        return false;
+    }
+    in->fds[0] = fd;
+    in->n_fds = 1;
+    in->fds_per_worker = 1;
+    tl_info("input %s: listening on unix socket %s", c->name, c->path);
+    return true;
+}
+
+bool tl_in_bind(struct tl_input *in, size_t n_workers)
+{
+    if (in->conf->transport == TL_TR_UNIX) {
+        return bind_unix(in);
+    }
+    return bind_inet(in, n_workers);
+}
+
+bool tl_in_attach(struct tl_input *in, struct tl_worker *w, size_t idx)
+{
+    bool is_unix = in->conf->transport == TL_TR_UNIX;
+    if (is_unix && idx != 0) {
+        /* One unix socket: it lives on the first worker. */
+        return true;
+    }
+    size_t n_workers = in->n_fds / in->fds_per_worker;
+    for (size_t i = 0; i < in->n_fds; i++) {
+        /* fds are laid out address by address, one per worker within each. */
+        bool mine = is_unix || i % n_workers == idx;
+        if (!mine) {
+            continue;
+        }
+        int fd = in->fds[i];
+        in->fds[i] = -1; /* the worker owns it now */
+        bool stream = in->conf->transport == TL_TR_TCP || in->conf->transport == TL_TR_TLS;
+        bool ok = stream ? tl_in_stream_attach(in, w, fd) : tl_in_dgram_attach(in, w, fd);
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void tl_in_unbind(struct tl_input *in)
+{
+    for (size_t i = 0; i < in->n_fds; i++) {
+        if (in->fds[i] >= 0) {
+            close(in->fds[i]);
+        }
+    }
+    free(in->fds);
+    in->fds = NULL;
+    in->n_fds = 0;
+    if (in->conf->transport == TL_TR_UNIX && in->conf->path) {
+        unlink(in->conf->path);
+    }
+}

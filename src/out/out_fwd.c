@@ -1,0 +1,674 @@
+/*
+ * out_fwd.c: the forward output. Sends messages to a remote syslog receiver over TLS
+ * (RFC 5425), TCP (RFC 6587) or UDP (RFC 5426).
+ *
+ * One thread per forward output, running its own event loop: the queue's notify hook wakes
+ * it when workers hand over messages. It connects to the first reachable target (resolving
+ * the name again on every attempt), frames messages into a send buffer (several messages per
+ * write, and so per TLS record), writes when the socket is writable, and reconnects with
+ * exponential backoff and jitter when the connection fails. It keeps read interest on the
+ * connection: a receiver's FIN or RST is noticed before the next write, and TLS post-handshake
+ * messages (session tickets, KeyUpdate, close_notify) are processed.
+ *
+ * Frames whose bytes were not completely written when a connection broke are sent again on
+ * the next connection (a receiver drops a partial frame at EOF, so this makes no duplicate).
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/addr.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "daemon/server.h"
+#include "ev/loop.h"
+#include "frame/frame.h"
+#include "parse/format.h"
+#include "transport/stream.h"
+#include "transport/tls.h"
+
+#define POP_MAX 1024
+#define FILL_BYTES (256 * 1024)   /* stop taking messages from the queue beyond this */
+#define READ_DISCARD 16384
+
+enum state {
+    ST_IDLE,        /* not connected; waiting for the reconnect timer */
+    ST_CONNECTING,  /* TCP connect in progress */
+    ST_HANDSHAKE,   /* TLS handshake in progress */
+    ST_UP,
+    ST_CLOSING,     /* sending close_notify */
+};
+
+struct fwd {
+    struct tl_output *out;
+    const struct tl_conf_output *conf;
+    struct tl_ev_loop *loop;
+    struct tl_ev_io io;
+    struct tl_ev_timer timer;     /* reconnect, connect and handshake timeouts */
+    struct tl_stream *s;
+    enum state state;
+    int fd;
+    size_t target;                /* index of the target being tried or used */
+    uint64_t backoff_ms;
+    struct tl_buf buf;            /* framed messages not yet fully written */
+    size_t sent;                  /* bytes of buf already written */
+    size_t *ends;                 /* end offset of each frame in buf */
+    size_t n_ends;
+    size_t cap_ends;
+    struct tl_buf one;            /* scratch for formatting one message */
+    char peer[TL_ADDR_STRLEN + 300];
+    bool stopping;                /* the queue is closed: deliver what is left, then stop */
+    int64_t stop_deadline;
+    bool warned_anon;
+    struct tl_tls_slot tls;       /* transport tls only */
+    bool is_tls;
+    uint64_t failures;            /* consecutive failed attempts, for log levels */
+};
+
+static void fwd_wake(void *arg)
+{
+    struct fwd *f = arg;
+    tl_ev_wake(f->loop);
+}
+
+static const char *target_text(struct fwd *f, char *out, size_t cap)
+{
+    const struct tl_conf_target *t = &f->conf->targets[f->target];
+    snprintf(out, cap, strchr(t->host, ':') ? "[%s]:%u" : "%s:%u", t->host, t->port);
+    return out;
+}
+
+static void schedule_reconnect(struct fwd *f);
+static void try_connect(struct tl_ev_loop *loop, void *arg);
+static void pump(struct fwd *f);
+
+/* Drops the connection; frames not completely written stay in buf and go out again. */
+static void disconnect(struct fwd *f, enum tl_log_level level, const char *why)
+{
+    if (f->state == ST_IDLE) {
+        return;
+    }
+    char t[300];
+    if (why) {
+        tl_log(level, "output %s: connection to %s lost: %s", f->conf->name,
+               target_text(f, t, sizeof(t)), why);
+    }
+    tl_ev_del(f->loop, &f->io);
+    tl_ev_timer_stop(f->loop, &f->timer);
+    if (f->s) {
+        tl_stream_free(f->s);
+        f->s = NULL;
+    } else if (f->fd >= 0) {
+        close(f->fd);
+    }
+    f->fd = -1;
+    f->state = ST_IDLE;
+    /* Keep only whole frames: the partial one is re-sent from its start. */
+    size_t keep_from = 0;
+    for (size_t i = 0; i < f->n_ends; i++) {
+        if (f->ends[i] <= f->sent) {
+            keep_from = f->ends[i];
+        }
+    }
+    size_t dropped_frames = 0;
+    while (dropped_frames < f->n_ends && f->ends[dropped_frames] <= keep_from) {
+        dropped_frames++;
+    }
+    tl_buf_consume(&f->buf, keep_from);
+    memmove(f->ends, f->ends + dropped_frames, (f->n_ends - dropped_frames) * sizeof(size_t));
+    f->n_ends -= dropped_frames;
+    for (size_t i = 0; i < f->n_ends; i++) {
+        f->ends[i] -= keep_from;
+    }
+    f->sent = 0;
+}
+
+static void fail_attempt(struct fwd *f, const char *why)
+{
+    char t[300];
+    target_text(f, t, sizeof(t));
+    f->failures++;
+    /* The first failure of a streak is a warning; repeats every 10th attempt, so a dead
+     * target is visible in the log without flooding it. */
+    enum tl_log_level level = (f->failures == 1 || f->failures % 10 == 0) ? TL_LOG_WARNING
+                                                                          : TL_LOG_DEBUG;
+    tl_log(level, "output %s: cannot connect to %s: %s", f->conf->name, t, why);
+    disconnect(f, TL_LOG_DEBUG, NULL);
+    f->target++;
+    if (f->target < f->conf->n_targets) {
+        /* Next target in order, at once. */
+        tl_ev_defer(f->loop, try_connect, f);
+        return;
+    }
+    f->target = 0;
+    schedule_reconnect(f);
+}
+
+static void schedule_reconnect(struct fwd *f)
+{
+    uint64_t min = f->conf->reconnect_min_ms ? f->conf->reconnect_min_ms : 1000;
+    uint64_t max = f->conf->reconnect_max_ms ? f->conf->reconnect_max_ms : 60000;
+    if (f->backoff_ms == 0) {
+        f->backoff_ms = min;
+    } else {
+        f->backoff_ms = f->backoff_ms * 2 > max ? max : f->backoff_ms * 2;
+    }
+    /* Jitter: a fleet of senders that lost the same loghost must not return in lockstep. */
+    uint64_t jitter = f->backoff_ms / 5;
+    uint64_t delay = f->backoff_ms - jitter + (jitter ? (uint64_t)rand() % (2 * jitter + 1) : 0);
+    if (f->stopping) {
+        int64_t left = f->stop_deadline - tl_now_ms();
+        if (left <= 0) {
+            return;
+        }
+        if ((int64_t)delay > left) {
+            delay = (uint64_t)left;
+        }
+    }
+    tl_ev_timer_init(&f->timer, try_connect, f);
+    tl_ev_timer_start(f->loop, &f->timer, (int64_t)delay);
+}
+
+static void timeout_cb(struct tl_ev_loop *loop, void *arg)
+{
+    struct fwd *f = arg;
+    (void)loop;
+    char why[128];
+    snprintf(why, sizeof(why), "%s timed out after %llu ms",
+             f->state == ST_CONNECTING ? "TCP connect" : "TLS handshake",
+             (unsigned long long)(f->state == ST_CONNECTING
+                                      ? f->conf->connect_timeout_ms
+                                      : f->conf->tls.handshake_timeout_ms));
+    fail_attempt(f, why);
+}
+
+static void connected(struct fwd *f)
+{
+    char t[300];
+    tl_ev_timer_stop(f->loop, &f->timer);
+    f->state = ST_UP;
+    f->backoff_ms = 0;
+    if (f->failures) {
+        tl_notice("output %s: connected to %s after %llu failed attempts", f->conf->name,
+                  target_text(f, t, sizeof(t)), (unsigned long long)f->failures);
+    } else {
+        tl_info("output %s: connected to %s (%s)", f->conf->name, target_text(f, t, sizeof(t)),
+                tl_transport_name(f->conf->transport));
+    }
+    f->failures = 0;
+    if (f->is_tls) {
+        char sess[128];
+        struct tl_peer_id *id = tl_stream_tls_peer_id(f->s);
+        tl_info("output %s: TLS session with %s: %s; server certificate %s (%s), %s",
+                f->conf->name, t, tl_stream_tls_session(f->s, sess, sizeof(sess)),
+                id && id->subject ? id->subject : "(none)", id && id->names ? id->names : "",
+                id && id->sha256 ? id->sha256 : "");
+        tl_peer_id_unref(id);
+    }
+    pump(f);
+}
+
+static void update_interest(struct fwd *f)
+{
+    if (f->state == ST_IDLE) {
+        return;
+    }
+    unsigned mask = TL_EV_READ;
+    if (f->state == ST_CONNECTING) {
+        mask = TL_EV_WRITE;
+    } else if (f->s && (tl_stream_wants(f->s) & TL_WANT_WRITE)) {
+        mask |= TL_EV_WRITE;
+    } else if (f->state == ST_UP && f->sent < f->buf.len) {
+        mask |= TL_EV_WRITE;
+    }
+    tl_ev_set(f->loop, &f->io, mask);
+}
+
+static void do_handshake(struct fwd *f)
+{
+    enum tl_io rc = tl_stream_handshake(f->s);
+    if (rc == TL_IO_OK) {
+        connected(f);
+        return;
+    }
+    if (rc == TL_IO_AGAIN) {
+        update_interest(f);
+        return;
+    }
+    fail_attempt(f, rc == TL_IO_EOF ? "the server closed the connection during the TLS "
+                                      "handshake (does it speak TLS on this port?)"
+                                    : f->s->err);
+}
+
+/* Takes messages from the queue into buf while there is room. */
+static void fill(struct fwd *f)
+{
+    struct tl_msg *batch[POP_MAX];
+    while (f->buf.len < FILL_BYTES) {
+        size_t n = tl_mq_pop(&f->out->q, batch, POP_MAX, 0);
+        if (n == 0) {
+            return;
+        }
+        for (size_t i = 0; i < n; i++) {
+            struct tl_msg *m = batch[i];
+            tl_buf_reset(&f->one);
+            bool ok = tl_format(m, f->conf->format, false, &f->one);
+            if (ok && f->conf->transport != TL_TR_UDP) {
+                if (f->conf->framing == TL_FRAMING_LF) {
+                    /* LF framing cannot carry an LF inside a message: it would split it. */
+                    for (size_t j = 0; j < f->one.len; j++) {
+                        if (f->one.data[j] == '\n') {
+                            f->one.data[j] = ' ';
+                        }
+                    }
+                    ok = tl_frame_encode_lf(&f->buf, f->one.data, f->one.len);
+                } else {
+                    ok = tl_frame_encode_octet(&f->buf, f->one.data, f->one.len);
+                }
+            } else if (ok) {
+                ok = tl_buf_append(&f->buf, f->one.data, f->one.len);
+            }
+            if (ok && f->n_ends == f->cap_ends) {
+                size_t cap = f->cap_ends ? f->cap_ends * 2 : 4096;
+                size_t *e = realloc(f->ends, cap * sizeof(*e));
+                ok = e != NULL;
+                if (e) {
+                    f->ends = e;
+                    f->cap_ends = cap;
+                }
+            }
+            if (ok) {
+                f->ends[f->n_ends++] = f->buf.len;
+            } else {
+                atomic_fetch_add(&f->out->stats.dropped, 1);
+            }
+            tl_msg_unref(m);
+        }
+    }
+}
+
+/* Forgets the frames that were completely written. */
+static void trim_sent(struct fwd *f)
+{
+    size_t done = 0;
+    while (done < f->n_ends && f->ends[done] <= f->sent) {
+        done++;
+    }
+    if (done == 0) {
+        return;
+    }
+    size_t bytes = f->ends[done - 1];
+    atomic_fetch_add_explicit(&f->out->stats.written, done, memory_order_relaxed);
+    tl_buf_consume(&f->buf, bytes);
+    memmove(f->ends, f->ends + done, (f->n_ends - done) * sizeof(size_t));
+    f->n_ends -= done;
+    for (size_t i = 0; i < f->n_ends; i++) {
+        f->ends[i] -= bytes;
+    }
+    f->sent -= bytes;
+}
+
+static void send_udp(struct fwd *f)
+{
+    size_t start = 0;
+    size_t i = 0;
+    for (; i < f->n_ends; i++) {
+        ssize_t w = send(f->fd, f->buf.data + start, f->ends[i] - start, MSG_DONTWAIT);
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            break;
+        }
+        if (w < 0 && errno != ECONNREFUSED) {
+            atomic_fetch_add(&f->out->stats.write_errors, 1);
+        }
+        /* UDP gives no delivery guarantee; an ICMP refusal is counted and the
+         * message is gone, as with any UDP syslog sender. */
+        if (w < 0) {
+            atomic_fetch_add(&f->out->stats.dropped, 1);
+        }
+        start = f->ends[i];
+    }
+    f->sent = start;
+    trim_sent(f);
+    update_interest(f);
+}
+
+/* Moves data: fill from the queue, write, repeat until the socket or the queue is empty. */
+static void pump(struct fwd *f)
+{
+    if (f->state != ST_UP) {
+        return;
+    }
+    for (int round = 0; round < 64; round++) {
+        fill(f);
+        if (f->buf.len == f->sent) {
+            break;
+        }
+        if (f->conf->transport == TL_TR_UDP) {
+            send_udp(f);
+            if (f->n_ends) {
+                return;
+            }
+            continue;
+        }
+        size_t n = 0;
+        enum tl_io rc = tl_stream_write(f->s, f->buf.data + f->sent, f->buf.len - f->sent, &n);
+        if (rc == TL_IO_OK) {
+            f->sent += n;
+            trim_sent(f);
+            continue;
+        }
+        if (rc == TL_IO_AGAIN) {
+            break;
+        }
+        disconnect(f, TL_LOG_WARNING, rc == TL_IO_EOF ? "the server closed the connection"
+                                                      : f->s->err);
+        schedule_reconnect(f);
+        return;
+    }
+    update_interest(f);
+    if (f->stopping && f->buf.len == 0 && tl_mq_drained(&f->out->q)) {
+        tl_ev_wake(f->loop);
+    }
+}
+
+/* The receiver never sends syslog data; read to see EOF, errors and TLS housekeeping. */
+static void read_side(struct fwd *f)
+{
+    uint8_t scratch[READ_DISCARD];
+    for (int i = 0; i < 16; i++) {
+        size_t n = 0;
+        enum tl_io rc = tl_stream_read(f->s, scratch, sizeof(scratch), &n);
+        if (rc == TL_IO_OK) {
+            continue;
+        }
+        if (rc == TL_IO_AGAIN) {
+            return;
+        }
+        disconnect(f, TL_LOG_WARNING, rc == TL_IO_EOF ? "the server closed the connection"
+                                                      : f->s->err);
+        schedule_reconnect(f);
+        return;
+    }
+}
+
+static void io_cb(struct tl_ev_loop *loop, struct tl_ev_io *io, unsigned events)
+{
+    struct fwd *f = io->data;
+    (void)loop;
+    if (f->state == ST_CONNECTING) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        getsockopt(f->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err) {
+            fail_attempt(f, strerror(err));
+            return;
+        }
+        if (!(events & TL_EV_WRITE)) {
+            return;
+        }
+        struct tl_addr peer = {0};
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        if (getpeername(f->fd, (struct sockaddr *)&ss, &sl) == 0) {
+            tl_addr_from_sockaddr(&peer, (struct sockaddr *)&ss, sl);
+        }
+        if (f->is_tls) {
+            char err_text[512];
+            struct tl_tls_ctx *ctx = tl_tls_slot_get(&f->tls);
+            f->s = tl_stream_tls_new(f->fd, &peer, ctx, TL_TLS_CLIENT,
+                                     f->conf->targets[f->target].host, err_text,
+                                     sizeof(err_text));
+            tl_tls_ctx_unref(ctx);
+            if (!f->s) {
+                f->fd = -1; /* closed by the constructor */
+                fail_attempt(f, err_text);
+                return;
+            }
+            f->state = ST_HANDSHAKE;
+            tl_ev_timer_init(&f->timer, timeout_cb, f);
+            tl_ev_timer_start(f->loop, &f->timer,
+                              (int64_t)(f->conf->tls.handshake_timeout_ms
+                                            ? f->conf->tls.handshake_timeout_ms
+                                            : 10000));
+            do_handshake(f);
+            return;
+        }
+        f->s = tl_stream_tcp_new(f->fd, &peer);
+        if (!f->s) {
+            f->fd = -1;
+            fail_attempt(f, "out of memory");
+            return;
+        }
+        connected(f);
+        return;
+    }
+    if (f->state == ST_HANDSHAKE) {
+        do_handshake(f);
+        return;
+    }
+    if (f->state != ST_UP) {
+        return;
+    }
+    if (f->conf->transport == TL_TR_UDP) {
+        if (events & TL_EV_WRITE) {
+            pump(f);
+        }
+        if (events & TL_EV_READ) {
+            /* ICMP port unreachable surfaces as a read error on a connected UDP socket. */
+            uint8_t b[512];
+            while (recv(f->fd, b, sizeof(b), MSG_DONTWAIT) >= 0 || errno == ECONNREFUSED) {
+            }
+        }
+        return;
+    }
+    if (events & (TL_EV_READ | TL_EV_ERROR)) {
+        read_side(f);
+        if (f->state != ST_UP) {
+            return;
+        }
+    }
+    pump(f);
+}
+
+static int open_socket(struct fwd *f, const struct addrinfo *ai, char *why, size_t whylen)
+{
+    int type = f->conf->transport == TL_TR_UDP ? SOCK_DGRAM : SOCK_STREAM;
+    int fd = socket(ai->ai_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(why, whylen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    if (type == SOCK_STREAM) {
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+    }
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
+        snprintf(why, whylen, "%s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void try_connect(struct tl_ev_loop *loop, void *arg)
+{
+    struct fwd *f = arg;
+    (void)loop;
+    if (f->state != ST_IDLE) {
+        return;
+    }
+    const struct tl_conf_target *t = &f->conf->targets[f->target];
+    char port[8];
+    snprintf(port, sizeof(port), "%u", t->port);
+    struct addrinfo hints = {0};
+    hints.ai_socktype = f->conf->transport == TL_TR_UDP ? SOCK_DGRAM : SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG;
+    struct addrinfo *res = NULL;
+    /* Resolved on every attempt: a loghost that moved is found again. */
+    int rc = getaddrinfo(t->host, port, &hints, &res);
+    if (rc != 0) {
+        char why[300];
+        snprintf(why, sizeof(why), "cannot resolve '%s': %s", t->host, gai_strerror(rc));
+        f->fd = -1;
+        f->state = ST_CONNECTING;
+        fail_attempt(f, why);
+        return;
+    }
+    char why[300] = "no address";
+    int fd = -1;
+    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+        fd = open_socket(f, ai, why, sizeof(why));
+    }
+    freeaddrinfo(res);
+    f->fd = fd;
+    f->state = ST_CONNECTING;
+    if (fd < 0) {
+        fail_attempt(f, why);
+        return;
+    }
+    tl_ev_io_init(&f->io, fd, io_cb, f);
+    if (f->conf->transport == TL_TR_UDP) {
+        f->state = ST_UP;
+        tl_ev_set(f->loop, &f->io, TL_EV_READ);
+        tl_info("output %s: sending to %s:%u over udp", f->conf->name, t->host, t->port);
+        pump(f);
+        return;
+    }
+    tl_ev_set(f->loop, &f->io, TL_EV_WRITE);
+    tl_ev_timer_init(&f->timer, timeout_cb, f);
+    tl_ev_timer_start(f->loop, &f->timer,
+                      (int64_t)(f->conf->connect_timeout_ms ? f->conf->connect_timeout_ms
+                                                            : 10000));
+}
+
+static void before_sleep(struct tl_ev_loop *loop, void *arg)
+{
+    struct fwd *f = arg;
+    (void)loop;
+    if (!f->stopping && tl_mq_drained(&f->out->q)) {
+        f->stopping = true;
+        f->stop_deadline = tl_now_ms() + (int64_t)f->conf->drain_timeout_ms;
+    }
+    pump(f);
+}
+
+static size_t pending_messages(struct fwd *f)
+{
+    return f->n_ends + tl_mq_len(&f->out->q);
+}
+
+void *tl_out_fwd_main(void *arg)
+{
+    struct tl_output *out = arg;
+    struct fwd *f = out->impl;
+    srand((unsigned)time(NULL) ^ (unsigned)(uintptr_t)f);
+    tl_ev_set_before_sleep(f->loop, before_sleep, f);
+    try_connect(f->loop, f);
+    for (;;) {
+        tl_ev_run_once(f->loop, 500);
+        if (!f->stopping) {
+            continue;
+        }
+        if (pending_messages(f) == 0) {
+            break;
+        }
+        if (tl_now_ms() >= f->stop_deadline) {
+            size_t lost = pending_messages(f);
+            atomic_fetch_add(&out->stats.dropped, lost);
+            tl_error("output %s: stopping with %zu messages undelivered after drain_timeout "
+                     "(%llu ms): they are lost",
+                     f->conf->name, lost, (unsigned long long)f->conf->drain_timeout_ms);
+            break;
+        }
+    }
+    /* Orderly close: TLS close_notify, then FIN. */
+    if (f->s && f->state == ST_UP) {
+        for (int i = 0; i < 50 && tl_stream_shutdown(f->s) == TL_IO_AGAIN; i++) {
+            tl_ev_run_once(f->loop, 20);
+        }
+    }
+    disconnect(f, TL_LOG_DEBUG, NULL);
+    /* Whatever is still queued is released. */
+    struct tl_msg *batch[POP_MAX];
+    size_t n;
+    while ((n = tl_mq_pop(&out->q, batch, POP_MAX, 0)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            tl_msg_unref(batch[i]);
+        }
+    }
+    return NULL;
+}
+
+bool tl_out_fwd_init(struct tl_output *out)
+{
+    struct fwd *f = calloc(1, sizeof(*f));
+    if (!f) {
+        return false;
+    }
+    f->out = out;
+    f->conf = out->conf;
+    f->fd = -1;
+    f->loop = tl_ev_loop_new();
+    tl_buf_init(&f->buf, 0);
+    tl_buf_init(&f->one, 0);
+    tl_ev_timer_init(&f->timer, try_connect, f);
+    if (!f->loop) {
+        free(f);
+        return false;
+    }
+    if (out->conf->transport == TL_TR_TLS) {
+        char err[1024];
+        char owner[96];
+        snprintf(owner, sizeof(owner), "output %s", out->conf->name);
+        if (!tl_tls_slot_init(&f->tls, &out->conf->tls, TL_TLS_CLIENT, owner, err,
+                              sizeof(err))) {
+            tl_error("%s", err);
+            tl_ev_loop_free(f->loop);
+            free(f);
+            return false;
+        }
+        f->is_tls = true;
+    }
+    out->impl = f;
+    out->q.notify = fwd_wake;
+    out->q.notify_arg = f;
+    return true;
+}
+
+void tl_out_fwd_free(struct tl_output *out)
+{
+    struct fwd *f = out->impl;
+    if (!f) {
+        return;
+    }
+    if (f->s) {
+        tl_stream_free(f->s);
+    } else if (f->fd >= 0) {
+        close(f->fd);
+    }
+    if (f->is_tls) {
+        tl_tls_slot_fini(&f->tls);
+    }
+    tl_buf_fini(&f->buf);
+    tl_buf_fini(&f->one);
+    free(f->ends);
+    tl_ev_loop_free(f->loop);
+    free(f);
+    out->impl = NULL;
+}
+
+bool tl_out_fwd_reload_tls(struct tl_output *out)
+{
+    struct fwd *f = out->impl;
+    if (!f || !f->is_tls) {
+        return true;
+    }
+    return tl_tls_slot_reload(&f->tls);
+}

@@ -1,0 +1,149 @@
+#include "queue/mq.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+bool tl_mq_init(struct tl_mq *q, size_t cap)
+{
+    q->ring = calloc(cap, sizeof(*q->ring));
+    if (!q->ring) {
+        return false;
+    }
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&q->lock, NULL);
+    pthread_cond_init(&q->not_empty, &ca);
+    pthread_cond_init(&q->not_full, &ca);
+    pthread_condattr_destroy(&ca);
+    q->cap = cap;
+    q->head = 0;
+    q->len = 0;
+    q->closed = false;
+    q->wake = false;
+    q->notify = NULL;
+    q->notify_arg = NULL;
+    return true;
+}
+
+void tl_mq_fini(struct tl_mq *q)
+{
+    if (!q->ring) {
+        return;
+    }
+    for (size_t i = 0; i < q->len; i++) {
+        tl_msg_unref(q->ring[(q->head + i) % q->cap]);
+    }
+    free(q->ring);
+    q->ring = NULL;
+    pthread_mutex_destroy(&q->lock);
+    pthread_cond_destroy(&q->not_empty);
+    pthread_cond_destroy(&q->not_full);
+}
+
+size_t tl_mq_push(struct tl_mq *q, struct tl_msg *const *msgs, size_t n)
+{
+    size_t done = 0;
+    bool was_empty = false;
+    pthread_mutex_lock(&q->lock);
+    while (done < n) {
+        while (q->len == q->cap && !q->closed) {
+            pthread_cond_wait(&q->not_full, &q->lock);
+        }
+        if (q->closed) {
+            break;
+        }
+        was_empty |= q->len == 0;
+        size_t room = q->cap - q->len;
+        size_t take = n - done < room ? n - done : room;
+        for (size_t i = 0; i < take; i++) {
+            q->ring[(q->head + q->len + i) % q->cap] = msgs[done + i];
+        }
+        q->len += take;
+        done += take;
+        pthread_cond_signal(&q->not_empty);
+        if (q->notify && was_empty && q->len == q->cap) {
+            /* About to wait for room: the consumer must hear of this batch first. */
+            pthread_mutex_unlock(&q->lock);
+            q->notify(q->notify_arg);
+            was_empty = false;
+            pthread_mutex_lock(&q->lock);
+        }
+    }
+    pthread_mutex_unlock(&q->lock);
+    if (q->notify && was_empty) {
+        q->notify(q->notify_arg);
+    }
+    return done;
+}
+
+size_t tl_mq_pop(struct tl_mq *q, struct tl_msg **out, size_t max, int64_t timeout_ms)
+{
+    struct timespec deadline;
+    if (timeout_ms >= 0) {
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_sec += timeout_ms / 1000;
+        deadline.tv_nsec += (timeout_ms % 1000) * 1000000;
+        if (deadline.tv_nsec >= 1000000000) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000;
+        }
+    }
+    pthread_mutex_lock(&q->lock);
+    while (q->len == 0 && !q->closed && !q->wake) {
+        if (timeout_ms < 0) {
+            pthread_cond_wait(&q->not_empty, &q->lock);
+        } else if (pthread_cond_timedwait(&q->not_empty, &q->lock, &deadline) == ETIMEDOUT) {
+            break;
+        }
+    }
+    q->wake = false;
+    size_t n = q->len < max ? q->len : max;
+    for (size_t i = 0; i < n; i++) {
+        out[i] = q->ring[q->head];
+        q->head = (q->head + 1) % q->cap;
+    }
+    q->len -= n;
+    if (n) {
+        pthread_cond_broadcast(&q->not_full);
+    }
+    pthread_mutex_unlock(&q->lock);
+    return n;
+}
+
+void tl_mq_close(struct tl_mq *q)
+{
+    pthread_mutex_lock(&q->lock);
+    q->closed = true;
+    pthread_cond_broadcast(&q->not_empty);
+    pthread_cond_broadcast(&q->not_full);
+    pthread_mutex_unlock(&q->lock);
+    if (q->notify) {
+        q->notify(q->notify_arg);
+    }
+}
+
+void tl_mq_kick(struct tl_mq *q)
+{
+    pthread_mutex_lock(&q->lock);
+    q->wake = true;
+    pthread_cond_broadcast(&q->not_empty);
+    pthread_mutex_unlock(&q->lock);
+}
+
+bool tl_mq_drained(struct tl_mq *q)
+{
+    pthread_mutex_lock(&q->lock);
+    bool r = q->closed && q->len == 0;
+    pthread_mutex_unlock(&q->lock);
+    return r;
+}
+
+size_t tl_mq_len(struct tl_mq *q)
+{
+    pthread_mutex_lock(&q->lock);
+    size_t n = q->len;
+    pthread_mutex_unlock(&q->lock);
+    return n;
+}

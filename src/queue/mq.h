@@ -1,0 +1,57 @@
+/*
+ * mq.h: a bounded multi-producer, single-consumer queue of message pointers.
+ *
+ * Producers (worker threads) push whole batches under one lock acquisition; the consumer
+ * (an output's thread) pops whole batches. The queue holds a reference on every message in
+ * it. When full, tl_mq_push blocks the producer (back-pressure) until there is room or
+ * the queue is closed.
+ */
+#ifndef TL_QUEUE_MQ_H
+#define TL_QUEUE_MQ_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/msg.h"
+
+struct tl_mq {
+    pthread_mutex_t lock;
+    pthread_cond_t not_empty;
+    pthread_cond_t not_full;
+    struct tl_msg **ring;
+    size_t cap;
+    size_t head;   /* next to pop */
+    size_t len;
+    bool closed;   /* no more pushes will come; pop returns what is left, then 0 */
+    bool wake;     /* tl_mq_kick: make a waiting pop return early */
+    /* Optional: called (outside the lock, on the producer's thread) when a push makes an
+     * empty queue non-empty, and on close: how a consumer that sleeps in an event loop
+     * rather than in tl_mq_pop learns there is work. Set before any producer runs. */
+    void (*notify)(void *arg);
+    void *notify_arg;
+};
+
+bool tl_mq_init(struct tl_mq *q, size_t cap);
+/* Drops the references of whatever is still queued. */
+void tl_mq_fini(struct tl_mq *q);
+
+/* Takes ownership of the n references in msgs (in order). Blocks while the queue is full.
+ * Returns the number pushed: n, or fewer only when the queue was closed meanwhile (the
+ * caller still owns msgs[returned..n)). */
+size_t tl_mq_push(struct tl_mq *q, struct tl_msg *const *msgs, size_t n);
+
+/* Pops up to max messages into out (the caller gets their references). Waits up to
+ * timeout_ms (-1 = forever) for at least one. Returns 0 on timeout, on tl_mq_kick, or when
+ * closed and empty. */
+size_t tl_mq_pop(struct tl_mq *q, struct tl_msg **out, size_t max, int64_t timeout_ms);
+
+/* Marks the queue closed (producers are gone) and wakes the consumer. */
+void tl_mq_close(struct tl_mq *q);
+/* Wakes a consumer waiting in tl_mq_pop (e.g. to look at a reopen request). */
+void tl_mq_kick(struct tl_mq *q);
+bool tl_mq_drained(struct tl_mq *q);
+size_t tl_mq_len(struct tl_mq *q);
+
+#endif

@@ -1,0 +1,1026 @@
+/*
+ * tls.c: TLS contexts and the TLS stream (RFC 5425) on OpenSSL 3.
+ *
+ * Non-blocking throughout: every SSL call's SSL_ERROR_WANT_READ / WANT_WRITE becomes the
+ * stream's wants(), so the event loop waits for exactly what OpenSSL needs (no busy loop on
+ * EAGAIN), and pending() exposes records OpenSSL has already decrypted, which epoll cannot
+ * see. Peer verification is decided in the verify callback with the rules of tls_verify.c,
+ * so a peer that fails the policy gets a TLS alert during the handshake (RFC 5425 §5) and
+ * the log line says why in operator terms.
+ */
+#include "transport/tls.h"
+
+#include <errno.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "transport/tls_verify.h"
+
+struct tl_tls_ctx {
+    atomic_uint refs;
+    SSL_CTX *ssl;
+    enum tl_tls_role role;
+    enum tl_auth_mode auth;
+    char **permitted;
+    size_t n_permitted;
+    struct tl_fingerprint *fps;
+    size_t n_fps;
+    bool has_crl;
+    char owner[96];
+};
+
+struct tls_stream {
+    struct tl_stream base;
+    SSL *ssl;
+    struct tl_tls_ctx *ctx;
+    enum tl_tls_role role;
+    unsigned wants;
+    bool handshake_done;
+    bool checked_first_bytes;
+    char *server_name;             /* client: the name dialled */
+    /* What the verify callback found wrong, for the log line. */
+    bool failed;
+    enum tl_verify_fail fail;
+    long x509_result;
+    int depth;
+    struct tl_peer_cert fail_peer;     /* the peer's certificate */
+    struct tl_peer_cert fail_at_depth; /* the certificate the error is about */
+    bool have_fail_peer;
+    bool have_fail_at_depth;
+    const char *fail_kind;
+};
+
+static int ex_index = -1;
+static pthread_once_t ex_once = PTHREAD_ONCE_INIT;
+
+static void make_ex_index(void)
+{
+    ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+static const char *auth_name(enum tl_auth_mode a)
+{
+    switch (a) {
+    case TL_AUTH_ANON:
+        return "anon";
+    case TL_AUTH_CERTVALID:
+        return "certvalid";
+    case TL_AUTH_NAME:
+        return "name";
+    case TL_AUTH_FINGERPRINT:
+        return "fingerprint";
+    default:
+        return "default";
+    }
+}
+
+/* The first entry of OpenSSL's error queue as text, and the queue emptied. */
+static const char *ssl_err_text(char *out, size_t cap)
+{
+    unsigned long e = ERR_peek_last_error();
+    if (e == 0) {
+        snprintf(out, cap, "unknown OpenSSL error");
+    } else {
+        const char *reason = ERR_reason_error_string(e);
+        snprintf(out, cap, "%s", reason ? reason : "unknown OpenSSL error");
+    }
+    ERR_clear_error();
+    return out;
+}
+
+/* ---- Contexts ---------------------------------------------------------------------------- */
+
+static int password_cb(char *buf, int size, int rwflag, void *userdata)
+{
+    (void)rwflag;
+    const char *pw = userdata;
+    if (!pw) {
+        return 0;
+    }
+    size_t n = strlen(pw);
+    if (n > (size_t)size) {
+        n = (size_t)size;
+    }
+    memcpy(buf, pw, n);
+    return (int)n;
+}
+
+static char *read_password(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "cannot read tls.key_password_file %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char line[1024];
+    char *pw = NULL;
+    if (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        pw = strdup(line);
+    } else {
+        snprintf(err, errlen, "tls.key_password_file %s is empty", path);
+    }
+    fclose(f);
+    return pw;
+}
+
+static void warn_key_mode(const char *owner, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && (st.st_mode & 077)) {
+        tl_warn("%s: private key %s is readable by %s (mode %04o); fix: chmod 600 %s", owner,
+                path, (st.st_mode & 07) ? "others" : "its group", (unsigned)(st.st_mode & 07777),
+                path);
+    }
+}
+
+static bool load_crl(SSL_CTX *ssl, const char *path, char *err, size_t errlen)
+{
+    BIO *b = BIO_new_file(path, "r");
+    if (!b) {
+        snprintf(err, errlen, "cannot read tls.crl_file %s: %s", path, strerror(errno));
+        ERR_clear_error();
+        return false;
+    }
+    X509_STORE *st = SSL_CTX_get_cert_store(ssl);
+    int n = 0;
+    X509_CRL *crl;
+    while ((crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL)) != NULL) {
+        X509_STORE_add_crl(st, crl);
+        X509_CRL_free(crl);
+        n++;
+    }
+    ERR_clear_error();
+    BIO_free(b);
+    if (n == 0) {
+        snprintf(err, errlen, "tls.crl_file %s holds no PEM CRL (\"-----BEGIN X509 CRL-----\")",
+                 path);
+        return false;
+    }
+    /* Check the peer's own certificate against the CRL of its issuer. */
+    X509_STORE_set_flags(st, X509_V_FLAG_CRL_CHECK);
+    return true;
+}
+
+/* Warns when our certificate's chain cannot be built to a configured CA: a peer that trusts
+ * only those CAs would refuse it (rsyslog#2762: a server that sends only its leaf). */
+static void check_own_chain(struct tl_tls_ctx *c, const struct tl_conf_tls *conf)
+{
+    X509 *leaf = SSL_CTX_get0_certificate(c->ssl);
+    if (!leaf || (!conf->ca_file && !conf->ca_dir)) {
+        return;
+    }
+    STACK_OF(X509) *chain = NULL;
+    SSL_CTX_get0_chain_certs(c->ssl, &chain);
+    X509_STORE_CTX *xs = X509_STORE_CTX_new();
+    if (!xs) {
+        return;
+    }
+    if (X509_STORE_CTX_init(xs, SSL_CTX_get_cert_store(c->ssl), leaf, chain) == 1) {
+        /* Only the path matters here, not revocation of our own certificate. */
+        X509_VERIFY_PARAM_clear_flags(X509_STORE_CTX_get0_param(xs), X509_V_FLAG_CRL_CHECK);
+        if (X509_verify_cert(xs) != 1) {
+            int e = X509_STORE_CTX_get_error(xs);
+            tl_warn("%s: the certificate in tls.cert_file %s does not chain to the CAs in "
+                    "tls.ca_file/ca_dir (%s); peers that trust only those CAs will refuse it: "
+                    "append the intermediate CA certificates to %s",
+                    c->owner, conf->cert_file, tl_verify_reason(e), conf->cert_file);
+        }
+    }
+    X509_STORE_CTX_free(xs);
+    ERR_clear_error();
+}
+
+static int verify_cb(int ok, X509_STORE_CTX *xs);
+
+void tl_tls_ctx_ref(struct tl_tls_ctx *ctx)
+{
+    atomic_fetch_add(&ctx->refs, 1);
+}
+
+void tl_tls_ctx_unref(struct tl_tls_ctx *ctx)
+{
+    if (!ctx || atomic_fetch_sub(&ctx->refs, 1) != 1) {
+        return;
+    }
+    SSL_CTX_free(ctx->ssl);
+    for (size_t i = 0; i < ctx->n_permitted; i++) {
+        free(ctx->permitted[i]);
+    }
+    free(ctx->permitted);
+    free(ctx->fps);
+    free(ctx);
+}
+
+enum tl_auth_mode tl_tls_ctx_auth(const struct tl_tls_ctx *ctx)
+{
+    return ctx->auth;
+}
+
+struct tl_tls_ctx *tl_tls_ctx_new(const struct tl_conf_tls *conf, enum tl_tls_role role,
+                                  const char *owner, char *err, size_t errlen)
+{
+    pthread_once(&ex_once, make_ex_index);
+    ERR_clear_error();
+    struct tl_tls_ctx *c = calloc(1, sizeof(*c));
+    if (!c) {
+        snprintf(err, errlen, "%s: out of memory", owner);
+        return NULL;
+    }
+    atomic_init(&c->refs, 1);
+    c->role = role;
+    snprintf(c->owner, sizeof(c->owner), "%s", owner);
+    c->auth = conf->auth;
+    if (c->auth == TL_AUTH_DEFAULT) {
+        c->auth = role == TL_TLS_SERVER ? TL_AUTH_ANON : TL_AUTH_NAME;
+    }
+    char e[256];
+    char *password = NULL;
+    c->ssl = SSL_CTX_new(role == TL_TLS_SERVER ? TLS_server_method() : TLS_client_method());
+    if (!c->ssl) {
+        snprintf(err, errlen, "%s: cannot create a TLS context: %s", owner,
+                 ssl_err_text(e, sizeof(e)));
+        goto fail;
+    }
+    SSL_CTX_set_min_proto_version(c->ssl,
+                                  conf->min_version == 13 ? TLS1_3_VERSION : TLS1_2_VERSION);
+    /* No renegotiation, no compression; a peer that drops TCP without close_notify is an
+     * EOF the framer judges (on a frame boundary it is harmless), not an error. */
+    SSL_CTX_set_options(c->ssl, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                                    SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
+                                 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_read_ahead(c->ssl, 1);
+    /* Never 0-RTT: syslog data must not be replayable (RFC 9662). */
+    SSL_CTX_set_max_early_data(c->ssl, 0);
+    if (role == TL_TLS_SERVER) {
+        /* No resumption: every connection is verified against the current policy (RFC
+         * 5425 §4.2.3), and clients that never read (loggen) are not sent tickets they
+         * would reset the connection over. Syslog connections are long-lived. */
+        SSL_CTX_set_session_cache_mode(c->ssl, SSL_SESS_CACHE_OFF);
+        SSL_CTX_set_num_tickets(c->ssl, 0);
+        SSL_CTX_set_options(c->ssl, SSL_OP_NO_TICKET);
+    }
+    if (conf->ciphers && SSL_CTX_set_cipher_list(c->ssl, conf->ciphers) != 1) {
+        snprintf(err, errlen, "%s: tls.ciphers '%s' selects no cipher OpenSSL knows (%s)",
+                 owner, conf->ciphers, ssl_err_text(e, sizeof(e)));
+        goto fail;
+    }
+    if (conf->ciphersuites && SSL_CTX_set_ciphersuites(c->ssl, conf->ciphersuites) != 1) {
+        snprintf(err, errlen, "%s: tls.ciphersuites '%s' is not a valid TLS 1.3 suite list (%s)",
+                 owner, conf->ciphersuites, ssl_err_text(e, sizeof(e)));
+        goto fail;
+    }
+    if (conf->ca_file && strcmp(conf->ca_file, "system") == 0) {
+        if (SSL_CTX_set_default_verify_paths(c->ssl) != 1) {
+            snprintf(err, errlen, "%s: cannot load the system trust store (%s)", owner,
+                     ssl_err_text(e, sizeof(e)));
+            goto fail;
+        }
+        if (conf->ca_dir && SSL_CTX_load_verify_dir(c->ssl, conf->ca_dir) != 1) {
+            snprintf(err, errlen, "%s: cannot use tls.ca_dir %s (%s)", owner, conf->ca_dir,
+                     ssl_err_text(e, sizeof(e)));
+            goto fail;
+        }
+    } else if (conf->ca_file || conf->ca_dir) {
+        if (conf->ca_file && SSL_CTX_load_verify_file(c->ssl, conf->ca_file) != 1) {
+            int sys = errno;
+            snprintf(err, errlen, "%s: cannot load tls.ca_file %s: %s", owner, conf->ca_file,
+                     access(conf->ca_file, R_OK) != 0 ? strerror(sys)
+                                                      : "no PEM certificate in it");
+            ERR_clear_error();
+            goto fail;
+        }
+        if (conf->ca_dir && SSL_CTX_load_verify_dir(c->ssl, conf->ca_dir) != 1) {
+            snprintf(err, errlen, "%s: cannot use tls.ca_dir %s (%s)", owner, conf->ca_dir,
+                     ssl_err_text(e, sizeof(e)));
+            goto fail;
+        }
+    } else if (c->auth == TL_AUTH_CERTVALID || c->auth == TL_AUTH_NAME) {
+        snprintf(err, errlen,
+                 "%s: auth mode '%s' verifies the peer's certificate against trusted CAs, but "
+                 "none is configured; set tls.ca_file (a PEM file, or \"system\") or "
+                 "tls.ca_dir",
+                 owner, auth_name(c->auth));
+        goto fail;
+    }
+    if (conf->cert_file || conf->key_file) {
+        if (!conf->cert_file || !conf->key_file) {
+            snprintf(err, errlen, "%s: tls.cert_file and tls.key_file go together; set both",
+                     owner);
+            goto fail;
+        }
+        if (SSL_CTX_use_certificate_chain_file(c->ssl, conf->cert_file) != 1) {
+            int sys = errno;
+            snprintf(err, errlen, "%s: cannot load tls.cert_file %s: %s", owner, conf->cert_file,
+                     access(conf->cert_file, R_OK) != 0 ? strerror(sys)
+                                                        : ssl_err_text(e, sizeof(e)));
+            ERR_clear_error();
+            goto fail;
+        }
+        if (conf->key_password_file) {
+            password = read_password(conf->key_password_file, err, errlen);
+            if (!password) {
+                goto fail;
+            }
+            SSL_CTX_set_default_passwd_cb(c->ssl, password_cb);
+            SSL_CTX_set_default_passwd_cb_userdata(c->ssl, password);
+        }
+        if (SSL_CTX_use_PrivateKey_file(c->ssl, conf->key_file, SSL_FILETYPE_PEM) != 1) {
+            int sys = errno;
+            const char *why = access(conf->key_file, R_OK) != 0 ? strerror(sys)
+                              : conf->key_password_file
+                                  ? "wrong password in tls.key_password_file, or not a PEM key"
+                                  : "not a PEM private key (or it is encrypted: set "
+                                    "tls.key_password_file)";
+            snprintf(err, errlen, "%s: cannot load tls.key_file %s: %s", owner, conf->key_file,
+                     why);
+            ERR_clear_error();
+            goto fail;
+        }
+        SSL_CTX_set_default_passwd_cb(c->ssl, NULL);
+        SSL_CTX_set_default_passwd_cb_userdata(c->ssl, NULL);
+        if (SSL_CTX_check_private_key(c->ssl) != 1) {
+            snprintf(err, errlen, "%s: tls.key_file %s is not the key of the certificate in %s",
+                     owner, conf->key_file, conf->cert_file);
+            ERR_clear_error();
+            goto fail;
+        }
+        warn_key_mode(owner, conf->key_file);
+    } else if (role == TL_TLS_SERVER) {
+        snprintf(err, errlen,
+                 "%s: a TLS input needs a certificate: set tls.cert_file and tls.key_file "
+                 "(make one with: tlslog cert issue)",
+                 owner);
+        goto fail;
+    }
+    if (conf->crl_file && !load_crl(c->ssl, conf->crl_file, err, errlen)) {
+        goto fail;
+    }
+    c->has_crl = conf->crl_file != NULL;
+    if (c->auth == TL_AUTH_FINGERPRINT) {
+        if (conf->n_fingerprints == 0) {
+            snprintf(err, errlen, "%s: auth mode 'fingerprint' needs at least one entry in "
+                                  "tls.fingerprints (see: tlslog cert info PEER.pem)",
+                     owner);
+            goto fail;
+        }
+        c->fps = calloc(conf->n_fingerprints, sizeof(*c->fps));
+        if (!c->fps) {
+            snprintf(err, errlen, "%s: out of memory", owner);
+            goto fail;
+        }
+        for (size_t i = 0; i < conf->n_fingerprints; i++) {
+            char why[200];
+            if (!tl_fingerprint_parse(conf->fingerprints[i], &c->fps[i], why, sizeof(why))) {
+                snprintf(err, errlen, "%s: tls.fingerprints: %s", owner, why);
+                goto fail;
+            }
+        }
+        c->n_fps = conf->n_fingerprints;
+    }
+    if (conf->n_permitted_peers) {
+        c->permitted = calloc(conf->n_permitted_peers, sizeof(char *));
+        if (!c->permitted) {
+            snprintf(err, errlen, "%s: out of memory", owner);
+            goto fail;
+        }
+        for (size_t i = 0; i < conf->n_permitted_peers; i++) {
+            c->permitted[i] = strdup(conf->permitted_peers[i]);
+            if (!c->permitted[i]) {
+                snprintf(err, errlen, "%s: out of memory", owner);
+                goto fail;
+            }
+            c->n_permitted++;
+        }
+    } else if (c->auth == TL_AUTH_NAME && role == TL_TLS_SERVER) {
+        snprintf(err, errlen, "%s: auth mode 'name' needs tls.permitted_peers: the names (or "
+                              "patterns like *.example.net) of the clients allowed to send",
+                 owner);
+        goto fail;
+    }
+    int mode = SSL_VERIFY_NONE;
+    if (c->auth != TL_AUTH_ANON) {
+        mode = SSL_VERIFY_PEER;
+        if (role == TL_TLS_SERVER) {
+            /* Mutual authentication: every mode but anon requires a client certificate. */
+            mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+        }
+    }
+    SSL_CTX_set_verify(c->ssl, mode, c->auth == TL_AUTH_ANON ? NULL : verify_cb);
+    if (role == TL_TLS_SERVER) {
+        static const unsigned char sid[] = "tlslogd";
+        SSL_CTX_set_session_id_context(c->ssl, sid, sizeof(sid) - 1);
+    }
+    check_own_chain(c, conf);
+    free(password);
+    ERR_clear_error();
+    return c;
+
+fail:
+    free(password);
+    tl_tls_ctx_unref(c);
+    return NULL;
+}
+
+bool tl_tls_slot_init(struct tl_tls_slot *slot, const struct tl_conf_tls *c,
+                      enum tl_tls_role role, const char *owner, char *err, size_t errlen)
+{
+    memset(slot, 0, sizeof(*slot));
+    pthread_mutex_init(&slot->lock, NULL);
+    slot->conf = c;
+    slot->role = role;
+    snprintf(slot->owner, sizeof(slot->owner), "%s", owner);
+    slot->ctx = tl_tls_ctx_new(c, role, owner, err, errlen);
+    if (slot->ctx && role == TL_TLS_CLIENT && slot->ctx->auth == TL_AUTH_ANON) {
+        tl_warn("%s: tls.auth is anon: the server's certificate is not verified (encryption "
+                "only; anyone on the path can pose as the server); set tls.auth: name and "
+                "tls.ca_file to verify it",
+                owner);
+    }
+    return slot->ctx != NULL;
+}
+
+void tl_tls_slot_fini(struct tl_tls_slot *slot)
+{
+    tl_tls_ctx_unref(slot->ctx);
+    slot->ctx = NULL;
+    pthread_mutex_destroy(&slot->lock);
+}
+
+struct tl_tls_ctx *tl_tls_slot_get(struct tl_tls_slot *slot)
+{
+    pthread_mutex_lock(&slot->lock);
+    struct tl_tls_ctx *c = slot->ctx;
+    tl_tls_ctx_ref(c);
+    pthread_mutex_unlock(&slot->lock);
+    return c;
+}
+
+bool tl_tls_slot_reload(struct tl_tls_slot *slot)
+{
+    char err[1024];
+    struct tl_tls_ctx *c = tl_tls_ctx_new(slot->conf, slot->role, slot->owner, err, sizeof(err));
+    if (!c) {
+        tl_error("%s: TLS reload failed, keeping the previous certificates: %s", slot->owner,
+                 err);
+        return false;
+    }
+    pthread_mutex_lock(&slot->lock);
+    struct tl_tls_ctx *old = slot->ctx;
+    slot->ctx = c;
+    pthread_mutex_unlock(&slot->lock);
+    tl_tls_ctx_unref(old);
+    tl_info("%s: TLS certificates, keys, CAs and CRLs reloaded; new connections use them",
+            slot->owner);
+    return true;
+}
+
+/* ---- Verification -------------------------------------------------------------------------- */
+
+static void record_failure(struct tls_stream *t, enum tl_verify_fail kind, long result,
+                           int depth, X509 *leaf, X509 *at_depth)
+{
+    if (t->failed) {
+        return;
+    }
+    t->failed = true;
+    t->fail = kind;
+    t->x509_result = result;
+    t->depth = depth;
+    char e[128];
+    if (leaf && tl_peer_cert_from_x509(leaf, &t->fail_peer, e, sizeof(e))) {
+        t->have_fail_peer = true;
+    }
+    if (at_depth && at_depth != leaf &&
+        tl_peer_cert_from_x509(at_depth, &t->fail_at_depth, e, sizeof(e))) {
+        t->have_fail_at_depth = true;
+    }
+}
+
+static int verify_cb(int ok, X509_STORE_CTX *xs)
+{
+    SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+    struct tls_stream *t = ssl ? SSL_get_ex_data(ssl, ex_index) : NULL;
+    if (!t) {
+        return ok;
+    }
+    struct tl_tls_ctx *c = t->ctx;
+    int depth = X509_STORE_CTX_get_error_depth(xs);
+    X509 *cur = X509_STORE_CTX_get_current_cert(xs);
+    X509 *leaf = X509_STORE_CTX_get0_cert(xs);
+    if (c->auth == TL_AUTH_FINGERPRINT) {
+        /* RFC 5425 §5.1: the fingerprint alone authorises; no CA is needed, so chain
+         * errors do not count. The decision is taken on the peer's own certificate. */
+        if (depth > 0) {
+            return 1;
+        }
+        struct tl_peer_cert pc;
+        char e[128];
+        bool listed = tl_peer_cert_from_x509(cur, &pc, e, sizeof(e)) &&
+                      tl_peer_cert_fingerprint_listed(&pc, c->fps, c->n_fps);
+        tl_peer_cert_fini(&pc);
+        if (listed) {
+            X509_STORE_CTX_set_error(xs, X509_V_OK);
+            return 1;
+        }
+        record_failure(t, TL_VERIFY_FINGERPRINT, 0, 0, leaf, NULL);
+        t->fail_kind = "fingerprint_mismatch";
+        X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
+        return 0;
+    }
+    if (!ok) {
+        long r = X509_STORE_CTX_get_error(xs);
+        record_failure(t, TL_VERIFY_CHAIN, r, depth, leaf, cur);
+        switch (r) {
+        case X509_V_ERR_CERT_HAS_EXPIRED:
+            t->fail_kind = "expired";
+            break;
+        case X509_V_ERR_CERT_NOT_YET_VALID:
+            t->fail_kind = "not_yet_valid";
+            break;
+        case X509_V_ERR_CERT_REVOKED:
+            t->fail_kind = "revoked";
+            break;
+        case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+        case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+        case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+        case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+        case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+            t->fail_kind = "unknown_ca";
+            break;
+        default:
+            t->fail_kind = "bad_certificate";
+            break;
+        }
+        return 0;
+    }
+    if (depth == 0 && c->auth == TL_AUTH_NAME) {
+        struct tl_peer_cert pc;
+        char e[128];
+        bool permitted = false;
+        if (tl_peer_cert_from_x509(cur, &pc, e, sizeof(e))) {
+            if (c->n_permitted) {
+                permitted = tl_peer_cert_permitted(&pc, (const char *const *)c->permitted,
+                                                   c->n_permitted);
+            } else if (t->server_name) {
+                /* An output without permitted_peers: the server must carry the name we
+                 * dialled (RFC 5425 §5.2). */
+                const char *want = t->server_name;
+                permitted = tl_peer_cert_permitted(&pc, &want, 1);
+            }
+        }
+        tl_peer_cert_fini(&pc);
+        if (!permitted) {
+            record_failure(t, TL_VERIFY_NAME, 0, 0, cur, NULL);
+            t->fail_kind = "name_mismatch";
+            X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* ---- The stream ---------------------------------------------------------------------------- */
+
+/* A printable excerpt of bytes a peer sent, for "plaintext on a TLS port" messages. */
+static void excerpt(const uint8_t *p, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 5 < cap; i++) {
+        if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\') {
+            out[o++] = (char)p[i];
+        } else {
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", p[i]);
+        }
+    }
+    out[o < cap ? o : cap - 1] = '\0';
+}
+
+/* Before SSL_accept: does the client speak TLS at all? A TLS connection starts with a
+ * handshake record: 0x16, then version 0x03 0x0N. */
+static enum tl_io check_first_bytes(struct tls_stream *t)
+{
+    uint8_t b[24];
+    ssize_t n = recv(t->base.fd, b, sizeof(b), MSG_PEEK);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+            t->wants = TL_WANT_READ;
+            return TL_IO_AGAIN;
+        }
+        snprintf(t->base.err, sizeof(t->base.err), "read failed before the TLS handshake: %s",
+                 strerror(errno));
+        t->fail_kind = "io_error";
+        return TL_IO_ERROR;
+    }
+    if (n == 0) {
+        snprintf(t->base.err, sizeof(t->base.err),
+                 "the peer closed the connection before starting a TLS handshake");
+        t->fail_kind = "closed_early";
+        return TL_IO_ERROR;
+    }
+    if (b[0] == 0x16 && (n < 2 || b[1] == 0x03)) {
+        t->checked_first_bytes = true;
+        return TL_IO_OK;
+    }
+    char ex[100];
+    excerpt(b, (size_t)n, ex, sizeof(ex));
+    bool syslog_like = b[0] == '<' || (b[0] >= '1' && b[0] <= '9');
+    snprintf(t->base.err, sizeof(t->base.err),
+             "the client sent %s instead of a TLS handshake (first bytes: \"%s\"); hint: "
+             "configure the sender for TLS (e.g. rsyslog StreamDriverMode=1, syslog-ng "
+             "transport(tls)), or send plaintext to a tcp input instead",
+             syslog_like ? "plaintext syslog" : "data that is not TLS", ex);
+    t->fail_kind = "plaintext";
+    return TL_IO_ERROR;
+}
+
+/* Turns a failed SSL call into a sentence in base.err (and fail_kind). */
+static void explain_ssl_error(struct tls_stream *t, int ssl_error, const char *phase)
+{
+    char *err = t->base.err;
+    size_t cap = sizeof(t->base.err);
+    unsigned long e = ERR_peek_last_error();
+    int reason = ERR_GET_REASON(e);
+    bool server = t->role == TL_TLS_SERVER;
+    if (ssl_error == SSL_ERROR_SYSCALL || ssl_error == SSL_ERROR_ZERO_RETURN || e == 0) {
+        int sys = errno;
+        if (!t->handshake_done) {
+            snprintf(err, cap, "the peer closed the connection during the TLS handshake%s",
+                     server ? " (it may not trust our certificate: check its CA "
+                              "configuration and its log)"
+                            : " (it may require a client certificate (set tls.cert_file and "
+                              "tls.key_file), or not trust ours: check its log)");
+            t->fail_kind = "closed_in_handshake";
+        } else {
+            snprintf(err, cap, "connection %s: %s", phase,
+                     sys ? strerror(sys) : "closed by the peer");
+            t->fail_kind = "io_error";
+        }
+        ERR_clear_error();
+        return;
+    }
+    if (t->failed) {
+        struct tl_verify_failure vf = {0};
+        vf.kind = t->fail;
+        vf.side = server ? TL_VERIFY_INPUT : TL_VERIFY_OUTPUT;
+        vf.x509_result = t->x509_result;
+        vf.depth = t->depth;
+        vf.peer = t->have_fail_peer ? &t->fail_peer : NULL;
+        vf.at_depth = t->have_fail_at_depth ? &t->fail_at_depth : NULL;
+        const char *dialled = t->server_name;
+        if (t->ctx->n_permitted) {
+            vf.names = (const char *const *)t->ctx->permitted;
+            vf.n_names = t->ctx->n_permitted;
+        } else {
+            vf.names = &dialled;
+            vf.n_names = dialled ? 1 : 0;
+        }
+        vf.names_key = t->ctx->n_permitted || server ? "tls.permitted_peers"
+                                                     : "the target host name (or set "
+                                                       "tls.permitted_peers)";
+        vf.fp_key = "tls.fingerprints";
+        vf.ca_key = "tls.ca_file (or tls.ca_dir)";
+        vf.crl_key = "tls.crl_file";
+        tl_verify_message(&vf, err, cap);
+        ERR_clear_error();
+        return;
+    }
+    const char *kind = "handshake_failed";
+    char detail[200];
+    const char *r = ERR_reason_error_string(e);
+    snprintf(detail, sizeof(detail), "%s", r ? r : "unknown error");
+    switch (reason) {
+    case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+        snprintf(err, cap, "the peer sent no certificate but auth mode '%s' requires one; "
+                           "hint: configure a client certificate on the sender (tls.cert_file "
+                           "and tls.key_file; rsyslog: StreamDriver.CertFile/KeyFile; "
+                           "syslog-ng: cert-file()/key-file())",
+                 auth_name(t->ctx->auth));
+        kind = "no_client_certificate";
+        break;
+    case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+        snprintf(err, cap, "the server requires a client certificate; hint: set tls.cert_file "
+                           "and tls.key_file on this output");
+        kind = "client_certificate_required";
+        break;
+    case SSL_R_UNSUPPORTED_PROTOCOL:
+    case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
+    case SSL_R_VERSION_TOO_LOW:
+    case SSL_R_NO_PROTOCOLS_AVAILABLE:
+        snprintf(err, cap, "TLS protocol version mismatch (%s): the peer offers only versions "
+                           "this side does not accept, or the reverse; tlslogd accepts TLS "
+                           "%s and later (tls.min_version); hint: upgrade the peer to TLS 1.2 "
+                           "or later",
+                 detail, t->ctx->role == TL_TLS_SERVER ? "1.2" : "1.2");
+        kind = "protocol_version";
+        break;
+    case SSL_R_WRONG_VERSION_NUMBER:
+    case SSL_R_PACKET_LENGTH_TOO_LONG:
+        if (!server) {
+            snprintf(err, cap, "the server did not answer with TLS (%s): is this port a "
+                               "plaintext syslog listener? hint: point the target at the "
+                               "receiver's TLS port (usually 6514), or use transport: tcp",
+                     detail);
+            kind = "not_tls";
+        } else {
+            snprintf(err, cap, "TLS protocol version mismatch or garbage from the client (%s); "
+                               "tlslogd accepts TLS 1.2 and later",
+                     detail);
+            kind = "protocol_version";
+        }
+        break;
+    case SSL_R_NO_SHARED_CIPHER:
+    case SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE:
+        snprintf(err, cap, "no cipher in common with the peer (%s); hint: compare tls.ciphers "
+                           "(TLS 1.2) and tls.ciphersuites (TLS 1.3) with the peer's settings",
+                 detail);
+        kind = server ? "no_shared_cipher" : "handshake_failure_alert";
+        if (!server && reason == SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE) {
+            snprintf(err, cap, "the server aborted the handshake (alert handshake_failure): "
+                               "usually it requires a client certificate (set tls.cert_file "
+                               "and tls.key_file) or there is no cipher in common");
+        }
+        break;
+    case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+        snprintf(err, cap, "the peer rejected our certificate: it does not trust the CA that "
+                           "issued it (alert unknown_ca); hint: install our CA certificate in "
+                           "the peer's CA file");
+        kind = "peer_rejected_our_certificate";
+        break;
+    case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+    case SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE:
+    case SSL_R_TLSV1_ALERT_ACCESS_DENIED:
+        snprintf(err, cap, "the peer rejected our certificate (%s); hint: its log says why "
+                           "(names it permits, CA, validity)",
+                 detail);
+        kind = "peer_rejected_our_certificate";
+        break;
+    default:
+        snprintf(err, cap, "TLS %s failed: %s", phase, detail);
+        break;
+    }
+    t->fail_kind = kind;
+    ERR_clear_error();
+}
+
+static enum tl_io after_ssl_call(struct tls_stream *t, int rc, const char *phase)
+{
+    int se = SSL_get_error(t->ssl, rc);
+    switch (se) {
+    case SSL_ERROR_WANT_READ:
+        t->wants = TL_WANT_READ;
+        return TL_IO_AGAIN;
+    case SSL_ERROR_WANT_WRITE:
+        t->wants = TL_WANT_WRITE;
+        return TL_IO_AGAIN;
+    case SSL_ERROR_ZERO_RETURN:
+        if (t->handshake_done) {
+            return TL_IO_EOF;
+        }
+        explain_ssl_error(t, se, phase);
+        return TL_IO_ERROR;
+    case SSL_ERROR_SYSCALL:
+        if (t->handshake_done && errno == 0 && ERR_peek_error() == 0) {
+            return TL_IO_EOF;
+        }
+        explain_ssl_error(t, se, phase);
+        return TL_IO_ERROR;
+    default:
+        explain_ssl_error(t, se, phase);
+        return TL_IO_ERROR;
+    }
+}
+
+static enum tl_io tls_handshake(struct tl_stream *s)
+{
+    struct tls_stream *t = (struct tls_stream *)s;
+    if (t->handshake_done) {
+        return TL_IO_OK;
+    }
+    if (t->role == TL_TLS_SERVER && !t->checked_first_bytes) {
+        enum tl_io rc = check_first_bytes(t);
+        if (rc != TL_IO_OK) {
+            return rc;
+        }
+    }
+    ERR_clear_error();
+    errno = 0;
+    int rc = SSL_do_handshake(t->ssl);
+    if (rc == 1) {
+        t->handshake_done = true;
+        t->wants = TL_WANT_READ;
+        return TL_IO_OK;
+    }
+    return after_ssl_call(t, rc, "handshake");
+}
+
+static enum tl_io tls_read(struct tl_stream *s, void *buf, size_t len, size_t *nread)
+{
+    struct tls_stream *t = (struct tls_stream *)s;
+    *nread = 0;
+    ERR_clear_error();
+    errno = 0;
+    int rc = SSL_read_ex(t->ssl, buf, len, nread);
+    if (rc == 1) {
+        return TL_IO_OK;
+    }
+    enum tl_io r = after_ssl_call(t, rc, "read");
+    if (r == TL_IO_EOF && (SSL_get_shutdown(t->ssl) & SSL_RECEIVED_SHUTDOWN)) {
+        /* RFC 5425 §4.4: answer the peer's close_notify. */
+        SSL_shutdown(t->ssl);
+    }
+    return r;
+}
+
+static enum tl_io tls_write(struct tl_stream *s, const void *buf, size_t len, size_t *nwritten)
+{
+    struct tls_stream *t = (struct tls_stream *)s;
+    *nwritten = 0;
+    ERR_clear_error();
+    errno = 0;
+    int rc = SSL_write_ex(t->ssl, buf, len, nwritten);
+    if (rc == 1) {
+        return TL_IO_OK;
+    }
+    return after_ssl_call(t, rc, "write");
+}
+
+static unsigned tls_wants(const struct tl_stream *s)
+{
+    return ((const struct tls_stream *)s)->wants;
+}
+
+static size_t tls_pending(const struct tl_stream *s)
+{
+    const struct tls_stream *t = (const struct tls_stream *)s;
+    int n = SSL_pending(t->ssl);
+    if (n > 0) {
+        return (size_t)n;
+    }
+    /* With read-ahead, raw bytes of the next record may sit in OpenSSL's buffer. */
+    return SSL_has_pending(t->ssl) ? 1 : 0;
+}
+
+static enum tl_io tls_shutdown(struct tl_stream *s)
+{
+    struct tls_stream *t = (struct tls_stream *)s;
+    if (!t->handshake_done) {
+        return TL_IO_OK;
+    }
+    ERR_clear_error();
+    int rc = SSL_shutdown(t->ssl);
+    if (rc >= 0) {
+        /* 0: our close_notify is sent; waiting for the peer's is not required. */
+        return TL_IO_OK;
+    }
+    int se = SSL_get_error(t->ssl, rc);
+    ERR_clear_error();
+    if (se == SSL_ERROR_WANT_WRITE) {
+        t->wants = TL_WANT_WRITE;
+        return TL_IO_AGAIN;
+    }
+    if (se == SSL_ERROR_WANT_READ) {
+        t->wants = TL_WANT_READ;
+        return TL_IO_AGAIN;
+    }
+    return TL_IO_OK;
+}
+
+static void tls_free(struct tl_stream *s)
+{
+    struct tls_stream *t = (struct tls_stream *)s;
+    SSL_free(t->ssl);
+    if (s->fd >= 0) {
+        close(s->fd);
+    }
+    tl_tls_ctx_unref(t->ctx);
+    tl_peer_cert_fini(&t->fail_peer);
+    tl_peer_cert_fini(&t->fail_at_depth);
+    free(t->server_name);
+    free(t);
+}
+
+static const struct tl_stream_ops tls_ops = {
+    .name = "tls",
+    .handshake = tls_handshake,
+    .read = tls_read,
+    .write = tls_write,
+    .wants = tls_wants,
+    .pending = tls_pending,
+    .shutdown = tls_shutdown,
+    .free = tls_free,
+};
+
+bool tl_stream_is_tls(const struct tl_stream *s)
+{
+    return s && s->ops == &tls_ops;
+}
+
+static bool is_ip_literal(const char *host)
+{
+    struct tl_san_ip ip;
+    return tl_ip_pattern_parse(host, &ip);
+}
+
+struct tl_stream *tl_stream_tls_new(int fd, const struct tl_addr *peer, struct tl_tls_ctx *ctx,
+                                    enum tl_tls_role role, const char *server_name, char *err,
+                                    size_t errlen)
+{
+    pthread_once(&ex_once, make_ex_index);
+    struct tls_stream *t = calloc(1, sizeof(*t));
+    SSL *ssl = t ? SSL_new(ctx->ssl) : NULL;
+    if (!ssl) {
+        snprintf(err, errlen, "out of memory for a TLS session");
+        free(t);
+        close(fd);
+        ERR_clear_error();
+        return NULL;
+    }
+    t->base.ops = &tls_ops;
+    t->base.fd = fd;
+    if (peer) {
+        t->base.peer = *peer;
+    }
+    t->ssl = ssl;
+    t->role = role;
+    t->ctx = ctx;
+    tl_tls_ctx_ref(ctx);
+    t->wants = TL_WANT_READ;
+    if (server_name) {
+        t->server_name = strdup(server_name);
+    }
+    SSL_set_ex_data(ssl, ex_index, t);
+    SSL_set_fd(ssl, fd);
+    if (role == TL_TLS_SERVER) {
+        SSL_set_accept_state(ssl);
+    } else {
+        SSL_set_connect_state(ssl);
+        /* SNI carries a host name, never an address (RFC 6066 §3). */
+        if (t->server_name && !is_ip_literal(t->server_name)) {
+            SSL_set_tlsext_host_name(ssl, t->server_name);
+        }
+        t->wants = TL_WANT_WRITE;
+    }
+    return &t->base;
+}
+
+struct tl_peer_id *tl_stream_tls_peer_id(struct tl_stream *s)
+{
+    struct tls_stream *t = (struct tls_stream *)s;
+    X509 *x = SSL_get1_peer_certificate(t->ssl);
+    bool verified = t->ctx->auth != TL_AUTH_ANON;
+    if (!x) {
+        return tl_peer_id_new(false, NULL, NULL, "anonymous", NULL, NULL, 0);
+    }
+    struct tl_peer_cert pc;
+    char e[128];
+    struct tl_peer_id *id = NULL;
+    if (tl_peer_cert_from_x509(x, &pc, e, sizeof(e))) {
+        char names[512];
+        tl_peer_cert_names(&pc, names, sizeof(names));
+        /* Every name the certificate is matched by: dNSNames (or the CN without them) and
+         * the IP SANs. */
+        size_t n = 0;
+        const char *list[64];
+        for (size_t i = 0; i < pc.n_dns && n < 64; i++) {
+            list[n++] = pc.dns[i];
+        }
+        if (pc.n_dns == 0 && pc.cn) {
+            list[n++] = pc.cn;
+        }
+        for (size_t i = 0; i < pc.n_ips && n < 64; i++) {
+            list[n++] = pc.ips[i].text;
+        }
+        id = tl_peer_id_new(verified, n ? list[0] : NULL, pc.subject, names, pc.sha256_text,
+                            list, n);
+    }
+    tl_peer_cert_fini(&pc);
+    X509_free(x);
+    return id;
+}
+
+const char *tl_stream_tls_session(struct tl_stream *s, char *out, size_t cap)
+{
+    struct tls_stream *t = (struct tls_stream *)s;
+    snprintf(out, cap, "%s, %s", SSL_get_version(t->ssl), SSL_get_cipher_name(t->ssl));
+    return out;
+}
+
+const char *tl_stream_tls_fail_kind(const struct tl_stream *s)
+{
+    const struct tls_stream *t = (const struct tls_stream *)s;
+    return t->fail_kind ? t->fail_kind : "other";
+}

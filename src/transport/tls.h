@@ -1,0 +1,86 @@
+/*
+ * tls.h: TLS (RFC 5425) on OpenSSL 3: contexts built from configuration, and the TLS
+ * implementation of the stream interface.
+ *
+ * A tl_tls_ctx is an SSL_CTX plus the peer policy (auth mode, permitted peers,
+ * fingerprints), built once from a tl_conf_tls, immutable and reference-counted: every
+ * connection holds a reference to the context it was made with. A tl_tls_slot is where an
+ * input or output finds its current context; a reload (SIGHUP) builds a new one and swaps
+ * it in, so new connections use the new certificates while existing ones keep theirs.
+ * Contexts and slots may be used from any thread; a TLS stream belongs to one thread.
+ *
+ * Only this module (and the certificate tool) includes OpenSSL headers.
+ */
+#ifndef TL_TRANSPORT_TLS_H
+#define TL_TRANSPORT_TLS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "conf/conf.h"
+#include "core/peer.h"
+#include "transport/stream.h"
+
+enum tl_tls_role {
+    TL_TLS_SERVER, /* inputs: we accept; the peer is a sender */
+    TL_TLS_CLIENT, /* forward outputs: we connect; the peer is a receiver */
+};
+
+struct tl_tls_ctx;
+
+/*
+ * Builds a context: loads CA file/dir (or the system store for ca_file: system), the
+ * certificate chain and key (with key_password_file), the CRL, versions and ciphers, and
+ * checks them: the key matches the certificate, the chain can be built to a configured CA
+ * (a warning otherwise), the key file is not readable by group or others (a warning naming
+ * the chmod that fixes it). owner names the input or output in messages ("input tls-in").
+ * Returns NULL with one sentence in err (naming the file and the key to fix) on failure.
+ */
+struct tl_tls_ctx *tl_tls_ctx_new(const struct tl_conf_tls *c, enum tl_tls_role role,
+                                  const char *owner, char *err, size_t errlen);
+void tl_tls_ctx_ref(struct tl_tls_ctx *ctx);
+void tl_tls_ctx_unref(struct tl_tls_ctx *ctx);
+enum tl_auth_mode tl_tls_ctx_auth(const struct tl_tls_ctx *ctx);
+
+/* Where the current context of an input or output lives. */
+struct tl_tls_slot {
+    pthread_mutex_t lock;
+    struct tl_tls_ctx *ctx;
+    const struct tl_conf_tls *conf;
+    enum tl_tls_role role;
+    char owner[96];
+};
+
+bool tl_tls_slot_init(struct tl_tls_slot *slot, const struct tl_conf_tls *c,
+                      enum tl_tls_role role, const char *owner, char *err, size_t errlen);
+void tl_tls_slot_fini(struct tl_tls_slot *slot);
+/* A new reference to the current context. */
+struct tl_tls_ctx *tl_tls_slot_get(struct tl_tls_slot *slot);
+/* Re-reads every file and swaps the new context in; on any error keeps the old one and
+ * logs why. Returns true when swapped. */
+bool tl_tls_slot_reload(struct tl_tls_slot *slot);
+
+/*
+ * Wraps fd (connected, non-blocking; ownership taken, closed on failure) in a TLS stream
+ * using ctx (a reference is taken). server_name (client role): sent as SNI and, in name
+ * mode without permitted_peers, the name the server's certificate must carry.
+ * The handshake runs through tl_stream_handshake; on the server role it first checks that
+ * the peer speaks TLS at all (plaintext syslog on a TLS port is reported as such).
+ */
+struct tl_stream *tl_stream_tls_new(int fd, const struct tl_addr *peer, struct tl_tls_ctx *ctx,
+                                    enum tl_tls_role role, const char *server_name, char *err,
+                                    size_t errlen);
+
+/* After the handshake: the peer's identity (a new reference; anonymous peers get one with
+ * name NULL), and "TLSv1.3, TLS_AES_256_GCM_SHA384" for log lines. */
+struct tl_peer_id *tl_stream_tls_peer_id(struct tl_stream *s);
+const char *tl_stream_tls_session(struct tl_stream *s, char *out, size_t cap);
+/* True for streams made by tl_stream_tls_new. */
+bool tl_stream_is_tls(const struct tl_stream *s);
+
+/* Stats: the reason of a failed handshake as a short key ("unknown_ca", "expired",
+ * "name_mismatch", ...), valid after tl_stream_handshake returned TL_IO_ERROR. */
+const char *tl_stream_tls_fail_kind(const struct tl_stream *s);
+
+#endif

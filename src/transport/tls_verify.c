@@ -1,0 +1,1176 @@
+/*
+ * tls_verify.c: peer names, certificate identity, fingerprints and failure messages for TLS
+ * (RFC 5425 §5). See tls_verify.h for the contracts.
+ *
+ * Everything the peer controls (certificate names, DNs) is escaped to printable ASCII when it
+ * is copied out, and the matcher accepts host-name characters only, so an escaped or odd name
+ * can be shown in a log line but never matched.
+ */
+#include "transport/tls_verify.h"
+
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+
+/* How many names or patterns a failure message lists before it says "N more": a certificate
+ * with hundreds of SANs must not push the hint out of the line. */
+#define LIST_MAX 8
+
+/* ---- bounded text builder ---------------------------------------------------------------- */
+
+/* Appends into a caller's buffer, always NUL-terminated; remembers whether anything was cut so
+ * that the result can end in "..." instead of silently losing its tail. */
+struct sb {
+    char *out;
+    size_t cap;
+    size_t len;
+    bool cut;
+};
+
+static void sb_init(struct sb *b, char *out, size_t cap)
+{
+    b->out = out;
+    b->cap = cap;
+    b->len = 0;
+    b->cut = false;
+    if (cap > 0) {
+        out[0] = '\0';
+    }
+}
+
+static void sb_putn(struct sb *b, const char *s, size_t n)
+{
+    if (b->cap == 0) {
+        b->cut = b->cut || n > 0;
+        return;
+    }
+    size_t room = b->cap - 1 - b->len;
+    if (n > room) {
+        n = room;
+        b->cut = true;
+    }
+    memcpy(b->out + b->len, s, n);
+    b->len += n;
+    b->out[b->len] = '\0';
+}
+
+static void sb_puts(struct sb *b, const char *s)
+{
+    sb_putn(b, s, strlen(s));
+}
+
+static void sb_printf(struct sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void sb_printf(struct sb *b, const char *fmt, ...)
+{
+    if (b->cap == 0) {
+        b->cut = true;
+        return;
+    }
+    size_t room = b->cap - b->len;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(b->out + b->len, room, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        b->out[b->len] = '\0';
+        return;
+    }
+    if ((size_t)n >= room) {
+        b->len = b->cap - 1;
+        b->cut = true;
+    } else {
+        b->len += (size_t)n;
+    }
+}
+
+/* Writes n bytes a peer or a config file chose: printable ASCII as is, the rest as \xNN. */
+static void sb_put_escaped_n(struct sb *b, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c < 0x7f) {
+            sb_putn(b, s + i, 1);
+        } else {
+            sb_printf(b, "\\x%02X", c);
+        }
+    }
+}
+
+static void sb_put_escaped(struct sb *b, const char *s)
+{
+    sb_put_escaped_n(b, s, strlen(s));
+}
+
+static size_t sb_done(struct sb *b)
+{
+    if (b->cut && b->cap >= 4) {
+        memcpy(b->out + b->cap - 4, "...", 4);
+        b->len = b->cap - 1;
+    }
+    return b->len;
+}
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err == NULL || errlen == 0) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- host names --------------------------------------------------------------------------- */
+
+/* Our own ASCII folding: tolower() depends on the locale, and names are ASCII (RFC 5425 §5.2
+ * compares internationalised names in their ACE form). */
+static unsigned char lower(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + ('a' - 'A')) : c;
+}
+
+static bool ascii_eq(const char *a, size_t alen, const char *b, size_t blen)
+{
+    if (alen != blen) {
+        return false;
+    }
+    for (size_t i = 0; i < alen; i++) {
+        if (lower((unsigned char)a[i]) != lower((unsigned char)b[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* LDH (RFC 1123 §2.1) plus '_', which real certificates and service names carry. */
+static bool is_host_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '_';
+}
+
+enum host_problem {
+    HOST_OK = 0,
+    HOST_EMPTY,
+    HOST_EMPTY_LABEL,
+    HOST_STAR,
+    HOST_BAD_CHAR,
+};
+
+/* Checks s[0..len) as a host name; `at` gets the offset of the first offending byte. */
+static enum host_problem host_check(const char *s, size_t len, size_t *at)
+{
+    *at = 0;
+    if (len == 0) {
+        return HOST_EMPTY;
+    }
+    size_t label = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        *at = i;
+        if (c == '.') {
+            if (label == 0) {
+                return HOST_EMPTY_LABEL;
+            }
+            label = 0;
+        } else if (c == '*') {
+            return HOST_STAR;
+        } else if (!is_host_char(c)) {
+            return HOST_BAD_CHAR;
+        } else {
+            label++;
+        }
+    }
+    *at = len;
+    return label == 0 ? HOST_EMPTY_LABEL : HOST_OK;
+}
+
+static bool is_host(const char *s, size_t len)
+{
+    size_t at;
+    return host_check(s, len, &at) == HOST_OK;
+}
+
+/* Length without one trailing dot: "host.example.net." names the same host as
+ * "host.example.net" (the absolute form), so either may be configured or presented. */
+static size_t strip_dot(const char *s)
+{
+    size_t n = strlen(s);
+    if (n > 0 && s[n - 1] == '.') {
+        n--;
+    }
+    return n;
+}
+
+/* RFC 1123 §2.1: a top-level label is never all digits, so a name ending in one is an address
+ * written as text, and a wildcard must not stand for one of its octets. */
+static bool is_address_like(const char *s, size_t len)
+{
+    size_t i = len;
+    while (i > 0 && s[i - 1] != '.') {
+        if (s[i - 1] < '0' || s[i - 1] > '9') {
+            return false;
+        }
+        i--;
+    }
+    return i < len;
+}
+
+/*
+ * "*." + suffix against a host name: the wildcard stands for exactly one whole, non-empty,
+ * left-most label (RFC 5425 §5.2: "*.example.com" matches neither "example.com" nor
+ * "a.b.example.com"). min_dots: how many dots the suffix needs (certificate wildcards may not
+ * cover a whole top-level domain).
+ */
+static bool wildcard_match(const char *suffix, size_t slen, const char *name, size_t nlen,
+                           size_t min_dots)
+{
+    if (!is_host(suffix, slen) || !is_host(name, nlen) || is_address_like(name, nlen)) {
+        return false;
+    }
+    size_t dots = 0;
+    for (size_t i = 0; i < slen; i++) {
+        dots += suffix[i] == '.';
+    }
+    if (dots < min_dots) {
+        return false;
+    }
+    const char *dot = memchr(name, '.', nlen);
+    if (dot == NULL) {
+        return false;
+    }
+    size_t rest = nlen - (size_t)(dot - name) - 1;
+    return ascii_eq(dot + 1, rest, suffix, slen);
+}
+
+static bool starts_wild(const char *s, size_t len)
+{
+    return len >= 2 && s[0] == '*' && s[1] == '.';
+}
+
+bool tl_name_match(const char *pattern, const char *name)
+{
+    if (pattern == NULL || name == NULL) {
+        return false;
+    }
+    size_t plen = strip_dot(pattern);
+    size_t nlen = strip_dot(name);
+    if (!is_host(name, nlen)) {
+        return false;
+    }
+    if (starts_wild(pattern, plen)) {
+        return wildcard_match(pattern + 2, plen - 2, name, nlen, 0);
+    }
+    return is_host(pattern, plen) && ascii_eq(pattern, plen, name, nlen);
+}
+
+bool tl_cert_name_match(const char *cert_dns_name, const char *wanted)
+{
+    if (cert_dns_name == NULL || wanted == NULL) {
+        return false;
+    }
+    size_t clen = strip_dot(cert_dns_name);
+    size_t wlen = strip_dot(wanted);
+    if (!is_host(wanted, wlen)) {
+        return false;
+    }
+    if (starts_wild(cert_dns_name, clen)) {
+        return wildcard_match(cert_dns_name + 2, clen - 2, wanted, wlen, 1);
+    }
+    return is_host(cert_dns_name, clen) && ascii_eq(cert_dns_name, clen, wanted, wlen);
+}
+
+bool tl_name_pattern_check(const char *pattern, char *err, size_t errlen)
+{
+    struct tl_san_ip ip;
+    if (pattern == NULL || pattern[0] == '\0') {
+        set_err(err, errlen, "empty peer name: it can never match");
+        return false;
+    }
+    if (tl_ip_pattern_parse(pattern, &ip)) {
+        return true;
+    }
+    size_t len = strip_dot(pattern);
+    size_t skip = starts_wild(pattern, len) ? 2 : 0;
+    size_t at;
+    enum host_problem pr = host_check(pattern + skip, len - skip, &at);
+    if (pr == HOST_OK) {
+        return true;
+    }
+    char shown[160];
+    struct sb b;
+    sb_init(&b, shown, sizeof(shown));
+    sb_put_escaped(&b, pattern);
+    sb_done(&b);
+    unsigned char c = (unsigned char)pattern[skip + at];
+    switch (pr) {
+    case HOST_STAR:
+        set_err(err, errlen,
+                "'%s': '*' is a wildcard only as the whole left-most label (\"*.example.net\"); "
+                "here it is a literal character and the name can never match", shown);
+        break;
+    case HOST_BAD_CHAR:
+        if (c >= 0x80) {
+            set_err(err, errlen,
+                    "'%s': byte 0x%02X at character %zu is not allowed in a host name; "
+                    "write internationalised names in ACE form (xn--...), RFC 5425 section 5.2",
+                    shown, c, skip + at + 1);
+        } else if (c >= 0x20 && c < 0x7f) {
+            set_err(err, errlen,
+                    "'%s': '%c' at character %zu is not allowed in a host name, so the name "
+                    "can never match", shown, c, skip + at + 1);
+        } else {
+            set_err(err, errlen,
+                    "'%s': byte 0x%02X at character %zu is not allowed in a host name, so the "
+                    "name can never match", shown, c, skip + at + 1);
+        }
+        break;
+    case HOST_EMPTY:
+    case HOST_EMPTY_LABEL:
+    case HOST_OK:
+    default:
+        set_err(err, errlen, "'%s' has an empty label (a leading dot or '..'), so it can never "
+                "match", shown);
+        break;
+    }
+    return false;
+}
+
+/* ---- IP addresses ------------------------------------------------------------------------- */
+
+bool tl_ip_pattern_parse(const char *pattern, struct tl_san_ip *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (pattern == NULL) {
+        return false;
+    }
+    char buf[INET6_ADDRSTRLEN + 2];
+    size_t len = strlen(pattern);
+    const char *p = pattern;
+    /* "[v6]" is how addresses are written next to a port; accept it on its own too. */
+    if (len >= 2 && pattern[0] == '[' && pattern[len - 1] == ']') {
+        p = pattern + 1;
+        len -= 2;
+    }
+    if (len == 0 || len >= sizeof(buf)) {
+        return false;
+    }
+    memcpy(buf, p, len);
+    buf[len] = '\0';
+    if (p == pattern && inet_pton(AF_INET, buf, out->addr) == 1) {
+        out->family = AF_INET;
+    } else if (inet_pton(AF_INET6, buf, out->addr) == 1) {
+        out->family = AF_INET6;
+    } else {
+        memset(out, 0, sizeof(*out));
+        return false;
+    }
+    inet_ntop(out->family, out->addr, out->text, sizeof(out->text));
+    return true;
+}
+
+static size_t ip_len(int family)
+{
+    return family == AF_INET ? 4 : 16;
+}
+
+static bool ip_equal(const struct tl_san_ip *a, const struct tl_san_ip *b)
+{
+    /* RFC 5425 §5.2: octet comparison. Families must agree: an IPv4-mapped IPv6 SAN is a
+     * different identity from the IPv4 one (RFC 6125 gives no mapping rule). */
+    return a->family != 0 && a->family == b->family &&
+           memcmp(a->addr, b->addr, ip_len(a->family)) == 0;
+}
+
+bool tl_ip_match(const char *pattern, const struct tl_san_ip *ip)
+{
+    struct tl_san_ip want;
+    if (ip == NULL || !tl_ip_pattern_parse(pattern, &want)) {
+        return false;
+    }
+    return ip_equal(&want, ip);
+}
+
+/* ---- certificate contents ----------------------------------------------------------------- */
+
+/* Copies n peer-chosen bytes as a C string, escaping what is not printable ASCII and, when
+ * esc_backslash, '\' itself (so that "\x00" in the result can only mean an escaped byte). */
+static char *dup_escaped(const unsigned char *p, size_t n, bool esc_backslash)
+{
+    if (n > (SIZE_MAX - 1) / 4) {
+        return NULL;
+    }
+    char *s = malloc(n * 4 + 1);
+    if (s == NULL) {
+        return NULL;
+    }
+    size_t o = 0;
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = p[i];
+        if (c >= 0x20 && c < 0x7f && !(esc_backslash && c == '\\')) {
+            s[o++] = (char)c;
+        } else {
+            s[o++] = '\\';
+            s[o++] = 'x';
+            s[o++] = hex[c >> 4];
+            s[o++] = hex[c & 15];
+        }
+    }
+    s[o] = '\0';
+    return s;
+}
+
+static char *dup_cstr(const char *s)
+{
+    return dup_escaped((const unsigned char *)s, strlen(s), false);
+}
+
+/* RFC 2253 form, most specific RDN first. XN_FLAG_RFC2253 already escapes control and
+ * non-ASCII bytes with '\'; dup_escaped only guards against anything it let through. */
+static char *name_oneline(const X509_NAME *nm)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    if (bio == NULL) {
+        return NULL;
+    }
+    char *s = NULL;
+    if (X509_NAME_print_ex(bio, nm, 0, XN_FLAG_RFC2253) >= 0) {
+        char *data = NULL;
+        long n = BIO_get_mem_data(bio, &data);
+        if (n >= 0) {
+            s = dup_escaped((const unsigned char *)(n > 0 ? data : ""), (size_t)n, false);
+        }
+    }
+    BIO_free(bio);
+    return s;
+}
+
+static char *serial_hex(const ASN1_INTEGER *serial)
+{
+    BIGNUM *bn = ASN1_INTEGER_to_BN(serial, NULL);
+    if (bn == NULL) {
+        return NULL;
+    }
+    char *hex = BN_bn2hex(bn);
+    BN_free(bn);
+    if (hex == NULL) {
+        return NULL;
+    }
+    char *s = dup_cstr(hex);
+    OPENSSL_free(hex);
+    return s;
+}
+
+/* The last CN is the most specific one (RFC 6125 §6.4.4 leaves the choice to us; this is what
+ * the common clients do). */
+static bool read_cn(X509 *x, struct tl_peer_cert *out)
+{
+    const X509_NAME *nm = X509_get_subject_name(x);
+    int last = -1;
+    for (int i = -1; (i = X509_NAME_get_index_by_NID(nm, NID_commonName, i)) >= 0;) {
+        last = i;
+    }
+    if (last < 0) {
+        return true;
+    }
+    const ASN1_STRING *data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(nm, last));
+    unsigned char *utf8 = NULL;
+    int n = ASN1_STRING_to_UTF8(&utf8, data);
+    if (n >= 0) {
+        out->cn = dup_escaped(utf8, (size_t)n, true);
+        OPENSSL_free(utf8);
+    } else {
+        /* Undecodable (odd BMPString): keep the raw bytes, escaped, so it shows but never
+         * matches. */
+        out->cn = dup_escaped(ASN1_STRING_get0_data(data), (size_t)ASN1_STRING_length(data), true);
+    }
+    return out->cn != NULL;
+}
+
+static bool read_sans(X509 *x, struct tl_peer_cert *out, char *err, size_t errlen)
+{
+    int crit = 0;
+    GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, &crit, NULL);
+    if (gens == NULL) {
+        if (crit == -1) {
+            return true;
+        }
+        if (crit == -2) {
+            set_err(err, errlen, "the certificate has more than one subjectAltName extension "
+                    "(RFC 5280 section 4.2 forbids it)");
+        } else {
+            set_err(err, errlen, "the certificate's subjectAltName extension cannot be decoded");
+        }
+        return false;
+    }
+    bool ok = false;
+    int n = sk_GENERAL_NAME_num(gens);
+    size_t nd = 0;
+    size_t ni = 0;
+    for (int i = 0; i < n; i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+        nd += g->type == GEN_DNS;
+        ni += g->type == GEN_IPADD;
+    }
+    if (nd > 0 && (out->dns = calloc(nd, sizeof(*out->dns))) == NULL) {
+        goto oom;
+    }
+    if (ni > 0 && (out->ips = calloc(ni, sizeof(*out->ips))) == NULL) {
+        goto oom;
+    }
+    for (int i = 0; i < n; i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+        if (g->type == GEN_DNS) {
+            const ASN1_STRING *s = g->d.dNSName;
+            /* Escaping '\' and NUL keeps "bank.example\0.evil.net" from ever reading as
+             * "bank.example" (the null-prefix attack). */
+            char *d = dup_escaped(ASN1_STRING_get0_data(s), (size_t)ASN1_STRING_length(s), true);
+            if (d == NULL) {
+                goto oom;
+            }
+            out->dns[out->n_dns++] = d;
+        } else if (g->type == GEN_IPADD) {
+            const ASN1_STRING *s = g->d.iPAddress;
+            struct tl_san_ip *ip = &out->ips[out->n_ips++];
+            int len = ASN1_STRING_length(s);
+            if (len == 4 || len == 16) {
+                ip->family = len == 4 ? AF_INET : AF_INET6;
+                memcpy(ip->addr, ASN1_STRING_get0_data(s), (size_t)len);
+                inet_ntop(ip->family, ip->addr, ip->text, sizeof(ip->text));
+            } else {
+                /* RFC 5280 §4.2.1.6: 4 or 16 octets in a SAN; anything else cannot match. */
+                snprintf(ip->text, sizeof(ip->text), "invalid (%d bytes)", len);
+            }
+        }
+    }
+    ok = true;
+    goto out;
+oom:
+    set_err(err, errlen, "out of memory while reading the certificate's names");
+out:
+    GENERAL_NAMES_free(gens);
+    return ok;
+}
+
+static void read_time(const ASN1_TIME *t, char *text, size_t cap, time_t *when)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    /* ASN1_TIME_to_tm(NULL) would give the current time: never what we mean here. */
+    if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1) {
+        snprintf(text, cap, "(invalid date)");
+        *when = 0;
+        return;
+    }
+    /* ASN1_TIME_to_tm gives in-range fields (years 0..9999); the modulos tell the compiler. */
+    snprintf(text, cap, "%04u-%02u-%02u %02u:%02u:%02u UTC",
+             (unsigned)(tm.tm_year + 1900) % 10000u, (unsigned)(tm.tm_mon + 1) % 100u,
+             (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u,
+             (unsigned)tm.tm_sec % 100u);
+    *when = timegm(&tm);
+}
+
+static void hex_colons(const char *label, const unsigned char *md, size_t len, struct sb *b)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    sb_puts(b, label);
+    for (size_t i = 0; i < len; i++) {
+        char pair[3] = { hex[md[i] >> 4], hex[md[i] & 15], ':' };
+        sb_putn(b, pair, i + 1 < len ? 3 : 2);
+    }
+}
+
+static void fp_text(const char *label, const unsigned char *md, size_t len, char *out, size_t cap)
+{
+    struct sb b;
+    sb_init(&b, out, cap);
+    hex_colons(label, md, len, &b);
+    sb_done(&b);
+}
+
+static bool read_digests(X509 *x, struct tl_peer_cert *out)
+{
+    unsigned int n256 = 0;
+    unsigned int n1 = 0;
+    if (X509_digest(x, EVP_sha256(), out->sha256, &n256) != 1 || n256 != TL_SHA256_LEN ||
+        X509_digest(x, EVP_sha1(), out->sha1, &n1) != 1 || n1 != TL_SHA1_LEN) {
+        return false;
+    }
+    fp_text("SHA256:", out->sha256, TL_SHA256_LEN, out->sha256_text, sizeof(out->sha256_text));
+    fp_text("SHA1:", out->sha1, TL_SHA1_LEN, out->sha1_text, sizeof(out->sha1_text));
+    return true;
+}
+
+static void read_key(X509 *x, struct tl_peer_cert *out)
+{
+    EVP_PKEY *pk = X509_get0_pubkey(x);
+    const char *type = NULL;
+    if (pk != NULL) {
+        type = EVP_PKEY_get0_type_name(pk);
+        if (type == NULL) {
+            type = OBJ_nid2sn(EVP_PKEY_get_base_id(pk));
+        }
+        out->key_bits = EVP_PKEY_get_bits(pk);
+    }
+    snprintf(out->key_type, sizeof(out->key_type), "%s", type != NULL ? type : "unknown");
+}
+
+bool tl_peer_cert_from_x509(X509 *x, struct tl_peer_cert *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    if (x == NULL) {
+        set_err(err, errlen, "no certificate");
+        return false;
+    }
+    out->subject = name_oneline(X509_get_subject_name(x));
+    out->issuer = name_oneline(X509_get_issuer_name(x));
+    out->serial = serial_hex(X509_get0_serialNumber(x));
+    if (out->subject == NULL || out->issuer == NULL || out->serial == NULL || !read_cn(x, out)) {
+        set_err(err, errlen, "out of memory while reading the certificate");
+        goto fail;
+    }
+    if (!read_sans(x, out, err, errlen)) {
+        goto fail;
+    }
+    if (!read_digests(x, out)) {
+        set_err(err, errlen, "cannot compute the certificate's SHA-256/SHA-1 digest");
+        goto fail;
+    }
+    read_time(X509_get0_notBefore(x), out->not_before, sizeof(out->not_before),
+              &out->not_before_t);
+    read_time(X509_get0_notAfter(x), out->not_after, sizeof(out->not_after), &out->not_after_t);
+    read_key(x, out);
+    return true;
+fail:
+    tl_peer_cert_fini(out);
+    return false;
+}
+
+void tl_peer_cert_fini(struct tl_peer_cert *pc)
+{
+    if (pc == NULL) {
+        return;
+    }
+    free(pc->subject);
+    free(pc->issuer);
+    free(pc->serial);
+    free(pc->cn);
+    for (size_t i = 0; i < pc->n_dns; i++) {
+        free(pc->dns[i]);
+    }
+    free(pc->dns);
+    free(pc->ips);
+    memset(pc, 0, sizeof(*pc));
+}
+
+/* The names a certificate is matched by, at most `max` of them, then "... (N more)". */
+static void put_names(struct sb *b, const struct tl_peer_cert *pc, size_t max)
+{
+    size_t total = pc->n_dns + pc->n_ips + (pc->n_dns == 0 && pc->cn != NULL);
+    size_t shown = 0;
+    if (total == 0) {
+        sb_puts(b, "no names");
+        return;
+    }
+    for (size_t i = 0; i < pc->n_dns && shown < max; i++, shown++) {
+        sb_printf(b, "%sDNS:%s", shown ? ", " : "", pc->dns[i]);
+    }
+    for (size_t i = 0; i < pc->n_ips && shown < max; i++, shown++) {
+        sb_printf(b, "%sIP:%s", shown ? ", " : "", pc->ips[i].text);
+    }
+    if (pc->n_dns == 0 && pc->cn != NULL && shown < max) {
+        sb_printf(b, "%sCN:%s", shown ? ", " : "", pc->cn);
+        shown++;
+    }
+    if (shown < total) {
+        sb_printf(b, ", ... (%zu more)", total - shown);
+    }
+}
+
+size_t tl_peer_cert_names(const struct tl_peer_cert *pc, char *out, size_t cap)
+{
+    struct sb b;
+    sb_init(&b, out, cap);
+    if (pc == NULL) {
+        sb_puts(&b, "no certificate");
+    } else {
+        put_names(&b, pc, SIZE_MAX);
+    }
+    return sb_done(&b);
+}
+
+static bool name_permitted(const char *name, const char *pattern)
+{
+    return tl_name_match(pattern, name) || tl_cert_name_match(name, pattern);
+}
+
+bool tl_peer_cert_permitted(const struct tl_peer_cert *pc, const char *const *patterns, size_t n)
+{
+    if (pc == NULL || patterns == NULL) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *p = patterns[i];
+        struct tl_san_ip want;
+        if (p == NULL) {
+            continue;
+        }
+        if (tl_ip_pattern_parse(p, &want)) {
+            for (size_t j = 0; j < pc->n_ips; j++) {
+                if (ip_equal(&want, &pc->ips[j])) {
+                    return true;
+                }
+            }
+            continue;
+        }
+        /* RFC 5425 §5.2 / RFC 6125 §6.4.4: the CN is a name only without dNSName SANs. */
+        if (pc->n_dns == 0) {
+            if (pc->cn != NULL && name_permitted(pc->cn, p)) {
+                return true;
+            }
+            continue;
+        }
+        for (size_t j = 0; j < pc->n_dns; j++) {
+            if (name_permitted(pc->dns[j], p)) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* ---- fingerprints ------------------------------------------------------------------------- */
+
+static int hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    c = lower(c);
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    return -1;
+}
+
+static void describe_char(unsigned char c, char *out, size_t cap)
+{
+    if (c >= 0x21 && c < 0x7f) {
+        snprintf(out, cap, "'%c'", c);
+    } else if (c == ' ') {
+        snprintf(out, cap, "a space");
+    } else {
+        snprintf(out, cap, "byte 0x%02X", c);
+    }
+}
+
+static bool fp_label(const char *s, size_t n, struct tl_fingerprint *out)
+{
+    if (ascii_eq(s, n, "sha256", 6) || ascii_eq(s, n, "sha-256", 7)) {
+        out->alg = TL_FP_SHA256;
+        out->len = TL_SHA256_LEN;
+        return true;
+    }
+    if (ascii_eq(s, n, "sha1", 4) || ascii_eq(s, n, "sha-1", 5)) {
+        out->alg = TL_FP_SHA1;
+        out->len = TL_SHA1_LEN;
+        return true;
+    }
+    return false;
+}
+
+static const char *fp_alg_name(enum tl_fp_alg alg)
+{
+    return alg == TL_FP_SHA1 ? "SHA1" : "SHA256";
+}
+
+bool tl_fingerprint_parse(const char *text, struct tl_fingerprint *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    if (text == NULL || text[0] == '\0') {
+        set_err(err, errlen, "empty fingerprint; expected e.g. \"SHA256:AB:CD:...\"");
+        return false;
+    }
+    const char *colon = strchr(text, ':');
+    size_t llen = colon != NULL ? (size_t)(colon - text) : strlen(text);
+    if (!fp_label(text, llen, out)) {
+        bool hexish = llen > 0;
+        for (size_t i = 0; i < llen; i++) {
+            hexish = hexish && hexval((unsigned char)text[i]) >= 0;
+        }
+        if (colon == NULL || hexish) {
+            set_err(err, errlen, "fingerprint has no algorithm label; write it as "
+                    "\"SHA256:<hex>\" or \"SHA1:<hex>\"");
+        } else {
+            /* Show the label, not the whole line: it may be a pasted key or garbage. */
+            char shown[100];
+            struct sb b;
+            sb_init(&b, shown, sizeof(shown));
+            sb_put_escaped_n(&b, text, llen < 24 ? llen : 24);
+            sb_done(&b);
+            set_err(err, errlen, "unknown fingerprint algorithm '%s'; expected SHA256 or SHA1 "
+                    "(also written sha-256, sha-1)", shown);
+        }
+        memset(out, 0, sizeof(*out));
+        return false;
+    }
+    if (colon == NULL) {
+        set_err(err, errlen, "%s fingerprint has no digest; expected \"%s:<hex>\"",
+                fp_alg_name(out->alg), fp_alg_name(out->alg));
+        memset(out, 0, sizeof(*out));
+        return false;
+    }
+    size_t nbytes = 0;
+    const char *p = colon + 1;
+    bool after_colon = true;  /* the label's colon: a byte must come first */
+    while (*p != '\0') {
+        size_t pos = (size_t)(p - text) + 1;
+        if (*p == ':') {
+            if (after_colon || p[1] == '\0') {
+                set_err(err, errlen, "fingerprint has a misplaced ':' at character %zu; write "
+                        "each byte as two hex digits, optionally separated by single colons",
+                        pos);
+                goto fail;
+            }
+            after_colon = true;
+            p++;
+            continue;
+        }
+        int hi = hexval((unsigned char)p[0]);
+        int lo = hi >= 0 && p[1] != '\0' ? hexval((unsigned char)p[1]) : -1;
+        if (hi < 0 || lo < 0) {
+            if (hi >= 0 && (p[1] == '\0' || p[1] == ':')) {
+                set_err(err, errlen, "fingerprint has a lone hex digit at character %zu; each "
+                        "byte is two hex digits", pos);
+            } else {
+                char what[24];
+                describe_char((unsigned char)p[hi < 0 ? 0 : 1], what, sizeof(what));
+                set_err(err, errlen, "fingerprint has %s at character %zu where a hex digit "
+                        "was expected", what, hi < 0 ? pos : pos + 1);
+            }
+            goto fail;
+        }
+        if (nbytes < out->len) {
+            out->md[nbytes] = (unsigned char)(hi << 4 | lo);
+        }
+        nbytes++;
+        after_colon = false;
+        p += 2;
+    }
+    if (nbytes != out->len) {
+        const char *looks = "";
+        if (out->alg == TL_FP_SHA256 && nbytes == TL_SHA1_LEN) {
+            looks = "; it looks like a SHA1 fingerprint: label it SHA1";
+        } else if (out->alg == TL_FP_SHA1 && nbytes == TL_SHA256_LEN) {
+            looks = "; it looks like a SHA256 fingerprint: label it SHA256";
+        }
+        set_err(err, errlen, "%s fingerprint has %zu bytes, expected %zu (%zu hex digits)%s",
+                fp_alg_name(out->alg), nbytes, out->len, out->len * 2, looks);
+        goto fail;
+    }
+    return true;
+fail:
+    memset(out, 0, sizeof(*out));
+    return false;
+}
+
+size_t tl_fingerprint_format(const struct tl_fingerprint *fp, char *out, size_t cap)
+{
+    struct sb b;
+    sb_init(&b, out, cap);
+    if (fp != NULL && (fp->alg == TL_FP_SHA1 || fp->alg == TL_FP_SHA256)) {
+        hex_colons(fp->alg == TL_FP_SHA1 ? "SHA1:" : "SHA256:", fp->md, fp->len, &b);
+    }
+    return sb_done(&b);
+}
+
+bool tl_fingerprint_matches(const struct tl_fingerprint *fp, X509 *x)
+{
+    if (fp == NULL || x == NULL) {
+        return false;
+    }
+    const EVP_MD *md = NULL;
+    if (fp->alg == TL_FP_SHA256 && fp->len == TL_SHA256_LEN) {
+        md = EVP_sha256();
+    } else if (fp->alg == TL_FP_SHA1 && fp->len == TL_SHA1_LEN) {
+        md = EVP_sha1();
+    } else {
+        return false;
+    }
+    unsigned char got[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    return X509_digest(x, md, got, &n) == 1 && n == fp->len && memcmp(got, fp->md, n) == 0;
+}
+
+bool tl_peer_cert_fingerprint_listed(const struct tl_peer_cert *pc,
+                                     const struct tl_fingerprint *fps, size_t n)
+{
+    if (pc == NULL || fps == NULL) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (fps[i].alg == TL_FP_SHA256 && fps[i].len == TL_SHA256_LEN &&
+            memcmp(fps[i].md, pc->sha256, TL_SHA256_LEN) == 0) {
+            return true;
+        }
+        if (fps[i].alg == TL_FP_SHA1 && fps[i].len == TL_SHA1_LEN &&
+            memcmp(fps[i].md, pc->sha1, TL_SHA1_LEN) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ---- failure messages --------------------------------------------------------------------- */
+
+const char *tl_verify_reason(long r)
+{
+    switch (r) {
+    case X509_V_OK:
+        return "no error";
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+        return "the certificate was issued by a CA that is not trusted";
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+        return "the certificate chain ends in a CA that is not trusted";
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+        return "the certificate is self-signed and not trusted";
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+        return "the certificate has expired";
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+        return "the certificate is not valid yet";
+    case X509_V_ERR_CERT_REVOKED:
+        return "the certificate has been revoked";
+    case X509_V_ERR_UNABLE_TO_GET_CRL:
+        return "no CRL was found for the certificate's issuer";
+    case X509_V_ERR_CRL_HAS_EXPIRED:
+        return "the CRL has expired";
+    case X509_V_ERR_CRL_NOT_YET_VALID:
+        return "the CRL is not valid yet";
+    case X509_V_ERR_INVALID_PURPOSE:
+        return "the certificate's extended key usage does not allow this TLS role";
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+        return "the certificate's names do not match the expected peer";
+    case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+        return "the certificate's signature does not verify";
+    case X509_V_ERR_CERT_CHAIN_TOO_LONG:
+        return "the certificate chain is longer than the allowed verify depth";
+    case X509_V_ERR_EE_KEY_TOO_SMALL:
+        return "the certificate's key is too small for the security level";
+    case X509_V_ERR_CA_KEY_TOO_SMALL:
+    case X509_V_ERR_CA_MD_TOO_WEAK:
+        return "a CA in the chain uses a key or digest too weak for the security level";
+    case X509_V_ERR_INVALID_CA:
+        return "a certificate in the chain acts as a CA but is not a CA certificate";
+    case X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD:
+    case X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD:
+        return "the certificate has a malformed validity date";
+    default:
+        return X509_verify_cert_error_string(r);
+    }
+}
+
+static const char *or_default(const char *s, const char *def)
+{
+    return s != NULL ? s : def;
+}
+
+static const char *dn(const char *s)
+{
+    return s == NULL ? "(unknown)" : (s[0] == '\0' ? "(empty name)" : s);
+}
+
+static void put_patterns(struct sb *b, const char *const *names, size_t n)
+{
+    sb_puts(b, "[");
+    for (size_t i = 0; i < n && i < LIST_MAX; i++) {
+        sb_puts(b, i ? ", " : "");
+        sb_put_escaped(b, names != NULL && names[i] != NULL ? names[i] : "");
+    }
+    if (n > LIST_MAX) {
+        sb_printf(b, ", ... (%zu more)", n - LIST_MAX);
+    }
+    sb_puts(b, "]");
+}
+
+static void msg_no_cert(struct sb *b, const struct tl_verify_failure *f)
+{
+    if (f->auth_mode != NULL) {
+        sb_puts(b, "the peer sent no certificate but auth mode '");
+        sb_put_escaped(b, f->auth_mode);
+        sb_puts(b, "' requires one");
+    } else {
+        sb_puts(b, "the peer sent no certificate but the auth mode requires one");
+    }
+    if (f->side == TL_VERIFY_OUTPUT) {
+        sb_puts(b, "; hint: configure a certificate and key on the server");
+    } else {
+        sb_printf(b, "; hint: configure %s on the client",
+                  or_default(f->client_cert_key, "tls.cert_file and tls.key_file"));
+    }
+}
+
+static void msg_name(struct sb *b, const struct tl_verify_failure *f)
+{
+    const struct tl_peer_cert *pc = f->peer;
+    bool out = f->side == TL_VERIFY_OUTPUT;
+    const char *key = or_default(f->names_key, out ? "the server name" : "permitted_peers");
+    size_t total = pc->n_dns + pc->n_ips + (pc->n_dns == 0 && pc->cn != NULL);
+    if (total == 0) {
+        sb_printf(b, "certificate (subject %s) carries no DNS name, IP address or CN to match "
+                  "%s ", dn(pc->subject), key);
+        put_patterns(b, f->names, f->n_names);
+        sb_puts(b, "; hint: reissue it with a subjectAltName naming the host");
+        return;
+    }
+    sb_puts(b, "certificate names ");
+    put_names(b, pc, LIST_MAX);
+    sb_printf(b, " do not match %s ", key);
+    put_patterns(b, f->names, f->n_names);
+    if (out) {
+        sb_puts(b, "; hint: connect to the server by one of these names, or reissue its "
+                "certificate with the name you use");
+    } else {
+        sb_printf(b, "; hint: add one of its names to %s", key);
+    }
+}
+
+static void msg_fingerprint(struct sb *b, const struct tl_verify_failure *f)
+{
+    const struct tl_peer_cert *pc = f->peer;
+    const char *key = or_default(f->fp_key, "fingerprints");
+    sb_printf(b, "certificate fingerprint %s (subject %s) is not in %s; hint: if this peer is "
+              "legitimate, add this line to %s: \"%s\"", pc->sha256_text, dn(pc->subject), key,
+              key, pc->sha256_text);
+}
+
+static void msg_chain(struct sb *b, const struct tl_verify_failure *f)
+{
+    const struct tl_peer_cert *c = f->at_depth != NULL ? f->at_depth : f->peer;
+    const char *subject = dn(c != NULL ? c->subject : NULL);
+    const char *issuer = dn(c != NULL ? c->issuer : NULL);
+    const char *ca_key = or_default(f->ca_key, "tls.ca_file (or tls.ca_dir)");
+    const char *crl_key = or_default(f->crl_key, "tls.crl_file");
+    bool out = f->side == TL_VERIFY_OUTPUT;
+
+    switch (f->x509_result) {
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+        sb_printf(b, "certificate verify failed: the peer's certificate was issued by '%s'",
+                  issuer);
+        if (f->depth > 0 && c != NULL && strcmp(subject, issuer) != 0) {
+            sb_printf(b, " (through '%s')", subject);
+        }
+        sb_printf(b, " which is not among the trusted CAs; hint: add that CA to %s", ca_key);
+        if (f->x509_result != X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN) {
+            /* Field survey pain 9: a peer that sends only its leaf looks exactly like this. */
+            sb_puts(b, "; if it is an intermediate CA, the peer must send it after its own "
+                    "certificate in its cert file");
+        }
+        break;
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+        sb_printf(b, "certificate verify failed: the peer's certificate '%s' is self-signed and "
+                  "not among the trusted CAs; hint: add it to %s", subject, ca_key);
+        if (c != NULL) {
+            sb_printf(b, ", or list its fingerprint \"%s\" in %s", c->sha256_text,
+                      or_default(f->fp_key, "fingerprints"));
+        }
+        break;
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+        sb_printf(b, "certificate expired on %s (subject %s); hint: %s",
+                  c != NULL ? c->not_after : "(unknown date)", subject,
+                  f->depth > 0 ? "renew that CA certificate (in the peer's chain or in the CA file)"
+                               : "renew the peer's certificate");
+        break;
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+        sb_printf(b, "certificate is not valid before %s (subject %s); hint: check the clocks of "
+                  "both hosts", c != NULL ? c->not_before : "(unknown date)", subject);
+        break;
+    case X509_V_ERR_CERT_REVOKED:
+        sb_printf(b, "certificate (%s, serial %s) has been revoked by the CRL in %s; hint: the "
+                  "peer needs a new certificate", subject,
+                  c != NULL && c->serial != NULL ? c->serial : "?", crl_key);
+        break;
+    case X509_V_ERR_UNABLE_TO_GET_CRL:
+        sb_printf(b, "certificate verify failed: no CRL issued by '%s' was found in %s; hint: add "
+                  "that CA's current CRL to %s", issuer, crl_key, crl_key);
+        break;
+    case X509_V_ERR_CRL_HAS_EXPIRED:
+        sb_printf(b, "the CRL issued by '%s' in %s has expired; hint: fetch a fresh CRL from that "
+                  "CA", issuer, crl_key);
+        break;
+    case X509_V_ERR_CRL_NOT_YET_VALID:
+        sb_printf(b, "the CRL issued by '%s' in %s is not valid yet; hint: check this host's "
+                  "clock", issuer, crl_key);
+        break;
+    case X509_V_ERR_INVALID_PURPOSE:
+        sb_printf(b, "certificate (subject %s) is not allowed for TLS %s authentication by its "
+                  "extended key usage; hint: reissue it with extendedKeyUsage %s", subject,
+                  out ? "server" : "client", out ? "serverAuth" : "clientAuth");
+        break;
+    default:
+        sb_printf(b, "certificate verify failed: %s (subject %s, depth %d)",
+                  tl_verify_reason(f->x509_result), subject, f->depth);
+        break;
+    }
+}
+
+size_t tl_verify_message(const struct tl_verify_failure *f, char *out, size_t cap)
+{
+    struct sb b;
+    sb_init(&b, out, cap);
+    if (f == NULL) {
+        sb_puts(&b, "certificate verification failed");
+        return sb_done(&b);
+    }
+    enum tl_verify_fail kind = f->kind;
+    if (kind == TL_VERIFY_CHAIN && (f->x509_result == X509_V_ERR_HOSTNAME_MISMATCH ||
+                                    f->x509_result == X509_V_ERR_IP_ADDRESS_MISMATCH)) {
+        kind = TL_VERIFY_NAME;
+    }
+    /* Without a certificate there is no name or fingerprint to disagree with. */
+    if ((kind == TL_VERIFY_NAME || kind == TL_VERIFY_FINGERPRINT) && f->peer == NULL) {
+        kind = TL_VERIFY_NO_CERT;
+    }
+    switch (kind) {
+    case TL_VERIFY_CHAIN:
+        msg_chain(&b, f);
+        break;
+    case TL_VERIFY_NAME:
+        msg_name(&b, f);
+        break;
+    case TL_VERIFY_FINGERPRINT:
+        msg_fingerprint(&b, f);
+        break;
+    case TL_VERIFY_NO_CERT:
+        msg_no_cert(&b, f);
+        break;
+    default:
+        sb_puts(&b, "certificate verification failed");
+        break;
+    }
+    return sb_done(&b);
+}

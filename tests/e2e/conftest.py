@@ -1,0 +1,61 @@
+"""Fixtures for the tlslogd end-to-end tests.
+
+Run: TLSLOGD_BUILD=<build dir> TLSLOGD_SRC=<source root> /usr/bin/python3 -m pytest -q tests/e2e
+"""
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import tlslogd  # noqa: E402
+from tlslogd import Daemon  # noqa: E402
+
+
+def pytest_configure(config):
+    if not tlslogd.BUILD:
+        raise pytest.UsageError("set TLSLOGD_BUILD to the build directory (binary at $TLSLOGD_BUILD/tlslogd)")
+    if not os.access(tlslogd.BINARY, os.X_OK):
+        raise pytest.UsageError("tlslogd binary not found at %s" % tlslogd.BINARY)
+
+
+@pytest.fixture
+def daemon(tmp_path):
+    """Factory: daemon(conf_dict_or_text, name=..., **Daemon kwargs) -> started Daemon.
+    Teardown stops every daemon it started (by PID), and fails the test if one exited
+    non-zero or printed a sanitizer report."""
+    started = []
+
+    def make(conf, name=None, start=True, **kw):
+        name = name or "tlslogd%d" % len(started)
+        d = Daemon(tmp_path / name, conf, name=name, **kw)
+        started.append(d)
+        if start:
+            d.start()
+        return d
+
+    yield make
+    problems = []
+    for d in started:
+        try:
+            if d.alive():
+                rc = d.stop()
+            else:
+                d.kill()
+                rc = d.proc.returncode if d.proc is not None else 0
+        except AssertionError as e:
+            problems.append(str(e))
+            continue
+        finally:
+            d.kill()
+        if d.proc is None:
+            continue
+        if rc != 0 and not getattr(d, "nonzero_exit_ok", False):
+            problems.append("%s exited with %s; log:\n%s" % (d.name, rc, d.log_tail()))
+        rep = d.sanitizer_reports()
+        if rep:
+            problems.append("%s: sanitizer report %s; log:\n%s" % (d.name, rep, d.log_tail(120)))
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)

@@ -1,0 +1,226 @@
+"""Command line: --version, --help, --check, the embedded default configuration."""
+
+import glob
+import os
+import re
+import socket
+import uuid
+
+import pytest
+
+import sender
+import tlslogd
+from tlslogd import T, config, file_output, poll, run_cli, tcp_input, to_yaml, udp_input
+
+
+def test_version():
+    r = run_cli(["--version"])
+    assert r.returncode == 0, r.stderr
+    assert re.match(rb"^tlslogd \d+\.\d+\.\d+", r.stdout), r.stdout
+
+
+def test_help():
+    r = run_cli(["--help"])
+    assert r.returncode == 0, r.stderr
+    text = r.stdout + r.stderr
+    assert b"-c" in text and b"--check" in text, text
+
+
+def test_unknown_option_fails():
+    r = run_cli(["--no-such-option"])
+    assert r.returncode != 0
+
+
+def test_check_ok(tmp_path):
+    conf = tmp_path / "ok.yaml"
+    conf.write_text(to_yaml(config(
+        [tcp_input("t"), udp_input("u"), tlslogd.unix_input("x", tmp_path / "s.sock", socket_mode="0660")],
+        [file_output("f", tmp_path / "{hostname}/{year}-{month}-{day}.log", format="rfc5424",
+                     max_open_files=16, file_mode="0640", dir_mode="0750"),
+         tlslogd.stdout_output("o")],
+        routes=[{"from": ["t", "u"], "to": ["f"]}, {"from": ["x"], "to": ["o", "f"]}],
+        workers=2, port_file=str(tmp_path / "ports"), stats_interval="10s")) + "\n")
+    r = run_cli(["-c", str(conf), "--check"])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().strip() == "%s: configuration OK" % conf
+    # --check only validates: it binds nothing and writes nothing
+    assert not (tmp_path / "ports").exists()
+    assert not (tmp_path / "s.sock").exists()
+
+
+def _check_errors(tmp_path, text):
+    conf = tmp_path / "bad.yaml"
+    conf.write_text(text)
+    r = run_cli(["-c", str(conf), "--check"])
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+    assert b"configuration OK" not in r.stdout
+    lines = [l for l in r.stderr.decode(errors="replace").splitlines() if l.strip()]
+    return conf, lines
+
+
+def _has(lines, conf, lineno, *words):
+    pre = "%s:%d:" % (conf, lineno)
+    for l in lines:
+        if pre in l and all(w in l for w in words):
+            return True
+    return False
+
+
+BAD_CONF = """\
+workers: 2
+inputs:
+  - name: a
+    transport: tcpx
+    listen: "127.0.0.1:0"
+  - name: b
+    transport: udp
+    listen: "127.0.0.1:0"
+    max_message_size: "12 parsecs"
+outputs:
+  - name: o
+    type: file
+    path: out.log
+    format: bogus
+  - name: p
+    type: file
+    path: out2.log
+    flush_interval: "soon"
+routes:
+  - from: [a, nosuchinput]
+    to: [o]
+"""
+
+
+def test_check_reports_every_error_with_file_line_and_key(tmp_path):
+    conf, lines = _check_errors(tmp_path, BAD_CONF)
+    msg = "\n".join(lines)
+    assert _has(lines, conf, 4, "transport"), msg
+    assert _has(lines, conf, 9, "max_message_size"), msg
+    assert _has(lines, conf, 14, "format"), msg
+    assert _has(lines, conf, 18, "flush_interval"), msg
+    assert _has(lines, conf, 20, "nosuchinput"), msg
+
+
+@pytest.mark.parametrize("text,lineno,word", [
+    ("inputs:\n  - name: a\n    transport: tcp\n    listne: \"127.0.0.1:0\"\noutputs:\n"
+     "  - name: o\n    type: stdout\n", 4, "listne"),
+    ("log_level: loud\ninputs:\n  - name: a\n    transport: udp\n    listen: \"127.0.0.1:0\"\n"
+     "outputs:\n  - name: o\n    type: stdout\n", 1, "log_level"),
+    ("inputs:\n  - name: a\n    transport: udp\n    listen: \"127.0.0.1:0\"\n"
+     "  - name: a\n    transport: tcp\n    listen: \"127.0.0.1:0\"\noutputs:\n"
+     "  - name: o\n    type: stdout\n", 5, "a"),
+    ("inputs:\n  - name: a\n    transport: tcp\n    listen: \"127.0.0.1:0\"\n    framing: magic\n"
+     "outputs:\n  - name: o\n    type: stdout\n", 5, "framing"),
+    ("inputs:\n  - name: a\n    transport: tcp\n    listen: \"127.0.0.1:99999\"\n"
+     "outputs:\n  - name: o\n    type: stdout\n", 4, "listen"),
+    ("inputs:\n  - name: a\n    transport: tcp\n    listen: \"127.0.0.1:0\"\n"
+     "outputs:\n  - name: o\n    type: file\n    path: \"x/{nosuchvar}.log\"\n", 8, "path"),
+    ("inputs:\n  - name: a\n    transport: tcp\n    listen: \"127.0.0.1:0\"\n"
+     "outputs:\n  - name: o\n    type: files\n", 7, "type"),
+])
+def test_check_single_error(tmp_path, text, lineno, word):
+    conf, lines = _check_errors(tmp_path, text)
+    assert _has(lines, conf, lineno, word), "\n".join(lines)
+
+
+def test_check_yaml_syntax_error(tmp_path):
+    conf, lines = _check_errors(tmp_path, "inputs:\n  - name: a\n    transport: [tcp\noutputs: {\n")
+    assert any(l.startswith("%s:" % conf) and re.match(r"^%s:\d+:" % re.escape(str(conf)), l)
+               for l in lines), lines
+
+
+def test_check_missing_file(tmp_path):
+    r = run_cli(["-c", str(tmp_path / "nope.yaml"), "--check"])
+    assert r.returncode == 1
+    assert str(tmp_path / "nope.yaml").encode() in r.stderr
+
+
+def test_examples_pass_check(tmp_path):
+    examples = sorted(glob.glob(os.path.join(tlslogd.SRC, "examples", "*.yaml")))
+    if not examples:
+        pytest.skip("no examples/*.yaml yet")
+    bad = []
+    for ex in examples:
+        r = run_cli(["-c", ex, "--check"], cwd=str(tmp_path))
+        if r.returncode != 0 or b"configuration OK" not in r.stdout:
+            bad.append("%s: rc=%d\n%s" % (ex, r.returncode, r.stderr.decode(errors="replace")))
+    assert not bad, "\n".join(bad)
+
+
+def test_embedded_default_config(tmp_path, daemon):
+    """No -c: TCP and UDP on 127.0.0.1:5514, file tlslogd-logs/{hostname}.log (rfc3164)
+    relative to the cwd. Only when port 5514 is free."""
+    if not tlslogd.port_is_free(5514):
+        pytest.skip("port 5514 is in use")
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    d = daemon("", name="default", start=False, args=[], cwd=str(cwd))
+    d.start(wait=False)
+
+    def died_in_use():
+        if not d.alive():
+            if "in use" in d.log_text():  # another run took 5514 between our check and bind
+                d.nonzero_exit_ok = True
+                pytest.skip("port 5514 was taken meanwhile")
+            d.check_alive("running")
+
+    def listening():
+        died_in_use()
+        try:
+            s = socket.create_connection(("127.0.0.1", 5514), timeout=1)
+            s.close()
+            return True
+        except OSError:
+            return False
+    poll(listening, T(20), "the default config to listen on 127.0.0.1:5514")
+
+    token = uuid.uuid4().hex
+    sender.logger_tcp(5514, "-t", "e2etag", "default tcp " + token)
+    sender.logger_udp(5514, "-t", "e2etag", "default udp " + token)
+
+    def files():
+        died_in_use()
+        return glob.glob(str(cwd / "tlslogd-logs" / "*.log"))
+    fs = poll(files, T(15), "tlslogd-logs/*.log")
+    assert len(fs) == 1, fs
+    host = os.path.basename(fs[0])[:-4]
+    assert host in (socket.gethostname(), socket.gethostname().split(".")[0]), fs
+    lines = d.wait_file_lines(fs[0], 2)
+    assert d.stop() == 0
+    lines = tlslogd.read_lines(fs[0])
+    assert len(lines) == 2, lines
+    for proto in ("tcp", "udp"):
+        pat = (r"^[A-Z][a-z]{2} [ 123]\d \d\d:\d\d:\d\d %s e2etag(\[\d+\])?: default %s %s$"
+               % (re.escape(host), proto, token))
+        assert sum(1 for l in lines if re.match(pat, l.decode())) == 1, (pat, lines)
+
+
+def _wait_exit(d):
+    poll(lambda: not d.alive(), T(20), "%s to exit" % d.name)
+    d.nonzero_exit_ok = True
+    return d.proc.returncode
+
+
+def test_start_fails_when_port_in_use(daemon, tmp_path):
+    blocker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen(1)
+        port = blocker.getsockname()[1]
+        conf = config([dict(name="t", transport="tcp", listen="127.0.0.1:%d" % port)],
+                      [file_output("o", tmp_path / "o.log")])
+        d = daemon(conf, start=False)
+        d.start(wait=False)
+        rc = _wait_exit(d)
+    finally:
+        blocker.close()
+    assert rc != 0
+    assert re.search(r"^\S+ error .*%d" % port, d.log_text(), re.M), d.log_text()
+
+
+def test_start_fails_on_too_long_unix_path(daemon, tmp_path):
+    p = tmp_path / ("x" * 120 + ".sock")
+    d = daemon(config([tlslogd.unix_input("x", p)], [file_output("o", tmp_path / "o.log")]), start=False)
+    d.start(wait=False)
+    assert _wait_exit(d) != 0
+    assert "too long" in d.log_text() and str(d.conf_path) + ":" in d.log_text(), d.log_text()

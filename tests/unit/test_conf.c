@@ -1,0 +1,950 @@
+/*
+ * test_conf.c: the configuration loader: valid files, every class of error with its exact
+ * message, and the value syntaxes (sizes, durations, listen addresses).
+ */
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "conf/conf.h"
+
+#define EXAMPLES TL_TEST_DATA "/../../examples"
+#define DOCS TL_TEST_DATA "/../../docs/configuration.md"
+
+/* A valid configuration to build variants on: lines 1-9. */
+#define BASE_INPUTS \
+    "inputs:\n" \
+    "  - name: a\n" \
+    "    transport: tcp\n" \
+    "    listen: \"127.0.0.1:0\"\n"
+#define BASE_OUTPUTS \
+    "outputs:\n" \
+    "  - name: o\n" \
+    "    type: stdout\n"
+
+static struct tl_conf *load(const char *text, struct tl_conf_errors *errs)
+{
+    return tl_conf_load_string(text, strlen(text), "t.yaml", errs);
+}
+
+static void print_errors(const struct tl_conf_errors *errs)
+{
+    size_t i;
+
+    for (i = 0; i < errs->n; i++) {
+        print_message("  got: %s\n", errs->lines[i]);
+    }
+}
+
+/* Loads text, which must fail with exactly the expected lines (NULL-terminated), in order. */
+static void expect_errors_v(const char *text, const char *const *want)
+{
+    struct tl_conf_errors errs = {0};
+    struct tl_conf *c = load(text, &errs);
+    size_t n = 0;
+    size_t i;
+
+    while (want[n] != NULL) {
+        n++;
+    }
+    assert_null(c);
+    if (errs.n != n) {
+        print_errors(&errs);
+    }
+    assert_int_equal(errs.n, n);
+    for (i = 0; i < n; i++) {
+        if (strcmp(errs.lines[i], want[i]) != 0) {
+            print_message("  want: %s\n", want[i]);
+            print_errors(&errs);
+        }
+        assert_string_equal(errs.lines[i], want[i]);
+    }
+    tl_conf_errors_fini(&errs);
+}
+
+#define expect_errors(text, ...)                                   \
+    do {                                                           \
+        const char *const want_[] = {__VA_ARGS__, NULL};           \
+        expect_errors_v((text), want_);                            \
+    } while (0)
+
+static struct tl_conf *load_ok(const char *text)
+{
+    struct tl_conf_errors errs = {0};
+    struct tl_conf *c = load(text, &errs);
+
+    if (c == NULL) {
+        print_errors(&errs);
+    }
+    assert_non_null(c);
+    assert_int_equal(errs.n, 0);
+    tl_conf_errors_fini(&errs);
+    return c;
+}
+
+/* ---- valid configurations -------------------------------------------------------------- */
+
+static void test_examples_load(void **state)
+{
+    DIR *d = opendir(EXAMPLES);
+    struct dirent *e;
+    size_t n = 0;
+
+    (void)state;
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        char path[1024];
+        struct tl_conf_errors errs = {0};
+        struct tl_conf *c;
+
+        if (len < 6 || strcmp(e->d_name + len - 5, ".yaml") != 0) {
+            continue;
+        }
+        snprintf(path, sizeof(path), "%s/%s", EXAMPLES, e->d_name);
+        c = tl_conf_load_file(path, &errs);
+        if (c == NULL) {
+            print_message("%s:\n", path);
+            print_errors(&errs);
+        }
+        assert_non_null(c);
+        assert_string_equal(c->file, path);
+        tl_conf_free(c);
+        tl_conf_errors_fini(&errs);
+        n++;
+    }
+    closedir(d);
+    assert_true(n >= 3);
+}
+
+static void test_embedded(void **state)
+{
+    struct tl_conf_errors errs = {0};
+    struct tl_conf *c = tl_conf_load_string(tl_conf_embedded, strlen(tl_conf_embedded),
+                                            "<embedded>", &errs);
+
+    (void)state;
+    if (c == NULL) {
+        print_errors(&errs);
+    }
+    assert_non_null(c);
+    assert_string_equal(c->file, "<embedded>");
+    assert_int_equal(c->n_inputs, 2);
+    assert_string_equal(c->inputs[0].name, "tcp");
+    assert_int_equal(c->inputs[0].transport, TL_TR_TCP);
+    assert_string_equal(c->inputs[0].host, "127.0.0.1");
+    assert_int_equal(c->inputs[0].port, 5514);
+    assert_string_equal(c->inputs[1].name, "udp");
+    assert_int_equal(c->inputs[1].transport, TL_TR_UDP);
+    assert_string_equal(c->inputs[1].host, "127.0.0.1");
+    assert_int_equal(c->inputs[1].port, 5514);
+    assert_int_equal(c->n_outputs, 1);
+    assert_string_equal(c->outputs[0].name, "local");
+    assert_int_equal(c->outputs[0].type, TL_OUT_FILE);
+    assert_string_equal(c->outputs[0].path, "tlslogd-logs/{hostname}.log");
+    assert_int_equal(c->outputs[0].format, TL_FMT_RFC3164);
+    assert_int_equal(c->n_routes, 0);
+    tl_conf_free(c);
+    tl_conf_errors_fini(&errs);
+}
+
+static void test_defaults(void **state)
+{
+    struct tl_conf *c = load_ok("inputs:\n"
+                                "  - {name: t, transport: tcp, listen: \"1.2.3.4\"}\n"
+                                "  - {name: u, transport: udp, listen: \"9999\"}\n"
+                                "  - {name: x, transport: unix, path: /tmp/x.sock}\n"
+                                "outputs:\n"
+                                "  - {name: f, type: file, path: \"f.log\"}\n"
+                                "  - {name: s, type: stdout}\n");
+
+    (void)state;
+    assert_int_equal(c->workers, 0);
+    assert_int_equal(c->log_level, TL_LOG_INFO);
+    assert_null(c->port_file);
+    assert_int_equal(c->stats_interval_ms, 0);
+
+    assert_int_equal(c->inputs[0].line, 2);
+    assert_string_equal(c->inputs[0].host, "1.2.3.4");
+    assert_int_equal(c->inputs[0].port, 514);
+    assert_int_equal(c->inputs[0].framing, TL_FRAMING_AUTO);
+    assert_int_equal(c->inputs[0].max_message_size, 65536);
+    assert_int_equal(c->inputs[0].max_connections, 10000);
+    assert_int_equal(c->inputs[0].recv_buffer, 0);
+    assert_null(c->inputs[0].path);
+
+    assert_null(c->inputs[1].host);
+    assert_int_equal(c->inputs[1].port, 9999);
+    assert_int_equal(c->inputs[1].recv_buffer, 0);
+
+    assert_string_equal(c->inputs[2].path, "/tmp/x.sock");
+    assert_int_equal(c->inputs[2].socket_mode, 0666);
+    assert_null(c->inputs[2].host);
+
+    assert_int_equal(c->outputs[0].line, 6);
+    assert_int_equal(c->outputs[0].format, TL_FMT_RFC3164);
+    assert_int_equal(c->outputs[0].flush_interval_ms, 1000);
+    assert_int_equal(c->outputs[0].buffer_size, 65536);
+    assert_int_equal(c->outputs[0].max_open_files, 256);
+    assert_int_equal(c->outputs[0].file_mode, 0640);
+    assert_int_equal(c->outputs[0].dir_mode, 0755);
+    assert_int_equal(c->outputs[0].queue_messages, 100000);
+    assert_int_equal(c->outputs[1].type, TL_OUT_STDOUT);
+    assert_null(c->outputs[1].path);
+    assert_int_equal(c->outputs[1].queue_messages, 100000);
+    tl_conf_free(c);
+}
+
+static void test_every_key(void **state)
+{
+    struct tl_conf *c = load_ok("workers: \"8\"\n"
+                                "log_level: debug\n"
+                                "port_file: /tmp/ports\n"
+                                "stats_interval: 90s\n"
+                                "inputs:\n"
+                                "  - name: T_1.x-y\n"
+                                "    transport: tcp\n"
+                                "    listen: \"[2001:db8::1]:6514\"\n"
+                                "    framing: octet-counted\n"
+                                "    max_message_size: 1MiB\n"
+                                "    max_connections: 5\n"
+                                "  - name: u\n"
+                                "    transport: udp\n"
+                                "    listen: :0\n"
+                                "    recv_buffer: 8k\n"
+                                "    max_message_size: 480\n"
+                                "  - name: x\n"
+                                "    transport: unix\n"
+                                "    path: /tmp/x.sock\n"
+                                "    socket_mode: 0660\n"
+                                "    recv_buffer: 1 MiB\n"
+                                "outputs:\n"
+                                "  - name: f\n"
+                                "    type: file\n"
+                                "    path: \"/l/{hostname}/{app}-{year}{month}{day}{hour}-"
+                                "{facility}.{severity}.{input}.{peer_ip}\"\n"
+                                "    format: json\n"
+                                "    flush_interval: 250ms\n"
+                                "    buffer_size: 4KiB\n"
+                                "    max_open_files: 100000\n"
+                                "    file_mode: 600\n"
+                                "    dir_mode: \"0o700\"\n"
+                                "    queue_messages: 100000000\n"
+                                "  - name: s\n"
+                                "    type: stdout\n"
+                                "    format: raw\n"
+                                "    flush_interval: 0\n"
+                                "routes:\n"
+                                "  - from: T_1.x-y\n"
+                                "    to: [f, s]\n"
+                                "  - from: [u, x]\n"
+                                "    to: s\n");
+
+    (void)state;
+    assert_int_equal(c->workers, 8);
+    assert_int_equal(c->log_level, TL_LOG_DEBUG);
+    assert_string_equal(c->port_file, "/tmp/ports");
+    assert_int_equal(c->stats_interval_ms, 90000);
+
+    assert_string_equal(c->inputs[0].name, "T_1.x-y");
+    assert_string_equal(c->inputs[0].host, "2001:db8::1");
+    assert_int_equal(c->inputs[0].port, 6514);
+    assert_int_equal(c->inputs[0].framing, TL_FRAMING_OCTET);
+    assert_int_equal(c->inputs[0].max_message_size, 1024 * 1024);
+    assert_int_equal(c->inputs[0].max_connections, 5);
+    assert_null(c->inputs[1].host);
+    assert_int_equal(c->inputs[1].port, 0);
+    assert_int_equal(c->inputs[1].recv_buffer, 8192);
+    assert_int_equal(c->inputs[1].max_message_size, 480);
+    assert_int_equal(c->inputs[2].socket_mode, 0660);
+    assert_int_equal(c->inputs[2].recv_buffer, 1024 * 1024);
+
+    assert_int_equal(c->outputs[0].format, TL_FMT_JSON);
+    assert_int_equal(c->outputs[0].flush_interval_ms, 250);
+    assert_int_equal(c->outputs[0].buffer_size, 4096);
+    assert_int_equal(c->outputs[0].max_open_files, 100000);
+    assert_int_equal(c->outputs[0].file_mode, 0600);
+    assert_int_equal(c->outputs[0].dir_mode, 0700);
+    assert_int_equal(c->outputs[0].queue_messages, 100000000);
+    assert_int_equal(c->outputs[1].format, TL_FMT_RAW);
+    assert_int_equal(c->outputs[1].flush_interval_ms, 0);
+
+    assert_int_equal(c->n_routes, 2);
+    assert_int_equal(c->routes[0].line, 38);
+    assert_int_equal(c->routes[0].n_from, 1);
+    assert_int_equal(c->routes[0].from[0], 0);
+    assert_int_equal(c->routes[0].n_to, 2);
+    assert_int_equal(c->routes[0].to[0], 0);
+    assert_int_equal(c->routes[0].to[1], 1);
+    assert_int_equal(c->routes[1].n_from, 2);
+    assert_int_equal(c->routes[1].from[0], 1);
+    assert_int_equal(c->routes[1].from[1], 2);
+    assert_int_equal(c->routes[1].n_to, 1);
+    assert_int_equal(c->routes[1].to[0], 1);
+    tl_conf_free(c);
+}
+
+/* Every word the tables accept is accepted by the other modules' parsers, and round-trips. */
+static void test_enum_words(void **state)
+{
+    static const char *const framings[] = {"auto", "octet-counted", "lf"};
+    static const char *const formats[] = {"rfc5424", "rfc3164", "json", "raw"};
+    static const char *const levels[] = {"error", "warning", "notice", "info", "debug"};
+    char text[512];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < 3; i++) {
+        struct tl_conf *c;
+
+        snprintf(text, sizeof(text), BASE_INPUTS "    framing: %s\n" BASE_OUTPUTS, framings[i]);
+        c = load_ok(text);
+        assert_string_equal(tl_framing_name(c->inputs[0].framing), framings[i]);
+        tl_conf_free(c);
+    }
+    for (i = 0; i < 4; i++) {
+        struct tl_conf *c;
+
+        snprintf(text, sizeof(text), BASE_INPUTS BASE_OUTPUTS "    format: %s\n", formats[i]);
+        c = load_ok(text);
+        assert_string_equal(tl_format_name(c->outputs[0].format), formats[i]);
+        tl_conf_free(c);
+    }
+    for (i = 0; i < 5; i++) {
+        struct tl_conf *c;
+
+        snprintf(text, sizeof(text), "log_level: %s\n" BASE_INPUTS BASE_OUTPUTS, levels[i]);
+        c = load_ok(text);
+        assert_string_equal(tl_log_level_name(c->log_level), levels[i]);
+        tl_conf_free(c);
+    }
+    assert_string_equal(tl_transport_name(TL_TR_UDP), "udp");
+    assert_string_equal(tl_transport_name(TL_TR_TCP), "tcp");
+    assert_string_equal(tl_transport_name(TL_TR_UNIX), "unix");
+    assert_string_equal(tl_transport_name((enum tl_transport)7), "?");
+    assert_string_equal(tl_log_level_name((enum tl_log_level)9), "?");
+}
+
+/* ---- errors ---------------------------------------------------------------------------- */
+
+static void test_missing_file(void **state)
+{
+    struct tl_conf_errors errs = {0};
+    struct tl_conf *c = tl_conf_load_file("/nonexistent/tlslogd.yaml", &errs);
+
+    (void)state;
+    assert_null(c);
+    assert_int_equal(errs.n, 1);
+    assert_string_equal(errs.lines[0],
+                        "cannot read /nonexistent/tlslogd.yaml: No such file or directory");
+    tl_conf_errors_fini(&errs);
+
+    c = tl_conf_load_file(TL_TEST_DATA, &errs);
+    assert_null(c);
+    assert_int_equal(errs.n, 1);
+    assert_non_null(strstr(errs.lines[0], ": Is a directory"));
+    tl_conf_errors_fini(&errs);
+
+    /* errs may be NULL. */
+    assert_null(tl_conf_load_file("/nonexistent/tlslogd.yaml", NULL));
+}
+
+static void test_syntax_errors(void **state)
+{
+    (void)state;
+    expect_errors("inputs:\n  - name: a\n    transport: [tcp\noutputs: {\n",
+                  "t.yaml:4: YAML syntax error at column 8: did not find expected ',' or ']' "
+                  "(while parsing a flow sequence that starts at line 3)");
+    expect_errors("inputs:\n  - name: a\n   transport: tcp\n",
+                  "t.yaml:3: YAML syntax error at column 4: did not find expected '-' "
+                  "indicator (while parsing a block collection that starts at line 2)");
+    expect_errors("inputs:\n\t- name: a\n",
+                  "t.yaml:2: YAML syntax error at column 1: found character that cannot start "
+                  "any token (while scanning for the next token that starts at line 2); "
+                  "YAML does not allow tabs for indentation, use spaces");
+    expect_errors("workers: \"\xff\"\n",
+                  "t.yaml:1: cannot read the text: invalid leading UTF-8 octet (byte offset "
+                  "10); the file must be UTF-8");
+    expect_errors("base: &b {a: 1}\nother: *b\n",
+                  "t.yaml:1: YAML anchors and aliases (&b, *name) are not supported; "
+                  "write the value out");
+    expect_errors("a: 1\n---\nb: 2\n",
+                  "t.yaml:2: only one YAML document is allowed; remove this '---' and what "
+                  "follows, or merge it into the first document");
+    expect_errors("? [a, b]\n: c\n", "t.yaml:1: a mapping key must be a plain word, not a list");
+}
+
+static void test_top_level_shape(void **state)
+{
+    (void)state;
+    expect_errors("", "t.yaml:1: the configuration is empty; it needs at least 'inputs' and "
+                      "'outputs' (see examples/minimal.yaml)");
+    expect_errors("# only a comment\n---\n",
+                  "t.yaml:1: the configuration is empty; it needs at least 'inputs' and "
+                  "'outputs' (see examples/minimal.yaml)");
+    expect_errors("- a\n- b\n",
+                  "t.yaml:1: the top level must be a mapping of keys (workers, log_level, "
+                  "port_file, stats_interval, inputs, outputs, routes), not a list");
+    expect_errors("workers: 1\n", "t.yaml:1: missing required key 'inputs' at top level",
+                  "t.yaml:1: missing required key 'outputs' at top level");
+    expect_errors("inputs: []\noutputs:\n",
+                  "t.yaml:1: inputs: the list is empty; define at least one input",
+                  "t.yaml:2: outputs: expected a list of outputs, got nothing");
+    expect_errors("inputs:\n  a:\n    transport: tcp\n" BASE_OUTPUTS,
+                  "t.yaml:2: inputs: expected a list of inputs (each item starting with '- '), "
+                  "got a mapping");
+    expect_errors(BASE_INPUTS "  - tcp\n" BASE_OUTPUTS,
+                  "t.yaml:5: inputs[1]: expected a mapping with keys such as name, transport, "
+                  "listen, got a single value");
+}
+
+static void test_unknown_keys(void **state)
+{
+    (void)state;
+    expect_errors(BASE_INPUTS "ouputs:\n  - name: o\n    type: stdout\n",
+                  "t.yaml:1: missing required key 'outputs' at top level",
+                  "t.yaml:5: unknown key 'ouputs' at top level; allowed: workers, log_level, "
+                  "port_file, stats_interval, inputs, outputs, routes; did you mean 'outputs'?");
+    expect_errors("tls: {}\n" BASE_INPUTS BASE_OUTPUTS,
+                  "t.yaml:1: unknown key 'tls' at top level; allowed: workers, log_level, "
+                  "port_file, stats_interval, inputs, outputs, routes");
+    expect_errors(BASE_INPUTS "    trasnport: udp\n" BASE_OUTPUTS,
+                  "t.yaml:5: unknown key 'trasnport' in inputs[0] (a); allowed: name, "
+                  "transport, listen, path, socket_mode, framing, max_message_size, "
+                  "max_connections, recv_buffer; did you mean 'transport'?");
+    expect_errors(BASE_INPUTS BASE_OUTPUTS "    Format: json\n",
+                  "t.yaml:8: unknown key 'Format' in outputs[0] (o); allowed: name, type, "
+                  "path, format, flush_interval, buffer_size, max_open_files, file_mode, "
+                  "dir_mode, queue_messages; did you mean 'format'?");
+    expect_errors(BASE_INPUTS BASE_OUTPUTS "routes:\n  - from: a\n    to: o\n    tp: o\n",
+                  "t.yaml:11: unknown key 'tp' in routes[0]; allowed: from, to; did you mean "
+                  "'to'?");
+    expect_errors(BASE_INPUTS "    transport: udp\n" BASE_OUTPUTS,
+                  "t.yaml:5: inputs[0] (a).transport: duplicate key; it was first given at "
+                  "line 3");
+}
+
+static void test_bad_values(void **state)
+{
+    (void)state;
+    expect_errors("workers: 300\n" BASE_INPUTS BASE_OUTPUTS,
+                  "t.yaml:1: workers: '300' is out of range; allowed: 0..256");
+    expect_errors("workers: -1\n" BASE_INPUTS BASE_OUTPUTS,
+                  "t.yaml:1: workers: '-1' is not a whole number; allowed: 0..256");
+    expect_errors("workers: 99999999999999999999999\n" BASE_INPUTS BASE_OUTPUTS,
+                  "t.yaml:1: workers: '99999999999999999999999' is out of range; "
+                  "allowed: 0..256");
+    expect_errors("workers: [1]\n" BASE_INPUTS BASE_OUTPUTS,
+                  "t.yaml:1: workers: expected a whole number in 0..256, got a list");
+    expect_errors("log_level: loud\n" BASE_INPUTS BASE_OUTPUTS,
+                  "t.yaml:1: log_level: 'loud' is not one of error, warning, notice, info, "
+                  "debug");
+    expect_errors("stats_interval: soon\n" BASE_INPUTS BASE_OUTPUTS,
+                  "t.yaml:1: stats_interval: 'soon' is not a duration; use a number with ms, "
+                  "s, m or h (e.g. 250ms, 5m), or a bare number of seconds");
+    expect_errors("stats_interval: 25h\n" BASE_INPUTS BASE_OUTPUTS,
+                  "t.yaml:1: stats_interval: '25h' is out of range; allowed: 0..24h");
+    expect_errors("port_file:\n" BASE_INPUTS BASE_OUTPUTS,
+                  "t.yaml:1: port_file: expected a path, got nothing");
+    expect_errors("port_file: \"\"\n" BASE_INPUTS BASE_OUTPUTS,
+                  "t.yaml:1: port_file: the path is empty");
+    expect_errors("port_file: \"a\\0b\"\n" BASE_INPUTS BASE_OUTPUTS,
+                  "t.yaml:1: port_file: 'a\\x00b' contains a NUL byte");
+    expect_errors(BASE_INPUTS "    max_message_size: \"12 parsecs\"\n" BASE_OUTPUTS,
+                  "t.yaml:5: inputs[0] (a).max_message_size: '12 parsecs' is not a size; use a "
+                  "number of bytes, or a number with k, KiB, M, MiB, G or GiB (e.g. 64KiB)");
+    expect_errors(BASE_INPUTS "    max_message_size: 17MiB\n" BASE_OUTPUTS,
+                  "t.yaml:5: inputs[0] (a).max_message_size: '17MiB' is out of range; "
+                  "allowed: 480..16MiB");
+    expect_errors(BASE_INPUTS "    max_connections: 0\n" BASE_OUTPUTS,
+                  "t.yaml:5: inputs[0] (a).max_connections: '0' is out of range; "
+                  "allowed: 1..1000000");
+    expect_errors(BASE_INPUTS "    framing: magic\n" BASE_OUTPUTS,
+                  "t.yaml:5: inputs[0] (a).framing: 'magic' is not one of auto, "
+                  "octet-counted, lf");
+    expect_errors(BASE_INPUTS BASE_OUTPUTS "    file_mode: \"0999\"\n",
+                  "t.yaml:8: outputs[0] (o).file_mode: file_mode applies only to file "
+                  "outputs; this one's type is stdout");
+    expect_errors(BASE_INPUTS BASE_OUTPUTS "    flush_interval: 2h\n",
+                  "t.yaml:8: outputs[0] (o).flush_interval: '2h' is out of range; "
+                  "allowed: 0..1h");
+    expect_errors(BASE_INPUTS BASE_OUTPUTS "    buffer_size: 1k\n",
+                  "t.yaml:8: outputs[0] (o).buffer_size: '1k' is out of range; "
+                  "allowed: 4KiB..64MiB");
+    expect_errors(BASE_INPUTS "outputs:\n  - name: o\n    type: file\n    path: o.log\n"
+                  "    dir_mode: rwx\n    file_mode: 17777\n",
+                  "t.yaml:9: outputs[0] (o).dir_mode: 'rwx' is not an octal file mode; use up "
+                  "to 4 octal digits, e.g. \"0640\"",
+                  "t.yaml:10: outputs[0] (o).file_mode: '17777' is not an octal file mode; use "
+                  "up to 4 octal digits, e.g. \"0640\"");
+    expect_errors("inputs:\n  - name: \"bad name\"\n    transport: tcp\n    listen: \"1\"\n"
+                  BASE_OUTPUTS,
+                  "t.yaml:2: inputs[0].name: 'bad name' is not a valid name; use 1 to 64 "
+                  "letters, digits, '_', '.' or '-'");
+    expect_errors(BASE_INPUTS "outputs:\n  - name: o\n    type: files\n",
+                  "t.yaml:7: outputs[0] (o).type: 'files' is not one of file, stdout");
+}
+
+static void test_transport_rules(void **state)
+{
+    (void)state;
+    expect_errors("inputs:\n"
+                  "  - name: u\n"
+                  "    transport: udp\n"
+                  "  - name: x\n"
+                  "    transport: unix\n"
+                  "    listen: \"1.2.3.4:5\"\n"
+                  "  - name: t\n"
+                  "    transport: tcp\n"
+                  "    listen: \":1\"\n"
+                  "    path: /tmp/s\n"
+                  "    socket_mode: \"0600\"\n"
+                  "    recv_buffer: 1M\n"
+                  "  - name: v\n"
+                  "    transport: udp\n"
+                  "    listen: \":2\"\n"
+                  "    framing: lf\n"
+                  "    max_connections: 10\n"
+                  BASE_OUTPUTS,
+                  "t.yaml:2: inputs[0] (u): missing required key 'listen' (udp and tcp "
+                  "inputs need it)",
+                  "t.yaml:4: inputs[1] (x): missing required key 'path' (unix inputs need it)",
+                  "t.yaml:6: inputs[1] (x).listen: listen applies only to udp and tcp inputs; "
+                  "this one's transport is unix",
+                  "t.yaml:10: inputs[2] (t).path: path applies only to unix inputs; this one's "
+                  "transport is tcp",
+                  "t.yaml:11: inputs[2] (t).socket_mode: socket_mode applies only to unix "
+                  "inputs; this one's transport is tcp",
+                  "t.yaml:12: inputs[2] (t).recv_buffer: recv_buffer applies only to udp and "
+                  "unix inputs; this one's transport is tcp",
+                  "t.yaml:16: inputs[3] (v).framing: framing applies only to tcp inputs; this "
+                  "one's transport is udp",
+                  "t.yaml:17: inputs[3] (v).max_connections: max_connections applies only to "
+                  "tcp inputs; this one's transport is udp");
+    expect_errors("inputs:\n"
+                  "  - name: tcp-in\n"
+                  "    transport: tpc\n"
+                  "    listen: \":1\"\n"
+                  "  - listen: \":2\"\n"
+                  BASE_OUTPUTS,
+                  "t.yaml:3: inputs[0] (tcp-in).transport: 'tpc' is not one of udp, tcp, unix",
+                  "t.yaml:5: inputs[1]: missing required key 'name'",
+                  "t.yaml:5: inputs[1]: missing required key 'transport'");
+    expect_errors(BASE_INPUTS "outputs:\n  - name: o\n    type: file\n",
+                  "t.yaml:6: outputs[0] (o): missing required key 'path' (file outputs need "
+                  "it)");
+    expect_errors(BASE_INPUTS "  - name: x\n    transport: unix\n    path: "
+                  "/tmp/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n" BASE_OUTPUTS,
+                  "t.yaml:7: inputs[1] (x).path: '/tmp/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...' is too long for a unix socket (117 "
+                  "bytes; at most 107)");
+}
+
+static void test_listen_errors(void **state)
+{
+    (void)state;
+    expect_errors("inputs:\n  - name: a\n    transport: tcp\n    listen: \"127.0.0.1:99999\"\n"
+                  BASE_OUTPUTS,
+                  "t.yaml:4: inputs[0] (a).listen: '127.0.0.1:99999' is not a listen address: "
+                  "port '99999' is out of range 0..65535; use host:port, [v6]:port, :port or "
+                  "port");
+    expect_errors("inputs:\n  - name: a\n    transport: tcp\n    listen: \"::1:514\"\n"
+                  BASE_OUTPUTS,
+                  "t.yaml:4: inputs[0] (a).listen: '::1:514' is not a listen address: an IPv6 "
+                  "address needs brackets, e.g. [::1]:514 or [::]:514; use host:port, "
+                  "[v6]:port, :port or port");
+    /* Two listeners on one port; port 0 and different transports do not clash. */
+    expect_errors("inputs:\n"
+                  "  - {name: a, transport: tcp, listen: \"10.0.0.1:514\"}\n"
+                  "  - {name: b, transport: udp, listen: \"10.0.0.1:514\"}\n"
+                  "  - {name: c, transport: tcp, listen: \"514\"}\n"
+                  "  - {name: d, transport: tcp, listen: \"[::1]:0\"}\n"
+                  "  - {name: e, transport: tcp, listen: \"[::1]:0\"}\n"
+                  "  - {name: f, transport: unix, path: /tmp/s}\n"
+                  "  - {name: a, transport: unix, path: /tmp/s}\n"
+                  BASE_OUTPUTS,
+                  "t.yaml:4: inputs[2] (c).listen: inputs[0] (a) at line 2 already listens on "
+                  "tcp 10.0.0.1:514",
+                  "t.yaml:8: inputs[6] (a).name: duplicate input name 'a'; inputs[0] (a) at "
+                  "line 2 already uses it",
+                  "t.yaml:8: inputs[6] (a).path: inputs[5] (f) at line 7 already uses the "
+                  "socket '/tmp/s'");
+}
+
+static void test_templates(void **state)
+{
+    (void)state;
+    expect_errors(BASE_INPUTS "outputs:\n"
+                  "  - name: central\n"
+                  "    type: file\n"
+                  "    path: x/{hots}.log\n"
+                  "  - name: b\n"
+                  "    type: file\n"
+                  "    path: x/{hostname.log\n"
+                  "  - name: c\n"
+                  "    type: file\n"
+                  "    path: x/{hostname}/\n"
+                  "  - name: d\n"
+                  "    type: file\n"
+                  "    path: x/{}.log\n",
+                  "t.yaml:8: outputs[0] (central).path: unknown placeholder '{hots}' in "
+                  "'x/{hots}.log'; allowed: {hostname}, {app}, {year}, {month}, {day}, {hour}, "
+                  "{facility}, {severity}, {input}, {peer_ip}",
+                  "t.yaml:11: outputs[1] (b).path: unclosed '{' in 'x/{hostname.log'; "
+                  "placeholders look like {hostname}",
+                  "t.yaml:14: outputs[2] (c).path: 'x/{hostname}/' ends with '/'; it must name "
+                  "a file",
+                  "t.yaml:17: outputs[3] (d).path: unknown placeholder '{}' in 'x/{}.log'; "
+                  "allowed: {hostname}, {app}, {year}, {month}, {day}, {hour}, {facility}, "
+                  "{severity}, {input}, {peer_ip}");
+    expect_errors(BASE_INPUTS "outputs:\n"
+                  "  - {name: o1, type: file, path: same.log}\n"
+                  "  - {name: o1, type: file, path: same.log}\n",
+                  "t.yaml:7: outputs[1] (o1).name: duplicate output name 'o1'; outputs[0] (o1) "
+                  "at line 6 already uses it",
+                  "t.yaml:7: outputs[1] (o1).path: outputs[0] (o1) at line 6 already writes to "
+                  "'same.log'");
+}
+
+static void test_routes(void **state)
+{
+    (void)state;
+    expect_errors(BASE_INPUTS "  - {name: b, transport: udp, listen: \":1\"}\n" BASE_OUTPUTS
+                  "routes:\n  - from: [a, nosuchinput]\n    to: [o]\n",
+                  "t.yaml:10: routes[0].from: unknown input 'nosuchinput'; defined inputs: a, b");
+    expect_errors(BASE_INPUTS "  - {name: tcp-in, transport: udp, listen: \":1\"}\n"
+                  BASE_OUTPUTS "  - {name: p, type: stdout}\n"
+                  "routes:\n  - from: tcp-inn\n    to: x\n  - from: [a, a]\n    to: []\n"
+                  "  - from: {a: 1}\n    to: [[o]]\n  - to: o\n",
+                  "t.yaml:11: routes[0].from: unknown input 'tcp-inn'; defined inputs: a, "
+                  "tcp-in; did you mean 'tcp-in'?",
+                  "t.yaml:12: routes[0].to: unknown output 'x'; defined outputs: o, p",
+                  "t.yaml:13: routes[1].from: input 'a' is listed twice",
+                  "t.yaml:14: routes[1].to: the list is empty; name at least one output",
+                  "t.yaml:15: routes[2].from: expected an input name or a list of them, got a "
+                  "mapping",
+                  "t.yaml:16: routes[2].to: expected an output name, got a list",
+                  "t.yaml:17: routes[3]: missing required key 'from'");
+    /* Coverage: an input or output no route uses. */
+    expect_errors(BASE_INPUTS "  - {name: b, transport: udp, listen: \":1\"}\n" BASE_OUTPUTS
+                  "  - {name: p, type: stdout}\n"
+                  "routes:\n  - from: a\n    to: o\n",
+                  "t.yaml:5: inputs[1] (b): input 'b' is not used by any route; add it to a "
+                  "route or remove it",
+                  "t.yaml:9: outputs[1] (p): output 'p' is not used by any route; add it to a "
+                  "route or remove it");
+    expect_errors(BASE_INPUTS BASE_OUTPUTS "routes:\n  - from: a\n    to: o\n"
+                  "  - from: [a]\n    to: [o]\n",
+                  "t.yaml:11: routes[1]: input 'a' already goes to output 'o' by routes[0] at "
+                  "line 9; each message would be written twice");
+    expect_errors(BASE_INPUTS BASE_OUTPUTS "routes: []\n",
+                  "t.yaml:8: routes: the list is empty; remove the key to send every input to "
+                  "every output");
+}
+
+/* The example from the e2e tests: every error in one pass, in file order. */
+static void test_many_errors(void **state)
+{
+    (void)state;
+    expect_errors("workers: 2\n"
+                  "inputs:\n"
+                  "  - name: a\n"
+                  "    transport: tcpx\n"
+                  "    listen: \"127.0.0.1:0\"\n"
+                  "  - name: b\n"
+                  "    transport: udp\n"
+                  "    listen: \"127.0.0.1:0\"\n"
+                  "    max_message_size: \"12 parsecs\"\n"
+                  "outputs:\n"
+                  "  - name: o\n"
+                  "    type: file\n"
+                  "    path: out.log\n"
+                  "    format: bogus\n"
+                  "  - name: p\n"
+                  "    type: file\n"
+                  "    path: out2.log\n"
+                  "    flush_interval: \"soon\"\n"
+                  "routes:\n"
+                  "  - from: [a, nosuchinput]\n"
+                  "    to: [o]\n",
+                  "t.yaml:4: inputs[0] (a).transport: 'tcpx' is not one of udp, tcp, unix",
+                  "t.yaml:9: inputs[1] (b).max_message_size: '12 parsecs' is not a size; use a "
+                  "number of bytes, or a number with k, KiB, M, MiB, G or GiB (e.g. 64KiB)",
+                  "t.yaml:14: outputs[0] (o).format: 'bogus' is not one of rfc5424, rfc3164, "
+                  "json, raw",
+                  "t.yaml:18: outputs[1] (p).flush_interval: 'soon' is not a duration; use a "
+                  "number with ms, s, m or h (e.g. 250ms, 5m), or a bare number of seconds",
+                  "t.yaml:20: routes[0].from: unknown input 'nosuchinput'; defined inputs: a, b");
+}
+
+static void test_error_cap(void **state)
+{
+    char *text = malloc(64 * 1024);
+    size_t o = 0;
+    struct tl_conf_errors errs = {0};
+    int i;
+
+    (void)state;
+    assert_non_null(text);
+    o += (size_t)snprintf(text + o, 64 * 1024 - o, BASE_INPUTS BASE_OUTPUTS);
+    for (i = 0; i < 150; i++) {
+        o += (size_t)snprintf(text + o, 64 * 1024 - o, "bad%d: 1\n", i);
+    }
+    assert_null(load(text, &errs));
+    assert_int_equal(errs.n, 101);
+    assert_string_equal(errs.lines[100], "t.yaml: 50 more errors not shown; fix the above first");
+    tl_conf_errors_fini(&errs);
+    free(text);
+}
+
+/* ---- value syntaxes -------------------------------------------------------------------- */
+
+static void test_parse_size(void **state)
+{
+    uint64_t v;
+
+    (void)state;
+    assert_true(tl_parse_size("0", &v));
+    assert_int_equal(v, 0);
+    assert_true(tl_parse_size("512", &v));
+    assert_int_equal(v, 512);
+    assert_true(tl_parse_size("512B", &v));
+    assert_int_equal(v, 512);
+    assert_true(tl_parse_size("8k", &v));
+    assert_int_equal(v, 8192);
+    assert_true(tl_parse_size("10kB", &v));
+    assert_int_equal(v, 10240);
+    assert_true(tl_parse_size("64KiB", &v));
+    assert_int_equal(v, 65536);
+    assert_true(tl_parse_size("64 KiB", &v));
+    assert_int_equal(v, 65536);
+    assert_true(tl_parse_size("1M", &v));
+    assert_int_equal(v, 1048576);
+    assert_true(tl_parse_size("1MB", &v));
+    assert_int_equal(v, 1048576);
+    assert_true(tl_parse_size("1MiB", &v));
+    assert_int_equal(v, 1048576);
+    assert_true(tl_parse_size("2GiB", &v));
+    assert_int_equal(v, 2147483648ull);
+    assert_true(tl_parse_size("3g", &v));
+    assert_int_equal(v, 3221225472ull);
+    assert_true(tl_parse_size("18446744073709551615", &v));
+    assert_int_equal(v, UINT64_MAX);
+
+    assert_false(tl_parse_size("", &v));
+    assert_false(tl_parse_size(NULL, &v));
+    assert_false(tl_parse_size("KiB", &v));
+    assert_false(tl_parse_size("-1", &v));
+    assert_false(tl_parse_size("+1", &v));
+    assert_false(tl_parse_size(" 1", &v));
+    assert_false(tl_parse_size("1 ", &v));
+    assert_false(tl_parse_size("1.5M", &v));
+    assert_false(tl_parse_size("1T", &v));
+    assert_false(tl_parse_size("1KiBB", &v));
+    assert_false(tl_parse_size("0x10", &v));
+    assert_false(tl_parse_size("18446744073709551616", &v));
+    assert_false(tl_parse_size("17179869184GiB", &v));
+}
+
+static void test_parse_duration(void **state)
+{
+    uint64_t v;
+
+    (void)state;
+    assert_true(tl_parse_duration_ms("0", &v));
+    assert_int_equal(v, 0);
+    assert_true(tl_parse_duration_ms("2", &v));
+    assert_int_equal(v, 2000);
+    assert_true(tl_parse_duration_ms("250ms", &v));
+    assert_int_equal(v, 250);
+    assert_true(tl_parse_duration_ms("1s", &v));
+    assert_int_equal(v, 1000);
+    assert_true(tl_parse_duration_ms("5m", &v));
+    assert_int_equal(v, 300000);
+    assert_true(tl_parse_duration_ms("1h", &v));
+    assert_int_equal(v, 3600000);
+    assert_true(tl_parse_duration_ms("10 s", &v));
+    assert_int_equal(v, 10000);
+
+    assert_false(tl_parse_duration_ms("", &v));
+    assert_false(tl_parse_duration_ms("s", &v));
+    assert_false(tl_parse_duration_ms("1d", &v));
+    assert_false(tl_parse_duration_ms("1.5s", &v));
+    assert_false(tl_parse_duration_ms("-1s", &v));
+    assert_false(tl_parse_duration_ms("1sec", &v));
+    assert_false(tl_parse_duration_ms("18446744073709551615", &v));
+    assert_false(tl_parse_duration_ms("99999999999999999999h", &v));
+}
+
+static void listen_ok(const char *s, const char *want_host, unsigned want_port)
+{
+    static char sentinel;
+    char why[128] = "";
+    char *host = &sentinel;
+    uint16_t port = 1;
+
+    if (!tl_parse_listen(s, 514, &host, &port, why, sizeof(why))) {
+        print_message("'%s': %s\n", s, why);
+        fail();
+    }
+    if (want_host == NULL) {
+        assert_null(host);
+    } else {
+        assert_non_null(host);
+        assert_string_equal(host, want_host);
+    }
+    assert_int_equal(port, want_port);
+    free(host);
+}
+
+static void listen_bad(const char *s, const char *want_why)
+{
+    char why[128] = "";
+    char *host = NULL;
+    uint16_t port = 0;
+
+    assert_false(tl_parse_listen(s, 514, &host, &port, why, sizeof(why)));
+    assert_null(host);
+    assert_string_equal(why, want_why);
+}
+
+static void test_parse_listen(void **state)
+{
+    (void)state;
+    listen_ok("127.0.0.1:5514", "127.0.0.1", 5514);
+    listen_ok("127.0.0.1", "127.0.0.1", 514);
+    listen_ok("0.0.0.0:0", "0.0.0.0", 0);
+    listen_ok(":6514", NULL, 6514);
+    listen_ok("6514", NULL, 6514);
+    listen_ok("0", NULL, 0);
+    listen_ok("65535", NULL, 65535);
+    listen_ok("localhost:514", "localhost", 514);
+    listen_ok("log-1.example.com", "log-1.example.com", 514);
+    listen_ok("[::1]:514", "::1", 514);
+    listen_ok("[::]:0", "::", 0);
+    listen_ok("[2001:db8::1]", "2001:db8::1", 514);
+    listen_ok("[::ffff:10.0.0.1]:1", "::ffff:10.0.0.1", 1);
+    listen_ok("[fe80::1%eth0]:514", "fe80::1%eth0", 514);
+
+    listen_bad("", "it is empty");
+    listen_bad("65536", "port '65536' is out of range 0..65535");
+    listen_bad("host:99999999999999999999", "port '99999999999999999999' is out of range "
+               "0..65535");
+    listen_bad("host:", "the port is missing after ':'");
+    listen_bad(":", "the port is missing after ':'");
+    listen_bad("host:http", "port 'http' is not a number");
+    listen_bad("host:-1", "port '-1' is not a number");
+    listen_bad("::1", "an IPv6 address needs brackets, e.g. [::1]:514 or [::]:514");
+    listen_bad("::1:514", "an IPv6 address needs brackets, e.g. [::1]:514 or [::]:514");
+    listen_bad("[::1", "'[' has no matching ']'");
+    listen_bad("[::1]514", "unexpected text after ']'; write [address]:port");
+    listen_bad("[]:514", "'' is not an IPv6 address");
+    listen_bad("[1.2.3.4]:514", "'1.2.3.4' is not an IPv6 address");
+    listen_bad("[::g]:514", "'::g' is not an IPv6 address");
+    listen_bad("[fe80::1%]:1", "'fe80::1%' is not an IPv6 address");
+    listen_bad("256.1.1.1:514", "'256.1.1.1' is not a valid IPv4 address");
+    listen_bad("1.2.3:514", "'1.2.3' is not a valid IPv4 address");
+    listen_bad("bad host:514", "'bad host' is not a host name or IP address");
+    listen_bad("a..b:514", "'a..b' is not a host name or IP address");
+    listen_bad("*:514", "'*' is not a host name or IP address");
+}
+
+/* ---- docs ------------------------------------------------------------------------------ */
+
+/* docs/configuration.md embeds the generated key reference between two markers; if a key
+ * changes, regenerate it (the expected text is written to conf-reference.md in the current
+ * directory when this fails). */
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *text = NULL;
+    long size;
+
+    if (f == NULL) {
+        return NULL;
+    }
+    if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0) {
+        rewind(f);
+        text = calloc(1, (size_t)size + 1);
+        if (text != NULL && fread(text, 1, (size_t)size, f) != (size_t)size) {
+            free(text);
+            text = NULL;
+        }
+    }
+    fclose(f);
+    return text;
+}
+
+static void test_docs_match_tables(void **state)
+{
+    static const char begin[] = "<!-- BEGIN KEY REFERENCE";
+    static const char end[] = "<!-- END KEY REFERENCE -->";
+    char *ref = tl_conf_reference_markdown();
+    char *doc = read_text(DOCS);
+    const char *b = doc ? strstr(doc, begin) : NULL;
+    const char *e = NULL;
+    bool same = false;
+
+    (void)state;
+    assert_non_null(ref);
+    if (b != NULL && (b = strstr(b, "-->\n")) != NULL) {
+        b += 4;
+        e = strstr(b, end);
+    }
+    if (e != NULL) {
+        same = (size_t)(e - b) == strlen(ref) && memcmp(b, ref, strlen(ref)) == 0;
+    }
+    /* The built-in configuration is shown verbatim too. */
+    assert_non_null(doc);
+    assert_non_null(strstr(doc, tl_conf_embedded));
+    if (!same) {
+        FILE *out = fopen("conf-reference.md", "w");
+
+        if (out != NULL) {
+            fputs(ref, out);
+            fclose(out);
+        }
+        print_message("docs/configuration.md does not hold the key reference generated from "
+                      "src/conf/conf.c between its markers; the expected text is in "
+                      "./conf-reference.md\n");
+    }
+    free(doc);
+    free(ref);
+    assert_true(same);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_examples_load),
+        cmocka_unit_test(test_embedded),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_every_key),
+        cmocka_unit_test(test_enum_words),
+        cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_syntax_errors),
+        cmocka_unit_test(test_top_level_shape),
+        cmocka_unit_test(test_unknown_keys),
+        cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_transport_rules),
+        cmocka_unit_test(test_listen_errors),
+        cmocka_unit_test(test_templates),
+        cmocka_unit_test(test_routes),
+        cmocka_unit_test(test_many_errors),
+        cmocka_unit_test(test_error_cap),
+        cmocka_unit_test(test_parse_size),
+        cmocka_unit_test(test_parse_duration),
+        cmocka_unit_test(test_parse_listen),
+        cmocka_unit_test(test_docs_match_tables),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
