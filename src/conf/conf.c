@@ -25,9 +25,10 @@
 
 #include "conf/yaml_tree.h"
 #include "core/buf.h"
+#include "transport/tls_verify.h"
 
 #define MAX_ERRORS 100
-#define MAX_KEYS 16
+#define MAX_KEYS 24
 #define MAX_FILE_SIZE (16u * 1024 * 1024)
 #define MAX_PATH_LEN 4095
 #define SHOW_LEN 400 /* a shown value: 80 source bytes, each at most 4 chars, plus "..." */
@@ -39,6 +40,9 @@
 #define MINUTE (60ull * SEC)
 #define HOUR (60ull * MINUTE)
 #define DEFAULT_PORT 514
+#define DEFAULT_TLS_PORT 6514 /* RFC 5425 */
+#define DEFAULT_HANDSHAKE_MS (10 * SEC)
+#define DEFAULT_TLS_VERSION 12
 
 #define KIND(k) (1u << (k))
 #define ALWAYS (~0u)
@@ -50,6 +54,7 @@ _Static_assert(sizeof(enum tl_output_type) == sizeof(uint32_t), "enum stored as 
 _Static_assert(sizeof(enum tl_log_level) == sizeof(uint32_t), "enum stored as 32 bits");
 _Static_assert(sizeof(enum tl_framing) == sizeof(uint32_t), "enum stored as 32 bits");
 _Static_assert(sizeof(enum tl_format) == sizeof(uint32_t), "enum stored as 32 bits");
+_Static_assert(sizeof(enum tl_auth_mode) == sizeof(uint32_t), "enum stored as 32 bits");
 
 enum ktype {
     KT_UINT,     /* decimal digits */
@@ -65,6 +70,10 @@ enum ktype {
     KT_LISTEN,   /* tl_parse_listen; fills tl_conf_input.host and .port */
     KT_LIST,     /* a list handled by the caller (inputs, outputs, routes) */
     KT_NAMES,    /* a name or list of names, resolved by the caller (routes) */
+    KT_STRING,   /* any non-empty text */
+    KT_STRLIST,  /* a string or list of strings, each passing key.check; fills off/count_off */
+    KT_TARGETS,  /* a list of host:port, handled by the caller (forward outputs) */
+    KT_TLS,      /* a mapping of TLS settings, merged by the caller (see merge_tls) */
 };
 
 struct key {
@@ -79,7 +88,11 @@ struct key {
     const char *const *words;       /* KT_ENUM: the allowed words, NULL-terminated */
     int (*from_name)(const char *); /* KT_ENUM: word to value; NULL = index in words */
     const char *def;                /* default, as a user would write it; NULL = none */
+    const char *doc_def;            /* docs only: a default that depends on the kind, in
+                                     * Markdown; shown instead of def */
     const char *help;               /* one line for the docs; Markdown, no '|' */
+    size_t count_off;               /* KT_STRLIST: the size_t count beside the char ** */
+    bool (*check)(const char *s, char *why, size_t whylen); /* KT_STRLIST: each item */
 };
 
 struct section {
@@ -92,11 +105,61 @@ struct section {
 
 static const char *const log_level_words[] = {"error", "warning", "notice", "info", "debug",
                                               NULL};
-static const char *const transport_words[] = {"udp", "tcp", "unix", NULL};
-static const char *const output_type_words[] = {"file", "stdout", NULL};
+/* In enum order: the index is the value. */
+static const char *const transport_words[] = {"udp", "tcp", "unix", "tls", NULL};
+static const char *const output_type_words[] = {"file", "stdout", "forward", NULL};
 /* Spelled as tl_framing_from_name and tl_format_from_name accept them (a test checks). */
 static const char *const framing_words[] = {"auto", "octet-counted", "lf", NULL};
+static const char *const out_framing_words[] = {"octet-counted", "lf", NULL};
 static const char *const format_words[] = {"rfc5424", "rfc3164", "json", "raw", NULL};
+static const char *const fwd_transport_words[] = {"tls", "tcp", "udp", NULL};
+/* "1.2" is also what YAML would read as a float: the tree keeps the text, so both work. */
+static const char *const tls_version_words[] = {"1.2", "1.3", NULL};
+static const char *const auth_words[] = {"anon", "certvalid", "name", "fingerprint", NULL};
+
+static int fwd_transport_from_name(const char *s)
+{
+    if (strcmp(s, "tls") == 0) {
+        return TL_TR_TLS;
+    }
+    if (strcmp(s, "tcp") == 0) {
+        return TL_TR_TCP;
+    }
+    if (strcmp(s, "udp") == 0) {
+        return TL_TR_UDP;
+    }
+    return -1;
+}
+
+static int tls_version_from_name(const char *s)
+{
+    if (strcmp(s, "1.2") == 0) {
+        return 12;
+    }
+    if (strcmp(s, "1.3") == 0) {
+        return 13;
+    }
+    return -1;
+}
+
+static int auth_from_name(const char *s)
+{
+    size_t i;
+
+    for (i = 0; auth_words[i] != NULL; i++) {
+        if (strcmp(s, auth_words[i]) == 0) {
+            return (int)i + TL_AUTH_ANON;
+        }
+    }
+    return -1;
+}
+
+static bool check_fingerprint(const char *s, char *why, size_t whylen)
+{
+    struct tl_fingerprint fp;
+
+    return tl_fingerprint_parse(s, &fp, why, whylen);
+}
 
 static const struct key top_keys[] = {
     {.name = "workers", .type = KT_UINT, FIELD(struct tl_conf, workers), .max = 256,
@@ -109,6 +172,9 @@ static const struct key top_keys[] = {
              "for unix inputs); handy with port 0"},
     {.name = "stats_interval", .type = KT_DURATION, FIELD(struct tl_conf, stats_interval_ms),
      .max = 24 * HOUR, .def = "0", .help = "how often to log message counters; 0 turns it off"},
+    {.name = "tls", .type = KT_TLS,
+     .help = "TLS settings shared by every tls input and TLS forward output; each may "
+             "override single keys in its own `tls:` (see TLS)"},
     {.name = "inputs", .type = KT_LIST, .required = ALWAYS,
      .help = "where messages come from; at least one (see Inputs)"},
     {.name = "outputs", .type = KT_LIST, .required = ALWAYS,
@@ -118,17 +184,18 @@ static const struct key top_keys[] = {
              "(see Routes)"},
 };
 
-#define IN_ALL (KIND(TL_TR_UDP) | KIND(TL_TR_TCP) | KIND(TL_TR_UNIX))
+#define IN_NET (KIND(TL_TR_UDP) | KIND(TL_TR_TCP) | KIND(TL_TR_TLS))
+#define IN_STREAM (KIND(TL_TR_TCP) | KIND(TL_TR_TLS))
 static const struct key input_keys[] = {
     {.name = "name", .type = KT_NAME, FIELD(struct tl_conf_input, name), .required = ALWAYS,
      .help = "unique among inputs; used in routes, logs and the port file"},
     {.name = "transport", .type = KT_ENUM, FIELD(struct tl_conf_input, transport),
      .required = ALWAYS, .words = transport_words,
-     .help = "`udp` datagrams, `tcp` streams (RFC 6587), or a local `unix` datagram socket"},
-    {.name = "listen", .type = KT_LISTEN, .applies = KIND(TL_TR_UDP) | KIND(TL_TR_TCP),
-     .required = KIND(TL_TR_UDP) | KIND(TL_TR_TCP),
+     .help = "`udp` datagrams, `tcp` streams (RFC 6587), a local `unix` datagram socket, "
+             "or `tls` streams (RFC 5425)"},
+    {.name = "listen", .type = KT_LISTEN, .applies = IN_NET, .required = IN_NET,
      .help = "`host:port`, `[v6]:port`, `:port` (all addresses), `port`, or `host` (port "
-             "514); port 0 picks a free port"},
+             "514, or 6514 for tls); port 0 picks a free port"},
     {.name = "path", .type = KT_SOCKPATH, FIELD(struct tl_conf_input, path),
      .applies = KIND(TL_TR_UNIX), .required = KIND(TL_TR_UNIX),
      .help = "the socket file to create (at most 107 bytes)"},
@@ -136,37 +203,52 @@ static const struct key input_keys[] = {
      .applies = KIND(TL_TR_UNIX), .max = 07777, .def = "0666",
      .help = "permissions of the socket file"},
     {.name = "framing", .type = KT_ENUM, FIELD(struct tl_conf_input, framing),
-     .applies = KIND(TL_TR_TCP), .words = framing_words, .from_name = tl_framing_from_name,
+     .applies = IN_STREAM, .words = framing_words, .from_name = tl_framing_from_name,
      .def = "auto",
      .help = "`auto` detects octet counting or LF per message; the others insist on one"},
     {.name = "max_message_size", .type = KT_SIZE,
      FIELD(struct tl_conf_input, max_message_size), .min = 480, .max = 16 * MIB,
      .def = "64KiB", .help = "longer messages are cut to this size"},
     {.name = "max_connections", .type = KT_UINT, FIELD(struct tl_conf_input, max_connections),
-     .applies = KIND(TL_TR_TCP), .min = 1, .max = 1000000, .def = "10000",
+     .applies = IN_STREAM, .min = 1, .max = 1000000, .def = "10000",
      .help = "further connections are refused until one closes"},
     {.name = "recv_buffer", .type = KT_SIZE, FIELD(struct tl_conf_input, recv_buffer),
      .applies = KIND(TL_TR_UDP) | KIND(TL_TR_UNIX), .max = GIB, .def = "0",
      .help = "socket receive buffer (SO_RCVBUF); 0 keeps the kernel default"},
+    {.name = "tls", .type = KT_TLS, .applies = KIND(TL_TR_TLS),
+     .help = "TLS settings for this input, key by key over the top-level `tls:` (see TLS); "
+             "a certificate (`cert_file`, `key_file`) is required"},
+    {.name = "hostname_must_match_cert", .type = KT_BOOL,
+     FIELD(struct tl_conf_input, hostname_must_match_cert), .applies = KIND(TL_TR_TLS),
+     .def = "false",
+     .help = "drop messages whose HOSTNAME is not one of the names in the sender's "
+             "certificate"},
 };
 
+#define OUT_LOCAL (KIND(TL_OUT_FILE) | KIND(TL_OUT_STDOUT))
+#define OUT_FWD KIND(TL_OUT_FORWARD)
 static const struct key output_keys[] = {
     {.name = "name", .type = KT_NAME, FIELD(struct tl_conf_output, name), .required = ALWAYS,
      .help = "unique among outputs; used in routes and logs"},
     {.name = "type", .type = KT_ENUM, FIELD(struct tl_conf_output, type), .required = ALWAYS,
-     .words = output_type_words, .help = "`file` writes files, `stdout` the standard output"},
+     .words = output_type_words,
+     .help = "`file` writes files, `stdout` the standard output, `forward` sends to another "
+             "syslog server"},
     {.name = "path", .type = KT_TEMPLATE, FIELD(struct tl_conf_output, path),
      .applies = KIND(TL_OUT_FILE), .required = KIND(TL_OUT_FILE),
      .help = "file to append to; may contain placeholders (see below); missing "
              "directories are created"},
     {.name = "format", .type = KT_ENUM, FIELD(struct tl_conf_output, format),
      .words = format_words, .from_name = tl_format_from_name, .def = "rfc3164",
-     .help = "how each message is written, one per line (see Formats)"},
+     .doc_def = "`rfc3164`; forward: `rfc5424`",
+     .help = "how each message is written, one per line (see Formats); forward outputs "
+             "send `rfc5424` or `rfc3164` only"},
     {.name = "flush_interval", .type = KT_DURATION,
-     FIELD(struct tl_conf_output, flush_interval_ms), .max = HOUR, .def = "1s",
+     FIELD(struct tl_conf_output, flush_interval_ms), .applies = OUT_LOCAL, .max = HOUR,
+     .def = "1s",
      .help = "longest time a message waits in the write buffer; 0 writes after every batch"},
     {.name = "buffer_size", .type = KT_SIZE, FIELD(struct tl_conf_output, buffer_size),
-     .min = 4 * KIB, .max = 64 * MIB, .def = "64KiB",
+     .applies = OUT_LOCAL, .min = 4 * KIB, .max = 64 * MIB, .def = "64KiB",
      .help = "write buffer (per open file for file outputs)"},
     {.name = "max_open_files", .type = KT_UINT, FIELD(struct tl_conf_output, max_open_files),
      .applies = KIND(TL_OUT_FILE), .min = 1, .max = 100000, .def = "256",
@@ -181,6 +263,77 @@ static const struct key output_keys[] = {
      .min = 1, .max = 100000000, .def = "100000",
      .help = "messages waiting for this output; when it is full, inputs stop reading until "
              "there is room"},
+    {.name = "targets", .type = KT_TARGETS, .applies = OUT_FWD, .required = OUT_FWD,
+     .help = "servers to send to, each `host:port`, `[v6]:port` or `host` (port 6514 for "
+             "tls, 514 for tcp and udp); tried in order, the first reachable one wins"},
+    {.name = "transport", .type = KT_ENUM, FIELD(struct tl_conf_output, transport),
+     .applies = OUT_FWD, .words = fwd_transport_words, .from_name = fwd_transport_from_name,
+     .def = "tls", .help = "`tls` (RFC 5425), `tcp` (RFC 6587) or `udp` (RFC 5426)"},
+    {.name = "framing", .type = KT_ENUM, FIELD(struct tl_conf_output, framing),
+     .applies = OUT_FWD, .words = out_framing_words, .from_name = tl_framing_from_name,
+     .doc_def = "tls: `octet-counted`; tcp: `lf`",
+     .help = "how messages are delimited on the stream; not for udp"},
+    {.name = "reconnect_min", .type = KT_DURATION,
+     FIELD(struct tl_conf_output, reconnect_min_ms), .applies = OUT_FWD, .min = 10,
+     .max = 10 * MINUTE, .def = "1s",
+     .help = "wait before the first reconnect; each failure doubles it up to reconnect_max"},
+    {.name = "reconnect_max", .type = KT_DURATION,
+     FIELD(struct tl_conf_output, reconnect_max_ms), .applies = OUT_FWD, .min = 10,
+     .max = 24 * HOUR, .def = "60s",
+     .help = "longest wait between reconnects; at least reconnect_min"},
+    {.name = "connect_timeout", .type = KT_DURATION,
+     FIELD(struct tl_conf_output, connect_timeout_ms), .applies = OUT_FWD, .min = 100,
+     .max = 10 * MINUTE, .def = "10s",
+     .help = "how long a TCP connect may take before the next target is tried"},
+    {.name = "drain_timeout", .type = KT_DURATION,
+     FIELD(struct tl_conf_output, drain_timeout_ms), .applies = OUT_FWD, .max = HOUR,
+     .def = "10s",
+     .help = "at shutdown, how long to keep delivering queued messages; what is left is "
+             "lost and counted"},
+    {.name = "tls", .type = KT_TLS, .applies = OUT_FWD,
+     .help = "TLS settings for this output, key by key over the top-level `tls:` (see TLS); "
+             "transport tls only"},
+};
+
+static const struct key tls_keys[] = {
+    {.name = "ca_file", .type = KT_PATH, FIELD(struct tl_conf_tls, ca_file),
+     .help = "PEM file of the CAs that peers' certificates must chain to, or `system` for "
+             "the system trust store"},
+    {.name = "ca_dir", .type = KT_PATH, FIELD(struct tl_conf_tls, ca_dir),
+     .help = "directory of CA certificates by hash (`openssl rehash`)"},
+    {.name = "cert_file", .type = KT_PATH, FIELD(struct tl_conf_tls, cert_file),
+     .help = "our certificate (PEM), then its intermediate CAs; goes with key_file"},
+    {.name = "key_file", .type = KT_PATH, FIELD(struct tl_conf_tls, key_file),
+     .help = "the private key of cert_file (PEM)"},
+    {.name = "key_password_file", .type = KT_PATH, FIELD(struct tl_conf_tls, key_password_file),
+     .help = "file whose first line is the password of an encrypted key_file"},
+    {.name = "crl_file", .type = KT_PATH, FIELD(struct tl_conf_tls, crl_file),
+     .help = "PEM certificate revocation lists checked for every peer certificate"},
+    {.name = "min_version", .type = KT_ENUM, FIELD(struct tl_conf_tls, min_version),
+     .words = tls_version_words, .from_name = tls_version_from_name, .def = "1.2",
+     .help = "oldest TLS version accepted"},
+    {.name = "ciphers", .type = KT_STRING, FIELD(struct tl_conf_tls, ciphers),
+     .doc_def = "OpenSSL's",
+     .help = "TLS 1.2 cipher list in OpenSSL syntax, e.g. `ECDHE+AESGCM:ECDHE+CHACHA20`"},
+    {.name = "ciphersuites", .type = KT_STRING, FIELD(struct tl_conf_tls, ciphersuites),
+     .doc_def = "OpenSSL's",
+     .help = "TLS 1.3 suites, e.g. `TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256`"},
+    {.name = "handshake_timeout", .type = KT_DURATION,
+     FIELD(struct tl_conf_tls, handshake_timeout_ms), .min = 100, .max = 10 * MINUTE,
+     .def = "10s", .help = "a peer that has not completed the handshake by then is dropped"},
+    {.name = "auth", .type = KT_ENUM, FIELD(struct tl_conf_tls, auth), .words = auth_words,
+     .from_name = auth_from_name, .doc_def = "inputs: `anon`; outputs: `name`",
+     .help = "how the peer is authenticated (see Authentication modes)"},
+    {.name = "permitted_peers", .type = KT_STRLIST, FIELD(struct tl_conf_tls, permitted_peers),
+     .count_off = offsetof(struct tl_conf_tls, n_permitted_peers),
+     .check = tl_name_pattern_check,
+     .help = "names the peer's certificate must carry: host names, `*.example.net`, IP "
+             "addresses; required for auth name on inputs; on outputs it replaces the "
+             "target's host name"},
+    {.name = "fingerprints", .type = KT_STRLIST, FIELD(struct tl_conf_tls, fingerprints),
+     .count_off = offsetof(struct tl_conf_tls, n_fingerprints), .check = check_fingerprint,
+     .help = "accepted peer certificates, `SHA256:AB:CD:...` or `SHA1:...`; for auth "
+             "fingerprint only"},
 };
 
 static const struct key route_keys[] = {
@@ -197,10 +350,12 @@ static const struct section output_section = {"Outputs", "outputs", "type", outp
                                               COUNT(output_keys)};
 static const struct section route_section = {"Routes", "routes", NULL, route_keys,
                                              COUNT(route_keys)};
+static const struct section tls_section = {"TLS", "", NULL, tls_keys, COUNT(tls_keys)};
 
 _Static_assert(COUNT(top_keys) <= MAX_KEYS, "MAX_KEYS");
 _Static_assert(COUNT(input_keys) <= MAX_KEYS, "MAX_KEYS");
 _Static_assert(COUNT(output_keys) <= MAX_KEYS, "MAX_KEYS");
+_Static_assert(COUNT(tls_keys) <= MAX_KEYS, "MAX_KEYS");
 
 struct placeholder {
     const char *name;
@@ -220,6 +375,8 @@ static const struct placeholder placeholders[] = {
                  "`info`, `debug`"},
     {"input", "name of the input that received the message"},
     {"peer_ip", "IP address of the sender (`local` for unix inputs)"},
+    {"peer_name", "first name in the TLS sender's certificate (DNS name, else IP address, "
+                  "else CN); `anonymous` without a certificate or on other transports"},
 };
 
 /* ---- names of the enums ---------------------------------------------------------------- */
@@ -685,6 +842,18 @@ static const char *expected_text(const struct key *k, char *out, size_t cap)
     case KT_LIST:
         snprintf(out, cap, "a list");
         break;
+    case KT_STRING:
+        snprintf(out, cap, "a text");
+        break;
+    case KT_STRLIST:
+        snprintf(out, cap, "a text or a list of them");
+        break;
+    case KT_TARGETS:
+        snprintf(out, cap, "a list of addresses (e.g. [\"loghost.example.net:6514\"])");
+        break;
+    case KT_TLS:
+        snprintf(out, cap, "a mapping of TLS settings");
+        break;
     case KT_NAMES:
     default:
         snprintf(out, cap, "a name or a list of names");
@@ -1003,12 +1172,19 @@ static bool set_value(struct ld *ld, const struct key *k, void *base, const char
             }
         }
         return put_str(ld, field, s, len);
+    case KT_STRING:
+        if (len == 0) {
+            errf(ld, line, "%s: the value is empty", path);
+            return false;
+        }
+        return put_str(ld, field, s, len);
     case KT_LISTEN: {
         struct tl_conf_input *in = base;
         char *host = NULL;
         uint16_t port = 0;
+        uint16_t def = in->transport == TL_TR_TLS ? DEFAULT_TLS_PORT : DEFAULT_PORT;
 
-        if (!tl_parse_listen(s, DEFAULT_PORT, &host, &port, why, sizeof(why))) {
+        if (!tl_parse_listen(s, def, &host, &port, why, sizeof(why))) {
             errf(ld, line, "%s: '%s' is not a listen address: %s; use host:port, "
                  "[v6]:port, :port or port", path, shown, why);
             return false;
@@ -1020,6 +1196,9 @@ static bool set_value(struct ld *ld, const struct key *k, void *base, const char
     }
     case KT_LIST:
     case KT_NAMES:
+    case KT_STRLIST:
+    case KT_TARGETS:
+    case KT_TLS:
     default:
         return true;
     }
@@ -1046,6 +1225,83 @@ static bool want_scalar(struct ld *ld, const struct key *k, const struct tl_yaml
     errf(ld, v->line, "%s: expected %s, got %s", path, expected_text(k, exp, sizeof(exp)),
          got_text(v));
     return false;
+}
+
+/* ---- lists of strings ------------------------------------------------------------------ */
+
+static void free_strs(char **list, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n && list != NULL; i++) {
+        free(list[i]);
+    }
+    free(list);
+}
+
+/* A KT_STRLIST value: one text, or a list of texts, each passing k->check. Replaces the
+ * list in base (the items that pass), so a local list replaces an inherited one whole. */
+static void set_strlist(struct ld *ld, const struct key *k, void *base,
+                        const struct tl_yaml_node *v, const char *path)
+{
+    const struct tl_yaml_node *const *items = (const struct tl_yaml_node *const *)&v;
+    unsigned char *field = (unsigned char *)base + k->off;
+    char shown[SHOW_LEN];
+    char why[LIST_LEN];
+    char **list;
+    char **old;
+    size_t n_old;
+    size_t count = 1;
+    size_t got = 0;
+    size_t i;
+
+    if (tl_yaml_is_null(v) || v->kind == TL_YAML_MAP) {
+        errf(ld, v->line, "%s: expected a text or a list of them, got %s", path, got_text(v));
+        return;
+    }
+    if (v->kind == TL_YAML_SEQ) {
+        items = (const struct tl_yaml_node *const *)v->kids;
+        count = v->n;
+    }
+    if (count == 0) {
+        errf(ld, v->line, "%s: the list is empty; give at least one entry or remove the key",
+             path);
+        return;
+    }
+    list = calloc(count, sizeof(*list));
+    if (list == NULL) {
+        ld->oom = true;
+        return;
+    }
+    for (i = 0; i < count; i++) {
+        const struct tl_yaml_node *item = items[i];
+
+        if (item->kind != TL_YAML_SCALAR || tl_yaml_is_null(item)) {
+            errf(ld, item->line, "%s[%zu]: expected a text, got %s", path, i, got_text(item));
+            continue;
+        }
+        if (strlen(item->str) != item->len) {
+            errf(ld, item->line, "%s[%zu]: '%s' contains a NUL byte", path, i,
+                 show_node(item, shown, sizeof(shown)));
+            continue;
+        }
+        why[0] = '\0';
+        if (k->check != NULL && !k->check(item->str, why, sizeof(why))) {
+            errf(ld, item->line, "%s[%zu]: %s", path, i, why);
+            continue;
+        }
+        list[got] = strdup(item->str);
+        if (list[got] == NULL) {
+            ld->oom = true;
+            break;
+        }
+        got++;
+    }
+    memcpy(&old, field, sizeof(old));
+    memcpy(&n_old, (unsigned char *)base + k->count_off, sizeof(n_old));
+    free_strs(old, n_old);
+    memcpy(field, &list, sizeof(list));
+    memcpy((unsigned char *)base + k->count_off, &got, sizeof(got));
 }
 
 /* ---- mappings -------------------------------------------------------------------------- */
@@ -1177,7 +1433,12 @@ static int walk_map(struct ld *ld, const struct section *sec, const struct tl_ya
                  sec->kind_key, kinds_text(sec, KIND(kind), kind_now, sizeof(kind_now)));
             continue;
         }
-        if (k->type == KT_LIST || k->type == KT_NAMES) {
+        if (k->type == KT_LIST || k->type == KT_NAMES || k->type == KT_TARGETS ||
+            k->type == KT_TLS) {
+            continue;
+        }
+        if (k->type == KT_STRLIST) {
+            set_strlist(ld, k, base, vn, path);
             continue;
         }
         if (want_scalar(ld, k, vn, path)) {
@@ -1324,6 +1585,364 @@ static void check_outputs(struct ld *ld, const struct tl_conf *c, char **labels)
     }
 }
 
+/* ---- TLS blocks ------------------------------------------------------------------------ */
+
+static bool is_str_key(const struct key *k)
+{
+    return k->type == KT_PATH || k->type == KT_STRING;
+}
+
+static void tls_free(struct tl_conf_tls *t)
+{
+    size_t i;
+
+    for (i = 0; i < COUNT(tls_keys); i++) {
+        const struct key *k = &tls_keys[i];
+        unsigned char *field = (unsigned char *)t + k->off;
+        char **list;
+        char *str;
+        size_t n;
+
+        if (is_str_key(k)) {
+            memcpy(&str, field, sizeof(str));
+            free(str);
+        } else if (k->type == KT_STRLIST) {
+            memcpy(&list, field, sizeof(list));
+            memcpy(&n, (unsigned char *)t + k->count_off, sizeof(n));
+            free_strs(list, n);
+        }
+    }
+    memset(t, 0, sizeof(*t));
+}
+
+/* dst = a deep copy of src; on running out of memory the copy lacks some strings. */
+static void tls_copy(struct ld *ld, struct tl_conf_tls *dst, const struct tl_conf_tls *src)
+{
+    size_t i;
+    size_t j;
+
+    *dst = *src;
+    for (i = 0; i < COUNT(tls_keys); i++) {
+        const struct key *k = &tls_keys[i];
+        unsigned char *field = (unsigned char *)dst + k->off;
+        char **list;
+        char **copy;
+        char *str;
+        size_t n;
+
+        if (is_str_key(k)) {
+            memcpy(&str, field, sizeof(str));
+            if (str != NULL && (str = strdup(str)) == NULL) {
+                ld->oom = true;
+            }
+            memcpy(field, &str, sizeof(str));
+        } else if (k->type == KT_STRLIST) {
+            memcpy(&list, field, sizeof(list));
+            memcpy(&n, (unsigned char *)dst + k->count_off, sizeof(n));
+            copy = list != NULL ? calloc(n ? n : 1, sizeof(*copy)) : NULL;
+            if (list != NULL && copy == NULL) {
+                ld->oom = true;
+                n = 0;
+            }
+            for (j = 0; j < n && copy != NULL; j++) {
+                if ((copy[j] = strdup(list[j])) == NULL) {
+                    ld->oom = true;
+                }
+            }
+            memcpy(field, &copy, sizeof(copy));
+            memcpy((unsigned char *)dst + k->count_off, &n, sizeof(n));
+        }
+    }
+}
+
+/* Moves the value of key k from src to dst (dst's old value is freed). */
+static void tls_take(const struct key *k, struct tl_conf_tls *dst, struct tl_conf_tls *src)
+{
+    unsigned char *to = (unsigned char *)dst + k->off;
+    unsigned char *from = (unsigned char *)src + k->off;
+    char **list;
+    char *str;
+    size_t n;
+
+    if (is_str_key(k)) {
+        memcpy(&str, to, sizeof(str));
+        free(str);
+        memcpy(to, from, sizeof(str));
+        memset(from, 0, sizeof(str));
+    } else if (k->type == KT_STRLIST) {
+        memcpy(&list, to, sizeof(list));
+        memcpy(&n, (unsigned char *)dst + k->count_off, sizeof(n));
+        free_strs(list, n);
+        memcpy(to, from, sizeof(list));
+        memcpy((unsigned char *)dst + k->count_off, (unsigned char *)src + k->count_off,
+               sizeof(n));
+        memset(from, 0, sizeof(list));
+        memset((unsigned char *)src + k->count_off, 0, sizeof(n));
+    } else {
+        memcpy(to, from, k->size);
+    }
+}
+
+static void tls_defaults(struct tl_conf_tls *t)
+{
+    if (t->handshake_timeout_ms == 0) {
+        t->handshake_timeout_ms = DEFAULT_HANDSHAKE_MS;
+    }
+    if (t->min_version == 0) {
+        t->min_version = DEFAULT_TLS_VERSION;
+    }
+}
+
+/* The line of the key `name` in mapping map, or the mapping's own line. */
+static int key_line(const struct tl_yaml_node *map, const char *name)
+{
+    size_t len = strlen(name);
+    size_t i;
+
+    for (i = 0; i + 1 < map->n; i += 2) {
+        if (map->kids[i]->len == len && memcmp(map->kids[i]->str, name, len) == 0) {
+            return map->kids[i]->line;
+        }
+    }
+    return map->line;
+}
+
+/* Reads a tls: block into t; found[] as for walk_map. False when it is not a mapping. */
+static bool walk_tls(struct ld *ld, const struct tl_yaml_node *v, struct tl_conf_tls *t,
+                     const char *path, const struct tl_yaml_node **found)
+{
+    if (v->kind != TL_YAML_MAP) {
+        errf(ld, v->line, "%s: expected a mapping of TLS settings (ca_file, cert_file, "
+             "key_file, ...), got %s", path, got_text(v));
+        return false;
+    }
+    walk_map(ld, &tls_section, v, t, path, found);
+    return true;
+}
+
+/*
+ * dst = the top-level block with each key the local block v (NULL: none) sets replacing
+ * the inherited value; lists replace whole lists. dst->line becomes the line of the local
+ * block when it sets anything. Then the defaults fill what neither set. False when the local
+ * block is not a mapping (reported): the rules between keys would only add noise.
+ */
+static bool merge_tls(struct ld *ld, const struct tl_conf_tls *top,
+                      const struct tl_yaml_node *map, const struct tl_yaml_node *v,
+                      struct tl_conf_tls *dst, const char *where)
+{
+    const struct tl_yaml_node *found[MAX_KEYS];
+    struct tl_conf_tls local;
+    char path[SHOW_LEN + 8];
+    bool set = false;
+    bool ok = true;
+    size_t i;
+
+    tls_copy(ld, dst, top);
+    if (v != NULL) {
+        memset(&local, 0, sizeof(local));
+        key_path(where, "tls", path, sizeof(path));
+        ok = walk_tls(ld, v, &local, path, found);
+        if (ok) {
+            for (i = 0; i < COUNT(tls_keys); i++) {
+                if (found[i] != NULL) {
+                    tls_take(&tls_keys[i], dst, &local);
+                    set = true;
+                }
+            }
+        }
+        if (set) {
+            dst->line = key_line(map, "tls");
+        }
+        tls_free(&local);
+    }
+    tls_defaults(dst);
+    return ok;
+}
+
+/* Rules between the keys of a merged block, for an input (we are the TLS server) or a
+ * forward output (the client). The daemon checks the same when it loads the files; here
+ * they are found with --check and reported all at once. */
+static void check_tls(struct ld *ld, const struct tl_conf_tls *t, bool input,
+                      const char *where, int line)
+{
+    enum tl_auth_mode auth = t->auth;
+    const char *dflt = "";
+
+    if (auth == TL_AUTH_DEFAULT) {
+        auth = input ? TL_AUTH_ANON : TL_AUTH_NAME;
+        dflt = input ? " (the default for inputs)" : " (the default for outputs)";
+    }
+    if (input && t->cert_file == NULL && t->key_file == NULL) {
+        errf(ld, line, "%s.tls: a TLS input needs a certificate: set tls.cert_file and "
+             "tls.key_file (make one with: tlslog cert issue)", where);
+    } else if ((t->cert_file == NULL) != (t->key_file == NULL)) {
+        errf(ld, line, "%s.tls: tls.cert_file and tls.key_file go together; set both", where);
+    }
+    if ((auth == TL_AUTH_CERTVALID || auth == TL_AUTH_NAME) && t->ca_file == NULL &&
+        t->ca_dir == NULL) {
+        errf(ld, line, "%s.tls: auth %s%s checks the peer's certificate against trusted "
+             "CAs, but none is configured; set tls.ca_file (a PEM file, or \"system\") or "
+             "tls.ca_dir", where, auth_words[auth - TL_AUTH_ANON], dflt);
+    }
+    if (input && auth == TL_AUTH_NAME && t->n_permitted_peers == 0) {
+        errf(ld, line, "%s.tls: auth name needs tls.permitted_peers: the names (or patterns "
+             "like *.example.net) of the clients allowed to send", where);
+    }
+    if (auth == TL_AUTH_FINGERPRINT && t->n_fingerprints == 0) {
+        errf(ld, line, "%s.tls: auth fingerprint needs at least one entry in "
+             "tls.fingerprints (see: tlslog cert info PEER.pem)", where);
+    }
+    if (auth != TL_AUTH_FINGERPRINT && t->n_fingerprints > 0) {
+        errf(ld, line, "%s.tls.fingerprints: fingerprints are used only with auth: "
+             "fingerprint; this one's auth is %s%s", where, auth_words[auth - TL_AUTH_ANON],
+             dflt);
+    }
+}
+
+/* ---- per-item rules --------------------------------------------------------------------- */
+
+static int key_index(const struct section *sec, const char *name)
+{
+    return find_key(sec, name, strlen(name));
+}
+
+static void finish_input(struct ld *ld, struct tl_conf *c, void *item, int kind,
+                         const struct tl_yaml_node *map, const struct tl_yaml_node **found,
+                         const char *where)
+{
+    struct tl_conf_input *in = item;
+
+    if (kind != TL_TR_TLS) {
+        return;
+    }
+    if (merge_tls(ld, &c->tls, map, found[key_index(&input_section, "tls")], &in->tls,
+                  where)) {
+        check_tls(ld, &in->tls, true, where, in->line);
+    }
+}
+
+/* targets: "host:port", "[v6]:port" or "host"; one text or a list. */
+static void parse_targets(struct ld *ld, struct tl_conf_output *out,
+                          const struct tl_yaml_node *v, const char *path)
+{
+    const struct tl_yaml_node *const *items = (const struct tl_yaml_node *const *)&v;
+    uint16_t def = out->transport == TL_TR_TLS ? DEFAULT_TLS_PORT : DEFAULT_PORT;
+    char shown[SHOW_LEN];
+    char why[LIST_LEN];
+    size_t count = 1;
+    size_t i;
+
+    if (tl_yaml_is_null(v) || v->kind == TL_YAML_MAP) {
+        errf(ld, v->line, "%s: expected a list of addresses (e.g. [\"loghost.example.net:6514\"]"
+             "), got %s", path, got_text(v));
+        return;
+    }
+    if (v->kind == TL_YAML_SEQ) {
+        items = (const struct tl_yaml_node *const *)v->kids;
+        count = v->n;
+    }
+    if (count == 0) {
+        errf(ld, v->line, "%s: the list is empty; give at least one host:port", path);
+        return;
+    }
+    out->targets = calloc(count, sizeof(*out->targets));
+    if (out->targets == NULL) {
+        ld->oom = true;
+        return;
+    }
+    for (i = 0; i < count; i++) {
+        const struct tl_yaml_node *item = items[i];
+        char *host = NULL;
+        uint16_t port = 0;
+
+        if (item->kind != TL_YAML_SCALAR || tl_yaml_is_null(item)) {
+            errf(ld, item->line, "%s[%zu]: expected an address such as "
+                 "\"loghost.example.net:6514\", got %s", path, i, got_text(item));
+            continue;
+        }
+        show_node(item, shown, sizeof(shown));
+        if (strlen(item->str) != item->len) {
+            errf(ld, item->line, "%s[%zu]: '%s' contains a NUL byte", path, i, shown);
+            continue;
+        }
+        if (!tl_parse_listen(item->str, def, &host, &port, why, sizeof(why))) {
+            errf(ld, item->line, "%s[%zu]: '%s' is not a target address: %s; use host:port, "
+                 "[v6]:port or host", path, i, shown, why);
+            continue;
+        }
+        if (host == NULL) {
+            errf(ld, item->line, "%s[%zu]: '%s' has no host; use host:port, [v6]:port or host",
+                 path, i, shown);
+            continue;
+        }
+        if (port == 0) {
+            errf(ld, item->line, "%s[%zu]: '%s': port 0 cannot be connected to; give the "
+                 "server's port", path, i, shown);
+            free(host);
+            continue;
+        }
+        out->targets[out->n_targets].host = host;
+        out->targets[out->n_targets].port = port;
+        out->n_targets++;
+    }
+}
+
+static void finish_output(struct ld *ld, struct tl_conf *c, void *item, int kind,
+                          const struct tl_yaml_node *map, const struct tl_yaml_node **found,
+                          const char *where)
+{
+    struct tl_conf_output *out = item;
+    const struct tl_yaml_node *fmt = found[key_index(&output_section, "format")];
+    const struct tl_yaml_node *framing = found[key_index(&output_section, "framing")];
+    const struct tl_yaml_node *targets = found[key_index(&output_section, "targets")];
+    const struct tl_yaml_node *tls = found[key_index(&output_section, "tls")];
+    char path[SHOW_LEN + 16];
+    char a[32];
+    char b[32];
+    int f;
+
+    if (kind != TL_OUT_FORWARD) {
+        return;
+    }
+    if (fmt == NULL) {
+        out->format = TL_FMT_RFC5424;
+    } else if (fmt->kind == TL_YAML_SCALAR && (f = tl_format_from_name(fmt->str)) >= 0 &&
+               f != TL_FMT_RFC5424 && f != TL_FMT_RFC3164) {
+        errf(ld, fmt->line, "%s.format: '%s' cannot be sent to a syslog server; forward "
+             "outputs use rfc5424 or rfc3164", where, fmt->str);
+    }
+    if (out->transport == TL_TR_UDP) {
+        if (framing != NULL) {
+            errf(ld, key_line(map, "framing"), "%s.framing: framing applies only to tcp and "
+                 "tls forwarding; udp sends one message per datagram", where);
+        }
+    } else if (framing == NULL) {
+        out->framing = out->transport == TL_TR_TLS ? TL_FRAMING_OCTET : TL_FRAMING_LF;
+    }
+    if (targets != NULL) {
+        key_path(where, "targets", path, sizeof(path));
+        parse_targets(ld, out, targets, path);
+    }
+    /* 0: an invalid value, already reported (both have a minimum above 0). */
+    if (out->reconnect_max_ms != 0 && out->reconnect_max_ms < out->reconnect_min_ms) {
+        errf(ld, key_line(map, "reconnect_max"), "%s.reconnect_max: %s is less than "
+             "reconnect_min (%s); it must be at least as long", where,
+             duration_text(out->reconnect_max_ms, a, sizeof(a)),
+             duration_text(out->reconnect_min_ms, b, sizeof(b)));
+    }
+    if (out->transport != TL_TR_TLS) {
+        if (tls != NULL) {
+            errf(ld, key_line(map, "tls"), "%s.tls: tls applies only to forward outputs with "
+                 "transport tls; this one's transport is %s", where,
+                 tl_transport_name(out->transport));
+        }
+        return;
+    }
+    if (merge_tls(ld, &c->tls, map, tls, &out->tls, where)) {
+        check_tls(ld, &out->tls, false, where, out->line);
+    }
+}
+
 static void free_labels(char **labels, size_t n)
 {
     size_t i;
@@ -1341,9 +1960,13 @@ static void free_labels(char **labels, size_t n)
  * Walks a list of input or output mappings into a new array of item_size elements. Returns
  * the array (zeroed where items were bad) and the labels used in messages.
  */
-static void *walk_items(struct ld *ld, const struct section *sec, const char *list,
-                        const struct tl_yaml_node *seq, size_t item_size, size_t line_off,
-                        size_t *n_out, char ***labels_out)
+typedef void (*item_fn)(struct ld *ld, struct tl_conf *c, void *item, int kind,
+                        const struct tl_yaml_node *map, const struct tl_yaml_node **found,
+                        const char *where);
+
+static void *walk_items(struct ld *ld, struct tl_conf *c, const struct section *sec,
+                        const char *list, const struct tl_yaml_node *seq, size_t item_size,
+                        size_t line_off, item_fn done, size_t *n_out, char ***labels_out)
 {
     const struct tl_yaml_node *found[MAX_KEYS];
     char where[SHOW_LEN];
@@ -1379,7 +2002,9 @@ static void *walk_items(struct ld *ld, const struct section *sec, const char *li
         }
         memcpy(base + line_off, &line, sizeof(line));
         if (want_item_map(ld, sec, item, where)) {
-            walk_map(ld, sec, item, base, where, found);
+            int kind = walk_map(ld, sec, item, base, where, found);
+
+            done(ld, c, base, kind, item, found, where);
         }
     }
     *n_out = seq->n;
@@ -1635,6 +2260,8 @@ static void walk_top(struct ld *ld, struct tl_conf *c, const struct tl_yaml_node
     int i_in = find_key(&top_section, "inputs", 6);
     int i_out = find_key(&top_section, "outputs", 7);
     int i_routes = find_key(&top_section, "routes", 6);
+    int i_tls = find_key(&top_section, "tls", 3);
+    const struct tl_yaml_node *tls_found[MAX_KEYS];
 
     if (tl_yaml_is_null(root)) {
         errf(ld, 1, "the configuration is empty; it needs at least 'inputs' and "
@@ -1648,15 +2275,21 @@ static void walk_top(struct ld *ld, struct tl_conf *c, const struct tl_yaml_node
         return;
     }
     walk_map(ld, &top_section, root, c, "", found);
+    if (found[i_tls] != NULL) {
+        c->tls.line = key_line(root, "tls");
+        walk_tls(ld, found[i_tls], &c->tls, "tls", tls_found);
+    }
+    tls_defaults(&c->tls);
     if (found[i_in] != NULL) {
-        c->inputs = walk_items(ld, &input_section, "inputs", found[i_in], sizeof(*c->inputs),
-                               offsetof(struct tl_conf_input, line), &c->n_inputs, &in_labels);
+        c->inputs = walk_items(ld, c, &input_section, "inputs", found[i_in],
+                               sizeof(*c->inputs), offsetof(struct tl_conf_input, line),
+                               finish_input, &c->n_inputs, &in_labels);
         check_inputs(ld, c, in_labels);
     }
     if (found[i_out] != NULL) {
-        c->outputs = walk_items(ld, &output_section, "outputs", found[i_out],
+        c->outputs = walk_items(ld, c, &output_section, "outputs", found[i_out],
                                 sizeof(*c->outputs), offsetof(struct tl_conf_output, line),
-                                &c->n_outputs, &out_labels);
+                                finish_output, &c->n_outputs, &out_labels);
         check_outputs(ld, c, out_labels);
     }
     if (found[i_routes] != NULL && c->inputs != NULL && c->outputs != NULL) {
@@ -1671,6 +2304,7 @@ static void walk_top(struct ld *ld, struct tl_conf *c, const struct tl_yaml_node
 void tl_conf_free(struct tl_conf *c)
 {
     size_t i;
+    size_t j;
 
     if (c == NULL) {
         return;
@@ -1679,10 +2313,16 @@ void tl_conf_free(struct tl_conf *c)
         free(c->inputs[i].name);
         free(c->inputs[i].host);
         free(c->inputs[i].path);
+        tls_free(&c->inputs[i].tls);
     }
     for (i = 0; i < c->n_outputs; i++) {
         free(c->outputs[i].name);
         free(c->outputs[i].path);
+        for (j = 0; j < c->outputs[i].n_targets; j++) {
+            free(c->outputs[i].targets[j].host);
+        }
+        free(c->outputs[i].targets);
+        tls_free(&c->outputs[i].tls);
     }
     for (i = 0; i < c->n_routes; i++) {
         free(c->routes[i].from);
@@ -1691,6 +2331,7 @@ void tl_conf_free(struct tl_conf *c)
     free(c->inputs);
     free(c->outputs);
     free(c->routes);
+    tls_free(&c->tls);
     free(c->port_file);
     free(c->file);
     free(c);
@@ -1870,6 +2511,18 @@ static void ref_type(struct tl_buf *b, const struct key *k)
     case KT_LIST:
         tl_buf_puts(b, "list");
         break;
+    case KT_STRING:
+        tl_buf_puts(b, "text");
+        break;
+    case KT_STRLIST:
+        tl_buf_puts(b, "text or list");
+        break;
+    case KT_TARGETS:
+        tl_buf_puts(b, "address or list");
+        break;
+    case KT_TLS:
+        tl_buf_puts(b, "mapping");
+        break;
     case KT_NAMES:
     default:
         tl_buf_puts(b, "name or list");
@@ -1897,7 +2550,9 @@ static void ref_section(struct tl_buf *b, const struct section *sec)
         } else {
             tl_buf_puts(b, " | no | ");
         }
-        if (k->def != NULL) {
+        if (k->doc_def != NULL) {
+            tl_buf_puts(b, k->doc_def);
+        } else if (k->def != NULL) {
             tl_buf_printf(b, "`%s`", k->def);
         } else {
             tl_buf_puts(b, "-");
@@ -1922,6 +2577,7 @@ char *tl_conf_reference_markdown(void)
     ref_section(&b, &input_section);
     ref_section(&b, &output_section);
     ref_section(&b, &route_section);
+    ref_section(&b, &tls_section);
     tl_buf_puts(&b, "### Path placeholders\n\n");
     tl_buf_puts(&b, "| Placeholder | Replaced by |\n");
     tl_buf_puts(&b, "|---|---|\n");

@@ -82,11 +82,11 @@ struct tl_conf_input {
     uint16_t port;               /* 0 = pick one (tests); see port_file */
     char *path;                  /* unix: socket path */
     unsigned socket_mode;        /* unix: permissions of the socket file (default 0666) */
-    enum tl_framing framing;     /* tcp */
+    enum tl_framing framing;     /* tcp and tls */
     size_t max_message_size;     /* default 64 KiB */
-    size_t max_connections;      /* tcp: default 10000 */
+    size_t max_connections;      /* tcp and tls: default 10000 */
     size_t recv_buffer;          /* SO_RCVBUF for udp/unix, 0 = kernel default */
-    struct tl_conf_tls tls;      /* tls: merged with the top-level block */
+    struct tl_conf_tls tls;      /* tls: merged with the top-level block; zero otherwise */
     bool hostname_must_match_cert; /* tls: reject messages whose HOSTNAME is not a cert name */
 };
 
@@ -106,12 +106,13 @@ struct tl_conf_output {
     struct tl_conf_target *targets; /* tried in order; first reachable wins */
     size_t n_targets;
     enum tl_transport transport; /* tls (default), tcp, udp */
-    enum tl_framing framing;     /* octet-counted on tls (default), lf on tcp by default */
+    enum tl_framing framing;     /* octet-counted on tls (default), lf on tcp by default;
+                                  * unused on udp */
     uint64_t reconnect_min_ms;   /* first retry delay, default 1 s; doubles up to max */
     uint64_t reconnect_max_ms;   /* default 60 s */
     uint64_t connect_timeout_ms; /* TCP connect, default 10 s */
     uint64_t drain_timeout_ms;   /* at shutdown, how long to keep delivering; default 10 s */
-    struct tl_conf_tls tls;
+    struct tl_conf_tls tls;      /* transport tls: merged with the top-level block */
 };
 
 struct tl_conf_route {
@@ -128,6 +129,8 @@ struct tl_conf {
     enum tl_log_level log_level;
     char *port_file;             /* if set, each listener's "name port" is written here */
     uint64_t stats_interval_ms;  /* 0 = off */
+    struct tl_conf_tls tls;      /* the top-level tls: block, defaults applied; inputs and
+                                  * outputs hold their own merged copies */
     struct tl_conf_input *inputs;
     size_t n_inputs;
     struct tl_conf_output *outputs;

@@ -52,6 +52,7 @@ void tl_ev_io_init(struct tl_ev_io *io, int fd, tl_ev_io_cb *cb, void *data);
 bool tl_ev_set(struct tl_ev_loop *loop, struct tl_ev_io *io, unsigned mask);
 void tl_ev_del(struct tl_ev_loop *loop, struct tl_ev_io *io);
 
+/* Only on a timer that is not armed (re-initialising an armed one corrupts the heap). */
 void tl_ev_timer_init(struct tl_ev_timer *t, tl_ev_fn *cb, void *arg);
 void tl_ev_timer_start(struct tl_ev_loop *loop, struct tl_ev_timer *t, int64_t after_ms);
 void tl_ev_timer_stop(struct tl_ev_loop *loop, struct tl_ev_timer *t);

@@ -233,10 +233,12 @@ static void handshake_timeout(struct tl_ev_loop *loop, void *arg)
     struct conn *c = arg;
     (void)loop;
     atomic_fetch_add_explicit(&c->in->stats.handshake_failed, 1, memory_order_relaxed);
-    char why[200];
+    char why[300];
     snprintf(why, sizeof(why),
-             "TLS handshake not completed within %llu ms (tls.handshake_timeout): the client "
-             "connected but did not finish the handshake",
+             "TLS handshake failed: handshake not completed within %llu ms "
+             "(tls.handshake_timeout): the client connected but did not finish it; hint: find "
+             "the client by its address (a stuck sender or a port scanner); raise "
+             "tls.handshake_timeout only for very slow links",
              (unsigned long long)c->in->conf->tls.handshake_timeout_ms);
     conn_close(c, TL_LOG_WARNING, why);
 }

@@ -16,6 +16,7 @@
 #include "core/addr.h"
 #include "core/buf.h"
 #include "core/log.h"
+#include "core/peer.h"
 #include "daemon/server.h"
 #include "parse/format.h"
 
@@ -34,6 +35,7 @@ enum ph {
     PH_SEVERITY,
     PH_INPUT,
     PH_PEER_IP,
+    PH_PEER_NAME,
 };
 
 static const struct {
@@ -43,7 +45,7 @@ static const struct {
     {"hostname", PH_HOSTNAME}, {"app", PH_APP},           {"year", PH_YEAR},
     {"month", PH_MONTH},       {"day", PH_DAY},           {"hour", PH_HOUR},
     {"facility", PH_FACILITY}, {"severity", PH_SEVERITY}, {"input", PH_INPUT},
-    {"peer_ip", PH_PEER_IP},
+    {"peer_ip", PH_PEER_IP},   {"peer_name", PH_PEER_NAME},
 };
 
 struct seg {
@@ -192,6 +194,14 @@ static const char *render_path(struct writer *wr, const struct tl_msg *m)
             put_component(b, (const uint8_t *)ip, n);
             break;
         }
+        case PH_PEER_NAME:
+            /* The first name of the sender's TLS certificate: who proved to be sending. */
+            if (m->peer_id && m->peer_id->name) {
+                put_component(b, (const uint8_t *)m->peer_id->name, strlen(m->peer_id->name));
+            } else {
+                tl_buf_puts(b, "anonymous");
+            }
+            break;
         case PH_FACILITY:
             tl_buf_puts(b, tl_facility_name(m->facility));
             break;

@@ -67,6 +67,8 @@ struct fwd {
     bool stopping;                /* the queue is closed: deliver what is left, then stop */
     int64_t stop_deadline;
     bool warned_anon;
+    struct addrinfo *addrs;       /* the current target's addresses, freshly resolved */
+    struct addrinfo *next_addr;   /* the next one to try after a failure */
     struct tl_tls_slot tls;       /* transport tls only */
     bool is_tls;
     uint64_t failures;            /* consecutive failed attempts, for log levels */
@@ -86,6 +88,15 @@ static const char *target_text(struct fwd *f, char *out, size_t cap)
 }
 
 static void schedule_reconnect(struct fwd *f);
+
+/* The output's one timer, re-aimed: reconnect delay, connect timeout or handshake timeout. */
+static void arm(struct fwd *f, tl_ev_fn *cb, int64_t after_ms)
+{
+    tl_ev_timer_stop(f->loop, &f->timer);
+    f->timer.cb = cb;
+    f->timer.arg = f;
+    tl_ev_timer_start(f->loop, &f->timer, after_ms);
+}
 static void try_connect(struct tl_ev_loop *loop, void *arg);
 static void pump(struct fwd *f);
 
@@ -122,7 +133,10 @@ static void disconnect(struct fwd *f, enum tl_log_level level, const char *why)
         dropped_frames++;
     }
     tl_buf_consume(&f->buf, keep_from);
-    memmove(f->ends, f->ends + dropped_frames, (f->n_ends - dropped_frames) * sizeof(size_t));
+    if (dropped_frames) {
+        memmove(f->ends, f->ends + dropped_frames,
+                (f->n_ends - dropped_frames) * sizeof(size_t));
+    }
     f->n_ends -= dropped_frames;
     for (size_t i = 0; i < f->n_ends; i++) {
         f->ends[i] -= keep_from;
@@ -141,6 +155,15 @@ static void fail_attempt(struct fwd *f, const char *why)
                                                                           : TL_LOG_DEBUG;
     tl_log(level, "output %s: cannot connect to %s: %s", f->conf->name, t, why);
     disconnect(f, TL_LOG_DEBUG, NULL);
+    if (f->next_addr) {
+        /* The same target's next address (e.g. ::1 refused, 127.0.0.1 listening). */
+        tl_ev_defer(f->loop, try_connect, f);
+        return;
+    }
+    if (f->addrs) {
+        freeaddrinfo(f->addrs);
+        f->addrs = NULL;
+    }
     f->target++;
     if (f->target < f->conf->n_targets) {
         /* Next target in order, at once. */
@@ -172,8 +195,7 @@ static void schedule_reconnect(struct fwd *f)
             delay = (uint64_t)left;
         }
     }
-    tl_ev_timer_init(&f->timer, try_connect, f);
-    tl_ev_timer_start(f->loop, &f->timer, (int64_t)delay);
+    arm(f, try_connect, (int64_t)delay);
 }
 
 static void timeout_cb(struct tl_ev_loop *loop, void *arg)
@@ -193,6 +215,7 @@ static void connected(struct fwd *f)
 {
     char t[300];
     tl_ev_timer_stop(f->loop, &f->timer);
+    f->next_addr = NULL;
     f->state = ST_UP;
     f->backoff_ms = 0;
     if (f->failures) {
@@ -432,11 +455,9 @@ static void io_cb(struct tl_ev_loop *loop, struct tl_ev_io *io, unsigned events)
                 return;
             }
             f->state = ST_HANDSHAKE;
-            tl_ev_timer_init(&f->timer, timeout_cb, f);
-            tl_ev_timer_start(f->loop, &f->timer,
-                              (int64_t)(f->conf->tls.handshake_timeout_ms
-                                            ? f->conf->tls.handshake_timeout_ms
-                                            : 10000));
+            arm(f, timeout_cb,
+                (int64_t)(f->conf->tls.handshake_timeout_ms ? f->conf->tls.handshake_timeout_ms
+                                                            : 10000));
             do_handshake(f);
             return;
         }
@@ -505,28 +526,33 @@ static void try_connect(struct tl_ev_loop *loop, void *arg)
         return;
     }
     const struct tl_conf_target *t = &f->conf->targets[f->target];
-    char port[8];
-    snprintf(port, sizeof(port), "%u", t->port);
-    struct addrinfo hints = {0};
-    hints.ai_socktype = f->conf->transport == TL_TR_UDP ? SOCK_DGRAM : SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG;
-    struct addrinfo *res = NULL;
-    /* Resolved on every attempt: a loghost that moved is found again. */
-    int rc = getaddrinfo(t->host, port, &hints, &res);
-    if (rc != 0) {
-        char why[300];
-        snprintf(why, sizeof(why), "cannot resolve '%s': %s", t->host, gai_strerror(rc));
-        f->fd = -1;
-        f->state = ST_CONNECTING;
-        fail_attempt(f, why);
-        return;
+    if (!f->next_addr) {
+        if (f->addrs) {
+            freeaddrinfo(f->addrs);
+            f->addrs = NULL;
+        }
+        char port[8];
+        snprintf(port, sizeof(port), "%u", t->port);
+        struct addrinfo hints = {0};
+        hints.ai_socktype = f->conf->transport == TL_TR_UDP ? SOCK_DGRAM : SOCK_STREAM;
+        hints.ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG;
+        /* Resolved on every attempt: a loghost that moved is found again. */
+        int rc = getaddrinfo(t->host, port, &hints, &f->addrs);
+        if (rc != 0) {
+            char why[300];
+            snprintf(why, sizeof(why), "cannot resolve '%s': %s", t->host, gai_strerror(rc));
+            f->addrs = NULL;
+            f->fd = -1;
+            f->state = ST_CONNECTING;
+            fail_attempt(f, why);
+            return;
+        }
+        f->next_addr = f->addrs;
     }
+    struct addrinfo *ai = f->next_addr;
+    f->next_addr = ai->ai_next;
     char why[300] = "no address";
-    int fd = -1;
-    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-        fd = open_socket(f, ai, why, sizeof(why));
-    }
-    freeaddrinfo(res);
+    int fd = open_socket(f, ai, why, sizeof(why));
     f->fd = fd;
     f->state = ST_CONNECTING;
     if (fd < 0) {
@@ -535,6 +561,7 @@ static void try_connect(struct tl_ev_loop *loop, void *arg)
     }
     tl_ev_io_init(&f->io, fd, io_cb, f);
     if (f->conf->transport == TL_TR_UDP) {
+        f->next_addr = NULL;
         f->state = ST_UP;
         tl_ev_set(f->loop, &f->io, TL_EV_READ);
         tl_info("output %s: sending to %s:%u over udp", f->conf->name, t->host, t->port);
@@ -542,17 +569,15 @@ static void try_connect(struct tl_ev_loop *loop, void *arg)
         return;
     }
     tl_ev_set(f->loop, &f->io, TL_EV_WRITE);
-    tl_ev_timer_init(&f->timer, timeout_cb, f);
-    tl_ev_timer_start(f->loop, &f->timer,
-                      (int64_t)(f->conf->connect_timeout_ms ? f->conf->connect_timeout_ms
-                                                            : 10000));
+    arm(f, timeout_cb,
+        (int64_t)(f->conf->connect_timeout_ms ? f->conf->connect_timeout_ms : 10000));
 }
 
 static void before_sleep(struct tl_ev_loop *loop, void *arg)
 {
     struct fwd *f = arg;
     (void)loop;
-    if (!f->stopping && tl_mq_drained(&f->out->q)) {
+    if (!f->stopping && tl_mq_closed(&f->out->q)) {
         f->stopping = true;
         f->stop_deadline = tl_now_ms() + (int64_t)f->conf->drain_timeout_ms;
     }
@@ -655,6 +680,9 @@ void tl_out_fwd_free(struct tl_output *out)
     }
     if (f->is_tls) {
         tl_tls_slot_fini(&f->tls);
+    }
+    if (f->addrs) {
+        freeaddrinfo(f->addrs);
     }
     tl_buf_fini(&f->buf);
     tl_buf_fini(&f->one);

@@ -8,6 +8,8 @@
  */
 #include "parse/format.h"
 
+#include "core/peer.h"
+
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -529,6 +531,23 @@ static bool fmt_json(const struct tl_msg *m, struct tl_buf *out)
     if (m->peer.family != 0) {
         size_t pl = tl_addr_format(&m->peer, true, tmp, sizeof(tmp));
         if (!json_key(out, "peer") || !json_str(out, (const uint8_t *)tmp, pl)) {
+            return false;
+        }
+    }
+    /* The TLS identity of the sending connection (RFC 5425 §4.2.1: record the peer's
+     * certificate with the data). */
+    const struct tl_peer_id *id = m->peer_id;
+    if (id && id->subject) {
+        if (id->name && (!json_key(out, "peer_name") ||
+                         !json_str(out, (const uint8_t *)id->name, strlen(id->name)))) {
+            return false;
+        }
+        if (!json_key(out, "peer_subject") ||
+            !json_str(out, (const uint8_t *)id->subject, strlen(id->subject)) ||
+            (id->sha256 && (!json_key(out, "peer_fingerprint") ||
+                            !json_str(out, (const uint8_t *)id->sha256, strlen(id->sha256)))) ||
+            !tl_buf_puts(out, id->verified ? ",\"peer_verified\":true"
+                                           : ",\"peer_verified\":false")) {
             return false;
         }
     }

@@ -140,6 +140,14 @@ bool tl_mq_drained(struct tl_mq *q)
     return r;
 }
 
+bool tl_mq_closed(struct tl_mq *q)
+{
+    pthread_mutex_lock(&q->lock);
+    bool r = q->closed;
+    pthread_mutex_unlock(&q->lock);
+    return r;
+}
+
 size_t tl_mq_len(struct tl_mq *q)
 {
     pthread_mutex_lock(&q->lock);

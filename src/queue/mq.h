@@ -52,6 +52,8 @@ void tl_mq_close(struct tl_mq *q);
 /* Wakes a consumer waiting in tl_mq_pop (e.g. to look at a reopen request). */
 void tl_mq_kick(struct tl_mq *q);
 bool tl_mq_drained(struct tl_mq *q);
+/* True once tl_mq_close was called (what is queued may still be there). */
+bool tl_mq_closed(struct tl_mq *q);
 size_t tl_mq_len(struct tl_mq *q);
 
 #endif

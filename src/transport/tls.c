@@ -35,6 +35,7 @@ struct tl_tls_ctx {
     struct tl_fingerprint *fps;
     size_t n_fps;
     bool has_crl;
+    unsigned min_version;      /* 12 or 13 */
     char owner[96];
 };
 
@@ -131,6 +132,19 @@ static char *read_password(const char *path, char *err, size_t errlen)
     }
     fclose(f);
     return pw;
+}
+
+/* OpenSSL loads a key that does not belong to the certificate, then refuses it with "key
+ * values mismatch": say that, not "not a key". */
+static bool key_mismatch_in_queue(void)
+{
+    unsigned long e;
+    while ((e = ERR_get_error()) != 0) {
+        if (ERR_GET_LIB(e) == ERR_LIB_X509 && ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH) {
+            return true;
+        }
+    }
+    return false;
 }
 
 static void warn_key_mode(const char *owner, const char *path)
@@ -238,6 +252,7 @@ struct tl_tls_ctx *tl_tls_ctx_new(const struct tl_conf_tls *conf, enum tl_tls_ro
     }
     atomic_init(&c->refs, 1);
     c->role = role;
+    c->min_version = conf->min_version == 13 ? 13 : 12;
     snprintf(c->owner, sizeof(c->owner), "%s", owner);
     c->auth = conf->auth;
     if (c->auth == TL_AUTH_DEFAULT) {
@@ -337,6 +352,13 @@ struct tl_tls_ctx *tl_tls_ctx_new(const struct tl_conf_tls *conf, enum tl_tls_ro
         }
         if (SSL_CTX_use_PrivateKey_file(c->ssl, conf->key_file, SSL_FILETYPE_PEM) != 1) {
             int sys = errno;
+            if (key_mismatch_in_queue()) {
+                snprintf(err, errlen,
+                         "%s: tls.key_file %s is not the key of the certificate in %s", owner,
+                         conf->key_file, conf->cert_file);
+                ERR_clear_error();
+                goto fail;
+            }
             const char *why = access(conf->key_file, R_OK) != 0 ? strerror(sys)
                               : conf->key_password_file
                                   ? "wrong password in tls.key_password_file, or not a PEM key"
@@ -717,11 +739,12 @@ static void explain_ssl_error(struct tls_stream *t, int ssl_error, const char *p
     case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
     case SSL_R_VERSION_TOO_LOW:
     case SSL_R_NO_PROTOCOLS_AVAILABLE:
-        snprintf(err, cap, "TLS protocol version mismatch (%s): the peer offers only versions "
-                           "this side does not accept, or the reverse; tlslogd accepts TLS "
-                           "%s and later (tls.min_version); hint: upgrade the peer to TLS 1.2 "
-                           "or later",
-                 detail, t->ctx->role == TL_TLS_SERVER ? "1.2" : "1.2");
+        snprintf(err, cap,
+                 "TLS protocol version mismatch (%s): this side accepts TLS 1.%u and later "
+                 "(tls.min_version) and the peer offers none of those, or the reverse; hint: "
+                 "upgrade the peer to TLS 1.%u or later%s",
+                 detail, t->ctx->min_version - 10, t->ctx->min_version - 10,
+                 t->ctx->min_version == 13 ? ", or set tls.min_version: \"1.2\"" : "");
         kind = "protocol_version";
         break;
     case SSL_R_WRONG_VERSION_NUMBER:
@@ -734,8 +757,8 @@ static void explain_ssl_error(struct tls_stream *t, int ssl_error, const char *p
             kind = "not_tls";
         } else {
             snprintf(err, cap, "TLS protocol version mismatch or garbage from the client (%s); "
-                               "tlslogd accepts TLS 1.2 and later",
-                     detail);
+                               "this side accepts TLS 1.%u and later (tls.min_version)",
+                     detail, t->ctx->min_version - 10);
             kind = "protocol_version";
         }
         break;

@@ -11,12 +11,14 @@
  * wildcard adds exactly one label, IP patterns agree with inet_pton, and a parsed fingerprint
  * survives format and re-parse. Messages are written into exact-size heap buffers of every
  * small size so that ASan sees any write past the end.
- *
- * tlcore is built without coverage instrumentation, so the unit under test is compiled into
- * this target (its objects then come from here, not from the library): libFuzzer needs edges
- * in the matcher, not only in this file.
  */
-#include "transport/tls_verify.c"
+#include "transport/tls_verify.h"
+
+#include <arpa/inet.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <openssl/x509.h>
 
@@ -49,6 +51,16 @@ static char *dup_dot(const char *s)
     d[n] = '.';
     d[n + 1] = '\0';
     return d;
+}
+
+/* Length without one trailing dot (the matcher ignores it). */
+static size_t strip_dot(const char *s)
+{
+    size_t n = strlen(s);
+    if (n > 0 && s[n - 1] == '.') {
+        n--;
+    }
+    return n;
 }
 
 static bool ends_dot(const char *s)

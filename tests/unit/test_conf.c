@@ -229,7 +229,7 @@ static void test_every_key(void **state)
                                 "  - name: f\n"
                                 "    type: file\n"
                                 "    path: \"/l/{hostname}/{app}-{year}{month}{day}{hour}-"
-                                "{facility}.{severity}.{input}.{peer_ip}\"\n"
+                                "{facility}.{severity}.{input}.{peer_ip}.{peer_name}\"\n"
                                 "    format: json\n"
                                 "    flush_interval: 250ms\n"
                                 "    buffer_size: 4KiB\n"
@@ -391,7 +391,7 @@ static void test_top_level_shape(void **state)
                   "'outputs' (see examples/minimal.yaml)");
     expect_errors("- a\n- b\n",
                   "t.yaml:1: the top level must be a mapping of keys (workers, log_level, "
-                  "port_file, stats_interval, inputs, outputs, routes), not a list");
+                  "port_file, stats_interval, tls, inputs, outputs, routes), not a list");
     expect_errors("workers: 1\n", "t.yaml:1: missing required key 'inputs' at top level",
                   "t.yaml:1: missing required key 'outputs' at top level");
     expect_errors("inputs: []\noutputs:\n",
@@ -411,18 +411,23 @@ static void test_unknown_keys(void **state)
     expect_errors(BASE_INPUTS "ouputs:\n  - name: o\n    type: stdout\n",
                   "t.yaml:1: missing required key 'outputs' at top level",
                   "t.yaml:5: unknown key 'ouputs' at top level; allowed: workers, log_level, "
-                  "port_file, stats_interval, inputs, outputs, routes; did you mean 'outputs'?");
-    expect_errors("tls: {}\n" BASE_INPUTS BASE_OUTPUTS,
-                  "t.yaml:1: unknown key 'tls' at top level; allowed: workers, log_level, "
-                  "port_file, stats_interval, inputs, outputs, routes");
+                  "port_file, stats_interval, tls, inputs, outputs, routes; did you mean "
+                  "'outputs'?");
+    expect_errors("tls:\n  ca_fiel: x\n" BASE_INPUTS BASE_OUTPUTS,
+                  "t.yaml:2: unknown key 'ca_fiel' in tls; allowed: ca_file, ca_dir, "
+                  "cert_file, key_file, key_password_file, crl_file, min_version, ciphers, "
+                  "ciphersuites, handshake_timeout, auth, permitted_peers, fingerprints; did "
+                  "you mean 'ca_file'?");
     expect_errors(BASE_INPUTS "    trasnport: udp\n" BASE_OUTPUTS,
                   "t.yaml:5: unknown key 'trasnport' in inputs[0] (a); allowed: name, "
                   "transport, listen, path, socket_mode, framing, max_message_size, "
-                  "max_connections, recv_buffer; did you mean 'transport'?");
+                  "max_connections, recv_buffer, tls, hostname_must_match_cert; did you mean "
+                  "'transport'?");
     expect_errors(BASE_INPUTS BASE_OUTPUTS "    Format: json\n",
                   "t.yaml:8: unknown key 'Format' in outputs[0] (o); allowed: name, type, "
                   "path, format, flush_interval, buffer_size, max_open_files, file_mode, "
-                  "dir_mode, queue_messages; did you mean 'format'?");
+                  "dir_mode, queue_messages, targets, transport, framing, reconnect_min, "
+                  "reconnect_max, connect_timeout, drain_timeout, tls; did you mean 'format'?");
     expect_errors(BASE_INPUTS BASE_OUTPUTS "routes:\n  - from: a\n    to: o\n    tp: o\n",
                   "t.yaml:11: unknown key 'tp' in routes[0]; allowed: from, to; did you mean "
                   "'to'?");
@@ -489,7 +494,8 @@ static void test_bad_values(void **state)
                   "t.yaml:2: inputs[0].name: 'bad name' is not a valid name; use 1 to 64 "
                   "letters, digits, '_', '.' or '-'");
     expect_errors(BASE_INPUTS "outputs:\n  - name: o\n    type: files\n",
-                  "t.yaml:7: outputs[0] (o).type: 'files' is not one of file, stdout");
+                  "t.yaml:7: outputs[0] (o).type: 'files' is not one of file, stdout, "
+                  "forward");
 }
 
 static void test_transport_rules(void **state)
@@ -513,28 +519,29 @@ static void test_transport_rules(void **state)
                   "    framing: lf\n"
                   "    max_connections: 10\n"
                   BASE_OUTPUTS,
-                  "t.yaml:2: inputs[0] (u): missing required key 'listen' (udp and tcp "
+                  "t.yaml:2: inputs[0] (u): missing required key 'listen' (udp, tcp and tls "
                   "inputs need it)",
                   "t.yaml:4: inputs[1] (x): missing required key 'path' (unix inputs need it)",
-                  "t.yaml:6: inputs[1] (x).listen: listen applies only to udp and tcp inputs; "
-                  "this one's transport is unix",
+                  "t.yaml:6: inputs[1] (x).listen: listen applies only to udp, tcp and tls "
+                  "inputs; this one's transport is unix",
                   "t.yaml:10: inputs[2] (t).path: path applies only to unix inputs; this one's "
                   "transport is tcp",
                   "t.yaml:11: inputs[2] (t).socket_mode: socket_mode applies only to unix "
                   "inputs; this one's transport is tcp",
                   "t.yaml:12: inputs[2] (t).recv_buffer: recv_buffer applies only to udp and "
                   "unix inputs; this one's transport is tcp",
-                  "t.yaml:16: inputs[3] (v).framing: framing applies only to tcp inputs; this "
-                  "one's transport is udp",
+                  "t.yaml:16: inputs[3] (v).framing: framing applies only to tcp and tls "
+                  "inputs; this one's transport is udp",
                   "t.yaml:17: inputs[3] (v).max_connections: max_connections applies only to "
-                  "tcp inputs; this one's transport is udp");
+                  "tcp and tls inputs; this one's transport is udp");
     expect_errors("inputs:\n"
                   "  - name: tcp-in\n"
                   "    transport: tpc\n"
                   "    listen: \":1\"\n"
                   "  - listen: \":2\"\n"
                   BASE_OUTPUTS,
-                  "t.yaml:3: inputs[0] (tcp-in).transport: 'tpc' is not one of udp, tcp, unix",
+                  "t.yaml:3: inputs[0] (tcp-in).transport: 'tpc' is not one of udp, tcp, unix, "
+                  "tls",
                   "t.yaml:5: inputs[1]: missing required key 'name'",
                   "t.yaml:5: inputs[1]: missing required key 'transport'");
     expect_errors(BASE_INPUTS "outputs:\n  - name: o\n    type: file\n",
@@ -597,14 +604,14 @@ static void test_templates(void **state)
                   "    path: x/{}.log\n",
                   "t.yaml:8: outputs[0] (central).path: unknown placeholder '{hots}' in "
                   "'x/{hots}.log'; allowed: {hostname}, {app}, {year}, {month}, {day}, {hour}, "
-                  "{facility}, {severity}, {input}, {peer_ip}",
+                  "{facility}, {severity}, {input}, {peer_ip}, {peer_name}",
                   "t.yaml:11: outputs[1] (b).path: unclosed '{' in 'x/{hostname.log'; "
                   "placeholders look like {hostname}",
                   "t.yaml:14: outputs[2] (c).path: 'x/{hostname}/' ends with '/'; it must name "
                   "a file",
                   "t.yaml:17: outputs[3] (d).path: unknown placeholder '{}' in 'x/{}.log'; "
                   "allowed: {hostname}, {app}, {year}, {month}, {day}, {hour}, {facility}, "
-                  "{severity}, {input}, {peer_ip}");
+                  "{severity}, {input}, {peer_ip}, {peer_name}");
     expect_errors(BASE_INPUTS "outputs:\n"
                   "  - {name: o1, type: file, path: same.log}\n"
                   "  - {name: o1, type: file, path: same.log}\n",
@@ -675,7 +682,7 @@ static void test_many_errors(void **state)
                   "routes:\n"
                   "  - from: [a, nosuchinput]\n"
                   "    to: [o]\n",
-                  "t.yaml:4: inputs[0] (a).transport: 'tcpx' is not one of udp, tcp, unix",
+                  "t.yaml:4: inputs[0] (a).transport: 'tcpx' is not one of udp, tcp, unix, tls",
                   "t.yaml:9: inputs[1] (b).max_message_size: '12 parsecs' is not a size; use a "
                   "number of bytes, or a number with k, KiB, M, MiB, G or GiB (e.g. 64KiB)",
                   "t.yaml:14: outputs[0] (o).format: 'bogus' is not one of rfc5424, rfc3164, "
@@ -703,6 +710,444 @@ static void test_error_cap(void **state)
     assert_string_equal(errs.lines[100], "t.yaml: 50 more errors not shown; fix the above first");
     tl_conf_errors_fini(&errs);
     free(text);
+}
+
+/* ---- TLS and forwarding ---------------------------------------------------------------- */
+
+/* The top-level tls: block is inherited key by key; a local key replaces it, lists whole. */
+static void test_tls_merge(void **state)
+{
+    struct tl_conf *c = load_ok("tls:\n"
+                                "  ca_file: /etc/ca.pem\n"
+                                "  cert_file: /etc/server.pem\n"
+                                "  key_file: /etc/server.key\n"
+                                "  min_version: 1.3\n"
+                                "  ciphers: \"ECDHE+AESGCM\"\n"
+                                "  permitted_peers: [\"*.example.net\", \"192.0.2.1\"]\n"
+                                "inputs:\n"
+                                "  - name: t1\n"
+                                "    transport: tls\n"
+                                "    listen: \"127.0.0.1\"\n"
+                                "    hostname_must_match_cert: true\n"
+                                "    framing: lf\n"
+                                "    max_connections: 7\n"
+                                "    tls:\n"
+                                "      auth: name\n"
+                                "      permitted_peers: [\"host.example.org\"]\n"
+                                "      handshake_timeout: 250ms\n"
+                                "  - name: t2\n"
+                                "    transport: tls\n"
+                                "    listen: \":0\"\n"
+                                "    tls: {}\n"
+                                "outputs:\n"
+                                "  - name: f\n"
+                                "    type: forward\n"
+                                "    targets: [\"loghost.example.net\", \"[2001:db8::1]:1514\"]\n"
+                                "    tls:\n"
+                                "      cert_file: /etc/client.pem\n"
+                                "      key_file: /etc/client.key\n"
+                                "      ca_dir: /etc/cas\n"
+                                "      key_password_file: /etc/pw\n"
+                                "      crl_file: /etc/crl.pem\n"
+                                "      ciphersuites: TLS_AES_256_GCM_SHA384\n"
+                                "      min_version: \"1.2\"\n"
+                                "      fingerprints:\n"
+                                "        - \"SHA256:00:01:02:03:04:05:06:07:08:09:0a:0b:0c:0d:0e:"
+                                "0f:10:11:12:13:14:15:16:17:18:19:1a:1b:1c:1d:1e:1f\"\n"
+                                "      auth: fingerprint\n"
+                                "  - name: s\n"
+                                "    type: stdout\n");
+    const struct tl_conf_tls *top = &c->tls;
+    const struct tl_conf_tls *t1 = &c->inputs[0].tls;
+    const struct tl_conf_tls *t2 = &c->inputs[1].tls;
+    const struct tl_conf_tls *o = &c->outputs[0].tls;
+
+    (void)state;
+    assert_int_equal(top->line, 1);
+    assert_string_equal(top->ca_file, "/etc/ca.pem");
+    assert_int_equal(top->min_version, 13);
+    assert_int_equal(top->handshake_timeout_ms, 10000);
+    assert_int_equal(top->auth, TL_AUTH_DEFAULT);
+    assert_int_equal(top->n_permitted_peers, 2);
+
+    /* t1: local auth, peers (replaced whole) and timeout; the rest inherited. */
+    assert_int_equal(c->inputs[0].transport, TL_TR_TLS);
+    assert_string_equal(c->inputs[0].host, "127.0.0.1");
+    assert_int_equal(c->inputs[0].port, 6514);
+    assert_true(c->inputs[0].hostname_must_match_cert);
+    assert_int_equal(c->inputs[0].framing, TL_FRAMING_LF);
+    assert_int_equal(c->inputs[0].max_connections, 7);
+    assert_int_equal(t1->line, 15);
+    assert_string_equal(t1->ca_file, "/etc/ca.pem");
+    assert_null(t1->ca_dir);
+    assert_string_equal(t1->cert_file, "/etc/server.pem");
+    assert_string_equal(t1->key_file, "/etc/server.key");
+    assert_null(t1->key_password_file);
+    assert_null(t1->crl_file);
+    assert_int_equal(t1->min_version, 13);
+    assert_string_equal(t1->ciphers, "ECDHE+AESGCM");
+    assert_null(t1->ciphersuites);
+    assert_int_equal(t1->handshake_timeout_ms, 250);
+    assert_int_equal(t1->auth, TL_AUTH_NAME);
+    assert_int_equal(t1->n_permitted_peers, 1);
+    assert_string_equal(t1->permitted_peers[0], "host.example.org");
+    assert_int_equal(t1->n_fingerprints, 0);
+    /* A copy, not the top-level block's strings. */
+    assert_ptr_not_equal(t1->ca_file, top->ca_file);
+
+    /* t2: everything inherited; an empty block sets nothing, so the line is the top's. */
+    assert_int_equal(c->inputs[1].port, 0);
+    assert_false(c->inputs[1].hostname_must_match_cert);
+    assert_int_equal(c->inputs[1].framing, TL_FRAMING_AUTO);
+    assert_int_equal(c->inputs[1].max_connections, 10000);
+    assert_int_equal(t2->line, 1);
+    assert_string_equal(t2->cert_file, "/etc/server.pem");
+    assert_int_equal(t2->min_version, 13);
+    assert_int_equal(t2->handshake_timeout_ms, 10000);
+    assert_int_equal(t2->auth, TL_AUTH_DEFAULT);
+    assert_int_equal(t2->n_permitted_peers, 2);
+    assert_string_equal(t2->permitted_peers[0], "*.example.net");
+    assert_string_equal(t2->permitted_peers[1], "192.0.2.1");
+
+    /* The forward output: its own client certificate, the top's CA file and peers. */
+    assert_int_equal(c->outputs[0].type, TL_OUT_FORWARD);
+    assert_int_equal(c->outputs[0].transport, TL_TR_TLS);
+    assert_int_equal(c->outputs[0].framing, TL_FRAMING_OCTET);
+    assert_int_equal(c->outputs[0].format, TL_FMT_RFC5424);
+    assert_int_equal(o->line, 27);
+    assert_string_equal(o->ca_file, "/etc/ca.pem");
+    assert_string_equal(o->ca_dir, "/etc/cas");
+    assert_string_equal(o->cert_file, "/etc/client.pem");
+    assert_string_equal(o->key_file, "/etc/client.key");
+    assert_string_equal(o->key_password_file, "/etc/pw");
+    assert_string_equal(o->crl_file, "/etc/crl.pem");
+    assert_int_equal(o->min_version, 12);
+    assert_string_equal(o->ciphers, "ECDHE+AESGCM");
+    assert_string_equal(o->ciphersuites, "TLS_AES_256_GCM_SHA384");
+    assert_int_equal(o->handshake_timeout_ms, 10000);
+    assert_int_equal(o->auth, TL_AUTH_FINGERPRINT);
+    assert_int_equal(o->n_permitted_peers, 2);
+    assert_int_equal(o->n_fingerprints, 1);
+    assert_string_equal(o->fingerprints[0], "SHA256:00:01:02:03:04:05:06:07:08:09:0a:0b:0c:0d:"
+                                            "0e:0f:10:11:12:13:14:15:16:17:18:19:1a:1b:1c:1d:"
+                                            "1e:1f");
+
+    /* Not TLS: nothing merged. */
+    assert_int_equal(c->outputs[1].format, TL_FMT_RFC3164);
+    assert_int_equal(c->outputs[1].tls.line, 0);
+    assert_null(c->outputs[1].tls.ca_file);
+    assert_int_equal(c->outputs[1].n_targets, 0);
+    tl_conf_free(c);
+
+    /* Without a top-level block: the local one alone, with the defaults. */
+    c = load_ok("inputs:\n"
+                "  - name: t\n"
+                "    transport: tls\n"
+                "    listen: \"[::1]\"\n"
+                "    tls: {cert_file: c.pem, key_file: k.pem, auth: anon}\n"
+                "outputs:\n"
+                "  - {name: o, type: stdout}\n");
+    assert_int_equal(c->tls.line, 0);
+    assert_int_equal(c->tls.min_version, 12);
+    assert_int_equal(c->tls.handshake_timeout_ms, 10000);
+    assert_string_equal(c->inputs[0].host, "::1");
+    assert_int_equal(c->inputs[0].port, 6514);
+    assert_int_equal(c->inputs[0].tls.line, 5);
+    assert_int_equal(c->inputs[0].tls.auth, TL_AUTH_ANON);
+    assert_int_equal(c->inputs[0].tls.min_version, 12);
+    assert_int_equal(c->inputs[0].tls.handshake_timeout_ms, 10000);
+    assert_null(c->inputs[0].tls.ca_file);
+    tl_conf_free(c);
+}
+
+static void test_forward_defaults(void **state)
+{
+    struct tl_conf *c = load_ok(BASE_INPUTS
+                                "outputs:\n"
+                                "  - name: tls\n"
+                                "    type: forward\n"
+                                "    targets: [\"a.example.net\", \"b:7\"]\n"
+                                "    tls: {ca_file: system}\n"
+                                "  - name: tcp\n"
+                                "    type: forward\n"
+                                "    transport: tcp\n"
+                                "    targets: \"a.example.net\"\n"
+                                "  - name: udp\n"
+                                "    type: forward\n"
+                                "    transport: udp\n"
+                                "    targets: [\"[2001:db8::2]\"]\n"
+                                "  - name: x\n"
+                                "    type: forward\n"
+                                "    transport: tcp\n"
+                                "    targets: [\"[fe80::1%eth0]:10514\", \"192.0.2.7:1\"]\n"
+                                "    framing: octet-counted\n"
+                                "    format: rfc3164\n"
+                                "    reconnect_min: 250ms\n"
+                                "    reconnect_max: 250ms\n"
+                                "    connect_timeout: 3s\n"
+                                "    drain_timeout: 0\n"
+                                "    queue_messages: 5\n");
+    const struct tl_conf_output *o = c->outputs;
+
+    (void)state;
+    assert_int_equal(o[0].transport, TL_TR_TLS);
+    assert_int_equal(o[0].framing, TL_FRAMING_OCTET);
+    assert_int_equal(o[0].format, TL_FMT_RFC5424);
+    assert_int_equal(o[0].n_targets, 2);
+    assert_string_equal(o[0].targets[0].host, "a.example.net");
+    assert_int_equal(o[0].targets[0].port, 6514);
+    assert_string_equal(o[0].targets[1].host, "b");
+    assert_int_equal(o[0].targets[1].port, 7);
+    assert_int_equal(o[0].reconnect_min_ms, 1000);
+    assert_int_equal(o[0].reconnect_max_ms, 60000);
+    assert_int_equal(o[0].connect_timeout_ms, 10000);
+    assert_int_equal(o[0].drain_timeout_ms, 10000);
+    assert_int_equal(o[0].queue_messages, 100000);
+    assert_int_equal(o[0].tls.auth, TL_AUTH_DEFAULT);
+    assert_string_equal(o[0].tls.ca_file, "system");
+    assert_null(o[0].path);
+
+    assert_int_equal(o[1].transport, TL_TR_TCP);
+    assert_int_equal(o[1].framing, TL_FRAMING_LF);
+    assert_int_equal(o[1].format, TL_FMT_RFC5424);
+    assert_int_equal(o[1].n_targets, 1);
+    assert_string_equal(o[1].targets[0].host, "a.example.net");
+    assert_int_equal(o[1].targets[0].port, 514);
+    assert_int_equal(o[1].tls.line, 0);
+    assert_null(o[1].tls.ca_file);
+
+    assert_int_equal(o[2].transport, TL_TR_UDP);
+    assert_string_equal(o[2].targets[0].host, "2001:db8::2");
+    assert_int_equal(o[2].targets[0].port, 514);
+
+    assert_int_equal(o[3].framing, TL_FRAMING_OCTET);
+    assert_int_equal(o[3].format, TL_FMT_RFC3164);
+    assert_string_equal(o[3].targets[0].host, "fe80::1%eth0");
+    assert_int_equal(o[3].targets[0].port, 10514);
+    assert_string_equal(o[3].targets[1].host, "192.0.2.7");
+    assert_int_equal(o[3].targets[1].port, 1);
+    assert_int_equal(o[3].reconnect_min_ms, 250);
+    assert_int_equal(o[3].reconnect_max_ms, 250);
+    assert_int_equal(o[3].connect_timeout_ms, 3000);
+    assert_int_equal(o[3].drain_timeout_ms, 0);
+    assert_int_equal(o[3].queue_messages, 5);
+    tl_conf_free(c);
+}
+
+static void test_tls_errors(void **state)
+{
+    (void)state;
+    /* Each entry of a list is checked, with tls_verify's words. */
+    expect_errors("tls:\n"
+                  "  permitted_peers: [\"a*.example.net\", \"ok.example.net\", \"\", \"a..b\"]\n"
+                  "  fingerprints: \"SHA256:AB\"\n"
+                  "  min_version: 1.1\n"
+                  "  auth: none\n"
+                  "  handshake_timeout: 50ms\n"
+                  "  ciphers: \"\"\n"
+                  "  ca_file: \"\"\n"
+                  "  permitted_peer: x\n"
+                  BASE_INPUTS BASE_OUTPUTS,
+                  "t.yaml:2: tls.permitted_peers[0]: 'a*.example.net': '*' is a wildcard only "
+                  "as the whole left-most label (\"*.example.net\"); here it is a literal "
+                  "character and the name can never match",
+                  "t.yaml:2: tls.permitted_peers[2]: empty peer name: it can never match",
+                  "t.yaml:2: tls.permitted_peers[3]: 'a..b' has an empty label (a leading dot "
+                  "or '..'), so it can never match",
+                  "t.yaml:3: tls.fingerprints[0]: SHA256 fingerprint has 1 bytes, expected 32 "
+                  "(64 hex digits)",
+                  "t.yaml:4: tls.min_version: '1.1' is not one of 1.2, 1.3",
+                  "t.yaml:5: tls.auth: 'none' is not one of anon, certvalid, name, fingerprint",
+                  "t.yaml:6: tls.handshake_timeout: '50ms' is out of range; allowed: 100ms..10m",
+                  "t.yaml:7: tls.ciphers: the value is empty",
+                  "t.yaml:8: tls.ca_file: the path is empty",
+                  "t.yaml:9: unknown key 'permitted_peer' in tls; allowed: ca_file, ca_dir, "
+                  "cert_file, key_file, key_password_file, crl_file, min_version, ciphers, "
+                  "ciphersuites, handshake_timeout, auth, permitted_peers, fingerprints; did "
+                  "you mean 'permitted_peers'?");
+    expect_errors("tls: on\n" BASE_INPUTS BASE_OUTPUTS,
+                  "t.yaml:1: tls: expected a mapping of TLS settings (ca_file, cert_file, "
+                  "key_file, ...), got a single value");
+    expect_errors("tls:\n  fingerprints: []\n  permitted_peers: [[a]]\n" BASE_INPUTS
+                  BASE_OUTPUTS,
+                  "t.yaml:2: tls.fingerprints: the list is empty; give at least one entry or "
+                  "remove the key",
+                  "t.yaml:3: tls.permitted_peers[0]: expected a text, got a list");
+    /* The rules between keys, checked after merging. */
+    expect_errors("inputs:\n"
+                  "  - name: a\n"
+                  "    transport: tcp\n"
+                  "    listen: \":1\"\n"
+                  "    tls: {}\n"
+                  "    hostname_must_match_cert: true\n"
+                  "  - name: b\n"
+                  "    transport: tls\n"
+                  "    listen: \":2\"\n"
+                  "  - name: c\n"
+                  "    transport: tls\n"
+                  "    listen: \":3\"\n"
+                  "    tls: {cert_file: /c.pem, auth: certvalid}\n"
+                  "  - name: d\n"
+                  "    transport: tls\n"
+                  "    listen: \":4\"\n"
+                  "    tls: {cert_file: /c.pem, key_file: /k.pem, auth: name, ca_dir: /ca}\n"
+                  "  - name: e\n"
+                  "    transport: tls\n"
+                  "    listen: \":5\"\n"
+                  "    tls: {cert_file: /c.pem, key_file: /k.pem, auth: fingerprint}\n"
+                  "  - name: f\n"
+                  "    transport: tls\n"
+                  "    listen: \":6\"\n"
+                  "    tls:\n"
+                  "      cert_file: /c.pem\n"
+                  "      key_file: /k.pem\n"
+                  "      fingerprints: [\"SHA1:00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff:"
+                  "00:11:22:33\"]\n"
+                  "  - name: g\n"
+                  "    transport: tls\n"
+                  "    listen: \":7\"\n"
+                  "    tls: yes\n"
+                  BASE_OUTPUTS,
+                  "t.yaml:5: inputs[0] (a).tls: tls applies only to tls inputs; this one's "
+                  "transport is tcp",
+                  "t.yaml:6: inputs[0] (a).hostname_must_match_cert: hostname_must_match_cert "
+                  "applies only to tls inputs; this one's transport is tcp",
+                  "t.yaml:7: inputs[1] (b).tls: a TLS input needs a certificate: set "
+                  "tls.cert_file and tls.key_file (make one with: tlslog cert issue)",
+                  "t.yaml:10: inputs[2] (c).tls: tls.cert_file and tls.key_file go together; "
+                  "set both",
+                  "t.yaml:10: inputs[2] (c).tls: auth certvalid checks the peer's certificate "
+                  "against trusted CAs, but none is configured; set tls.ca_file (a PEM file, or "
+                  "\"system\") or tls.ca_dir",
+                  "t.yaml:14: inputs[3] (d).tls: auth name needs tls.permitted_peers: the "
+                  "names (or patterns like *.example.net) of the clients allowed to send",
+                  "t.yaml:18: inputs[4] (e).tls: auth fingerprint needs at least one entry in "
+                  "tls.fingerprints (see: tlslog cert info PEER.pem)",
+                  "t.yaml:22: inputs[5] (f).tls.fingerprints: fingerprints are used only with "
+                  "auth: fingerprint; this one's auth is anon (the default for inputs)",
+                  "t.yaml:32: inputs[6] (g).tls: expected a mapping of TLS settings (ca_file, "
+                  "cert_file, key_file, ...), got a single value");
+    /* Inherited values count: the top-level peers satisfy auth name; an output's default
+     * auth (name) needs a CA. */
+    expect_errors("tls:\n  permitted_peers: [\"*.example.net\"]\n  handshake_timeout: 5s\n"
+                  "inputs:\n"
+                  "  - name: a\n"
+                  "    transport: tls\n"
+                  "    listen: \":1\"\n"
+                  "    tls: {cert_file: /c, key_file: /k, auth: name, ca_file: system}\n"
+                  "outputs:\n"
+                  "  - name: f\n"
+                  "    type: forward\n"
+                  "    targets: [\"h\"]\n"
+                  "  - name: g\n"
+                  "    type: forward\n"
+                  "    targets: [\"h\"]\n"
+                  "    tls: {auth: certvalid, fingerprints: [\"sha1:0011223344556677889900112233"
+                  "445566778899\"]}\n"
+                  "  - name: h\n"
+                  "    type: forward\n"
+                  "    targets: [\"h\"]\n"
+                  "    tls: {auth: anon}\n",
+                  "t.yaml:10: outputs[0] (f).tls: auth name (the default for outputs) checks "
+                  "the peer's certificate against trusted CAs, but none is configured; set "
+                  "tls.ca_file (a PEM file, or \"system\") or tls.ca_dir",
+                  "t.yaml:13: outputs[1] (g).tls: auth certvalid checks the peer's certificate "
+                  "against trusted CAs, but none is configured; set tls.ca_file (a PEM file, or "
+                  "\"system\") or tls.ca_dir",
+                  "t.yaml:13: outputs[1] (g).tls.fingerprints: fingerprints are used only with "
+                  "auth: fingerprint; this one's auth is certvalid");
+}
+
+static void test_forward_errors(void **state)
+{
+    (void)state;
+    expect_errors(BASE_INPUTS
+                  "outputs:\n"
+                  "  - name: p\n"
+                  "    type: forward\n"
+                  "    transport: tcp\n"
+                  "  - name: q\n"
+                  "    type: forward\n"
+                  "    transport: udp\n"
+                  "    targets: [\"514\", \"h:99999\", \"::1:514\", \"h:0\", \"a b\", [x]]\n"
+                  "    framing: lf\n"
+                  "    format: json\n"
+                  "    path: /x.log\n"
+                  "    flush_interval: 1s\n"
+                  "    buffer_size: 8k\n"
+                  "    max_open_files: 3\n"
+                  "    reconnect_min: 5s\n"
+                  "    reconnect_max: 2s\n"
+                  "    tls: {}\n"
+                  "  - name: r\n"
+                  "    type: forward\n"
+                  "    transport: tcp\n"
+                  "    targets: []\n"
+                  "    framing: auto\n"
+                  "    tls: {ca_file: system}\n"
+                  "  - name: s\n"
+                  "    type: file\n"
+                  "    path: s.log\n"
+                  "    targets: [h]\n"
+                  "    transport: tls\n"
+                  "    connect_timeout: 1s\n"
+                  "    tls: {}\n"
+                  "  - name: t\n"
+                  "    type: forward\n"
+                  "    transport: tcp\n"
+                  "    targets: {a: b}\n"
+                  "    format: raw\n"
+                  "    reconnect_max: 5ms\n",
+                  "t.yaml:6: outputs[0] (p): missing required key 'targets' (forward outputs "
+                  "need it)",
+                  "t.yaml:12: outputs[1] (q).targets[0]: '514' has no host; use host:port, "
+                  "[v6]:port or host",
+                  "t.yaml:12: outputs[1] (q).targets[1]: 'h:99999' is not a target address: "
+                  "port '99999' is out of range 0..65535; use host:port, [v6]:port or host",
+                  "t.yaml:12: outputs[1] (q).targets[2]: '::1:514' is not a target address: an "
+                  "IPv6 address needs brackets, e.g. [::1]:514 or [::]:514; use host:port, "
+                  "[v6]:port or host",
+                  "t.yaml:12: outputs[1] (q).targets[3]: 'h:0': port 0 cannot be connected to; "
+                  "give the server's port",
+                  "t.yaml:12: outputs[1] (q).targets[4]: 'a b' is not a target address: 'a b' "
+                  "is not a host name or IP address; use host:port, [v6]:port or host",
+                  "t.yaml:12: outputs[1] (q).targets[5]: expected an address such as "
+                  "\"loghost.example.net:6514\", got a list",
+                  "t.yaml:13: outputs[1] (q).framing: framing applies only to tcp and tls "
+                  "forwarding; udp sends one message per datagram",
+                  "t.yaml:14: outputs[1] (q).format: 'json' cannot be sent to a syslog server; "
+                  "forward outputs use rfc5424 or rfc3164",
+                  "t.yaml:15: outputs[1] (q).path: path applies only to file outputs; this "
+                  "one's type is forward",
+                  "t.yaml:16: outputs[1] (q).flush_interval: flush_interval applies only to "
+                  "file and stdout outputs; this one's type is forward",
+                  "t.yaml:17: outputs[1] (q).buffer_size: buffer_size applies only to file and "
+                  "stdout outputs; this one's type is forward",
+                  "t.yaml:18: outputs[1] (q).max_open_files: max_open_files applies only to "
+                  "file outputs; this one's type is forward",
+                  "t.yaml:20: outputs[1] (q).reconnect_max: 2s is less than reconnect_min "
+                  "(5s); it must be at least as long",
+                  "t.yaml:21: outputs[1] (q).tls: tls applies only to forward outputs with "
+                  "transport tls; this one's transport is udp",
+                  "t.yaml:25: outputs[2] (r).targets: the list is empty; give at least one "
+                  "host:port",
+                  "t.yaml:26: outputs[2] (r).framing: 'auto' is not one of octet-counted, lf",
+                  "t.yaml:27: outputs[2] (r).tls: tls applies only to forward outputs with "
+                  "transport tls; this one's transport is tcp",
+                  "t.yaml:31: outputs[3] (s).targets: targets applies only to forward outputs; "
+                  "this one's type is file",
+                  "t.yaml:32: outputs[3] (s).transport: transport applies only to forward "
+                  "outputs; this one's type is file",
+                  "t.yaml:33: outputs[3] (s).connect_timeout: connect_timeout applies only to "
+                  "forward outputs; this one's type is file",
+                  "t.yaml:34: outputs[3] (s).tls: tls applies only to forward outputs; this "
+                  "one's type is file",
+                  "t.yaml:38: outputs[4] (t).targets: expected a list of addresses (e.g. "
+                  "[\"loghost.example.net:6514\"]), got a mapping",
+                  "t.yaml:39: outputs[4] (t).format: 'raw' cannot be sent to a syslog server; "
+                  "forward outputs use rfc5424 or rfc3164",
+                  "t.yaml:40: outputs[4] (t).reconnect_max: '5ms' is out of range; allowed: "
+                  "10ms..24h");
 }
 
 /* ---- value syntaxes -------------------------------------------------------------------- */
@@ -940,6 +1385,10 @@ int main(void)
         cmocka_unit_test(test_routes),
         cmocka_unit_test(test_many_errors),
         cmocka_unit_test(test_error_cap),
+        cmocka_unit_test(test_tls_merge),
+        cmocka_unit_test(test_forward_defaults),
+        cmocka_unit_test(test_tls_errors),
+        cmocka_unit_test(test_forward_errors),
         cmocka_unit_test(test_parse_size),
         cmocka_unit_test(test_parse_duration),
         cmocka_unit_test(test_parse_listen),
