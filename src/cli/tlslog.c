@@ -1,0 +1,24 @@
+/*
+ * tlslog.c: the companion tool of tlslogd. main only dispatches; each command lives in its
+ * own file (cert.c: certificates). To add a command, add a row to `commands` (see cli.h).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cert.h"
+#include "cli/cli.h"
+
+static const struct tl_cli_cmd commands[] = {
+    { "cert", tl_cli_cert_main, "make and inspect TLS certificates: ca, issue, self-signed, "
+                                "revoke, info" },
+};
+
+int main(int argc, char **argv)
+{
+    if (argc == 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0)) {
+        printf("tlslog %s\n", TL_VERSION);
+        return TL_CLI_OK;
+    }
+    return tl_cli_dispatch("tlslog", "tlslog: tools for syslog over TLS (tlslogd, RFC 5425).",
+                           commands, sizeof(commands) / sizeof(commands[0]), argc, argv);
+}
