@@ -54,7 +54,9 @@ struct tl_input {
 };
 
 struct tl_output_stats {
-    atomic_uint_fast64_t written;
+    atomic_uint_fast64_t written;   /* file: written; forward: handed to the connection */
+    atomic_uint_fast64_t acked;     /* forward: the receiver has them (TCP ack or RELP rsp) */
+    atomic_uint_fast64_t resent;    /* forward: sent again after a reconnect (maybe duplicates) */
     atomic_uint_fast64_t write_errors;
     atomic_uint_fast64_t dropped;
 };

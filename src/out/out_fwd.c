@@ -35,8 +35,20 @@
 #include "transport/tls.h"
 
 #define POP_MAX 1024
-#define FILL_BYTES (256 * 1024)   /* stop taking messages from the queue beyond this */
+#define FILL_BYTES (256 * 1024)   /* unsent bytes buffered ahead of the socket */
+#define HOLD_BYTES (32u << 20)    /* sent, unacknowledged bytes kept for a resend, at most */
 #define READ_DISCARD 16384
+
+/*
+ * A message in the send buffer. It stays there until the receiver has it: until its bytes
+ * are acknowledged by the peer's TCP (TLS and TCP: wire_end <= wire bytes written minus the
+ * socket's unacknowledged bytes), or by a RELP response. A connection that breaks before
+ * that sends it again on the next one.
+ */
+struct frame {
+    size_t end;          /* end offset in buf */
+    uint64_t wire_end;   /* wire bytes written once its last byte went out; 0: not yet */
+};
 
 enum state {
     ST_IDLE,        /* not connected; waiting for the reconnect timer */
@@ -59,9 +71,12 @@ struct fwd {
     uint64_t backoff_ms;
     struct tl_buf buf;            /* framed messages not yet fully written */
     size_t sent;                  /* bytes of buf already written */
-    size_t *ends;                 /* end offset of each frame in buf */
-    size_t n_ends;
-    size_t cap_ends;
+    struct frame *fr;             /* one per message in buf, in order */
+    size_t n_fr;
+    size_t cap_fr;
+    size_t n_marked;              /* frames whose last byte went to the kernel */
+    struct tl_ev_timer ack_timer; /* polls the peer's TCP acknowledgements */
+    int64_t last_write_ms;
     struct tl_buf one;            /* scratch for formatting one message */
     char peer[TL_ADDR_STRLEN + 300];
     bool stopping;                /* the queue is closed: deliver what is left, then stop */
@@ -88,6 +103,7 @@ static const char *target_text(struct fwd *f, char *out, size_t cap)
 }
 
 static void schedule_reconnect(struct fwd *f);
+static void read_side(struct fwd *f);
 
 /* The output's one timer, re-aimed: reconnect delay, connect timeout or handshake timeout. */
 static void arm(struct fwd *f, tl_ev_fn *cb, int64_t after_ms)
@@ -121,26 +137,20 @@ static void disconnect(struct fwd *f, enum tl_log_level level, const char *why)
     }
     f->fd = -1;
     f->state = ST_IDLE;
-    /* Keep only whole frames: the partial one is re-sent from its start. */
-    size_t keep_from = 0;
-    for (size_t i = 0; i < f->n_ends; i++) {
-        if (f->ends[i] <= f->sent) {
-            keep_from = f->ends[i];
+    tl_ev_timer_stop(f->loop, &f->ack_timer);
+    /* Everything not acknowledged goes out again on the next connection, from the start of
+     * its frame: what was written but not acknowledged may be a duplicate (counted). */
+    size_t resent = 0;
+    for (size_t i = 0; i < f->n_fr; i++) {
+        if (f->fr[i].wire_end) {
+            resent++;
         }
+        f->fr[i].wire_end = 0;
     }
-    size_t dropped_frames = 0;
-    while (dropped_frames < f->n_ends && f->ends[dropped_frames] <= keep_from) {
-        dropped_frames++;
+    if (resent) {
+        atomic_fetch_add_explicit(&f->out->stats.resent, resent, memory_order_relaxed);
     }
-    tl_buf_consume(&f->buf, keep_from);
-    if (dropped_frames) {
-        memmove(f->ends, f->ends + dropped_frames,
-                (f->n_ends - dropped_frames) * sizeof(size_t));
-    }
-    f->n_ends -= dropped_frames;
-    for (size_t i = 0; i < f->n_ends; i++) {
-        f->ends[i] -= keep_from;
-    }
+    f->n_marked = 0;
     f->sent = 0;
 }
 
@@ -274,7 +284,7 @@ static void do_handshake(struct fwd *f)
 static void fill(struct fwd *f)
 {
     struct tl_msg *batch[POP_MAX];
-    while (f->buf.len < FILL_BYTES) {
+    while (f->buf.len - f->sent < FILL_BYTES && f->buf.len < HOLD_BYTES) {
         size_t n = tl_mq_pop(&f->out->q, batch, POP_MAX, 0);
         if (n == 0) {
             return;
@@ -298,17 +308,19 @@ static void fill(struct fwd *f)
             } else if (ok) {
                 ok = tl_buf_append(&f->buf, f->one.data, f->one.len);
             }
-            if (ok && f->n_ends == f->cap_ends) {
-                size_t cap = f->cap_ends ? f->cap_ends * 2 : 4096;
-                size_t *e = realloc(f->ends, cap * sizeof(*e));
+            if (ok && f->n_fr == f->cap_fr) {
+                size_t cap = f->cap_fr ? f->cap_fr * 2 : 4096;
+                struct frame *e = realloc(f->fr, cap * sizeof(*e));
                 ok = e != NULL;
                 if (e) {
-                    f->ends = e;
-                    f->cap_ends = cap;
+                    f->fr = e;
+                    f->cap_fr = cap;
                 }
             }
             if (ok) {
-                f->ends[f->n_ends++] = f->buf.len;
+                f->fr[f->n_fr].end = f->buf.len;
+                f->fr[f->n_fr].wire_end = 0;
+                f->n_fr++;
             } else {
                 atomic_fetch_add(&f->out->stats.dropped, 1);
             }
@@ -317,33 +329,72 @@ static void fill(struct fwd *f)
     }
 }
 
-/* Forgets the frames that were completely written. */
-static void trim_sent(struct fwd *f)
+/* Forgets the first n frames: the receiver has them (or, on UDP, the kernel). */
+static void release(struct fwd *f, size_t n, bool acked)
 {
-    size_t done = 0;
-    while (done < f->n_ends && f->ends[done] <= f->sent) {
-        done++;
-    }
-    if (done == 0) {
+    if (n == 0) {
         return;
     }
-    size_t bytes = f->ends[done - 1];
-    atomic_fetch_add_explicit(&f->out->stats.written, done, memory_order_relaxed);
+    size_t bytes = f->fr[n - 1].end;
+    if (acked) {
+        atomic_fetch_add_explicit(&f->out->stats.acked, n, memory_order_relaxed);
+    }
     tl_buf_consume(&f->buf, bytes);
-    memmove(f->ends, f->ends + done, (f->n_ends - done) * sizeof(size_t));
-    f->n_ends -= done;
-    for (size_t i = 0; i < f->n_ends; i++) {
-        f->ends[i] -= bytes;
+    memmove(f->fr, f->fr + n, (f->n_fr - n) * sizeof(*f->fr));
+    f->n_fr -= n;
+    for (size_t i = 0; i < f->n_fr; i++) {
+        f->fr[i].end -= bytes;
     }
     f->sent -= bytes;
+    f->n_marked -= n;
+}
+
+/* After a write: frames whose last byte is now with the kernel note the wire position. */
+static void mark_written(struct fwd *f)
+{
+    uint64_t wire = tl_stream_wire_written(f->s);
+    size_t fresh = 0;
+    while (f->n_marked < f->n_fr && f->fr[f->n_marked].end <= f->sent) {
+        f->fr[f->n_marked].wire_end = wire ? wire : 1;
+        f->n_marked++;
+        fresh++;
+    }
+    atomic_fetch_add_explicit(&f->out->stats.written, fresh, memory_order_relaxed);
+}
+
+/* Releases the frames the peer's TCP has acknowledged; true when some are still waiting. */
+static bool release_acked(struct fwd *f)
+{
+    if (!f->s || f->n_marked == 0) {
+        return f->n_marked > 0;
+    }
+    uint64_t wire = tl_stream_wire_written(f->s);
+    uint64_t unacked = tl_stream_unacked(f->s);
+    uint64_t acked = unacked < wire ? wire - unacked : 0;
+    size_t n = 0;
+    while (n < f->n_marked && f->fr[n].wire_end <= acked) {
+        n++;
+    }
+    release(f, n, true);
+    return f->n_marked > 0;
+}
+
+static void ack_poll(struct tl_ev_loop *loop, void *arg)
+{
+    struct fwd *f = arg;
+    (void)loop;
+    if (f->state == ST_UP && release_acked(f)) {
+        tl_ev_timer_start(f->loop, &f->ack_timer, 20);
+    }
+    pump(f);
 }
 
 static void send_udp(struct fwd *f)
 {
     size_t start = 0;
     size_t i = 0;
-    for (; i < f->n_ends; i++) {
-        ssize_t w = send(f->fd, f->buf.data + start, f->ends[i] - start, MSG_DONTWAIT);
+    for (; i < f->n_fr; i++) {
+        ssize_t w = send(f->fd, f->buf.data + start, f->fr[i].end - start, MSG_DONTWAIT);
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             break;
         }
@@ -355,10 +406,14 @@ static void send_udp(struct fwd *f)
         if (w < 0) {
             atomic_fetch_add(&f->out->stats.dropped, 1);
         }
-        start = f->ends[i];
+        start = f->fr[i].end;
     }
+    /* No acknowledgement exists on UDP: a datagram handed to the kernel is as far as we
+     * can follow it. */
+    atomic_fetch_add_explicit(&f->out->stats.written, i, memory_order_relaxed);
     f->sent = start;
-    trim_sent(f);
+    f->n_marked = i;
+    release(f, i, false);
     update_interest(f);
 }
 
@@ -375,16 +430,30 @@ static void pump(struct fwd *f)
         }
         if (f->conf->transport == TL_TR_UDP) {
             send_udp(f);
-            if (f->n_ends) {
+            if (f->n_fr) {
                 return;
             }
             continue;
+        }
+        int64_t now = tl_now_ms();
+        if (now - f->last_write_ms > 100 && tl_stream_peer_gone(f->s)) {
+            /* Found before writing into a connection the receiver already closed: nothing
+             * is lost in a write that could not arrive. */
+            read_side(f);
+            if (f->state != ST_UP) {
+                return;
+            }
         }
         size_t n = 0;
         enum tl_io rc = tl_stream_write(f->s, f->buf.data + f->sent, f->buf.len - f->sent, &n);
         if (rc == TL_IO_OK) {
             f->sent += n;
-            trim_sent(f);
+            f->last_write_ms = now;
+            mark_written(f);
+            release_acked(f);
+            if (f->n_marked && !tl_ev_timer_armed(&f->ack_timer)) {
+                tl_ev_timer_start(f->loop, &f->ack_timer, 20);
+            }
             continue;
         }
         if (rc == TL_IO_AGAIN) {
@@ -396,9 +465,6 @@ static void pump(struct fwd *f)
         return;
     }
     update_interest(f);
-    if (f->stopping && f->buf.len == 0 && tl_mq_drained(&f->out->q)) {
-        tl_ev_wake(f->loop);
-    }
 }
 
 /* The receiver never sends syslog data; read to see EOF, errors and TLS housekeeping. */
@@ -586,7 +652,7 @@ static void before_sleep(struct tl_ev_loop *loop, void *arg)
 
 static size_t pending_messages(struct fwd *f)
 {
-    return f->n_ends + tl_mq_len(&f->out->q);
+    return f->n_fr + tl_mq_len(&f->out->q);
 }
 
 void *tl_out_fwd_main(void *arg)
@@ -644,6 +710,7 @@ bool tl_out_fwd_init(struct tl_output *out)
     tl_buf_init(&f->buf, 0);
     tl_buf_init(&f->one, 0);
     tl_ev_timer_init(&f->timer, try_connect, f);
+    tl_ev_timer_init(&f->ack_timer, ack_poll, f);
     if (!f->loop) {
         free(f);
         return false;
@@ -686,7 +753,7 @@ void tl_out_fwd_free(struct tl_output *out)
     }
     tl_buf_fini(&f->buf);
     tl_buf_fini(&f->one);
-    free(f->ends);
+    free(f->fr);
     tl_ev_loop_free(f->loop);
     free(f);
     out->impl = NULL;

@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/msg.h"
 
@@ -46,6 +47,10 @@ struct tl_stream_ops {
     enum tl_io (*shutdown)(struct tl_stream *s);
     /* Closes the fd and frees everything. */
     void (*free)(struct tl_stream *s);
+    /* Bytes handed to the kernel so far (TLS: ciphertext, records included). With the
+     * socket's unacknowledged count (tl_stream_unacked) this tells which writes the peer's
+     * TCP has acknowledged. */
+    uint64_t (*wire_written)(const struct tl_stream *s);
 };
 
 struct tl_stream {
@@ -80,6 +85,18 @@ static inline enum tl_io tl_stream_shutdown(struct tl_stream *s)
 {
     return s->ops->shutdown(s);
 }
+static inline uint64_t tl_stream_wire_written(const struct tl_stream *s)
+{
+    return s->ops->wire_written(s);
+}
+
+/* Bytes written to the socket that the peer's TCP has not acknowledged yet (SIOCOUTQ). */
+uint64_t tl_stream_unacked(const struct tl_stream *s);
+
+/* True when the peer has closed or reset the connection (checked without reading):
+ * detects a dead connection before writing to it. */
+bool tl_stream_peer_gone(const struct tl_stream *s);
+
 static inline void tl_stream_free(struct tl_stream *s)
 {
     if (s) {

@@ -1,5 +1,8 @@
 /* Plain TCP implementation of the stream interface. */
 #include <errno.h>
+#include <linux/sockios.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +14,7 @@
 struct tcp_stream {
     struct tl_stream base;
     unsigned wants;
+    uint64_t written;
 };
 
 static enum tl_io tcp_handshake(struct tl_stream *s)
@@ -52,6 +56,7 @@ static enum tl_io tcp_write(struct tl_stream *s, const void *buf, size_t len, si
         ssize_t w = send(s->fd, buf, len, MSG_NOSIGNAL);
         if (w >= 0) {
             *nwritten = (size_t)w;
+            t->written += (uint64_t)w;
             return TL_IO_OK;
         }
         if (errno == EINTR) {
@@ -91,6 +96,29 @@ static void tcp_free(struct tl_stream *s)
     free(s);
 }
 
+static uint64_t tcp_wire_written(const struct tl_stream *s)
+{
+    return ((const struct tcp_stream *)s)->written;
+}
+
+uint64_t tl_stream_unacked(const struct tl_stream *s)
+{
+    int n = 0;
+    if (ioctl(s->fd, SIOCOUTQ, &n) < 0 || n < 0) {
+        return 0;
+    }
+    return (uint64_t)n;
+}
+
+bool tl_stream_peer_gone(const struct tl_stream *s)
+{
+    struct pollfd p = {.fd = s->fd, .events = POLLRDHUP};
+    if (poll(&p, 1, 0) <= 0) {
+        return false;
+    }
+    return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
 static const struct tl_stream_ops tcp_ops = {
     .name = "tcp",
     .handshake = tcp_handshake,
@@ -100,6 +128,7 @@ static const struct tl_stream_ops tcp_ops = {
     .pending = tcp_pending,
     .shutdown = tcp_shutdown,
     .free = tcp_free,
+    .wire_written = tcp_wire_written,
 };
 
 struct tl_stream *tl_stream_tcp_new(int fd, const struct tl_addr *peer)

@@ -936,6 +936,13 @@ static void tls_free(struct tl_stream *s)
     free(t);
 }
 
+static uint64_t tls_wire_written(const struct tl_stream *s)
+{
+    const struct tls_stream *t = (const struct tls_stream *)s;
+    BIO *w = SSL_get_wbio(t->ssl);
+    return w ? BIO_number_written(w) : 0;
+}
+
 static const struct tl_stream_ops tls_ops = {
     .name = "tls",
     .handshake = tls_handshake,
@@ -945,6 +952,7 @@ static const struct tl_stream_ops tls_ops = {
     .pending = tls_pending,
     .shutdown = tls_shutdown,
     .free = tls_free,
+    .wire_written = tls_wire_written,
 };
 
 bool tl_stream_is_tls(const struct tl_stream *s)
