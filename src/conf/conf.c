@@ -41,6 +41,7 @@
 #define HOUR (60ull * MINUTE)
 #define DEFAULT_PORT 514
 #define DEFAULT_TLS_PORT 6514 /* RFC 5425 */
+#define DEFAULT_RELP_PORT 2514 /* rsyslog's imrelp has no default; 2514 is the usual choice */
 #define DEFAULT_HANDSHAKE_MS (10 * SEC)
 #define DEFAULT_TLS_VERSION 12
 
@@ -55,6 +56,8 @@ _Static_assert(sizeof(enum tl_log_level) == sizeof(uint32_t), "enum stored as 32
 _Static_assert(sizeof(enum tl_framing) == sizeof(uint32_t), "enum stored as 32 bits");
 _Static_assert(sizeof(enum tl_format) == sizeof(uint32_t), "enum stored as 32 bits");
 _Static_assert(sizeof(enum tl_auth_mode) == sizeof(uint32_t), "enum stored as 32 bits");
+_Static_assert(sizeof(enum tl_queue_full) == sizeof(uint32_t), "enum stored as 32 bits");
+_Static_assert(sizeof(enum tl_queue_sync) == sizeof(uint32_t), "enum stored as 32 bits");
 
 enum ktype {
     KT_UINT,     /* decimal digits */
@@ -74,6 +77,7 @@ enum ktype {
     KT_STRLIST,  /* a string or list of strings, each passing key.check; fills off/count_off */
     KT_TARGETS,  /* a list of host:port, handled by the caller (forward outputs) */
     KT_TLS,      /* a mapping of TLS settings, merged by the caller (see merge_tls) */
+    KT_QUEUE,    /* a mapping of queue settings, walked by the caller (see walk_queue) */
 };
 
 struct key {
@@ -95,27 +99,44 @@ struct key {
     bool (*check)(const char *s, char *why, size_t whylen); /* KT_STRLIST: each item */
 };
 
+/* A key that used to exist and now lives in a block: its use gets a sentence saying where
+ * it went, not "unknown key". */
+struct moved_key {
+    const char *old;     /* "queue_messages" */
+    const char *block;   /* "queue" */
+    const char *key;     /* "memory_messages" */
+    const char *example; /* shown when the old value is not a single value: "N" */
+};
+
 struct section {
-    const char *title;    /* for the docs */
-    const char *plural;   /* "inputs", as in "applies only to tcp inputs" */
-    const char *kind_key; /* the key whose value selects the kind, or NULL */
+    const char *title;               /* for the docs */
+    const char *plural;              /* "inputs", as in "applies only to tcp inputs" */
+    const char *kind_key;            /* the key whose value selects the kind, or NULL */
+    const char *const *kind_words;   /* the kinds, for messages (index = KIND bit) */
+    bool kind_from_parent;           /* a block inside an item: the item's kind_key and kind
+                                      * apply; kind_key is not one of this section's keys */
     const struct key *keys;
     size_t n_keys;
+    const struct moved_key *moved;
+    size_t n_moved;
 };
 
 static const char *const log_level_words[] = {"error", "warning", "notice", "info", "debug",
                                               NULL};
 /* In enum order: the index is the value. */
-static const char *const transport_words[] = {"udp", "tcp", "unix", "tls", NULL};
+static const char *const transport_words[] = {"udp", "tcp", "unix", "tls", "relp", NULL};
 static const char *const output_type_words[] = {"file", "stdout", "forward", NULL};
 /* Spelled as tl_framing_from_name and tl_format_from_name accept them (a test checks). */
 static const char *const framing_words[] = {"auto", "octet-counted", "lf", NULL};
 static const char *const out_framing_words[] = {"octet-counted", "lf", NULL};
 static const char *const format_words[] = {"rfc5424", "rfc3164", "json", "raw", NULL};
-static const char *const fwd_transport_words[] = {"tls", "tcp", "udp", NULL};
+static const char *const fwd_transport_words[] = {"tls", "tcp", "udp", "relp", NULL};
 /* "1.2" is also what YAML would read as a float: the tree keeps the text, so both work. */
 static const char *const tls_version_words[] = {"1.2", "1.3", NULL};
 static const char *const auth_words[] = {"anon", "certvalid", "name", "fingerprint", NULL};
+/* In enum order (tl_queue_full, tl_queue_sync). */
+static const char *const queue_full_words[] = {"block", "drop", NULL};
+static const char *const queue_sync_words[] = {"none", "interval", "always", NULL};
 
 static int fwd_transport_from_name(const char *s)
 {
@@ -127,6 +148,9 @@ static int fwd_transport_from_name(const char *s)
     }
     if (strcmp(s, "udp") == 0) {
         return TL_TR_UDP;
+    }
+    if (strcmp(s, "relp") == 0) {
+        return TL_TR_RELP;
     }
     return -1;
 }
@@ -173,8 +197,8 @@ static const struct key top_keys[] = {
     {.name = "stats_interval", .type = KT_DURATION, FIELD(struct tl_conf, stats_interval_ms),
      .max = 24 * HOUR, .def = "0", .help = "how often to log message counters; 0 turns it off"},
     {.name = "tls", .type = KT_TLS,
-     .help = "TLS settings shared by every tls input and TLS forward output; each may "
-             "override single keys in its own `tls:` (see TLS)"},
+     .help = "TLS settings shared by every tls input, TLS forward output and RELP over TLS; "
+             "each may override single keys in its own `tls:` (see TLS)"},
     {.name = "inputs", .type = KT_LIST, .required = ALWAYS,
      .help = "where messages come from; at least one (see Inputs)"},
     {.name = "outputs", .type = KT_LIST, .required = ALWAYS,
@@ -184,18 +208,20 @@ static const struct key top_keys[] = {
              "(see Routes)"},
 };
 
-#define IN_NET (KIND(TL_TR_UDP) | KIND(TL_TR_TCP) | KIND(TL_TR_TLS))
+#define IN_NET (KIND(TL_TR_UDP) | KIND(TL_TR_TCP) | KIND(TL_TR_TLS) | KIND(TL_TR_RELP))
 #define IN_STREAM (KIND(TL_TR_TCP) | KIND(TL_TR_TLS))
+#define IN_CONN (IN_STREAM | KIND(TL_TR_RELP))
+#define IN_TLS (KIND(TL_TR_TLS) | KIND(TL_TR_RELP))
 static const struct key input_keys[] = {
     {.name = "name", .type = KT_NAME, FIELD(struct tl_conf_input, name), .required = ALWAYS,
      .help = "unique among inputs; used in routes, logs and the port file"},
     {.name = "transport", .type = KT_ENUM, FIELD(struct tl_conf_input, transport),
      .required = ALWAYS, .words = transport_words,
      .help = "`udp` datagrams, `tcp` streams (RFC 6587), a local `unix` datagram socket, "
-             "or `tls` streams (RFC 5425)"},
+             "`tls` streams (RFC 5425), or `relp` (acknowledged, see RELP)"},
     {.name = "listen", .type = KT_LISTEN, .applies = IN_NET, .required = IN_NET,
      .help = "`host:port`, `[v6]:port`, `:port` (all addresses), `port`, or `host` (port "
-             "514, or 6514 for tls); port 0 picks a free port"},
+             "514, 6514 for tls, 2514 for relp); port 0 picks a free port"},
     {.name = "path", .type = KT_SOCKPATH, FIELD(struct tl_conf_input, path),
      .applies = KIND(TL_TR_UNIX), .required = KIND(TL_TR_UNIX),
      .help = "the socket file to create (at most 107 bytes)"},
@@ -210,14 +236,15 @@ static const struct key input_keys[] = {
      FIELD(struct tl_conf_input, max_message_size), .min = 480, .max = 16 * MIB,
      .def = "64KiB", .help = "longer messages are cut to this size"},
     {.name = "max_connections", .type = KT_UINT, FIELD(struct tl_conf_input, max_connections),
-     .applies = IN_STREAM, .min = 1, .max = 1000000, .def = "10000",
+     .applies = IN_CONN, .min = 1, .max = 1000000, .def = "10000",
      .help = "further connections are refused until one closes"},
     {.name = "recv_buffer", .type = KT_SIZE, FIELD(struct tl_conf_input, recv_buffer),
      .applies = KIND(TL_TR_UDP) | KIND(TL_TR_UNIX), .max = GIB, .def = "0",
      .help = "socket receive buffer (SO_RCVBUF); 0 keeps the kernel default"},
-    {.name = "tls", .type = KT_TLS, .applies = KIND(TL_TR_TLS),
+    {.name = "tls", .type = KT_TLS, .applies = IN_TLS,
      .help = "TLS settings for this input, key by key over the top-level `tls:` (see TLS); "
-             "a certificate (`cert_file`, `key_file`) is required"},
+             "a certificate (`cert_file`, `key_file`) is required; on relp its presence "
+             "(even `tls: {}`) turns on RELP over TLS"},
     {.name = "hostname_must_match_cert", .type = KT_BOOL,
      FIELD(struct tl_conf_input, hostname_must_match_cert), .applies = KIND(TL_TR_TLS),
      .def = "false",
@@ -259,20 +286,29 @@ static const struct key output_keys[] = {
     {.name = "dir_mode", .type = KT_MODE, FIELD(struct tl_conf_output, dir_mode),
      .applies = KIND(TL_OUT_FILE), .max = 07777, .def = "0755",
      .help = "permissions of new directories"},
-    {.name = "queue_messages", .type = KT_UINT, FIELD(struct tl_conf_output, queue_messages),
-     .min = 1, .max = 100000000, .def = "100000",
-     .help = "messages waiting for this output; when it is full, inputs stop reading until "
-             "there is room"},
+    {.name = "sync", .type = KT_BOOL, FIELD(struct tl_conf_output, sync),
+     .applies = KIND(TL_OUT_FILE), .def = "false",
+     .help = "fsync each file after every batch written; a RELP input acknowledges a "
+             "message only once it is written (and, with sync, on disk)"},
+    {.name = "queue", .type = KT_QUEUE,
+     .help = "the queue of messages waiting for this output (see Queue)"},
     {.name = "targets", .type = KT_TARGETS, .applies = OUT_FWD, .required = OUT_FWD,
      .help = "servers to send to, each `host:port`, `[v6]:port` or `host` (port 6514 for "
-             "tls, 514 for tcp and udp); tried in order, the first reachable one wins"},
+             "tls, 2514 for relp, 514 for tcp and udp); tried in order, the first reachable "
+             "one wins"},
     {.name = "transport", .type = KT_ENUM, FIELD(struct tl_conf_output, transport),
      .applies = OUT_FWD, .words = fwd_transport_words, .from_name = fwd_transport_from_name,
-     .def = "tls", .help = "`tls` (RFC 5425), `tcp` (RFC 6587) or `udp` (RFC 5426)"},
+     .def = "tls",
+     .help = "`tls` (RFC 5425), `tcp` (RFC 6587), `udp` (RFC 5426) or `relp` (acknowledged; "
+             "over TLS with a `tls:` block, see RELP)"},
     {.name = "framing", .type = KT_ENUM, FIELD(struct tl_conf_output, framing),
      .applies = OUT_FWD, .words = out_framing_words, .from_name = tl_framing_from_name,
      .doc_def = "tls: `octet-counted`; tcp: `lf`",
-     .help = "how messages are delimited on the stream; not for udp"},
+     .help = "how messages are delimited on the stream; tcp and tls only"},
+    {.name = "relp_window", .type = KT_UINT, FIELD(struct tl_conf_output, relp_window),
+     .applies = OUT_FWD, .min = 1, .max = 100000, .def = "1024",
+     .help = "most messages sent to a relp server and not yet acknowledged; transport relp "
+             "only"},
     {.name = "reconnect_min", .type = KT_DURATION,
      FIELD(struct tl_conf_output, reconnect_min_ms), .applies = OUT_FWD, .min = 10,
      .max = 10 * MINUTE, .def = "1s",
@@ -285,14 +321,50 @@ static const struct key output_keys[] = {
      FIELD(struct tl_conf_output, connect_timeout_ms), .applies = OUT_FWD, .min = 100,
      .max = 10 * MINUTE, .def = "10s",
      .help = "how long a TCP connect may take before the next target is tried"},
+    {.name = "tls", .type = KT_TLS, .applies = OUT_FWD,
+     .help = "TLS settings for this output, key by key over the top-level `tls:` (see TLS); "
+             "transport tls, or relp where its presence (even `tls: {}`) turns on RELP over "
+             "TLS"},
+};
+
+static const struct moved_key output_moved[] = {
+    {"queue_messages", "queue", "memory_messages", "N"},
+    {"drain_timeout", "queue", "drain_timeout", "10s"},
+};
+
+/* The queue: block of an output; its fields are in struct tl_conf_output. */
+static const struct key queue_keys[] = {
+    {.name = "memory_messages", .type = KT_UINT, FIELD(struct tl_conf_output, queue_messages),
+     .min = 1, .max = 100000000, .def = "100000",
+     .help = "messages held in memory for this output; when they are all taken, `full` "
+             "decides (forward outputs with `dir` move the excess to disk first)"},
+    {.name = "full", .type = KT_ENUM, FIELD(struct tl_conf_output, full),
+     .words = queue_full_words, .def = "block",
+     .help = "when the queue is full: `block` stops the inputs feeding it until there is "
+             "room, `drop` drops new messages and counts them"},
+    {.name = "dir", .type = KT_PATH, FIELD(struct tl_conf_output, queue_dir),
+     .applies = OUT_FWD,
+     .help = "directory of the disk queue (created if missing); messages beyond "
+             "memory_messages, and those still queued at shutdown, are kept here; each "
+             "output needs its own; without it the queue is in memory only"},
+    {.name = "max_bytes", .type = KT_SIZE, FIELD(struct tl_conf_output, queue_max_bytes),
+     .applies = OUT_FWD, .min = MIB, .max = 1024 * GIB, .def = "1GiB",
+     .help = "with dir: most disk space the queue takes; beyond it `full` decides"},
+    {.name = "sync", .type = KT_ENUM, FIELD(struct tl_conf_output, queue_sync),
+     .applies = OUT_FWD, .words = queue_sync_words, .def = "interval",
+     .help = "with dir: when queue files are fsync'ed: `none`, every `sync_interval`, or "
+             "`always` after each write (safest, slowest)"},
+    {.name = "sync_interval", .type = KT_DURATION,
+     FIELD(struct tl_conf_output, queue_sync_interval_ms), .applies = OUT_FWD, .min = 10,
+     .max = HOUR, .def = "1s", .help = "with dir and sync interval: time between fsyncs"},
+    {.name = "segment_size", .type = KT_SIZE, FIELD(struct tl_conf_output, queue_segment_bytes),
+     .applies = OUT_FWD, .min = 64 * KIB, .max = GIB, .def = "8MiB",
+     .help = "with dir: size of one queue file; at most max_bytes"},
     {.name = "drain_timeout", .type = KT_DURATION,
      FIELD(struct tl_conf_output, drain_timeout_ms), .applies = OUT_FWD, .max = HOUR,
      .def = "10s",
      .help = "at shutdown, how long to keep delivering queued messages; what is left is "
-             "lost and counted"},
-    {.name = "tls", .type = KT_TLS, .applies = OUT_FWD,
-     .help = "TLS settings for this output, key by key over the top-level `tls:` (see TLS); "
-             "transport tls only"},
+             "lost and counted (with dir: kept on disk for the next start)"},
 };
 
 static const struct key tls_keys[] = {
@@ -343,19 +415,28 @@ static const struct key route_keys[] = {
      .help = "output name, or a list of output names"},
 };
 
-static const struct section top_section = {"Top level", "", NULL, top_keys, COUNT(top_keys)};
-static const struct section input_section = {"Inputs", "inputs", "transport", input_keys,
-                                             COUNT(input_keys)};
-static const struct section output_section = {"Outputs", "outputs", "type", output_keys,
-                                              COUNT(output_keys)};
-static const struct section route_section = {"Routes", "routes", NULL, route_keys,
-                                             COUNT(route_keys)};
-static const struct section tls_section = {"TLS", "", NULL, tls_keys, COUNT(tls_keys)};
+static const struct section top_section = {
+    .title = "Top level", .plural = "", .keys = top_keys, .n_keys = COUNT(top_keys)};
+static const struct section input_section = {
+    .title = "Inputs", .plural = "inputs", .kind_key = "transport",
+    .kind_words = transport_words, .keys = input_keys, .n_keys = COUNT(input_keys)};
+static const struct section output_section = {
+    .title = "Outputs", .plural = "outputs", .kind_key = "type",
+    .kind_words = output_type_words, .keys = output_keys, .n_keys = COUNT(output_keys),
+    .moved = output_moved, .n_moved = COUNT(output_moved)};
+static const struct section queue_section = {
+    .title = "Queue", .plural = "outputs", .kind_key = "type", .kind_words = output_type_words,
+    .kind_from_parent = true, .keys = queue_keys, .n_keys = COUNT(queue_keys)};
+static const struct section route_section = {
+    .title = "Routes", .plural = "routes", .keys = route_keys, .n_keys = COUNT(route_keys)};
+static const struct section tls_section = {
+    .title = "TLS", .plural = "", .keys = tls_keys, .n_keys = COUNT(tls_keys)};
 
 _Static_assert(COUNT(top_keys) <= MAX_KEYS, "MAX_KEYS");
 _Static_assert(COUNT(input_keys) <= MAX_KEYS, "MAX_KEYS");
 _Static_assert(COUNT(output_keys) <= MAX_KEYS, "MAX_KEYS");
 _Static_assert(COUNT(tls_keys) <= MAX_KEYS, "MAX_KEYS");
+_Static_assert(COUNT(queue_keys) <= MAX_KEYS, "MAX_KEYS");
 
 struct placeholder {
     const char *name;
@@ -716,34 +797,35 @@ static void key_names(const struct section *sec, const char **names)
     }
 }
 
-/* "udp and tcp" from KIND() bits */
+/* "udp and tcp", "udp, tcp and tls" from KIND() bits */
 static const char *kinds_text(const struct section *sec, unsigned bits, char *out, size_t cap)
 {
-    const char *const *words = NULL;
-    const char *list[8];
+    const char *const *words = sec->kind_words;
+    size_t o = 0;
     size_t n = 0;
+    size_t seen = 0;
     size_t i;
 
-    for (i = 0; i < sec->n_keys; i++) {
-        if (sec->kind_key != NULL && strcmp(sec->keys[i].name, sec->kind_key) == 0) {
-            words = sec->keys[i].words;
-        }
-    }
     out[0] = '\0';
     if (words == NULL) {
         return out;
     }
-    for (i = 0; words[i] != NULL && i < 8; i++) {
-        if (bits & KIND(i)) {
-            list[n++] = words[i];
-        }
+    for (i = 0; words[i] != NULL && i < 32; i++) {
+        n += (bits & KIND(i)) != 0;
     }
-    if (n == 1) {
-        snprintf(out, cap, "%s", list[0]);
-    } else if (n == 2) {
-        snprintf(out, cap, "%s and %s", list[0], list[1]);
-    } else if (n > 2) {
-        snprintf(out, cap, "%s, %s and %s", list[0], list[1], list[2]);
+    for (i = 0; words[i] != NULL && i < 32; i++) {
+        int w;
+
+        if ((bits & KIND(i)) == 0) {
+            continue;
+        }
+        seen++;
+        w = snprintf(out + o, cap - o, "%s%s", seen == 1 ? "" : seen == n ? " and " : ", ",
+                     words[i]);
+        if (w < 0 || (size_t)w >= cap - o) {
+            break;
+        }
+        o += (size_t)w;
     }
     return out;
 }
@@ -853,6 +935,9 @@ static const char *expected_text(const struct key *k, char *out, size_t cap)
         break;
     case KT_TLS:
         snprintf(out, cap, "a mapping of TLS settings");
+        break;
+    case KT_QUEUE:
+        snprintf(out, cap, "a mapping of queue settings");
         break;
     case KT_NAMES:
     default:
@@ -1182,7 +1267,9 @@ static bool set_value(struct ld *ld, const struct key *k, void *base, const char
         struct tl_conf_input *in = base;
         char *host = NULL;
         uint16_t port = 0;
-        uint16_t def = in->transport == TL_TR_TLS ? DEFAULT_TLS_PORT : DEFAULT_PORT;
+        uint16_t def = in->transport == TL_TR_TLS    ? DEFAULT_TLS_PORT
+                       : in->transport == TL_TR_RELP ? DEFAULT_RELP_PORT
+                                                     : DEFAULT_PORT;
 
         if (!tl_parse_listen(s, def, &host, &port, why, sizeof(why))) {
             errf(ld, line, "%s: '%s' is not a listen address: %s; use host:port, "
@@ -1199,6 +1286,7 @@ static bool set_value(struct ld *ld, const struct key *k, void *base, const char
     case KT_STRLIST:
     case KT_TARGETS:
     case KT_TLS:
+    case KT_QUEUE:
     default:
         return true;
     }
@@ -1338,6 +1426,33 @@ static void unknown_key(struct ld *ld, const struct section *sec,
          did_you_mean(kn->str, kn->len, names, sec->n_keys, dym, sizeof(dym)));
 }
 
+/* True (after reporting where it went) when kn is a key that moved into a block. */
+static bool moved_key(struct ld *ld, const struct section *sec, const struct tl_yaml_node *kn,
+                      const struct tl_yaml_node *vn, const char *where)
+{
+    char path[SHOW_LEN + 64];
+    char shown[SHOW_LEN];
+    size_t i;
+
+    for (i = 0; i < sec->n_moved; i++) {
+        const struct moved_key *m = &sec->moved[i];
+
+        if (strlen(m->old) != kn->len || memcmp(m->old, kn->str, kn->len) != 0) {
+            continue;
+        }
+        if (vn->kind == TL_YAML_SCALAR && !tl_yaml_is_null(vn)) {
+            show_node(vn, shown, sizeof(shown));
+        } else {
+            snprintf(shown, sizeof(shown), "%s", m->example);
+        }
+        errf(ld, kn->line, "%s: '%s' moved into the %s: block: write %s: {%s: %s}",
+             key_path(where, m->old, path, sizeof(path)), m->old, m->block, m->block, m->key,
+             shown);
+        return true;
+    }
+    return false;
+}
+
 static void missing_key(struct ld *ld, const struct section *sec, const struct key *k,
                         int line, const char *where, int kind)
 {
@@ -1357,11 +1472,13 @@ static void missing_key(struct ld *ld, const struct section *sec, const struct k
  * Checks one mapping against a section and stores its scalar values into base: unknown and
  * duplicate keys, the kind (transport or type), keys that do not apply to that kind, value
  * syntax and range, missing required keys; defaults fill the rest. found[i] receives the
- * value node of key i (or NULL) so the caller can handle lists. Returns the kind, or -1 when
- * unknown.
+ * value node of key i (or NULL) so the caller can handle lists. parent_kind is the kind of
+ * the enclosing item for a block whose section has kind_from_parent (-1 otherwise). Returns
+ * the kind, or -1 when unknown.
  */
 static int walk_map(struct ld *ld, const struct section *sec, const struct tl_yaml_node *map,
-                    void *base, const char *where, const struct tl_yaml_node **found)
+                    void *base, const char *where, const struct tl_yaml_node **found,
+                    int parent_kind)
 {
     int keyline[MAX_KEYS];
     char path[SHOW_LEN + 64];
@@ -1379,7 +1496,9 @@ static int walk_map(struct ld *ld, const struct section *sec, const struct tl_ya
         int idx = find_key(sec, kn->str, kn->len);
 
         if (idx < 0) {
-            unknown_key(ld, sec, kn, where);
+            if (!moved_key(ld, sec, kn, map->kids[i + 1], where)) {
+                unknown_key(ld, sec, kn, where);
+            }
             continue;
         }
         if (found[idx] != NULL) {
@@ -1391,7 +1510,9 @@ static int walk_map(struct ld *ld, const struct section *sec, const struct tl_ya
         keyline[idx] = kn->line;
     }
 
-    if (sec->kind_key != NULL) {
+    if (sec->kind_from_parent) {
+        kind = parent_kind;
+    } else if (sec->kind_key != NULL) {
         uint64_t v;
 
         ki = find_key(sec, sec->kind_key, strlen(sec->kind_key));
@@ -1434,7 +1555,7 @@ static int walk_map(struct ld *ld, const struct section *sec, const struct tl_ya
             continue;
         }
         if (k->type == KT_LIST || k->type == KT_NAMES || k->type == KT_TARGETS ||
-            k->type == KT_TLS) {
+            k->type == KT_TLS || k->type == KT_QUEUE) {
             continue;
         }
         if (k->type == KT_STRLIST) {
@@ -1581,6 +1702,13 @@ static void check_outputs(struct ld *ld, const struct tl_conf *c, char **labels)
                 errf(ld, b->line, "%s.path: %s at line %d already writes to '%s'", labels[i],
                      labels[j], a->line, show(b->path, strlen(b->path), shown, sizeof(shown)));
             }
+            if (a->queue_dir != NULL && b->queue_dir != NULL &&
+                strcmp(a->queue_dir, b->queue_dir) == 0) {
+                errf(ld, b->line, "%s.queue.dir: %s at line %d already keeps its queue in "
+                     "'%s'; each forward output needs a directory of its own", labels[i],
+                     labels[j], a->line,
+                     show(b->queue_dir, strlen(b->queue_dir), shown, sizeof(shown)));
+            }
         }
     }
 }
@@ -1716,7 +1844,7 @@ static bool walk_tls(struct ld *ld, const struct tl_yaml_node *v, struct tl_conf
              "key_file, ...), got %s", path, got_text(v));
         return false;
     }
-    walk_map(ld, &tls_section, v, t, path, found);
+    walk_map(ld, &tls_section, v, t, path, found, -1);
     return true;
 }
 
@@ -1811,12 +1939,18 @@ static void finish_input(struct ld *ld, struct tl_conf *c, void *item, int kind,
                          const char *where)
 {
     struct tl_conf_input *in = item;
+    const struct tl_yaml_node *tls = found[key_index(&input_section, "tls")];
 
-    if (kind != TL_TR_TLS) {
+    if (kind == TL_TR_RELP) {
+        /* RELP over TLS exactly when the input has a tls: block of its own. */
+        if (tls == NULL) {
+            return;
+        }
+        in->relp_tls = true;
+    } else if (kind != TL_TR_TLS) {
         return;
     }
-    if (merge_tls(ld, &c->tls, map, found[key_index(&input_section, "tls")], &in->tls,
-                  where)) {
+    if (merge_tls(ld, &c->tls, map, tls, &in->tls, where)) {
         check_tls(ld, &in->tls, true, where, in->line);
     }
 }
@@ -1826,7 +1960,9 @@ static void parse_targets(struct ld *ld, struct tl_conf_output *out,
                           const struct tl_yaml_node *v, const char *path)
 {
     const struct tl_yaml_node *const *items = (const struct tl_yaml_node *const *)&v;
-    uint16_t def = out->transport == TL_TR_TLS ? DEFAULT_TLS_PORT : DEFAULT_PORT;
+    uint16_t def = out->transport == TL_TR_TLS    ? DEFAULT_TLS_PORT
+                   : out->transport == TL_TR_RELP ? DEFAULT_RELP_PORT
+                                                  : DEFAULT_PORT;
     char shown[SHOW_LEN];
     char why[LIST_LEN];
     size_t count = 1;
@@ -1887,6 +2023,73 @@ static void parse_targets(struct ld *ld, struct tl_conf_output *out,
     }
 }
 
+/* A key of the queue: block that only makes sense with another one. */
+static void queue_needs(struct ld *ld, const struct tl_yaml_node **found, const char *key,
+                        const struct tl_yaml_node *v, const char *path, const char *why)
+{
+    char kp[SHOW_LEN + 32];
+
+    if (found[key_index(&queue_section, key)] != NULL) {
+        errf(ld, key_line(v, key), "%s: %s %s", key_path(path, key, kp, sizeof(kp)), key,
+             why);
+    }
+}
+
+/* The queue: block of an output (v; NULL when absent, then every default applies). */
+static void walk_queue(struct ld *ld, struct tl_conf_output *out, int kind,
+                       const struct tl_yaml_node *map, const struct tl_yaml_node *v,
+                       const char *where)
+{
+    const struct tl_yaml_node *found[MAX_KEYS];
+    struct tl_yaml_node empty;
+    char path[SHOW_LEN + 16];
+    char a[32];
+    char b[32];
+
+    key_path(where, "queue", path, sizeof(path));
+    if (v == NULL) {
+        memset(&empty, 0, sizeof(empty));
+        empty.kind = TL_YAML_MAP;
+        empty.line = map->line;
+        v = &empty;
+    } else if (v->kind != TL_YAML_MAP) {
+        errf(ld, v->line, "%s: expected a mapping of queue settings (memory_messages, full, "
+             "dir, ...), got %s", path, got_text(v));
+        return;
+    }
+    walk_map(ld, &queue_section, v, out, path, found, kind);
+    if (kind != TL_OUT_FORWARD) {
+        return;
+    }
+    if (found[key_index(&queue_section, "dir")] == NULL) {
+        static const char *const disk_keys[] = {"max_bytes", "sync", "sync_interval",
+                                                "segment_size"};
+        size_t i;
+
+        for (i = 0; i < COUNT(disk_keys); i++) {
+            queue_needs(ld, found, disk_keys[i], v, path,
+                        "is about the disk queue, which needs dir; set queue.dir or remove it");
+        }
+        return;
+    }
+    if (found[key_index(&queue_section, "sync")] != NULL &&
+        out->queue_sync != TL_QSYNC_INTERVAL) {
+        queue_needs(ld, found, "sync_interval", v, path,
+                    out->queue_sync == TL_QSYNC_NONE
+                        ? "applies only with sync: interval; this one's sync is none"
+                        : "applies only with sync: interval; this one's sync is always");
+    }
+    /* 0: an invalid value, already reported (both have a minimum above 0). */
+    if (out->queue_segment_bytes != 0 && out->queue_max_bytes != 0 &&
+        out->queue_segment_bytes > out->queue_max_bytes) {
+        errf(ld, key_line(v, "segment_size"), "%s: segment_size (%s%s) is larger than "
+             "max_bytes (%s); lower segment_size or raise max_bytes", path,
+             size_text(out->queue_segment_bytes, a, sizeof(a)),
+             found[key_index(&queue_section, "segment_size")] == NULL ? ", the default" : "",
+             size_text(out->queue_max_bytes, b, sizeof(b)));
+    }
+}
+
 static void finish_output(struct ld *ld, struct tl_conf *c, void *item, int kind,
                           const struct tl_yaml_node *map, const struct tl_yaml_node **found,
                           const char *where)
@@ -1896,11 +2099,13 @@ static void finish_output(struct ld *ld, struct tl_conf *c, void *item, int kind
     const struct tl_yaml_node *framing = found[key_index(&output_section, "framing")];
     const struct tl_yaml_node *targets = found[key_index(&output_section, "targets")];
     const struct tl_yaml_node *tls = found[key_index(&output_section, "tls")];
+    const struct tl_yaml_node *window = found[key_index(&output_section, "relp_window")];
     char path[SHOW_LEN + 16];
     char a[32];
     char b[32];
     int f;
 
+    walk_queue(ld, out, kind, map, found[key_index(&output_section, "queue")], where);
     if (kind != TL_OUT_FORWARD) {
         return;
     }
@@ -1911,10 +2116,12 @@ static void finish_output(struct ld *ld, struct tl_conf *c, void *item, int kind
         errf(ld, fmt->line, "%s.format: '%s' cannot be sent to a syslog server; forward "
              "outputs use rfc5424 or rfc3164", where, fmt->str);
     }
-    if (out->transport == TL_TR_UDP) {
+    if (out->transport == TL_TR_UDP || out->transport == TL_TR_RELP) {
         if (framing != NULL) {
             errf(ld, key_line(map, "framing"), "%s.framing: framing applies only to tcp and "
-                 "tls forwarding; udp sends one message per datagram", where);
+                 "tls forwarding; %s", where, out->transport == TL_TR_UDP
+                                                  ? "udp sends one message per datagram"
+                                                  : "relp frames each message itself");
         }
     } else if (framing == NULL) {
         out->framing = out->transport == TL_TR_TLS ? TL_FRAMING_OCTET : TL_FRAMING_LF;
@@ -1930,10 +2137,17 @@ static void finish_output(struct ld *ld, struct tl_conf *c, void *item, int kind
              duration_text(out->reconnect_max_ms, a, sizeof(a)),
              duration_text(out->reconnect_min_ms, b, sizeof(b)));
     }
-    if (out->transport != TL_TR_TLS) {
+    if (window != NULL && out->transport != TL_TR_RELP) {
+        errf(ld, key_line(map, "relp_window"), "%s.relp_window: relp_window applies only to "
+             "forward outputs with transport relp; this one's transport is %s", where,
+             tl_transport_name(out->transport));
+    }
+    if (out->transport == TL_TR_RELP && tls != NULL) {
+        out->relp_tls = true; /* RELP over TLS exactly when the output has a tls: block */
+    } else if (out->transport != TL_TR_TLS) {
         if (tls != NULL) {
             errf(ld, key_line(map, "tls"), "%s.tls: tls applies only to forward outputs with "
-                 "transport tls; this one's transport is %s", where,
+                 "transport tls or relp; this one's transport is %s", where,
                  tl_transport_name(out->transport));
         }
         return;
@@ -2002,7 +2216,7 @@ static void *walk_items(struct ld *ld, struct tl_conf *c, const struct section *
         }
         memcpy(base + line_off, &line, sizeof(line));
         if (want_item_map(ld, sec, item, where)) {
-            int kind = walk_map(ld, sec, item, base, where, found);
+            int kind = walk_map(ld, sec, item, base, where, found, -1);
 
             done(ld, c, base, kind, item, found, where);
         }
@@ -2228,7 +2442,7 @@ static void walk_routes(struct ld *ld, struct tl_conf *c, const struct tl_yaml_n
         if (!want_item_map(ld, &route_section, item, where)) {
             continue;
         }
-        walk_map(ld, &route_section, item, r, where, found);
+        walk_map(ld, &route_section, item, r, where, found, -1);
         if (found[0] != NULL) {
             snprintf(path, sizeof(path), "%s.from", where);
             r->from = resolve(ld, found[0], path, "input", in_names, c->n_inputs, &r->n_from);
@@ -2274,7 +2488,7 @@ static void walk_top(struct ld *ld, struct tl_conf *c, const struct tl_yaml_node
              join(names, top_section.n_keys, "", "", list, sizeof(list)), got_text(root));
         return;
     }
-    walk_map(ld, &top_section, root, c, "", found);
+    walk_map(ld, &top_section, root, c, "", found, -1);
     if (found[i_tls] != NULL) {
         c->tls.line = key_line(root, "tls");
         walk_tls(ld, found[i_tls], &c->tls, "tls", tls_found);
@@ -2322,6 +2536,7 @@ void tl_conf_free(struct tl_conf *c)
             free(c->outputs[i].targets[j].host);
         }
         free(c->outputs[i].targets);
+        free(c->outputs[i].queue_dir);
         tls_free(&c->outputs[i].tls);
     }
     for (i = 0; i < c->n_routes; i++) {
@@ -2521,6 +2736,7 @@ static void ref_type(struct tl_buf *b, const struct key *k)
         tl_buf_puts(b, "address or list");
         break;
     case KT_TLS:
+    case KT_QUEUE:
         tl_buf_puts(b, "mapping");
         break;
     case KT_NAMES:
@@ -2576,6 +2792,7 @@ char *tl_conf_reference_markdown(void)
     ref_section(&b, &top_section);
     ref_section(&b, &input_section);
     ref_section(&b, &output_section);
+    ref_section(&b, &queue_section);
     ref_section(&b, &route_section);
     ref_section(&b, &tls_section);
     tl_buf_puts(&b, "### Path placeholders\n\n");

@@ -20,12 +20,26 @@ enum tl_transport {
     TL_TR_TCP,
     TL_TR_UNIX,
     TL_TR_TLS,
+    TL_TR_RELP, /* RELP (rsyslog's reliable protocol); over TLS when relp_tls */
 };
 
 enum tl_output_type {
     TL_OUT_FILE = 0,
     TL_OUT_STDOUT,
     TL_OUT_FORWARD,
+};
+
+/* What a full in-memory queue does to the inputs that feed it. */
+enum tl_queue_full {
+    TL_QFULL_BLOCK = 0, /* inputs stop reading until there is room (default) */
+    TL_QFULL_DROP,      /* the new message is dropped and counted */
+};
+
+/* When a forward output's disk queue is fsync'ed. */
+enum tl_queue_sync {
+    TL_QSYNC_NONE = 0,  /* never: the kernel writes when it likes */
+    TL_QSYNC_INTERVAL,  /* every queue_sync_interval_ms (default) */
+    TL_QSYNC_ALWAYS,    /* after every write to the queue */
 };
 
 /* Peer authentication modes (the names rsyslog uses), RFC 5425 §5. */
@@ -84,10 +98,13 @@ struct tl_conf_input {
     unsigned socket_mode;        /* unix: permissions of the socket file (default 0666) */
     enum tl_framing framing;     /* tcp and tls */
     size_t max_message_size;     /* default 64 KiB */
-    size_t max_connections;      /* tcp and tls: default 10000 */
+    size_t max_connections;      /* tcp, tls and relp: default 10000 */
     size_t recv_buffer;          /* SO_RCVBUF for udp/unix, 0 = kernel default */
-    struct tl_conf_tls tls;      /* tls: merged with the top-level block; zero otherwise */
+    struct tl_conf_tls tls;      /* tls, and relp with relp_tls: merged with the top-level
+                                  * block; zero otherwise */
     bool hostname_must_match_cert; /* tls: reject messages whose HOSTNAME is not a cert name */
+    bool relp_tls;               /* relp: over TLS (the input has its own tls: block, even
+                                  * an empty one) */
 };
 
 struct tl_conf_output {
@@ -101,18 +118,30 @@ struct tl_conf_output {
     unsigned max_open_files;     /* default 256 */
     unsigned file_mode;          /* default 0640 */
     unsigned dir_mode;           /* default 0755 */
-    size_t queue_messages;       /* in-memory queue bound, default 100000 */
+    size_t queue_messages;       /* queue.memory_messages: in-memory bound, default 100000 */
+    enum tl_queue_full full;     /* queue.full: block (default) or drop */
+    bool sync;                   /* file: fsync after each batch written; default false */
     /* forward: */
     struct tl_conf_target *targets; /* tried in order; first reachable wins */
     size_t n_targets;
-    enum tl_transport transport; /* tls (default), tcp, udp */
+    enum tl_transport transport; /* tls (default), tcp, udp, relp */
     enum tl_framing framing;     /* octet-counted on tls (default), lf on tcp by default;
-                                  * unused on udp */
+                                  * unused on udp and relp */
     uint64_t reconnect_min_ms;   /* first retry delay, default 1 s; doubles up to max */
     uint64_t reconnect_max_ms;   /* default 60 s */
     uint64_t connect_timeout_ms; /* TCP connect, default 10 s */
-    uint64_t drain_timeout_ms;   /* at shutdown, how long to keep delivering; default 10 s */
-    struct tl_conf_tls tls;      /* transport tls: merged with the top-level block */
+    uint64_t drain_timeout_ms;   /* queue.drain_timeout: at shutdown, how long to keep
+                                  * delivering; default 10 s */
+    struct tl_conf_tls tls;      /* transport tls, and relp with relp_tls: merged with the
+                                  * top-level block */
+    bool relp_tls;               /* relp: over TLS (the output has its own tls: block) */
+    size_t relp_window;          /* relp: unacknowledged messages in flight, default 1024 */
+    /* forward: the disk part of the queue (queue.*; only when queue_dir is set) */
+    char *queue_dir;             /* NULL: memory only */
+    uint64_t queue_max_bytes;    /* default 1 GiB, at least 1 MiB */
+    enum tl_queue_sync queue_sync; /* default interval */
+    uint64_t queue_sync_interval_ms; /* default 1 s */
+    uint64_t queue_segment_bytes;  /* size of one queue file, default 8 MiB */
 };
 
 struct tl_conf_route {

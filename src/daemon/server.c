@@ -88,7 +88,8 @@ bool tl_server_init(struct tl_server *srv, struct tl_conf *conf)
         if (in->conf->max_message_size > max_msg) {
             max_msg = in->conf->max_message_size;
         }
-        if (in->conf->transport == TL_TR_TLS) {
+        if (in->conf->transport == TL_TR_TLS ||
+            (in->conf->transport == TL_TR_RELP && in->conf->relp_tls)) {
             char err[1024];
             char owner[96];
             snprintf(owner, sizeof(owner), "input %s", in->conf->name);
@@ -244,7 +245,8 @@ void tl_server_log_stats(struct tl_server *srv)
         struct tl_input_stats *s = &srv->inputs[i].stats;
         tl_info("stats: input %s: received=%llu malformed=%llu truncated=%llu "
                 "connections_open=%llu connections_total=%llu connections_refused=%llu "
-                "connection_errors=%llu handshake_failures=%llu rejected_hostname=%llu",
+                "connection_errors=%llu handshake_failures=%llu rejected_hostname=%llu "
+                "dropped_queue_full=%llu",
                 srv->inputs[i].conf->name, (unsigned long long)atomic_load(&s->received),
                 (unsigned long long)atomic_load(&s->malformed),
                 (unsigned long long)atomic_load(&s->truncated),
@@ -253,17 +255,19 @@ void tl_server_log_stats(struct tl_server *srv)
                 (unsigned long long)atomic_load(&s->conn_rejected),
                 (unsigned long long)atomic_load(&s->conn_errors),
                 (unsigned long long)atomic_load(&s->handshake_failed),
-                (unsigned long long)atomic_load(&s->rejected_hostname));
+                (unsigned long long)atomic_load(&s->rejected_hostname),
+                (unsigned long long)atomic_load(&s->dropped_full));
     }
     for (size_t o = 0; o < srv->n_outputs; o++) {
         struct tl_output *out = &srv->outputs[o];
         tl_info("stats: output %s: written=%llu acknowledged=%llu resent=%llu queued=%zu "
-                "write_errors=%llu dropped=%llu",
+                "write_errors=%llu dropped=%llu dropped_queue_full=%llu",
                 out->conf->name, (unsigned long long)atomic_load(&out->stats.written),
                 (unsigned long long)atomic_load(&out->stats.acked),
                 (unsigned long long)atomic_load(&out->stats.resent), tl_mq_len(&out->q),
                 (unsigned long long)atomic_load(&out->stats.write_errors),
-                (unsigned long long)atomic_load(&out->stats.dropped));
+                (unsigned long long)atomic_load(&out->stats.dropped),
+                (unsigned long long)atomic_load(&out->stats.dropped_full));
     }
 }
 

@@ -19,6 +19,7 @@
 #include "conf/conf.h"
 #include "core/log.h"
 #include "queue/mq.h"
+#include "ev/loop.h"
 #include "transport/tls.h"
 
 struct tl_server;
@@ -35,6 +36,7 @@ struct tl_input_stats {
     atomic_uint_fast64_t conn_errors;
     atomic_uint_fast64_t handshake_failed;
     atomic_uint_fast64_t rejected_hostname;
+    atomic_uint_fast64_t dropped_full;  /* datagrams dropped: an output queue was full */
 };
 
 struct tl_input {
@@ -58,7 +60,8 @@ struct tl_output_stats {
     atomic_uint_fast64_t acked;     /* forward: the receiver has them (TCP ack or RELP rsp) */
     atomic_uint_fast64_t resent;    /* forward: sent again after a reconnect (maybe duplicates) */
     atomic_uint_fast64_t write_errors;
-    atomic_uint_fast64_t dropped;
+    atomic_uint_fast64_t dropped;       /* every message lost here, whatever the reason */
+    atomic_uint_fast64_t dropped_full;  /* of which: queue full with queue.full: drop */
 };
 
 struct tl_output {
@@ -125,5 +128,11 @@ uint8_t *tl_worker_scratch(struct tl_worker *w);
 /* Takes the reference on m and routes it to the outputs of input in. */
 void tl_worker_emit(struct tl_worker *w, struct tl_input *in, struct tl_msg *m);
 bool tl_worker_stopping(struct tl_worker *w);
+/* Calls fn(loop, arg) once everything emitted so far is in the outputs' queues (at once
+ * when nothing waits). For RELP acknowledgements. */
+bool tl_worker_after_flush(struct tl_worker *w, tl_ev_fn *fn, void *arg);
+void tl_worker_cancel_after_flush(struct tl_worker *w, void *arg);
+/* True while a full output queue pauses the worker's stream inputs. */
+bool tl_worker_blocked(const struct tl_worker *w);
 
 #endif

@@ -14,10 +14,19 @@
 #include "in/in.h"
 
 #define BATCH_MAX 1024
+#define RETRY_MS 5       /* while an output queue is full: how often to try again */
 
 struct pending {
     struct tl_msg **v;
     size_t n;
+    size_t cap;
+};
+
+/* Someone waiting for the current batches to be in the outputs' queues (a RELP
+ * connection that acknowledges only then). */
+struct waiter {
+    tl_ev_fn *fn;
+    void *arg;
 };
 
 struct tl_worker {
@@ -30,6 +39,12 @@ struct tl_worker {
     uint8_t *scratch;
     struct pending *pend;   /* one per output */
     struct tl_in_item items; /* list head: listeners, connections, sockets */
+    bool blocked;           /* a queue with full: block is full: stream inputs paused */
+    bool final;             /* shutting down: pushes may wait */
+    struct tl_ev_timer retry;
+    struct waiter *waiters;
+    size_t n_waiters;
+    size_t cap_waiters;
 };
 
 struct tl_ev_loop *tl_worker_loop(struct tl_worker *w)
@@ -67,31 +82,137 @@ void tl_worker_remove_item(struct tl_worker *w, struct tl_in_item *it)
     it->next = NULL;
 }
 
-static void flush_output(struct tl_worker *w, size_t o)
+/* Stream inputs stop (or resume) reading: TCP flow control then pushes back to the
+ * senders, and memory stays bounded whatever they do. */
+static void set_paused(struct tl_worker *w, bool paused)
+{
+    if (w->blocked == paused) {
+        return;
+    }
+    w->blocked = paused;
+    for (struct tl_in_item *it = w->items.next; it != &w->items; it = it->next) {
+        if (it->pause) {
+            it->pause(it, paused);
+        }
+    }
+}
+
+/* Hands output o's pending batch to its queue; false when (part of) it must wait. */
+static bool flush_output(struct tl_worker *w, size_t o)
 {
     struct pending *p = &w->pend[o];
     if (p->n == 0) {
-        return;
+        return true;
     }
     struct tl_output *out = &w->srv->outputs[o];
-    size_t done = tl_mq_push(&out->q, p->v, p->n);
-    if (done < p->n) {
-        /* Only when the output is already shut down: cannot happen while workers run. */
+    size_t done = w->final ? tl_mq_push(&out->q, p->v, p->n)
+                           : tl_mq_try_push(&out->q, p->v, p->n);
+    if (done == p->n) {
+        p->n = 0;
+        return true;
+    }
+    if (w->final || tl_mq_closed(&out->q) || out->conf->full == TL_QFULL_DROP) {
+        /* queue.full: drop, or a queue already closed at shutdown. */
         atomic_fetch_add_explicit(&out->stats.dropped, p->n - done, memory_order_relaxed);
+        atomic_fetch_add_explicit(&out->stats.dropped_full, p->n - done, memory_order_relaxed);
         for (size_t i = done; i < p->n; i++) {
             tl_msg_unref(p->v[i]);
         }
+        p->n = 0;
+        return true;
     }
-    p->n = 0;
+    memmove(p->v, p->v + done, (p->n - done) * sizeof(*p->v));
+    p->n -= done;
+    return false;
+}
+
+static void run_waiters(struct tl_worker *w)
+{
+    /* A waiter may register again (more acks later): take the list first. */
+    size_t n = w->n_waiters;
+    for (size_t i = 0; i < n; i++) {
+        w->waiters[i].fn(w->loop, w->waiters[i].arg);
+    }
+    memmove(w->waiters, w->waiters + n, (w->n_waiters - n) * sizeof(*w->waiters));
+    w->n_waiters -= n;
 }
 
 static void flush_all(struct tl_ev_loop *loop, void *arg)
 {
     struct tl_worker *w = arg;
     (void)loop;
+    bool all = true;
     for (size_t o = 0; o < w->srv->n_outputs; o++) {
-        flush_output(w, o);
+        all &= flush_output(w, o);
     }
+    set_paused(w, !all);
+    if (!all) {
+        if (!tl_ev_timer_armed(&w->retry)) {
+            tl_ev_timer_start(w->loop, &w->retry, RETRY_MS);
+        }
+        return;
+    }
+    run_waiters(w);
+}
+
+static void retry_cb(struct tl_ev_loop *loop, void *arg)
+{
+    flush_all(loop, arg);
+}
+
+bool tl_worker_after_flush(struct tl_worker *w, tl_ev_fn *fn, void *arg)
+{
+    for (size_t i = 0; i < w->n_waiters; i++) {
+        if (w->waiters[i].fn == fn && w->waiters[i].arg == arg) {
+            return true;
+        }
+    }
+    if (w->n_waiters == w->cap_waiters) {
+        size_t cap = w->cap_waiters ? w->cap_waiters * 2 : 64;
+        struct waiter *v = realloc(w->waiters, cap * sizeof(*v));
+        if (!v) {
+            return false;
+        }
+        w->waiters = v;
+        w->cap_waiters = cap;
+    }
+    w->waiters[w->n_waiters].fn = fn;
+    w->waiters[w->n_waiters].arg = arg;
+    w->n_waiters++;
+    return true;
+}
+
+void tl_worker_cancel_after_flush(struct tl_worker *w, void *arg)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < w->n_waiters; i++) {
+        if (w->waiters[i].arg != arg) {
+            w->waiters[j++] = w->waiters[i];
+        }
+    }
+    w->n_waiters = j;
+}
+
+bool tl_worker_blocked(const struct tl_worker *w)
+{
+    return w->blocked;
+}
+
+static bool append(struct pending *p, struct tl_msg *m)
+{
+    if (p->n == p->cap) {
+        /* Beyond a batch only while a queue is full and the data of reads already made is
+         * being parsed: bounded by one read buffer. */
+        size_t cap = p->cap * 2;
+        struct tl_msg **v = realloc(p->v, cap * sizeof(*v));
+        if (!v) {
+            return false;
+        }
+        p->v = v;
+        p->cap = cap;
+    }
+    p->v[p->n++] = m;
+    return true;
 }
 
 void tl_worker_emit(struct tl_worker *w, struct tl_input *in, struct tl_msg *m)
@@ -100,15 +221,33 @@ void tl_worker_emit(struct tl_worker *w, struct tl_input *in, struct tl_msg *m)
         tl_msg_unref(m);
         return;
     }
+    bool dgram = in->conf->transport == TL_TR_UDP || in->conf->transport == TL_TR_UNIX;
     for (size_t i = 0; i < in->n_outs; i++) {
-        size_t o = in->outs[i]->index;
+        struct tl_output *out = in->outs[i];
+        size_t o = out->index;
         if (i + 1 < in->n_outs) {
             tl_msg_ref(m);
         }
         struct pending *p = &w->pend[o];
-        p->v[p->n++] = m;
-        if (p->n == BATCH_MAX) {
-            flush_output(w, o);
+        if (w->blocked && dgram && p->n >= BATCH_MAX) {
+            /* A datagram cannot wait: while this output's queue is full, it is dropped and
+             * counted (stream inputs are paused instead). */
+            atomic_fetch_add_explicit(&in->stats.dropped_full, 1, memory_order_relaxed);
+            tl_msg_unref(m);
+            continue;
+        }
+        if (!append(p, m)) {
+            atomic_fetch_add_explicit(&out->stats.dropped, 1, memory_order_relaxed);
+            tl_msg_unref(m);
+            continue;
+        }
+        if (p->n >= BATCH_MAX && !w->blocked) {
+            if (!flush_output(w, o)) {
+                set_paused(w, true);
+                if (!tl_ev_timer_armed(&w->retry)) {
+                    tl_ev_timer_start(w->loop, &w->retry, RETRY_MS);
+                }
+            }
         }
     }
 }
@@ -130,6 +269,10 @@ static void *worker_main(void *arg)
             it = next;
         }
     }
+    /* Everything read is queued (waiting for room if need be: the server bounds that
+     * wait), which lets RELP connections acknowledge it before they close. */
+    w->final = true;
+    flush_all(w->loop, w);
     while (w->items.next != &w->items) {
         w->items.next->close(w->items.next);
     }
@@ -158,11 +301,13 @@ struct tl_worker *tl_worker_new(struct tl_server *srv, size_t id)
     }
     for (size_t o = 0; o < srv->n_outputs; o++) {
         w->pend[o].v = malloc(BATCH_MAX * sizeof(struct tl_msg *));
+        w->pend[o].cap = BATCH_MAX;
         if (!w->pend[o].v) {
             tl_worker_free(w);
             return NULL;
         }
     }
+    tl_ev_timer_init(&w->retry, retry_cb, w);
     tl_ev_set_before_sleep(w->loop, flush_all, w);
     return w;
 }
@@ -233,6 +378,7 @@ void tl_worker_free(struct tl_worker *w)
         free(w->pend);
     }
     free(w->scratch);
+    free(w->waiters);
     tl_ev_loop_free(w->loop);
     free(w);
 }

@@ -17,6 +17,8 @@ struct tl_in_item {
     void (*drain)(struct tl_in_item *it);
     /* Close and free. */
     void (*close)(struct tl_in_item *it);
+    /* Stop or resume reading (back-pressure); NULL for items that never pause. */
+    void (*pause)(struct tl_in_item *it, bool paused);
     struct tl_in_item *prev;
     struct tl_in_item *next;
 };

@@ -18,6 +18,7 @@
 #include "ev/loop.h"
 #include "frame/frame.h"
 #include "in/in.h"
+#include "relp/relp.h"
 #include "transport/stream.h"
 #include "transport/tls.h"
 
@@ -45,9 +46,19 @@ struct conn {
     char peer[TL_ADDR_STRLEN];
     bool closing;
     bool handshaking;            /* TLS: the handshake is not done yet */
+    bool paused;                 /* back-pressure: not watched by the loop */
     struct tl_ev_timer hs_timer; /* TLS: handshake_timeout */
     struct tl_peer_id *peer_id;  /* TLS: who the peer is (NULL on plain TCP) */
+    /* RELP (transport: relp): the session, and what we send back (rsp frames). */
+    bool relp;
+    struct tl_relp_parser rp;
+    struct tl_relp_server rs;
+    struct tl_buf out;
+    size_t to_ack;               /* syslog frames delivered, waiting to be queued and acked */
+    bool ack_waiting;            /* registered with tl_worker_after_flush */
 };
+
+#define RELP_OUT_MAX (4u << 20) /* responses a client does not read: beyond, it is dropped */
 
 /* One warning line about something a peer did, rate-limited per input. */
 static void peer_warn(struct tl_input *in, const char *peer, const char *what)
@@ -68,6 +79,7 @@ static void conn_free(struct tl_ev_loop *loop, void *arg)
     (void)loop;
     tl_stream_free(c->s);
     tl_peer_id_unref(c->peer_id);
+    tl_buf_fini(&c->out);
     free(c->tail);
     free(c);
 }
@@ -82,6 +94,9 @@ static void conn_close(struct conn *c, enum tl_log_level level, const char *why)
     tl_ev_timer_stop(loop, &c->hs_timer);
     tl_ev_del(loop, &c->io);
     tl_worker_remove_item(c->w, &c->item);
+    if (c->ack_waiting) {
+        tl_worker_cancel_after_flush(c->w, c);
+    }
     atomic_fetch_sub_explicit(&c->in->stats.conn_open, 1, memory_order_relaxed);
     if (why) {
         if (level <= TL_LOG_WARNING) {
@@ -96,6 +111,102 @@ static void conn_close(struct conn *c, enum tl_log_level level, const char *why)
     tl_ev_defer(loop, conn_free, c);
 }
 
+static void conn_interest(struct conn *c);
+
+/* Writes what RELP has to say; false when the connection broke (and is closed). */
+static bool relp_send_out(struct conn *c)
+{
+    while (c->out.len) {
+        size_t n = 0;
+        enum tl_io rc = tl_stream_write(c->s, c->out.data, c->out.len, &n);
+        if (rc == TL_IO_OK) {
+            tl_buf_consume(&c->out, n);
+            continue;
+        }
+        if (rc == TL_IO_AGAIN) {
+            break;
+        }
+        conn_close(c, TL_LOG_WARNING, rc == TL_IO_EOF ? "peer closed" : c->s->err);
+        return false;
+    }
+    if (c->out.len > RELP_OUT_MAX) {
+        conn_close(c, TL_LOG_WARNING, "the RELP client does not read its responses");
+        return false;
+    }
+    if (c->out.len == 0 && tl_relp_server_done(&c->rs)) {
+        conn_close(c, TL_LOG_DEBUG, "RELP session closed by the client");
+        return false;
+    }
+    conn_interest(c);
+    return true;
+}
+
+/* Everything delivered so far is in the outputs' queues: acknowledge it (RELP's promise:
+ * a message is acked only once the receiver has taken responsibility for it). */
+static void relp_ack(struct tl_ev_loop *loop, void *arg)
+{
+    struct conn *c = arg;
+    (void)loop;
+    c->ack_waiting = false;
+    if (c->closing) {
+        return;
+    }
+    while (c->to_ack) {
+        if (!tl_relp_server_ack(&c->rs, c->rs.oldest, &c->out)) {
+            conn_close(c, TL_LOG_ERROR, "cannot queue a RELP acknowledgement");
+            return;
+        }
+        c->to_ack--;
+    }
+    relp_send_out(c);
+}
+
+static bool relp_process(struct conn *c, const uint8_t *data, size_t len, size_t *off,
+                         const struct timespec *now)
+{
+    char err[300];
+    for (;;) {
+        struct tl_relp_frame fr;
+        size_t used = 0;
+        enum tl_relp_rc rc = tl_relp_next(&c->rp, data + *off, len - *off, &fr, &used, err,
+                                          sizeof(err));
+        *off += used;
+        if (rc == TL_RELP_AGAIN) {
+            return true;
+        }
+        struct tl_relp_event ev = {0};
+        if (rc == TL_RELP_OK) {
+            rc = tl_relp_server_frame(&c->rs, &fr, &c->out, &ev, err, sizeof(err));
+        }
+        if (rc == TL_RELP_ERROR) {
+            atomic_fetch_add_explicit(&c->in->stats.conn_errors, 1, memory_order_relaxed);
+            /* Tell the client (a 500 and serverclose) before closing. */
+            size_t n = 0;
+            if (c->out.len) {
+                (void)tl_stream_write(c->s, c->out.data, c->out.len, &n);
+            }
+            char why[400];
+            snprintf(why, sizeof(why), "RELP protocol error: %s", err);
+            conn_close(c, TL_LOG_WARNING, why);
+            return false;
+        }
+        if (ev.type == TL_RELP_EV_SYSLOG) {
+            tl_in_deliver(c->w, c->in, &c->s->peer, c->peer_id, ev.data, ev.len, false,
+                          now->tv_sec, (uint32_t)(now->tv_nsec / 1000));
+            c->msgs++;
+            c->to_ack++;
+            if (!c->ack_waiting) {
+                c->ack_waiting = tl_worker_after_flush(c->w, relp_ack, c);
+            }
+        } else if (ev.type == TL_RELP_EV_OPEN) {
+            tl_debug("input %s: %s: RELP session opened", c->in->conf->name, c->peer);
+        }
+        if (c->out.len && !relp_send_out(c)) {
+            return false;
+        }
+    }
+}
+
 /* Frames and delivers data[0..len); keeps the unfinished tail. false: connection broken. */
 static bool conn_process(struct conn *c, const uint8_t *data, size_t len, bool eof)
 {
@@ -103,6 +214,19 @@ static bool conn_process(struct conn *c, const uint8_t *data, size_t len, bool e
     clock_gettime(CLOCK_REALTIME, &now);
     size_t off = 0;
     char err[256];
+    if (c->relp) {
+        if (!relp_process(c, data, len, &off, &now)) {
+            return false;
+        }
+        if (eof) {
+            if (tl_relp_finish(&c->rp, len - off, err, sizeof(err)) != TL_RELP_OK) {
+                peer_warn(c->in, c->peer, err);
+            }
+            c->tail_len = 0;
+            return true;
+        }
+        goto keep_tail;
+    }
     for (;;) {
         struct tl_frame fr;
         size_t used = 0;
@@ -145,6 +269,7 @@ static bool conn_process(struct conn *c, const uint8_t *data, size_t len, bool e
         c->tail_len = 0;
         return true;
     }
+keep_tail:;
     size_t rest = len - off;
     if (rest == 0) {
         free(c->tail);
@@ -172,7 +297,7 @@ static void conn_continue(struct tl_ev_loop *loop, void *arg)
 {
     struct conn *c = arg;
     (void)loop;
-    if (!c->closing) {
+    if (!c->closing && !c->paused) {
         conn_read(c, READS_PER_EVENT);
     }
 }
@@ -180,8 +305,11 @@ static void conn_continue(struct tl_ev_loop *loop, void *arg)
 /* Watch what the stream needs: usually read; write while TLS must send (KeyUpdate). */
 static void conn_interest(struct conn *c)
 {
+    if (c->paused || c->closing) {
+        return;
+    }
     unsigned want = tl_stream_wants(c->s);
-    unsigned mask = (want & TL_WANT_WRITE) ? TL_EV_WRITE : 0;
+    unsigned mask = ((want & TL_WANT_WRITE) || c->out.len) ? TL_EV_WRITE : 0;
     if (want & TL_WANT_READ || mask == 0) {
         mask |= TL_EV_READ;
     }
@@ -289,9 +417,33 @@ static void conn_cb(struct tl_ev_loop *loop, struct tl_ev_io *io, unsigned event
         conn_handshake(c);
         return;
     }
+    if (c->out.len && (events & TL_EV_WRITE) && !relp_send_out(c)) {
+        return;
+    }
     if (events & (TL_EV_READ | TL_EV_ERROR | TL_EV_WRITE)) {
         conn_read(c, READS_PER_EVENT);
     }
+}
+
+/* Back-pressure: a paused connection is taken out of the loop (not just its read
+ * interest: a peer that hangs up would otherwise report EPOLLHUP on every turn), so the
+ * kernel's buffers fill and TCP flow control holds the sender. */
+static void conn_pause(struct tl_in_item *it, bool paused)
+{
+    struct conn *c = (struct conn *)it;
+    if (c->closing || c->paused == paused) {
+        return;
+    }
+    c->paused = paused;
+    struct tl_ev_loop *loop = tl_worker_loop(c->w);
+    if (paused) {
+        tl_ev_del(loop, &c->io);
+        return;
+    }
+    tl_ev_set(loop, &c->io, TL_EV_READ);
+    conn_interest(c);
+    /* Whatever arrived meanwhile (or TLS holds decrypted) is read on the next turn. */
+    tl_ev_defer(loop, conn_continue, c);
 }
 
 static void conn_drain(struct tl_in_item *it)
@@ -385,11 +537,19 @@ static void accept_cb(struct tl_ev_loop *loop, struct tl_ev_io *io, unsigned eve
         c->s = s;
         memcpy(c->peer, peer_text, sizeof(c->peer));
         tl_framer_init(&c->fr, in->conf->framing, in->conf->max_message_size);
+        tl_buf_init(&c->out, 0);
+        if (in->conf->transport == TL_TR_RELP) {
+            c->relp = true;
+            tl_relp_parser_init(&c->rp, in->conf->max_message_size);
+            tl_relp_server_init(&c->rs, 0);
+        }
         tl_ev_timer_init(&c->hs_timer, handshake_timeout, c);
         c->item.drain = conn_drain;
         c->item.close = conn_item_close;
+        c->item.pause = conn_pause;
         tl_ev_io_init(&c->io, fd, conn_cb, c);
-        if (!tl_ev_set(loop, &c->io, TL_EV_READ)) {
+        c->paused = tl_worker_blocked(l->w);
+        if (!c->paused && !tl_ev_set(loop, &c->io, TL_EV_READ)) {
             tl_error("input %s: cannot watch connection from %s: %s", in->conf->name, peer_text,
                      strerror(errno));
             tl_stream_free(s);

@@ -243,7 +243,8 @@ bool tl_in_attach(struct tl_input *in, struct tl_worker *w, size_t idx)
         }
         int fd = in->fds[i];
         in->fds[i] = -1; /* the worker owns it now */
-        bool stream = in->conf->transport == TL_TR_TCP || in->conf->transport == TL_TR_TLS;
+        bool stream = in->conf->transport == TL_TR_TCP || in->conf->transport == TL_TR_TLS ||
+                      in->conf->transport == TL_TR_RELP;
         bool ok = stream ? tl_in_stream_attach(in, w, fd) : tl_in_dgram_attach(in, w, fd);
         if (!ok) {
             return false;

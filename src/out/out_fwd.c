@@ -31,6 +31,7 @@
 #include "ev/loop.h"
 #include "frame/frame.h"
 #include "parse/format.h"
+#include "relp/relp.h"
 #include "transport/stream.h"
 #include "transport/tls.h"
 
@@ -84,8 +85,18 @@ struct fwd {
     bool warned_anon;
     struct addrinfo *addrs;       /* the current target's addresses, freshly resolved */
     struct addrinfo *next_addr;   /* the next one to try after a failure */
-    struct tl_tls_slot tls;       /* transport tls only */
+    struct tl_tls_slot tls;       /* transport tls, and relp over tls */
     bool is_tls;
+    /* RELP: buf holds the formatted messages unframed (fr[].end delimits them); the frames
+     * for the current session are encoded into wire, so that after a reconnect the same
+     * messages go out again under the new session's numbers. */
+    bool is_relp;
+    bool relp_open;               /* the server answered our open */
+    struct tl_relp_client cl;
+    struct tl_relp_parser rp;
+    struct tl_buf wire;
+    struct tl_buf rbuf;           /* responses received, not yet parsed */
+    size_t n_encoded;             /* messages of buf sent in this session */
     uint64_t failures;            /* consecutive failed attempts, for log levels */
 };
 
@@ -152,6 +163,17 @@ static void disconnect(struct fwd *f, enum tl_log_level level, const char *why)
     }
     f->n_marked = 0;
     f->sent = 0;
+    if (f->is_relp) {
+        /* Sent in this session and not acknowledged: they go out again (may duplicate). */
+        if (f->n_encoded) {
+            atomic_fetch_add_explicit(&f->out->stats.resent, f->n_encoded,
+                                      memory_order_relaxed);
+        }
+        f->n_encoded = 0;
+        f->relp_open = false;
+        tl_buf_reset(&f->wire);
+        tl_buf_reset(&f->rbuf);
+    }
 }
 
 static void fail_attempt(struct fwd *f, const char *why)
@@ -245,6 +267,11 @@ static void connected(struct fwd *f)
                 id && id->sha256 ? id->sha256 : "");
         tl_peer_id_unref(id);
     }
+    if (f->is_relp) {
+        tl_relp_client_init(&f->cl, f->conf->relp_window);
+        tl_relp_parser_init(&f->rp, 1u << 20);
+        tl_relp_client_open(&f->cl, &f->wire);
+    }
     pump(f);
 }
 
@@ -258,7 +285,9 @@ static void update_interest(struct fwd *f)
         mask = TL_EV_WRITE;
     } else if (f->s && (tl_stream_wants(f->s) & TL_WANT_WRITE)) {
         mask |= TL_EV_WRITE;
-    } else if (f->state == ST_UP && f->sent < f->buf.len) {
+    } else if (f->state == ST_UP && !f->is_relp && f->sent < f->buf.len) {
+        mask |= TL_EV_WRITE;
+    } else if (f->state == ST_UP && f->is_relp && f->wire.len) {
         mask |= TL_EV_WRITE;
     }
     tl_ev_set(f->loop, &f->io, mask);
@@ -285,7 +314,16 @@ static void fill(struct fwd *f)
 {
     struct tl_msg *batch[POP_MAX];
     while (f->buf.len - f->sent < FILL_BYTES && f->buf.len < HOLD_BYTES) {
-        size_t n = tl_mq_pop(&f->out->q, batch, POP_MAX, 0);
+        size_t want = POP_MAX;
+        if (f->is_relp) {
+            /* Hold no more than the window: the rest waits in the queue. */
+            size_t window = f->conf->relp_window ? f->conf->relp_window : 1024;
+            if (f->n_fr >= window) {
+                return;
+            }
+            want = window - f->n_fr < POP_MAX ? window - f->n_fr : POP_MAX;
+        }
+        size_t n = tl_mq_pop(&f->out->q, batch, want, 0);
         if (n == 0) {
             return;
         }
@@ -293,7 +331,7 @@ static void fill(struct fwd *f)
             struct tl_msg *m = batch[i];
             tl_buf_reset(&f->one);
             bool ok = tl_format(m, f->conf->format, false, &f->one);
-            if (ok && f->conf->transport != TL_TR_UDP) {
+            if (ok && f->conf->transport != TL_TR_UDP && !f->is_relp) {
                 if (f->conf->framing == TL_FRAMING_LF) {
                     /* LF framing cannot carry an LF inside a message: it would split it. */
                     for (size_t j = 0; j < f->one.len; j++) {
@@ -344,6 +382,10 @@ static void release(struct fwd *f, size_t n, bool acked)
     f->n_fr -= n;
     for (size_t i = 0; i < f->n_fr; i++) {
         f->fr[i].end -= bytes;
+    }
+    if (f->is_relp) {
+        f->n_encoded -= n;
+        return;
     }
     f->sent -= bytes;
     f->n_marked -= n;
@@ -417,10 +459,16 @@ static void send_udp(struct fwd *f)
     update_interest(f);
 }
 
+static void relp_pump(struct fwd *f);
+
 /* Moves data: fill from the queue, write, repeat until the socket or the queue is empty. */
 static void pump(struct fwd *f)
 {
     if (f->state != ST_UP) {
+        return;
+    }
+    if (f->is_relp) {
+        relp_pump(f);
         return;
     }
     for (int round = 0; round < 64; round++) {
@@ -467,7 +515,115 @@ static void pump(struct fwd *f)
     update_interest(f);
 }
 
-/* The receiver never sends syslog data; read to see EOF, errors and TLS housekeeping. */
+/* RELP: encode what the window allows, write, until the socket or the window is full. */
+static void relp_pump(struct fwd *f)
+{
+    for (int round = 0; round < 64; round++) {
+        fill(f);
+        size_t start = f->n_encoded ? f->fr[f->n_encoded - 1].end : 0;
+        size_t fresh = 0;
+        while (f->relp_open && f->n_encoded < f->n_fr && tl_relp_client_can_send(&f->cl) &&
+               f->wire.len < FILL_BYTES) {
+            size_t end = f->fr[f->n_encoded].end;
+            uint32_t txnr;
+            if (!tl_relp_client_send(&f->cl, f->buf.data + start, end - start, &f->wire,
+                                     &txnr)) {
+                break;
+            }
+            f->n_encoded++;
+            fresh++;
+            start = end;
+        }
+        atomic_fetch_add_explicit(&f->out->stats.written, fresh, memory_order_relaxed);
+        if (f->wire.len == 0) {
+            break;
+        }
+        int64_t now = tl_now_ms();
+        if (now - f->last_write_ms > 100 && tl_stream_peer_gone(f->s)) {
+            read_side(f);
+            if (f->state != ST_UP) {
+                return;
+            }
+        }
+        size_t n = 0;
+        enum tl_io rc = tl_stream_write(f->s, f->wire.data, f->wire.len, &n);
+        if (rc == TL_IO_OK) {
+            tl_buf_consume(&f->wire, n);
+            f->last_write_ms = now;
+            continue;
+        }
+        if (rc == TL_IO_AGAIN) {
+            break;
+        }
+        disconnect(f, TL_LOG_WARNING, rc == TL_IO_EOF ? "the server closed the connection"
+                                                      : f->s->err);
+        schedule_reconnect(f);
+        return;
+    }
+    update_interest(f);
+}
+
+/* RELP: the server's answers. */
+static void relp_responses(struct fwd *f)
+{
+    size_t off = 0;
+    char err[300];
+    for (;;) {
+        struct tl_relp_frame fr;
+        size_t used = 0;
+        enum tl_relp_rc rc = tl_relp_next(&f->rp, f->rbuf.data + off, f->rbuf.len - off, &fr,
+                                          &used, err, sizeof(err));
+        off += used;
+        if (rc == TL_RELP_AGAIN) {
+            break;
+        }
+        struct tl_relp_event ev = {0};
+        if (rc == TL_RELP_OK) {
+            rc = tl_relp_client_handle(&f->cl, &fr, &ev, err, sizeof(err));
+        }
+        if (rc == TL_RELP_ERROR) {
+            char why[400];
+            snprintf(why, sizeof(why), "RELP protocol error: %s", err);
+            disconnect(f, TL_LOG_WARNING, why);
+            schedule_reconnect(f);
+            return;
+        }
+        switch (ev.type) {
+        case TL_RELP_EV_OPENED:
+            f->relp_open = true;
+            break;
+        case TL_RELP_EV_ACKED:
+            release(f, 1, true);
+            break;
+        case TL_RELP_EV_NAKED: {
+            unsigned suppressed = 0;
+            if (tl_ratelimit_ok(&f->out->rl, 10, &suppressed)) {
+                int l = ev.len > 200 ? 200 : (int)ev.len;
+                tl_warn("output %s: the RELP server refused a message: %.*s; it is dropped",
+                        f->conf->name, l, ev.data ? (const char *)ev.data : "");
+            }
+            atomic_fetch_add_explicit(&f->out->stats.dropped, 1, memory_order_relaxed);
+            release(f, 1, false);
+            break;
+        }
+        case TL_RELP_EV_SERVERCLOSE:
+            tl_buf_consume(&f->rbuf, off);
+            disconnect(f, TL_LOG_NOTICE, "the RELP server is shutting down (serverclose); "
+                                         "unacknowledged messages will be resent");
+            schedule_reconnect(f);
+            return;
+        case TL_RELP_EV_CLOSED:
+            f->relp_open = false;
+            break;
+        default:
+            break;
+        }
+    }
+    tl_buf_consume(&f->rbuf, off);
+}
+
+/* The receiver never sends syslog data; read to see EOF, errors and TLS housekeeping.
+ * A RELP server sends its answers. */
 static void read_side(struct fwd *f)
 {
     uint8_t scratch[READ_DISCARD];
@@ -475,6 +631,17 @@ static void read_side(struct fwd *f)
         size_t n = 0;
         enum tl_io rc = tl_stream_read(f->s, scratch, sizeof(scratch), &n);
         if (rc == TL_IO_OK) {
+            if (f->is_relp) {
+                if (!tl_buf_append(&f->rbuf, scratch, n)) {
+                    disconnect(f, TL_LOG_ERROR, "out of memory for RELP responses");
+                    schedule_reconnect(f);
+                    return;
+                }
+                relp_responses(f);
+                if (f->state != ST_UP) {
+                    return;
+                }
+            }
             continue;
         }
         if (rc == TL_IO_AGAIN) {
@@ -679,6 +846,15 @@ void *tl_out_fwd_main(void *arg)
             break;
         }
     }
+    /* RELP: close the session (the server answers once everything is acknowledged). */
+    if (f->is_relp && f->state == ST_UP && f->relp_open &&
+        tl_relp_client_close(&f->cl, &f->wire)) {
+        int64_t until = tl_now_ms() + 1000;
+        while (f->state == ST_UP && f->relp_open && tl_now_ms() < until) {
+            relp_pump(f);
+            tl_ev_run_once(f->loop, 20);
+        }
+    }
     /* Orderly close: TLS close_notify, then FIN. */
     if (f->s && f->state == ST_UP) {
         for (int i = 0; i < 50 && tl_stream_shutdown(f->s) == TL_IO_AGAIN; i++) {
@@ -715,7 +891,10 @@ bool tl_out_fwd_init(struct tl_output *out)
         free(f);
         return false;
     }
-    if (out->conf->transport == TL_TR_TLS) {
+    f->is_relp = out->conf->transport == TL_TR_RELP;
+    tl_buf_init(&f->wire, 0);
+    tl_buf_init(&f->rbuf, 0);
+    if (out->conf->transport == TL_TR_TLS || (f->is_relp && out->conf->relp_tls)) {
         char err[1024];
         char owner[96];
         snprintf(owner, sizeof(owner), "output %s", out->conf->name);
@@ -753,6 +932,8 @@ void tl_out_fwd_free(struct tl_output *out)
     }
     tl_buf_fini(&f->buf);
     tl_buf_fini(&f->one);
+    tl_buf_fini(&f->wire);
+    tl_buf_fini(&f->rbuf);
     free(f->fr);
     tl_ev_loop_free(f->loop);
     free(f);

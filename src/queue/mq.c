@@ -78,6 +78,30 @@ size_t tl_mq_push(struct tl_mq *q, struct tl_msg *const *msgs, size_t n)
     return done;
 }
 
+size_t tl_mq_try_push(struct tl_mq *q, struct tl_msg *const *msgs, size_t n)
+{
+    pthread_mutex_lock(&q->lock);
+    if (q->closed) {
+        pthread_mutex_unlock(&q->lock);
+        return 0;
+    }
+    bool was_empty = q->len == 0;
+    size_t room = q->cap - q->len;
+    size_t take = n < room ? n : room;
+    for (size_t i = 0; i < take; i++) {
+        q->ring[(q->head + q->len + i) % q->cap] = msgs[i];
+    }
+    q->len += take;
+    if (take) {
+        pthread_cond_signal(&q->not_empty);
+    }
+    pthread_mutex_unlock(&q->lock);
+    if (q->notify && was_empty && take) {
+        q->notify(q->notify_arg);
+    }
+    return take;
+}
+
 size_t tl_mq_pop(struct tl_mq *q, struct tl_msg **out, size_t max, int64_t timeout_ms)
 {
     struct timespec deadline;

@@ -42,6 +42,9 @@ void tl_mq_fini(struct tl_mq *q);
  * caller still owns msgs[returned..n)). */
 size_t tl_mq_push(struct tl_mq *q, struct tl_msg *const *msgs, size_t n);
 
+/* Like tl_mq_push but never waits: pushes what fits and returns how many (0 when closed). */
+size_t tl_mq_try_push(struct tl_mq *q, struct tl_msg *const *msgs, size_t n);
+
 /* Pops up to max messages into out (the caller gets their references). Waits up to
  * timeout_ms (-1 = forever) for at least one. Returns 0 on timeout, on tl_mq_kick, or when
  * closed and empty. */

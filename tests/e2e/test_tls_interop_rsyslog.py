@@ -203,7 +203,7 @@ def test_rsyslog_gtls_rejects_tlslogd_not_permitted(daemon, tmp_path, pki, group
     group.add(r).start()
     t = tls_block(ca=pki.ca.cert, cert=pki.client.cert, key=pki.client.key)
     d = daemon(config([tcp_input("feed")],
-                      [forward_output("fwd", rx.port, tls=t, drain_timeout="1s",
+                      [forward_output("fwd", rx.port, tls=t, queue={"drain_timeout": "1s"},
                                       reconnect_min="200ms", reconnect_max="1s")]))
     feed_tcp(d.port("feed"), numbered("refused", 5))
     rejected = lambda: re.search(r"not permitted to talk to .*client\.test", r.log())
@@ -228,7 +228,7 @@ def test_tlslogd_forward_checks_rsyslog_server(daemon, tmp_path, pki, group, cas
     t = tls_block(ca=ca, auth="name",
                   permitted_peers=[SERVER_NAME] if case == "permitted-peer" else None)
     d = daemon(config([tcp_input("feed")],
-                      [forward_output("fwd", rx.port, tls=t, drain_timeout="1s",
+                      [forward_output("fwd", rx.port, tls=t, queue={"drain_timeout": "1s"},
                                       reconnect_min="200ms", reconnect_max="1s")]))
     marker = "chk-" + case
     feed_tcp(d.port("feed"), numbered(marker, N))

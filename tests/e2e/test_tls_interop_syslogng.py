@@ -109,7 +109,7 @@ def test_syslogng_required_trusted_refuses_tlslogd_without_cert(daemon, tmp_path
     group.add(ng).start()
     d = daemon(config([tcp_input("feed")],
                       [forward_output("fwd", rx.port, tls=tls_block(ca=pki.ca.cert),
-                                      drain_timeout="1s", reconnect_min="200ms",
+                                      queue={"drain_timeout": "1s"}, reconnect_min="200ms",
                                       reconnect_max="1s")]))
     feed_tcp(d.port("feed"), numbered("nocert", 5))
     wait_for(lambda: re.search(r"(?i)certificate", ng.log()) or rx.out.with_marker("nocert"),

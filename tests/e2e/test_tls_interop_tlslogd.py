@@ -140,7 +140,7 @@ def test_forward_stops_within_drain_timeout(daemon, tmp_path, pki):
     """SIGTERM with messages the TLS forward output cannot deliver (nothing listens on the
     target): tlslogd gives up after drain_timeout (1 s) and exits."""
     dead = free_port()
-    tx = daemon(sender_conf(pki, dead, drain_timeout="1s", reconnect_min="200ms",
+    tx = daemon(sender_conf(pki, dead, queue={"drain_timeout": "1s"}, reconnect_min="200ms",
                             reconnect_max="1s"), name="tx")
     feed_tcp(tx.port("feed"), numbered("stuck", 5))
     tx.wait_log(r"warning output fwd: cannot connect to 127\.0\.0\.1:%d" % dead)

@@ -236,7 +236,7 @@ static void test_every_key(void **state)
                                 "    max_open_files: 100000\n"
                                 "    file_mode: 600\n"
                                 "    dir_mode: \"0o700\"\n"
-                                "    queue_messages: 100000000\n"
+                                "    queue: {memory_messages: 100000000}\n"
                                 "  - name: s\n"
                                 "    type: stdout\n"
                                 "    format: raw\n"
@@ -426,8 +426,8 @@ static void test_unknown_keys(void **state)
     expect_errors(BASE_INPUTS BASE_OUTPUTS "    Format: json\n",
                   "t.yaml:8: unknown key 'Format' in outputs[0] (o); allowed: name, type, "
                   "path, format, flush_interval, buffer_size, max_open_files, file_mode, "
-                  "dir_mode, queue_messages, targets, transport, framing, reconnect_min, "
-                  "reconnect_max, connect_timeout, drain_timeout, tls; did you mean 'format'?");
+                  "dir_mode, sync, queue, targets, transport, framing, relp_window, "
+                  "reconnect_min, reconnect_max, connect_timeout, tls; did you mean 'format'?");
     expect_errors(BASE_INPUTS BASE_OUTPUTS "routes:\n  - from: a\n    to: o\n    tp: o\n",
                   "t.yaml:11: unknown key 'tp' in routes[0]; allowed: from, to; did you mean "
                   "'to'?");
@@ -519,11 +519,11 @@ static void test_transport_rules(void **state)
                   "    framing: lf\n"
                   "    max_connections: 10\n"
                   BASE_OUTPUTS,
-                  "t.yaml:2: inputs[0] (u): missing required key 'listen' (udp, tcp and tls "
-                  "inputs need it)",
+                  "t.yaml:2: inputs[0] (u): missing required key 'listen' (udp, tcp, tls and "
+                  "relp inputs need it)",
                   "t.yaml:4: inputs[1] (x): missing required key 'path' (unix inputs need it)",
-                  "t.yaml:6: inputs[1] (x).listen: listen applies only to udp, tcp and tls "
-                  "inputs; this one's transport is unix",
+                  "t.yaml:6: inputs[1] (x).listen: listen applies only to udp, tcp, tls and "
+                  "relp inputs; this one's transport is unix",
                   "t.yaml:10: inputs[2] (t).path: path applies only to unix inputs; this one's "
                   "transport is tcp",
                   "t.yaml:11: inputs[2] (t).socket_mode: socket_mode applies only to unix "
@@ -533,7 +533,7 @@ static void test_transport_rules(void **state)
                   "t.yaml:16: inputs[3] (v).framing: framing applies only to tcp and tls "
                   "inputs; this one's transport is udp",
                   "t.yaml:17: inputs[3] (v).max_connections: max_connections applies only to "
-                  "tcp and tls inputs; this one's transport is udp");
+                  "tcp, tls and relp inputs; this one's transport is udp");
     expect_errors("inputs:\n"
                   "  - name: tcp-in\n"
                   "    transport: tpc\n"
@@ -541,7 +541,7 @@ static void test_transport_rules(void **state)
                   "  - listen: \":2\"\n"
                   BASE_OUTPUTS,
                   "t.yaml:3: inputs[0] (tcp-in).transport: 'tpc' is not one of udp, tcp, unix, "
-                  "tls",
+                  "tls, relp",
                   "t.yaml:5: inputs[1]: missing required key 'name'",
                   "t.yaml:5: inputs[1]: missing required key 'transport'");
     expect_errors(BASE_INPUTS "outputs:\n  - name: o\n    type: file\n",
@@ -682,7 +682,8 @@ static void test_many_errors(void **state)
                   "routes:\n"
                   "  - from: [a, nosuchinput]\n"
                   "    to: [o]\n",
-                  "t.yaml:4: inputs[0] (a).transport: 'tcpx' is not one of udp, tcp, unix, tls",
+                  "t.yaml:4: inputs[0] (a).transport: 'tcpx' is not one of udp, tcp, unix, tls, "
+                  "relp",
                   "t.yaml:9: inputs[1] (b).max_message_size: '12 parsecs' is not a size; use a "
                   "number of bytes, or a number with k, KiB, M, MiB, G or GiB (e.g. 64KiB)",
                   "t.yaml:14: outputs[0] (o).format: 'bogus' is not one of rfc5424, rfc3164, "
@@ -885,8 +886,9 @@ static void test_forward_defaults(void **state)
                                 "    reconnect_min: 250ms\n"
                                 "    reconnect_max: 250ms\n"
                                 "    connect_timeout: 3s\n"
-                                "    drain_timeout: 0\n"
-                                "    queue_messages: 5\n");
+                                "    queue:\n"
+                                "      drain_timeout: 0\n"
+                                "      memory_messages: 5\n");
     const struct tl_conf_output *o = c->outputs;
 
     (void)state;
@@ -1008,7 +1010,7 @@ static void test_tls_errors(void **state)
                   "    listen: \":7\"\n"
                   "    tls: yes\n"
                   BASE_OUTPUTS,
-                  "t.yaml:5: inputs[0] (a).tls: tls applies only to tls inputs; this one's "
+                  "t.yaml:5: inputs[0] (a).tls: tls applies only to tls and relp inputs; this one's "
                   "transport is tcp",
                   "t.yaml:6: inputs[0] (a).hostname_must_match_cert: hostname_must_match_cert "
                   "applies only to tls inputs; this one's transport is tcp",
@@ -1128,12 +1130,12 @@ static void test_forward_errors(void **state)
                   "t.yaml:20: outputs[1] (q).reconnect_max: 2s is less than reconnect_min "
                   "(5s); it must be at least as long",
                   "t.yaml:21: outputs[1] (q).tls: tls applies only to forward outputs with "
-                  "transport tls; this one's transport is udp",
+                  "transport tls or relp; this one's transport is udp",
                   "t.yaml:25: outputs[2] (r).targets: the list is empty; give at least one "
                   "host:port",
                   "t.yaml:26: outputs[2] (r).framing: 'auto' is not one of octet-counted, lf",
                   "t.yaml:27: outputs[2] (r).tls: tls applies only to forward outputs with "
-                  "transport tls; this one's transport is tcp",
+                  "transport tls or relp; this one's transport is tcp",
                   "t.yaml:31: outputs[3] (s).targets: targets applies only to forward outputs; "
                   "this one's type is file",
                   "t.yaml:32: outputs[3] (s).transport: transport applies only to forward "
@@ -1148,6 +1150,405 @@ static void test_forward_errors(void **state)
                   "forward outputs use rfc5424 or rfc3164",
                   "t.yaml:40: outputs[4] (t).reconnect_max: '5ms' is out of range; allowed: "
                   "10ms..24h");
+}
+
+/* ---- RELP and queues ------------------------------------------------------------------- */
+
+static void test_relp_input(void **state)
+{
+    struct tl_conf *c = load_ok("tls:\n"
+                                "  cert_file: /c.pem\n"
+                                "  key_file: /c.key\n"
+                                "inputs:\n"
+                                "  - {name: plain, transport: relp, listen: \"1.2.3.4\"}\n"
+                                "  - name: inherit\n"
+                                "    transport: relp\n"
+                                "    listen: \":0\"\n"
+                                "    max_connections: 7\n"
+                                "    max_message_size: 1MiB\n"
+                                "    tls: {}\n"
+                                "  - name: own\n"
+                                "    transport: relp\n"
+                                "    listen: \"[::1]:3000\"\n"
+                                "    tls:\n"
+                                "      ca_file: /ca.pem\n"
+                                "      auth: name\n"
+                                "      permitted_peers: \"*.example.net\"\n"
+                                "  - {name: t, transport: tls, listen: \"1.2.3.4\"}\n"
+                                BASE_OUTPUTS);
+    const struct tl_conf_input *in = c->inputs;
+
+    (void)state;
+    assert_int_equal(in[0].transport, TL_TR_RELP);
+    assert_string_equal(in[0].host, "1.2.3.4");
+    assert_int_equal(in[0].port, 2514);
+    assert_false(in[0].relp_tls);
+    assert_int_equal(in[0].tls.line, 0);
+    assert_null(in[0].tls.cert_file);
+    assert_int_equal(in[0].max_connections, 10000);
+    assert_int_equal(in[0].max_message_size, 65536);
+
+    assert_true(in[1].relp_tls);
+    assert_null(in[1].host);
+    assert_int_equal(in[1].port, 0);
+    assert_int_equal(in[1].max_connections, 7);
+    assert_int_equal(in[1].max_message_size, 1024 * 1024);
+    assert_string_equal(in[1].tls.cert_file, "/c.pem");
+    assert_string_equal(in[1].tls.key_file, "/c.key");
+    assert_int_equal(in[1].tls.auth, TL_AUTH_DEFAULT);
+    assert_int_equal(in[1].tls.min_version, 12);
+
+    assert_true(in[2].relp_tls);
+    assert_int_equal(in[2].port, 3000);
+    assert_int_equal(in[2].tls.line, 15);
+    assert_string_equal(in[2].tls.cert_file, "/c.pem");
+    assert_string_equal(in[2].tls.ca_file, "/ca.pem");
+    assert_int_equal(in[2].tls.auth, TL_AUTH_NAME);
+    assert_int_equal(in[2].tls.n_permitted_peers, 1);
+
+    assert_int_equal(in[3].port, 6514);
+    assert_false(in[3].relp_tls);
+    assert_string_equal(tl_transport_name(TL_TR_RELP), "relp");
+    assert_string_equal(tl_transport_name(TL_TR_TLS), "tls");
+    tl_conf_free(c);
+
+    expect_errors("inputs:\n"
+                  "  - name: r\n"
+                  "    transport: relp\n"
+                  "  - name: s\n"
+                  "    transport: relp\n"
+                  "    listen: \":1\"\n"
+                  "    framing: octet-counted\n"
+                  "    recv_buffer: 1M\n"
+                  "    hostname_must_match_cert: true\n"
+                  "  - name: t\n"
+                  "    transport: relp\n"
+                  "    listen: \":2\"\n"
+                  "    tls: {}\n"
+                  "  - name: u\n"
+                  "    transport: relp\n"
+                  "    listen: \":3\"\n"
+                  "    tls: {cert_file: /c.pem, key_file: /c.key, auth: name}\n"
+                  "  - name: v\n"
+                  "    transport: relp\n"
+                  "    listen: \":4\"\n"
+                  "    tls: yes\n"
+                  "  - name: w\n"
+                  "    transport: relp\n"
+                  "    listen: \":1\"\n"
+                  BASE_OUTPUTS,
+                  "t.yaml:2: inputs[0] (r): missing required key 'listen' (udp, tcp, tls and "
+                  "relp inputs need it)",
+                  "t.yaml:7: inputs[1] (s).framing: framing applies only to tcp and tls "
+                  "inputs; this one's transport is relp",
+                  "t.yaml:8: inputs[1] (s).recv_buffer: recv_buffer applies only to udp and "
+                  "unix inputs; this one's transport is relp",
+                  "t.yaml:9: inputs[1] (s).hostname_must_match_cert: hostname_must_match_cert "
+                  "applies only to tls inputs; this one's transport is relp",
+                  "t.yaml:10: inputs[2] (t).tls: a TLS input needs a certificate: set "
+                  "tls.cert_file and tls.key_file (make one with: tlslog cert issue)",
+                  "t.yaml:14: inputs[3] (u).tls: auth name checks the peer's certificate "
+                  "against trusted CAs, but none is configured; set tls.ca_file (a PEM file, "
+                  "or \"system\") or tls.ca_dir",
+                  "t.yaml:14: inputs[3] (u).tls: auth name needs tls.permitted_peers: the "
+                  "names (or patterns like *.example.net) of the clients allowed to send",
+                  "t.yaml:21: inputs[4] (v).tls: expected a mapping of TLS settings (ca_file, "
+                  "cert_file, key_file, ...), got a single value",
+                  "t.yaml:22: inputs[5] (w).listen: inputs[1] (s) at line 4 already listens "
+                  "on relp port 1 on all addresses");
+}
+
+static void test_relp_output(void **state)
+{
+    struct tl_conf *c = load_ok("tls: {ca_file: /ca.pem}\n"
+                                BASE_INPUTS
+                                "outputs:\n"
+                                "  - name: plain\n"
+                                "    type: forward\n"
+                                "    transport: relp\n"
+                                "    targets: [\"a.example.net\", \"b:7\"]\n"
+                                "  - name: over-tls\n"
+                                "    type: forward\n"
+                                "    transport: relp\n"
+                                "    targets: a.example.net\n"
+                                "    format: rfc3164\n"
+                                "    relp_window: 100000\n"
+                                "    tls: {cert_file: /c.pem, key_file: /c.key}\n"
+                                "  - name: empty-tls\n"
+                                "    type: forward\n"
+                                "    transport: relp\n"
+                                "    targets: a.example.net\n"
+                                "    relp_window: 1\n"
+                                "    tls: {}\n");
+    const struct tl_conf_output *o = c->outputs;
+
+    (void)state;
+    assert_int_equal(o[0].transport, TL_TR_RELP);
+    assert_int_equal(o[0].format, TL_FMT_RFC5424);
+    assert_int_equal(o[0].targets[0].port, 2514);
+    assert_int_equal(o[0].targets[1].port, 7);
+    assert_int_equal(o[0].relp_window, 1024);
+    assert_false(o[0].relp_tls);
+    assert_null(o[0].tls.ca_file);
+    assert_int_equal(o[0].tls.line, 0);
+
+    assert_true(o[1].relp_tls);
+    assert_int_equal(o[1].format, TL_FMT_RFC3164);
+    assert_int_equal(o[1].relp_window, 100000);
+    assert_string_equal(o[1].tls.ca_file, "/ca.pem");
+    assert_string_equal(o[1].tls.cert_file, "/c.pem");
+    assert_int_equal(o[1].tls.line, 17);
+
+    assert_true(o[2].relp_tls);
+    assert_int_equal(o[2].relp_window, 1);
+    assert_string_equal(o[2].tls.ca_file, "/ca.pem");
+    assert_null(o[2].tls.cert_file);
+    tl_conf_free(c);
+
+    expect_errors(BASE_INPUTS
+                  "outputs:\n"
+                  "  - name: p\n"
+                  "    type: forward\n"
+                  "    transport: relp\n"
+                  "    targets: h\n"
+                  "    framing: lf\n"
+                  "    format: json\n"
+                  "    relp_window: 0\n"
+                  "    tls: {}\n"
+                  "  - name: q\n"
+                  "    type: forward\n"
+                  "    targets: h\n"
+                  "    relp_window: 10\n"
+                  "    tls: {ca_file: system}\n"
+                  "  - name: r\n"
+                  "    type: forward\n"
+                  "    transport: tcp\n"
+                  "    targets: h\n"
+                  "    relp_window: 100001\n"
+                  "  - name: s\n"
+                  "    type: stdout\n"
+                  "    relp_window: 5\n",
+                  "t.yaml:6: outputs[0] (p).tls: auth name (the default for outputs) checks "
+                  "the peer's certificate against trusted CAs, but none is configured; set "
+                  "tls.ca_file (a PEM file, or \"system\") or tls.ca_dir",
+                  "t.yaml:10: outputs[0] (p).framing: framing applies only to tcp and tls "
+                  "forwarding; relp frames each message itself",
+                  "t.yaml:11: outputs[0] (p).format: 'json' cannot be sent to a syslog server; "
+                  "forward outputs use rfc5424 or rfc3164",
+                  "t.yaml:12: outputs[0] (p).relp_window: '0' is out of range; allowed: "
+                  "1..100000",
+                  "t.yaml:17: outputs[1] (q).relp_window: relp_window applies only to forward "
+                  "outputs with transport relp; this one's transport is tls",
+                  "t.yaml:23: outputs[2] (r).relp_window: '100001' is out of range; allowed: "
+                  "1..100000",
+                  "t.yaml:23: outputs[2] (r).relp_window: relp_window applies only to forward "
+                  "outputs with transport relp; this one's transport is tcp",
+                  "t.yaml:26: outputs[3] (s).relp_window: relp_window applies only to forward "
+                  "outputs; this one's type is stdout");
+}
+
+static void test_queue(void **state)
+{
+    struct tl_conf *c = load_ok(BASE_INPUTS
+                                "outputs:\n"
+                                "  - {name: f, type: file, path: f.log}\n"
+                                "  - {name: s, type: stdout}\n"
+                                "  - {name: d, type: forward, targets: h, transport: tcp}\n"
+                                "  - name: g\n"
+                                "    type: file\n"
+                                "    path: g.log\n"
+                                "    sync: true\n"
+                                "    queue: {memory_messages: 7, full: drop}\n"
+                                "  - name: t\n"
+                                "    type: stdout\n"
+                                "    queue: {}\n"
+                                "  - name: e\n"
+                                "    type: forward\n"
+                                "    transport: tcp\n"
+                                "    targets: h\n"
+                                "    queue:\n"
+                                "      memory_messages: 1\n"
+                                "      full: drop\n"
+                                "      dir: /var/spool/tlslogd/e\n"
+                                "      max_bytes: 1MiB\n"
+                                "      sync: interval\n"
+                                "      sync_interval: 250ms\n"
+                                "      segment_size: 64KiB\n"
+                                "      drain_timeout: 0\n"
+                                "  - name: a\n"
+                                "    type: forward\n"
+                                "    transport: tcp\n"
+                                "    targets: h\n"
+                                "    queue: {dir: /q/a, sync: always, max_bytes: 8MiB}\n"
+                                "  - name: n\n"
+                                "    type: forward\n"
+                                "    transport: tcp\n"
+                                "    targets: h\n"
+                                "    queue: {dir: /q/n, sync: none, memory_messages: "
+                                "100000000}\n");
+    const struct tl_conf_output *o = c->outputs;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(o[i].queue_messages, 100000);
+        assert_int_equal(o[i].full, TL_QFULL_BLOCK);
+        assert_null(o[i].queue_dir);
+        assert_false(o[i].sync);
+    }
+    /* Forward-only keys stay zero on file and stdout outputs. */
+    assert_int_equal(o[0].drain_timeout_ms, 0);
+    assert_int_equal(o[0].queue_max_bytes, 0);
+    assert_int_equal(o[1].queue_segment_bytes, 0);
+    assert_int_equal(o[2].drain_timeout_ms, 10000);
+    assert_int_equal(o[2].queue_max_bytes, 1024ull * 1024 * 1024);
+    assert_int_equal(o[2].queue_sync, TL_QSYNC_INTERVAL);
+    assert_int_equal(o[2].queue_sync_interval_ms, 1000);
+    assert_int_equal(o[2].queue_segment_bytes, 8 * 1024 * 1024);
+
+    assert_true(o[3].sync);
+    assert_int_equal(o[3].queue_messages, 7);
+    assert_int_equal(o[3].full, TL_QFULL_DROP);
+    assert_int_equal(o[4].queue_messages, 100000);
+    assert_int_equal(o[4].full, TL_QFULL_BLOCK);
+
+    assert_int_equal(o[5].queue_messages, 1);
+    assert_int_equal(o[5].full, TL_QFULL_DROP);
+    assert_string_equal(o[5].queue_dir, "/var/spool/tlslogd/e");
+    assert_int_equal(o[5].queue_max_bytes, 1024 * 1024);
+    assert_int_equal(o[5].queue_sync, TL_QSYNC_INTERVAL);
+    assert_int_equal(o[5].queue_sync_interval_ms, 250);
+    assert_int_equal(o[5].queue_segment_bytes, 64 * 1024);
+    assert_int_equal(o[5].drain_timeout_ms, 0);
+
+    assert_int_equal(o[6].queue_sync, TL_QSYNC_ALWAYS);
+    assert_int_equal(o[6].queue_max_bytes, 8 * 1024 * 1024);
+    assert_int_equal(o[6].queue_segment_bytes, 8 * 1024 * 1024);
+    assert_int_equal(o[7].queue_sync, TL_QSYNC_NONE);
+    assert_int_equal(o[7].queue_messages, 100000000);
+    tl_conf_free(c);
+}
+
+static void test_queue_errors(void **state)
+{
+    (void)state;
+    /* The old flat keys say where they went. */
+    expect_errors(BASE_INPUTS
+                  "outputs:\n"
+                  "  - name: o\n"
+                  "    type: stdout\n"
+                  "    queue_messages: 5000\n"
+                  "  - name: p\n"
+                  "    type: forward\n"
+                  "    targets: h\n"
+                  "    transport: tcp\n"
+                  "    drain_timeout: [1s]\n"
+                  "    queue_message: 5\n",
+                  "t.yaml:8: outputs[0] (o).queue_messages: 'queue_messages' moved into the "
+                  "queue: block: write queue: {memory_messages: 5000}",
+                  "t.yaml:13: outputs[1] (p).drain_timeout: 'drain_timeout' moved into the "
+                  "queue: block: write queue: {drain_timeout: 10s}",
+                  "t.yaml:14: unknown key 'queue_message' in outputs[1] (p); allowed: name, "
+                  "type, path, format, flush_interval, buffer_size, max_open_files, file_mode, "
+                  "dir_mode, sync, queue, targets, transport, framing, relp_window, "
+                  "reconnect_min, reconnect_max, connect_timeout, tls");
+    expect_errors(BASE_INPUTS
+                  "outputs:\n"
+                  "  - name: o\n"
+                  "    type: stdout\n"
+                  "    sync: true\n"
+                  "    queue:\n"
+                  "      memory_messages: 0\n"
+                  "      full: wait\n"
+                  "      dir: /q\n"
+                  "      drain_timeout: 1s\n"
+                  "      max_bytes: 1GiB\n"
+                  "      memory_mesages: 3\n"
+                  "  - name: p\n"
+                  "    type: file\n"
+                  "    path: p.log\n"
+                  "    sync: maybe\n"
+                  "    queue: 5\n"
+                  "  - name: q\n"
+                  "    type: forward\n"
+                  "    targets: h\n"
+                  "    transport: tcp\n"
+                  "    queue:\n"
+                  "      max_bytes: 512KiB\n"
+                  "      sync: always\n"
+                  "      sync_interval: 1s\n"
+                  "      segment_size: 1MiB\n"
+                  "      drain_timeout: 2h\n"
+                  "  - name: r\n"
+                  "    type: forward\n"
+                  "    targets: h\n"
+                  "    transport: tcp\n"
+                  "    queue:\n"
+                  "      dir: \"\"\n"
+                  "      sync: none\n"
+                  "      sync_interval: 1s\n"
+                  "      max_bytes: 2MiB\n"
+                  "  - name: s\n"
+                  "    type: forward\n"
+                  "    targets: h\n"
+                  "    transport: tcp\n"
+                  "    queue: {dir: /q/s, max_bytes: 2MiB, segment_size: 4MiB}\n"
+                  "  - name: t\n"
+                  "    type: forward\n"
+                  "    targets: h\n"
+                  "    transport: tcp\n"
+                  "    queue: {dir: /q/t, max_bytes: 8MiB}\n"
+                  "  - name: u\n"
+                  "    type: forward\n"
+                  "    targets: h\n"
+                  "    transport: tcp\n"
+                  "    queue: {dir: /q/t}\n"
+                  "  - name: v\n"
+                  "    type: forward\n"
+                  "    targets: h\n"
+                  "    transport: tcp\n"
+                  "    queue:\n",
+                  "t.yaml:8: outputs[0] (o).sync: sync applies only to file outputs; this "
+                  "one's type is stdout",
+                  "t.yaml:10: outputs[0] (o).queue.memory_messages: '0' is out of range; "
+                  "allowed: 1..100000000",
+                  "t.yaml:11: outputs[0] (o).queue.full: 'wait' is not one of block, drop",
+                  "t.yaml:12: outputs[0] (o).queue.dir: dir applies only to forward outputs; "
+                  "this one's type is stdout",
+                  "t.yaml:13: outputs[0] (o).queue.drain_timeout: drain_timeout applies only "
+                  "to forward outputs; this one's type is stdout",
+                  "t.yaml:14: outputs[0] (o).queue.max_bytes: max_bytes applies only to "
+                  "forward outputs; this one's type is stdout",
+                  "t.yaml:15: unknown key 'memory_mesages' in outputs[0] (o).queue; allowed: "
+                  "memory_messages, full, dir, max_bytes, sync, sync_interval, segment_size, "
+                  "drain_timeout; did you mean 'memory_messages'?",
+                  "t.yaml:19: outputs[1] (p).sync: 'maybe' is not a boolean; use true, false, "
+                  "yes or no",
+                  "t.yaml:20: outputs[1] (p).queue: expected a mapping of queue settings "
+                  "(memory_messages, full, dir, ...), got a single value",
+                  "t.yaml:26: outputs[2] (q).queue.max_bytes: '512KiB' is out of range; "
+                  "allowed: 1MiB..1024GiB",
+                  "t.yaml:26: outputs[2] (q).queue.max_bytes: max_bytes is about the disk "
+                  "queue, which needs dir; set queue.dir or remove it",
+                  "t.yaml:27: outputs[2] (q).queue.sync: sync is about the disk queue, which "
+                  "needs dir; set queue.dir or remove it",
+                  "t.yaml:28: outputs[2] (q).queue.sync_interval: sync_interval is about the "
+                  "disk queue, which needs dir; set queue.dir or remove it",
+                  "t.yaml:29: outputs[2] (q).queue.segment_size: segment_size is about the "
+                  "disk queue, which needs dir; set queue.dir or remove it",
+                  "t.yaml:30: outputs[2] (q).queue.drain_timeout: '2h' is out of range; "
+                  "allowed: 0..1h",
+                  "t.yaml:36: outputs[3] (r).queue.dir: the path is empty",
+                  "t.yaml:36: outputs[3] (r).queue: segment_size (8MiB, the default) is larger "
+                  "than max_bytes (2MiB); lower segment_size or raise max_bytes",
+                  "t.yaml:38: outputs[3] (r).queue.sync_interval: sync_interval applies only "
+                  "with sync: interval; this one's sync is none",
+                  "t.yaml:44: outputs[4] (s).queue: segment_size (4MiB) is larger than "
+                  "max_bytes (2MiB); lower segment_size or raise max_bytes",
+                  "t.yaml:50: outputs[6] (u).queue.dir: outputs[5] (t) at line 45 already "
+                  "keeps its queue in '/q/t'; each forward output needs a directory of its own",
+                  "t.yaml:59: outputs[7] (v).queue: expected a mapping of queue settings "
+                  "(memory_messages, full, dir, ...), got nothing");
 }
 
 /* ---- value syntaxes -------------------------------------------------------------------- */
@@ -1389,6 +1790,10 @@ int main(void)
         cmocka_unit_test(test_forward_defaults),
         cmocka_unit_test(test_tls_errors),
         cmocka_unit_test(test_forward_errors),
+        cmocka_unit_test(test_relp_input),
+        cmocka_unit_test(test_relp_output),
+        cmocka_unit_test(test_queue),
+        cmocka_unit_test(test_queue_errors),
         cmocka_unit_test(test_parse_size),
         cmocka_unit_test(test_parse_duration),
         cmocka_unit_test(test_parse_listen),

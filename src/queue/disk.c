@@ -1,0 +1,1450 @@
+/*
+ * disk.c: the persistent segment-file FIFO described in disk.h.
+ *
+ * In memory: the segments with unacknowledged records, oldest first (segs[0] holds the ack
+ * position, segs[nsegs - 1] is the tail), each with its end and its counts of unacknowledged
+ * and unread records; the append buffer of the tail; a read buffer over one segment file; and
+ * the lengths of the records read but not acknowledged (a ring), which is all tl_dq_ack needs
+ * to move the ack position, since records in a segment are contiguous.
+ */
+#include "queue/disk.h"
+
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SEG_MAGIC "TLDQSEG1"
+#define ACK_MAGIC "TLDQACK1"
+#define SEG_HEADER 16u
+#define HDR TL_DQ_RECORD_HEADER
+#define ACK_SLOT_BYTES 40u
+#define ACK_SLOT_STRIDE 512u          /* each slot in its own disk sector */
+#define READ_CHUNK (256u * 1024)      /* bytes per pread */
+#define WRITE_CHUNK (1024u * 1024)    /* append buffer written once it holds this much */
+#define BUF_KEEP (4u * 1024 * 1024)   /* larger buffers (for huge records) are shrunk again */
+#define NAME_MAX_LEN 32
+
+struct seg {
+    uint64_t num;
+    uint64_t end;       /* end of its records; for the tail including the append buffer */
+    uint64_t unacked;   /* records not acknowledged */
+    uint64_t unread;    /* records after the read cursor */
+};
+
+struct tl_dq {
+    char *dir;
+    int dirfd;
+    int lockfd;
+    int ackfd;
+    uint64_t max_bytes;
+    uint64_t segment_bytes;
+    enum tl_dq_sync sync;
+    int64_t sync_interval_ms;
+
+    struct seg *segs;
+    size_t nsegs;
+    size_t segs_cap;
+    uint64_t next_num;  /* number of the next segment to create */
+
+    /* Tail: writable while wfd >= 0. wbuf holds [wbase, tail end); the file holds
+     * [0, disk), and wbase <= disk: after a short write the buffer keeps the records whose
+     * bytes are partly on disk, so it always starts at a record boundary. */
+    int wfd;
+    uint64_t disk;
+    uint64_t wbase;
+    uint8_t *wbuf;
+    size_t wlen;
+    size_t wdone;       /* bytes of wbuf already in the file */
+    size_t wcap;
+
+    /* Read cursor: segs[rseg], offset roff. */
+    size_t rseg;
+    uint64_t roff;
+    bool peeked;        /* peek_num/peek_off/peek_size describe the record at the cursor */
+    uint64_t peek_num;
+    uint64_t peek_off;
+    uint64_t peek_size;
+
+    /* Read buffer: bytes [rb_off, rb_off + rb_len) of segment rb_num (rb_len 0: none). */
+    int rfd;
+    uint64_t rfd_num;
+    uint8_t *rbuf;
+    size_t rcap;
+    uint64_t rb_num;
+    uint64_t rb_off;
+    size_t rb_len;
+
+    /* Lengths of records read and not acknowledged, oldest first. */
+    uint32_t *ring;
+    size_t ring_head;
+    size_t ring_n;
+    size_t ring_cap;
+
+    uint64_t ack_off;   /* in segs[0] */
+    uint64_t ack_gen;
+    bool ack_dirty;     /* moved since the ack file was written */
+    bool ack_unsynced;  /* written since the ack file was synced */
+    bool data_unsynced; /* tail written since it was synced */
+    bool dir_unsynced;  /* segments created or deleted since the directory was synced */
+    int64_t last_sync_ms;
+
+    uint64_t count;
+    uint64_t bytes;
+    uint64_t unread;
+
+    bool has_problem;
+    char problem[512];
+};
+
+/* ---- CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), slicing by 8 ---- */
+
+static uint32_t crc_tab[8][256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) {
+            c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1u)));
+        }
+        crc_tab[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; i++) {
+        for (int t = 1; t < 8; t++) {
+            uint32_t prev = crc_tab[t - 1][i];
+            crc_tab[t][i] = (prev >> 8) ^ crc_tab[0][prev & 0xffu];
+        }
+    }
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    put32(p, (uint32_t)v);
+    put32(p + 4, (uint32_t)(v >> 32));
+}
+
+uint32_t tl_crc32c(uint32_t crc, const void *data, size_t len)
+{
+    const uint8_t *p = data;
+
+    pthread_once(&crc_once, crc_init);
+    crc = ~crc;
+    while (len >= 8) {
+        uint32_t lo = crc ^ get32(p);
+        uint32_t hi = get32(p + 4);
+        crc = crc_tab[7][lo & 0xffu] ^ crc_tab[6][(lo >> 8) & 0xffu] ^
+              crc_tab[5][(lo >> 16) & 0xffu] ^ crc_tab[4][lo >> 24] ^
+              crc_tab[3][hi & 0xffu] ^ crc_tab[2][(hi >> 8) & 0xffu] ^
+              crc_tab[1][(hi >> 16) & 0xffu] ^ crc_tab[0][hi >> 24];
+        p += 8;
+        len -= 8;
+    }
+    while (len > 0) {
+        crc = (crc >> 8) ^ crc_tab[0][(crc ^ *p) & 0xffu];
+        p++;
+        len--;
+    }
+    return ~crc;
+}
+
+/* CRC of a record: its 4 length bytes, then the payload. */
+static uint32_t record_crc(const uint8_t *lenbytes, const void *payload, size_t len)
+{
+    return tl_crc32c(tl_crc32c(0, lenbytes, 4), payload, len);
+}
+
+/* ---- small helpers ---- */
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL || errlen == 0) {
+        return;
+    }
+    va_start(ap, fmt);
+    if (vsnprintf(err, errlen, fmt, ap) < 0) {
+        err[0] = '\0';
+    }
+    va_end(ap);
+}
+
+static void add_sentence(char *buf, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Appends one sentence to buf; once one does not fit, buf ends in "..." and stays so. */
+static void add_sentence(char *buf, size_t cap, const char *fmt, ...)
+{
+    static const char more[] = " ...";
+    size_t used = strlen(buf);
+    char one[512];
+    va_list ap;
+    int n;
+
+    if (used >= sizeof(more) - 1 && strcmp(buf + used - (sizeof(more) - 1), more) == 0) {
+        return;
+    }
+    va_start(ap, fmt);
+    n = vsnprintf(one, sizeof(one), fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        return;
+    }
+    size_t need = (used > 0 ? 1 : 0) + strlen(one);
+    if (used + need + sizeof(more) <= cap) {
+        if (used > 0) {
+            buf[used++] = ' ';
+        }
+        memcpy(buf + used, one, strlen(one) + 1);
+    } else if (used + sizeof(more) <= cap) {
+        memcpy(buf + used, more, sizeof(more));
+    }
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void seg_name(char *out, uint64_t num)
+{
+    int n = snprintf(out, NAME_MAX_LEN, "seg-%016" PRIx64 ".q", num);
+    assert(n > 0 && n < NAME_MAX_LEN);
+    (void)n;
+}
+
+/* "seg-" 16 lower-case hex digits ".q", exactly. */
+static bool parse_seg_name(const char *name, uint64_t *num)
+{
+    uint64_t v = 0;
+
+    if (strncmp(name, "seg-", 4) != 0 || strlen(name) != 22 || strcmp(name + 20, ".q") != 0) {
+        return false;
+    }
+    for (int i = 4; i < 20; i++) {
+        char c = name[i];
+        unsigned d;
+        if (c >= '0' && c <= '9') {
+            d = (unsigned)(c - '0');
+        } else if (c >= 'a' && c <= 'f') {
+            d = (unsigned)(c - 'a' + 10);
+        } else {
+            return false;
+        }
+        v = v << 4 | d;
+    }
+    *num = v;
+    return true;
+}
+
+/* pread until n bytes, EOF or an error; returns bytes read or -1. */
+static ssize_t pread_full(int fd, uint8_t *buf, size_t n, uint64_t off)
+{
+    size_t got = 0;
+
+    while (got < n) {
+        ssize_t r = pread(fd, buf + got, n - got, (off_t)(off + got));
+        if (r < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -1;
+        }
+        if (r == 0) {
+            break;
+        }
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+static bool pwrite_full(int fd, const uint8_t *buf, size_t n, uint64_t off)
+{
+    size_t done = 0;
+
+    while (done < n) {
+        ssize_t w = pwrite(fd, buf + done, n - done, (off_t)(off + done));
+        if (w < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return false;
+        }
+        done += (size_t)w;
+    }
+    return true;
+}
+
+static bool grow(uint8_t **buf, size_t *cap, size_t need)
+{
+    if (need <= *cap) {
+        return true;
+    }
+    size_t n = *cap > 0 ? *cap : 4096;
+    while (n < need) {
+        n = n > SIZE_MAX / 2 ? need : n * 2;
+    }
+    uint8_t *p = realloc(*buf, n);
+    if (p == NULL) {
+        return false;
+    }
+    *buf = p;
+    *cap = n;
+    return true;
+}
+
+/* ---- the ack file ---- */
+
+static void ack_slot(uint8_t *s, uint64_t gen, uint64_t num, uint64_t off)
+{
+    memcpy(s, ACK_MAGIC, 8);
+    put64(s + 8, gen);
+    put64(s + 16, num);
+    put64(s + 24, off);
+    put32(s + 32, tl_crc32c(0, s, 32));
+    put32(s + 36, 0);
+}
+
+static bool write_ack_at(struct tl_dq *q, uint64_t num, uint64_t off, char *err,
+                         size_t errlen)
+{
+    uint8_t s[ACK_SLOT_BYTES];
+    uint64_t gen = q->ack_gen + 1;
+
+    ack_slot(s, gen, num, off);
+    if (!pwrite_full(q->ackfd, s, sizeof(s), (gen & 1) * ACK_SLOT_STRIDE)) {
+        seterr(err, errlen, "queue.dir %s: cannot write the ack file: %s", q->dir,
+               strerror(errno));
+        return false;
+    }
+    q->ack_gen = gen;
+    q->ack_dirty = false;
+    q->ack_unsynced = true;
+    return true;
+}
+
+static bool write_ack(struct tl_dq *q, char *err, size_t errlen)
+{
+    if (!q->ack_dirty) {
+        return true;
+    }
+    return write_ack_at(q, q->segs[0].num, q->ack_off, err, errlen);
+}
+
+/* Reads the newer valid slot. Returns false when there is no ack file content at all. */
+static bool read_ack(struct tl_dq *q, uint64_t *num, uint64_t *off, struct tl_dq_recovery *rec)
+{
+    uint8_t buf[ACK_SLOT_STRIDE + ACK_SLOT_BYTES];
+    ssize_t n = pread_full(q->ackfd, buf, sizeof(buf), 0);
+    bool found = false;
+
+    if (n <= 0) {
+        if (n < 0) {
+            add_sentence(rec->detail, sizeof(rec->detail),
+                         "ack: cannot read (%s): all records are delivered again.",
+                         strerror(errno));
+        }
+        return false;
+    }
+    for (size_t i = 0; i < 2; i++) {
+        const uint8_t *s = buf + i * ACK_SLOT_STRIDE;
+        if ((size_t)n < i * ACK_SLOT_STRIDE + ACK_SLOT_BYTES) {
+            break;
+        }
+        if (memcmp(s, ACK_MAGIC, 8) != 0 || get32(s + 32) != tl_crc32c(0, s, 32)) {
+            continue;
+        }
+        uint64_t gen = get64(s + 8);
+        if (!found || gen > q->ack_gen) {
+            q->ack_gen = gen;
+            *num = get64(s + 16);
+            *off = get64(s + 24);
+            found = true;
+        }
+    }
+    if (!found) {
+        add_sentence(rec->detail, sizeof(rec->detail),
+                     "ack: no valid position in %zd bytes: all records are delivered again.",
+                     n);
+    }
+    return found;
+}
+
+/* ---- segments ---- */
+
+static bool push_seg(struct tl_dq *q, uint64_t num, uint64_t end, uint64_t records)
+{
+    if (q->nsegs == q->segs_cap) {
+        size_t cap = q->segs_cap > 0 ? q->segs_cap * 2 : 16;
+        struct seg *s = realloc(q->segs, cap * sizeof(*s));
+        if (s == NULL) {
+            return false;
+        }
+        q->segs = s;
+        q->segs_cap = cap;
+    }
+    q->segs[q->nsegs++] = (struct seg){ .num = num, .end = end, .unacked = records,
+                                        .unread = records };
+    return true;
+}
+
+static struct seg *tail(struct tl_dq *q)
+{
+    return &q->segs[q->nsegs - 1];
+}
+
+static void forget_reader(struct tl_dq *q, uint64_t num)
+{
+    if (q->rfd >= 0 && q->rfd_num == num) {
+        close(q->rfd);
+        q->rfd = -1;
+    }
+    if (q->rb_num == num) {
+        q->rb_len = 0;
+    }
+}
+
+/* Deletes the front segments that hold no unacknowledged records, never the tail. */
+static void release(struct tl_dq *q)
+{
+    size_t k = 0;
+
+    while (k + 1 < q->nsegs && q->segs[k].unacked == 0) {
+        k++;
+    }
+    if (k == 0) {
+        return;
+    }
+    /* The ack position moves to the start of the first segment kept. It is written before
+     * the files go, so that a crash in between does not send their records again. */
+    q->ack_off = SEG_HEADER;
+    q->ack_dirty = true;
+    (void)write_ack_at(q, q->segs[k].num, SEG_HEADER, NULL, 0);
+    for (size_t i = 0; i < k; i++) {
+        char name[NAME_MAX_LEN];
+        seg_name(name, q->segs[i].num);
+        forget_reader(q, q->segs[i].num);
+        (void)unlinkat(q->dirfd, name, 0);   /* if it stays: deleted at the next open */
+    }
+    memmove(q->segs, q->segs + k, (q->nsegs - k) * sizeof(*q->segs));
+    q->nsegs -= k;
+    if (q->rseg < k) {
+        /* The cursor was at the end of a deleted segment. */
+        q->rseg = 0;
+        q->roff = SEG_HEADER;
+    } else {
+        q->rseg -= k;
+    }
+    q->dir_unsynced = true;
+}
+
+/* Writes the append buffer. On a short write the written part stays counted in q->disk. */
+static bool write_buf(struct tl_dq *q, char *err, size_t errlen)
+{
+    while (q->wdone < q->wlen) {
+        ssize_t w = pwrite(q->wfd, q->wbuf + q->wdone, q->wlen - q->wdone, (off_t)q->disk);
+        if (w < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            char name[NAME_MAX_LEN];
+            seg_name(name, tail(q)->num);
+            seterr(err, errlen, "queue.dir %s: cannot write %s: %s", q->dir, name,
+                   strerror(errno));
+            return false;
+        }
+        q->wdone += (size_t)w;
+        q->disk += (uint64_t)w;
+        q->data_unsynced = true;
+    }
+    q->wbase += q->wlen;
+    q->wlen = 0;
+    q->wdone = 0;
+    if (q->wcap > BUF_KEEP) {
+        free(q->wbuf);
+        q->wbuf = NULL;
+        q->wcap = 0;
+    }
+    return true;
+}
+
+static bool sync_fd(struct tl_dq *q, int fd, bool data, const char *what, char *err,
+                    size_t errlen)
+{
+    if ((data ? fdatasync(fd) : fsync(fd)) != 0) {
+        seterr(err, errlen, "queue.dir %s: cannot sync %s: %s", q->dir, what, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+/* Makes everything written so far durable. */
+static bool sync_now(struct tl_dq *q, int64_t now_ms, char *err, size_t errlen)
+{
+    if (q->wfd >= 0 && q->data_unsynced) {
+        if (!sync_fd(q, q->wfd, true, "the newest segment", err, errlen)) {
+            return false;
+        }
+        q->data_unsynced = false;
+    }
+    if (q->dir_unsynced) {
+        if (!sync_fd(q, q->dirfd, false, "the directory", err, errlen)) {
+            return false;
+        }
+        q->dir_unsynced = false;
+    }
+    if (!write_ack(q, err, errlen)) {
+        return false;
+    }
+    if (q->ack_unsynced) {
+        if (!sync_fd(q, q->ackfd, true, "the ack file", err, errlen)) {
+            return false;
+        }
+        q->ack_unsynced = false;
+    }
+    q->last_sync_ms = now_ms;
+    return true;
+}
+
+/* Writes out and closes the tail; the next append starts a new segment. */
+static bool seal_tail(struct tl_dq *q, char *err, size_t errlen)
+{
+    if (q->wfd < 0) {
+        return true;
+    }
+    if (!write_buf(q, err, errlen)) {
+        return false;
+    }
+    if (q->sync != TL_DQ_SYNC_NONE && q->data_unsynced) {
+        if (!sync_fd(q, q->wfd, true, "a full segment", err, errlen)) {
+            return false;
+        }
+    }
+    q->data_unsynced = false;
+    close(q->wfd);
+    q->wfd = -1;
+    return true;
+}
+
+static bool new_tail(struct tl_dq *q, char *err, size_t errlen)
+{
+    char name[NAME_MAX_LEN];
+    uint8_t hdr[SEG_HEADER];
+    uint64_t num = q->next_num;
+
+    assert(q->wfd < 0);
+    if (num == UINT64_MAX) {
+        seterr(err, errlen, "queue.dir %s: segment numbers are exhausted", q->dir);
+        return false;
+    }
+    if (!push_seg(q, num, SEG_HEADER, 0)) {
+        seterr(err, errlen, "queue.dir %s: out of memory", q->dir);
+        return false;
+    }
+    q->nsegs--;   /* until the file exists */
+    seg_name(name, num);
+    int fd = openat(q->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        seterr(err, errlen, "queue.dir %s: cannot create %s: %s", q->dir, name,
+               strerror(errno));
+        return false;
+    }
+    /* The header goes out at once, so that a crash leaves a valid (empty) segment rather
+     * than an empty file that recovery would have to report. */
+    memcpy(hdr, SEG_MAGIC, 8);
+    put64(hdr + 8, num);
+    if (!pwrite_full(fd, hdr, SEG_HEADER, 0)) {
+        seterr(err, errlen, "queue.dir %s: cannot write %s: %s", q->dir, name,
+               strerror(errno));
+        close(fd);
+        (void)unlinkat(q->dirfd, name, 0);
+        return false;
+    }
+    q->nsegs++;
+    q->next_num = num + 1;
+    q->wfd = fd;
+    q->disk = SEG_HEADER;
+    q->wbase = SEG_HEADER;
+    q->wlen = 0;
+    q->wdone = 0;
+    q->data_unsynced = true;
+    q->dir_unsynced = true;
+    release(q);   /* a sealed tail may have been fully acknowledged */
+    return true;
+}
+
+/* ---- reading ---- */
+
+/* Drops the records of segs[i] from offset off on (they cannot be read) and truncates the
+ * file there, so that the next open does not report them again. */
+static void lose_rest(struct tl_dq *q, size_t i, uint64_t off, const char *why)
+{
+    struct seg *s = &q->segs[i];
+    char name[NAME_MAX_LEN];
+    uint64_t n = s->unread;
+    uint64_t b = s->end - off;
+
+    seg_name(name, s->num);
+    if (!q->has_problem) {
+        q->problem[0] = '\0';   /* the owner took the previous text */
+    }
+    add_sentence(q->problem, sizeof(q->problem),
+                 "%s: %s at offset %" PRIu64 ": %" PRIu64 " records (%" PRIu64
+                 " bytes) from there to the end of the segment are lost.",
+                 name, why, off, n, b);
+    q->has_problem = true;
+    q->count -= n;
+    q->bytes -= b;
+    q->unread -= n;
+    s->unacked -= n;
+    s->unread = 0;
+    s->end = off;
+    q->peeked = false;
+    forget_reader(q, s->num);
+    if (i == q->nsegs - 1 && q->wfd >= 0) {
+        /* The tail: what the buffer holds lies after off. The file gets no more appends. */
+        close(q->wfd);
+        q->wfd = -1;
+        q->wlen = 0;
+        q->wdone = 0;
+        q->wbase = off;
+        q->data_unsynced = false;
+    }
+    int fd = openat(q->dirfd, name, O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        /* If this fails, the next open reports the damage again; nothing worse. */
+        int rc = ftruncate(fd, (off_t)off);
+        (void)rc;
+        close(fd);
+    }
+    release(q);
+}
+
+/* Makes rbuf hold at least need bytes at off of segs[i] (and up to a chunk, not past lim).
+ * Returns false with errno set, or errno 0 when the file is shorter than expected. */
+static bool fill(struct tl_dq *q, size_t i, uint64_t off, size_t need, uint64_t lim)
+{
+    uint64_t num = q->segs[i].num;
+
+    if (q->rb_len > 0 && q->rb_num == num && off >= q->rb_off &&
+        off - q->rb_off + need <= q->rb_len) {
+        return true;
+    }
+    if (q->rfd < 0 || q->rfd_num != num) {
+        char name[NAME_MAX_LEN];
+        if (q->rfd >= 0) {
+            close(q->rfd);
+        }
+        seg_name(name, num);
+        q->rfd = openat(q->dirfd, name, O_RDONLY | O_CLOEXEC);
+        if (q->rfd < 0) {
+            return false;
+        }
+        q->rfd_num = num;
+    }
+    size_t want = need;
+    if (want < READ_CHUNK) {
+        want = lim - off < READ_CHUNK ? (size_t)(lim - off) : READ_CHUNK;
+    }
+    if (q->rcap > BUF_KEEP && want <= READ_CHUNK) {
+        uint8_t *p = realloc(q->rbuf, READ_CHUNK);
+        if (p != NULL) {
+            q->rbuf = p;
+            q->rcap = READ_CHUNK;
+        }
+    }
+    q->rb_len = 0;
+    if (!grow(&q->rbuf, &q->rcap, want)) {
+        errno = ENOMEM;
+        return false;
+    }
+    ssize_t n = pread_full(q->rfd, q->rbuf, want, off);
+    if (n < 0) {
+        return false;
+    }
+    q->rb_num = num;
+    q->rb_off = off;
+    q->rb_len = (size_t)n;
+    if ((size_t)n < need) {
+        errno = 0;
+        return false;
+    }
+    return true;
+}
+
+enum rd { RD_OK, RD_LOST, RD_NOMEM };
+
+/* Reads and checks the record at the read cursor, which lies before lim (all on disk).
+ * RD_LOST: the rest of its segment was dropped. */
+static enum rd read_disk(struct tl_dq *q, uint64_t lim, const uint8_t **rec, uint32_t *len)
+{
+    size_t i = q->rseg;
+    uint64_t off = q->roff;
+    char why[160];
+
+    if (lim - off < HDR) {
+        snprintf(why, sizeof(why), "a record header runs past the end (%" PRIu64 " bytes)",
+                 lim - off);
+        lose_rest(q, i, off, why);
+        return RD_LOST;
+    }
+    if (!fill(q, i, off, HDR, lim)) {
+        goto read_error;
+    }
+    const uint8_t *p = q->rbuf + (off - q->rb_off);
+    uint32_t n = get32(p);
+    if ((uint64_t)n > lim - off - HDR) {
+        snprintf(why, sizeof(why), "record length %" PRIu32 " runs past the end", n);
+        lose_rest(q, i, off, why);
+        return RD_LOST;
+    }
+    if (!fill(q, i, off, HDR + (size_t)n, lim)) {
+        goto read_error;
+    }
+    p = q->rbuf + (off - q->rb_off);
+    uint32_t want = get32(p + 4);
+    uint32_t got = record_crc(p, p + HDR, n);
+    if (want != got) {
+        snprintf(why, sizeof(why),
+                 "record (length %" PRIu32 ") fails its CRC (stored 0x%08" PRIx32
+                 ", computed 0x%08" PRIx32 ")", n, want, got);
+        lose_rest(q, i, off, why);
+        return RD_LOST;
+    }
+    *rec = p + HDR;
+    *len = n;
+    return RD_OK;
+
+read_error:
+    if (errno == ENOMEM) {
+        /* Not the data's fault: keep it, the caller tries again later. */
+        if (!q->has_problem) {
+            q->problem[0] = '\0';
+        }
+        add_sentence(q->problem, sizeof(q->problem),
+                     "queue.dir %s: out of memory reading a record; delivery waits.", q->dir);
+        q->has_problem = true;
+        return RD_NOMEM;
+    }
+    snprintf(why, sizeof(why), "read failed (%s)",
+             errno != 0 ? strerror(errno) : "file shorter than expected");
+    lose_rest(q, i, off, why);
+    return RD_LOST;
+}
+
+bool tl_dq_peek(struct tl_dq *q, const uint8_t **rec, size_t *len)
+{
+    for (;;) {
+        struct seg *s = &q->segs[q->rseg];
+        if (q->roff >= s->end) {
+            if (q->rseg + 1 < q->nsegs) {
+                q->rseg++;
+                q->roff = SEG_HEADER;
+                continue;
+            }
+            q->peeked = false;
+            return false;
+        }
+        uint32_t n;
+        const uint8_t *p;
+        if (q->rseg == q->nsegs - 1 && q->wfd >= 0 && q->roff >= q->wbase) {
+            p = q->wbuf + (q->roff - q->wbase);
+            n = get32(p);
+            p += HDR;
+        } else {
+            uint64_t lim = q->rseg == q->nsegs - 1 && q->wfd >= 0 ? q->wbase : s->end;
+            enum rd r = read_disk(q, lim, &p, &n);
+            if (r == RD_NOMEM) {
+                q->peeked = false;
+                return false;   /* the record is still there */
+            }
+            if (r == RD_LOST) {
+                continue;
+            }
+        }
+        q->peeked = true;
+        q->peek_num = s->num;
+        q->peek_off = q->roff;
+        q->peek_size = HDR + (uint64_t)n;
+        *rec = p;
+        *len = n;
+        return true;
+    }
+}
+
+void tl_dq_advance(struct tl_dq *q)
+{
+    if (!q->peeked || q->peek_num != q->segs[q->rseg].num || q->peek_off != q->roff) {
+        const uint8_t *p;
+        size_t n;
+        if (!tl_dq_peek(q, &p, &n)) {
+            return;
+        }
+    }
+    if (q->ring_n == q->ring_cap) {
+        size_t cap = q->ring_cap > 0 ? q->ring_cap * 2 : 1024;
+        uint32_t *r = malloc(cap * sizeof(*r));
+        if (r == NULL) {
+            return;   /* the cursor stays: the record is peeked again */
+        }
+        for (size_t k = 0; k < q->ring_n; k++) {
+            r[k] = q->ring[(q->ring_head + k) % q->ring_cap];
+        }
+        free(q->ring);
+        q->ring = r;
+        q->ring_head = 0;
+        q->ring_cap = cap;
+    }
+    q->ring[(q->ring_head + q->ring_n) % q->ring_cap] = (uint32_t)(q->peek_size - HDR);
+    q->ring_n++;
+    q->roff += q->peek_size;
+    q->segs[q->rseg].unread--;
+    q->unread--;
+    q->peeked = false;
+}
+
+void tl_dq_ack(struct tl_dq *q, uint64_t n)
+{
+    if (n > q->ring_n) {
+        n = q->ring_n;
+    }
+    for (uint64_t k = 0; k < n; k++) {
+        release(q);
+        uint64_t size = HDR + (uint64_t)q->ring[q->ring_head];
+        q->ring_head = (q->ring_head + 1) % q->ring_cap;
+        q->ring_n--;
+        assert(q->segs[0].unacked > 0 && q->ack_off + size <= q->segs[0].end);
+        q->ack_off += size;
+        q->segs[0].unacked--;
+        q->count--;
+        q->bytes -= size;
+    }
+    if (n > 0) {
+        q->ack_dirty = true;
+        release(q);
+    }
+}
+
+void tl_dq_rewind(struct tl_dq *q)
+{
+    for (size_t i = 0; i < q->nsegs; i++) {
+        q->segs[i].unread = q->segs[i].unacked;
+    }
+    q->unread = q->count;
+    q->ring_n = 0;
+    q->ring_head = 0;
+    q->rseg = 0;
+    q->roff = q->ack_off;
+    q->peeked = false;
+}
+
+uint64_t tl_dq_count(const struct tl_dq *q)
+{
+    return q->count;
+}
+
+uint64_t tl_dq_bytes(const struct tl_dq *q)
+{
+    return q->bytes;
+}
+
+uint64_t tl_dq_unread(const struct tl_dq *q)
+{
+    return q->unread;
+}
+
+const char *tl_dq_take_problem(struct tl_dq *q)
+{
+    if (!q->has_problem) {
+        return NULL;
+    }
+    q->has_problem = false;   /* the text stays until the next problem replaces it */
+    return q->problem;
+}
+
+/* ---- writing ---- */
+
+enum tl_dq_rc tl_dq_append(struct tl_dq *q, const void *rec, size_t len, char *err,
+                           size_t errlen)
+{
+    uint64_t size = HDR + (uint64_t)len;
+
+    if (len > UINT32_MAX || (q->max_bytes > 0 && size > q->max_bytes)) {
+        seterr(err, errlen, "queue.dir %s: a record of %zu bytes can never fit (max_bytes %"
+               PRIu64 ")", q->dir, len, q->max_bytes);
+        return TL_DQ_ERROR;
+    }
+    if (q->max_bytes > 0 && q->bytes + size > q->max_bytes) {
+        seterr(err, errlen, "queue.dir %s: full (%" PRIu64 " of max_bytes %" PRIu64 ")",
+               q->dir, q->bytes, q->max_bytes);
+        return TL_DQ_FULL;
+    }
+    if (q->wfd >= 0 && tail(q)->end > SEG_HEADER && tail(q)->end + size > q->segment_bytes) {
+        if (!seal_tail(q, err, errlen)) {
+            return TL_DQ_ERROR;
+        }
+    }
+    if (q->wfd < 0 && !new_tail(q, err, errlen)) {
+        return TL_DQ_ERROR;
+    }
+    if (q->wlen - q->wdone >= WRITE_CHUNK && !write_buf(q, err, errlen)) {
+        return TL_DQ_ERROR;
+    }
+    if (!grow(&q->wbuf, &q->wcap, q->wlen + (size_t)size)) {
+        seterr(err, errlen, "queue.dir %s: out of memory for a record of %zu bytes", q->dir,
+               len);
+        return TL_DQ_ERROR;
+    }
+    uint8_t *p = q->wbuf + q->wlen;
+    put32(p, (uint32_t)len);
+    put32(p + 4, record_crc(p, rec, len));
+    if (len > 0) {
+        memcpy(p + HDR, rec, len);
+    }
+    q->wlen += (size_t)size;
+    struct seg *t = tail(q);
+    t->end += size;
+    t->unacked++;
+    t->unread++;
+    q->count++;
+    q->bytes += size;
+    q->unread++;
+    return TL_DQ_OK;
+}
+
+static bool flush_at(struct tl_dq *q, int64_t now_ms, char *err, size_t errlen)
+{
+    if (q->wfd >= 0 && !write_buf(q, err, errlen)) {
+        return false;
+    }
+    switch (q->sync) {
+    case TL_DQ_SYNC_ALWAYS:
+        return sync_now(q, now_ms, err, errlen);
+    case TL_DQ_SYNC_INTERVAL:
+        if (now_ms - q->last_sync_ms >= q->sync_interval_ms) {
+            return sync_now(q, now_ms, err, errlen);
+        }
+        return write_ack(q, err, errlen);
+    case TL_DQ_SYNC_NONE:
+    default:
+        return write_ack(q, err, errlen);
+    }
+}
+
+bool tl_dq_flush(struct tl_dq *q, char *err, size_t errlen)
+{
+    return flush_at(q, q->sync == TL_DQ_SYNC_NONE ? 0 : mono_ms(), err, errlen);
+}
+
+bool tl_dq_tick(struct tl_dq *q, int64_t now_ms, char *err, size_t errlen)
+{
+    return flush_at(q, now_ms, err, errlen);
+}
+
+/* ---- open and recovery ---- */
+
+struct scan {
+    int fd;
+    uint8_t *buf;
+    size_t cap;
+    uint64_t boff;
+    size_t blen;
+};
+
+/* Up to need contiguous bytes at off (fewer only at the end of the file); *got says how
+ * many. Returns NULL on a read error. */
+static const uint8_t *scan_at(struct scan *sc, uint64_t off, size_t need, size_t *got)
+{
+    if (!(off >= sc->boff && off - sc->boff + need <= sc->blen)) {
+        ssize_t n = pread_full(sc->fd, sc->buf, sc->cap, off);
+        if (n < 0) {
+            return NULL;
+        }
+        sc->boff = off;
+        sc->blen = (size_t)n;
+    }
+    size_t have = off - sc->boff <= sc->blen ? sc->blen - (size_t)(off - sc->boff) : 0;
+    *got = have;
+    return sc->buf + (off - sc->boff);
+}
+
+/* Checks the records of one segment from off to size; returns where the valid ones end and
+ * counts them in *records. A problem is reported and ends the scan. */
+static uint64_t scan_records(struct scan *sc, const char *name, uint64_t off, uint64_t size,
+                             uint64_t *records, struct tl_dq_recovery *rec, bool *io_error)
+{
+    *records = 0;
+    *io_error = false;
+    while (off < size) {
+        uint64_t remain = size - off;
+        size_t got;
+        const uint8_t *p;
+
+        if (remain < HDR) {
+            add_sentence(rec->detail, sizeof(rec->detail),
+                         "%s: torn record header at offset %" PRIu64 " (%" PRIu64
+                         " bytes): skipped.", name, off, remain);
+            rec->corrupt_records++;
+            rec->skipped_bytes += remain;
+            return off;
+        }
+        p = scan_at(sc, off, HDR, &got);
+        if (p == NULL || got < HDR) {
+            goto io;
+        }
+        uint8_t lenbytes[4];
+        memcpy(lenbytes, p, 4);
+        uint32_t len = get32(p);
+        uint32_t want = get32(p + 4);
+        if ((uint64_t)len > remain - HDR) {
+            add_sentence(rec->detail, sizeof(rec->detail),
+                         "%s: torn record at offset %" PRIu64 " (length %" PRIu32
+                         " but only %" PRIu64 " bytes follow the header): %" PRIu64
+                         " bytes skipped.", name, off, len, remain - HDR, remain);
+            rec->corrupt_records++;
+            rec->skipped_bytes += remain;
+            return off;
+        }
+        uint32_t crc = tl_crc32c(0, lenbytes, 4);
+        uint64_t pos = off + HDR;
+        uint64_t left = len;
+        while (left > 0) {
+            p = scan_at(sc, pos, 1, &got);
+            if (p == NULL || got == 0) {
+                goto io;
+            }
+            size_t take = got < left ? got : (size_t)left;
+            crc = tl_crc32c(crc, p, take);
+            pos += take;
+            left -= take;
+        }
+        if (crc != want) {
+            add_sentence(rec->detail, sizeof(rec->detail),
+                         "%s: record at offset %" PRIu64 " (length %" PRIu32
+                         ") fails its CRC (stored 0x%08" PRIx32 ", computed 0x%08" PRIx32
+                         "): it and the rest of the segment, %" PRIu64 " bytes, skipped.",
+                         name, off, len, want, crc, remain);
+            rec->corrupt_records++;
+            rec->skipped_bytes += remain;
+            return off;
+        }
+        (*records)++;
+        off += HDR + (uint64_t)len;
+    }
+    return off;
+
+io:
+    add_sentence(rec->detail, sizeof(rec->detail),
+                 "%s: read error at offset %" PRIu64 " (%s): the rest of the segment, %"
+                 PRIu64 " bytes, skipped.", name, off,
+                 errno != 0 ? strerror(errno) : "file shrank", size - off);
+    rec->corrupt_records++;
+    rec->skipped_bytes += size - off;
+    *io_error = true;
+    return off;
+}
+
+/* Recovers one segment file (number num, not before the ack segment). */
+static bool recover_segment(struct tl_dq *q, uint64_t num, uint64_t start, struct scan *sc,
+                            struct tl_dq_recovery *rec, char *err, size_t errlen)
+{
+    char name[NAME_MAX_LEN];
+    struct stat st;
+    uint8_t hdr[SEG_HEADER];
+    uint8_t good[SEG_HEADER];
+
+    seg_name(name, num);
+    int fd = openat(q->dirfd, name, O_RDWR | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        add_sentence(rec->detail, sizeof(rec->detail), "%s: cannot open (%s): skipped.", name,
+                     strerror(errno));
+        rec->bad_files++;
+        if (fd >= 0) {
+            close(fd);
+        }
+        return true;
+    }
+    uint64_t size = (uint64_t)st.st_size;
+    memcpy(good, SEG_MAGIC, 8);
+    put64(good + 8, num);
+    ssize_t n = pread_full(fd, hdr, SEG_HEADER, 0);
+    if (n < 0) {
+        add_sentence(rec->detail, sizeof(rec->detail), "%s: cannot read (%s): skipped.", name,
+                     strerror(errno));
+        rec->bad_files++;
+        rec->skipped_bytes += size;
+        close(fd);
+        return true;
+    }
+    if (n < (ssize_t)SEG_HEADER && size < SEG_HEADER && memcmp(hdr, good, (size_t)n) == 0) {
+        /* Created, then the process or machine stopped before the header was written. */
+        add_sentence(rec->detail, sizeof(rec->detail),
+                     "%s: segment creation was cut short (%zd of 16 header bytes): deleted.",
+                     name, n);
+        rec->skipped_bytes += size;
+        close(fd);
+        (void)unlinkat(q->dirfd, name, 0);
+        q->dir_unsynced = true;
+        return true;
+    }
+    if (n < (ssize_t)SEG_HEADER || memcmp(hdr, good, SEG_HEADER) != 0) {
+        char bad[NAME_MAX_LEN + 4];
+        const char *what = n < (ssize_t)SEG_HEADER ? "file too short"
+                           : memcmp(hdr, SEG_MAGIC, 8) != 0 ? "wrong magic"
+                                                              : "wrong segment number";
+        snprintf(bad, sizeof(bad), "%s.bad", name);
+        close(fd);
+        if (renameat(q->dirfd, name, q->dirfd, bad) == 0) {
+            add_sentence(rec->detail, sizeof(rec->detail),
+                         "%s: bad segment header (%s): %" PRIu64
+                         " bytes skipped, file renamed to %s.", name, what, size, bad);
+        } else {
+            add_sentence(rec->detail, sizeof(rec->detail),
+                         "%s: bad segment header (%s): %" PRIu64 " bytes skipped.", name, what,
+                         size);
+        }
+        rec->bad_files++;
+        rec->skipped_bytes += size;
+        q->dir_unsynced = true;
+        return true;
+    }
+
+    uint64_t records = 0;
+    uint64_t end = size;
+    bool io_error = false;
+    if (start < size) {
+        sc->fd = fd;
+        sc->blen = 0;
+        sc->boff = 0;
+        errno = 0;
+        end = scan_records(sc, name, start, size, &records, rec, &io_error);
+        if (end < size && !io_error) {
+            if (ftruncate(fd, (off_t)end) != 0) {
+                add_sentence(rec->detail, sizeof(rec->detail),
+                             "%s: cannot truncate to %" PRIu64 " bytes (%s).", name, end,
+                             strerror(errno));
+            }
+        }
+    }
+    close(fd);
+    if (records == 0) {
+        (void)unlinkat(q->dirfd, name, 0);
+        q->dir_unsynced = true;
+        return true;
+    }
+    if (q->nsegs == 0) {
+        q->ack_off = start;
+    }
+    if (!push_seg(q, num, end, records)) {
+        seterr(err, errlen, "queue.dir %s: out of memory", q->dir);
+        return false;
+    }
+    q->count += records;
+    q->bytes += end - start;
+    return true;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a;
+    uint64_t y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The numbers of the segment files in the directory, sorted. */
+static bool list_segments(struct tl_dq *q, uint64_t **out, size_t *n, char *err,
+                          size_t errlen)
+{
+    size_t cap = 0;
+    uint64_t *v = NULL;
+    int fd = dup(q->dirfd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    struct dirent *e;
+
+    *n = 0;
+    if (d == NULL) {
+        seterr(err, errlen, "queue.dir %s: cannot list: %s", q->dir, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
+        return false;
+    }
+    while ((e = readdir(d)) != NULL) {
+        uint64_t num;
+        if (!parse_seg_name(e->d_name, &num)) {
+            continue;
+        }
+        if (*n == cap) {
+            cap = cap > 0 ? cap * 2 : 16;
+            uint64_t *nv = realloc(v, cap * sizeof(*v));
+            if (nv == NULL) {
+                free(v);
+                closedir(d);
+                seterr(err, errlen, "queue.dir %s: out of memory", q->dir);
+                return false;
+            }
+            v = nv;
+        }
+        v[(*n)++] = num;
+    }
+    closedir(d);
+    if (*n > 1) {
+        qsort(v, *n, sizeof(*v), cmp_u64);
+    }
+    *out = v;
+    return true;
+}
+
+static bool lock_dir(struct tl_dq *q, char *err, size_t errlen)
+{
+    char pid[32];
+
+    q->lockfd = openat(q->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (q->lockfd < 0) {
+        seterr(err, errlen, "queue.dir %s: cannot open %s/lock: %s", q->dir, q->dir,
+               strerror(errno));
+        return false;
+    }
+    if (flock(q->lockfd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK) {
+            seterr(err, errlen, "queue.dir %s: cannot lock %s/lock: %s", q->dir, q->dir,
+                   strerror(errno));
+            return false;
+        }
+        ssize_t n = pread_full(q->lockfd, (uint8_t *)pid, sizeof(pid) - 1, 0);
+        size_t k = 0;
+        while (n > 0 && k < (size_t)n && pid[k] >= '0' && pid[k] <= '9') {
+            k++;
+        }
+        if (k == 0) {
+            memcpy(pid, "unknown", sizeof("unknown"));
+        } else {
+            pid[k] = '\0';
+        }
+        seterr(err, errlen, "queue.dir %s is in use by another process (pid %s)", q->dir, pid);
+        return false;
+    }
+    int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(q->lockfd, 0) == 0 && len > 0) {
+        /* Only the message of a second opener depends on it. */
+        (void)pwrite_full(q->lockfd, (const uint8_t *)pid, (size_t)len, 0);
+    }
+    return true;
+}
+
+static bool open_dir(struct tl_dq *q, char *err, size_t errlen)
+{
+    if (mkdir(q->dir, 0700) != 0 && errno != EEXIST) {
+        seterr(err, errlen, "queue.dir %s: cannot create: %s", q->dir, strerror(errno));
+        return false;
+    }
+    q->dirfd = open(q->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (q->dirfd < 0) {
+        seterr(err, errlen, "queue.dir %s: cannot open: %s", q->dir, strerror(errno));
+        return false;
+    }
+    return lock_dir(q, err, errlen);
+}
+
+static bool recover(struct tl_dq *q, struct tl_dq_recovery *rec, char *err, size_t errlen)
+{
+    uint64_t ack_num = 0;
+    uint64_t ack_off = SEG_HEADER;
+    bool have_ack = read_ack(q, &ack_num, &ack_off, rec);
+    uint64_t *nums = NULL;
+    size_t n = 0;
+    struct scan sc = { .fd = -1, .buf = q->rbuf, .cap = q->rcap };
+    bool ok = true;
+
+    if (!list_segments(q, &nums, &n, err, errlen)) {
+        return false;
+    }
+    if (ack_off < SEG_HEADER) {
+        ack_off = SEG_HEADER;
+    }
+    q->next_num = 1;
+    if (have_ack && ack_num >= q->next_num) {
+        q->next_num = ack_num == UINT64_MAX ? UINT64_MAX : ack_num + 1;
+    }
+    for (size_t i = 0; i < n && ok; i++) {
+        uint64_t num = nums[i];
+        if (num >= q->next_num) {
+            q->next_num = num == UINT64_MAX ? UINT64_MAX : num + 1;
+        }
+        if (have_ack && num < ack_num) {
+            char name[NAME_MAX_LEN];
+            seg_name(name, num);
+            (void)unlinkat(q->dirfd, name, 0);   /* fully acknowledged */
+            q->dir_unsynced = true;
+            continue;
+        }
+        uint64_t start = have_ack && num == ack_num ? ack_off : SEG_HEADER;
+        ok = recover_segment(q, num, start, &sc, rec, err, errlen);
+    }
+    free(nums);
+    if (!ok) {
+        return false;
+    }
+    rec->records = q->count;
+    rec->bytes = q->bytes;
+    if (!new_tail(q, err, errlen)) {
+        return false;
+    }
+    if (q->nsegs == 1) {
+        q->ack_off = SEG_HEADER;
+    }
+    q->unread = q->count;
+    q->rseg = 0;
+    q->roff = q->ack_off;
+    q->ack_dirty = true;
+    return true;
+}
+
+static void destroy(struct tl_dq *q)
+{
+    if (q->wfd >= 0) {
+        close(q->wfd);
+    }
+    if (q->rfd >= 0) {
+        close(q->rfd);
+    }
+    if (q->ackfd >= 0) {
+        close(q->ackfd);
+    }
+    if (q->lockfd >= 0) {
+        close(q->lockfd);   /* releases the flock */
+    }
+    if (q->dirfd >= 0) {
+        close(q->dirfd);
+    }
+    free(q->segs);
+    free(q->wbuf);
+    free(q->rbuf);
+    free(q->ring);
+    free(q->dir);
+    free(q);
+}
+
+struct tl_dq *tl_dq_open(const struct tl_dq_opts *o, struct tl_dq_recovery *rec, char *err,
+                         size_t errlen)
+{
+    struct tl_dq_recovery local;
+    struct tl_dq *q = calloc(1, sizeof(*q));
+
+    if (rec == NULL) {
+        rec = &local;
+    }
+    memset(rec, 0, sizeof(*rec));
+    if (q == NULL || o->dir == NULL || (q->dir = strdup(o->dir)) == NULL) {
+        seterr(err, errlen, "queue.dir: out of memory");
+        free(q);
+        return NULL;
+    }
+    q->dirfd = q->lockfd = q->ackfd = q->wfd = q->rfd = -1;
+    q->max_bytes = o->max_bytes;
+    q->segment_bytes = o->segment_bytes > 0 ? o->segment_bytes : TL_DQ_SEGMENT_BYTES_DEFAULT;
+    q->sync = o->sync;
+    q->sync_interval_ms = o->sync_interval_ms > INT32_MAX ? INT32_MAX
+                                                          : (int64_t)o->sync_interval_ms;
+    q->rbuf = malloc(READ_CHUNK);
+    q->rcap = READ_CHUNK;
+    if (q->rbuf == NULL) {
+        seterr(err, errlen, "queue.dir %s: out of memory", q->dir);
+        goto fail;
+    }
+    if (!open_dir(q, err, errlen)) {
+        goto fail;
+    }
+    q->ackfd = openat(q->dirfd, "ack", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (q->ackfd < 0) {
+        seterr(err, errlen, "queue.dir %s: cannot open %s/ack: %s", q->dir, q->dir,
+               strerror(errno));
+        goto fail;
+    }
+    if (!recover(q, rec, err, errlen)) {
+        goto fail;
+    }
+    /* What recovery changed (truncations, deletions, the new tail) is made durable now. */
+    q->last_sync_ms = mono_ms();
+    if (!write_buf(q, err, errlen) ||
+        !(q->sync == TL_DQ_SYNC_NONE ? write_ack(q, err, errlen)
+                                     : sync_now(q, q->last_sync_ms, err, errlen))) {
+        goto fail;
+    }
+    return q;
+
+fail:
+    destroy(q);   /* files stay as they are */
+    return NULL;
+}
+
+void tl_dq_close(struct tl_dq *q)
+{
+    if (q == NULL) {
+        return;
+    }
+    if (q->wfd >= 0) {
+        (void)write_buf(q, NULL, 0);
+    }
+    if (q->count == 0) {
+        /* Nothing left: the ack position goes to the end of the tail, so that the next open
+         * numbers its segments past it, then every segment goes. */
+        q->ack_dirty = true;
+        (void)write_ack_at(q, tail(q)->num, tail(q)->end, NULL, 0);
+    }
+    if (q->sync != TL_DQ_SYNC_NONE) {
+        (void)sync_now(q, 0, NULL, 0);
+    } else {
+        (void)write_ack(q, NULL, 0);
+    }
+    size_t first = q->count == 0 ? 0 : q->nsegs - 1;
+    bool deleted = false;
+    for (size_t i = first; i < q->nsegs; i++) {
+        if (q->count == 0 || q->segs[i].end == SEG_HEADER) {
+            char name[NAME_MAX_LEN];
+            seg_name(name, q->segs[i].num);
+            (void)unlinkat(q->dirfd, name, 0);
+            deleted = true;
+        }
+    }
+    if (deleted && q->sync != TL_DQ_SYNC_NONE) {
+        (void)fsync(q->dirfd);
+    }
+    destroy(q);
+}
