@@ -7,10 +7,15 @@
 
 #include "cli/cert.h"
 #include "cli/cli.h"
+#include "cli/probe.h"
+#include "cli/send.h"
 
 static const struct tl_cli_cmd commands[] = {
     { "cert", tl_cli_cert_main, "make and inspect TLS certificates: ca, issue, self-signed, "
                                 "revoke, info" },
+    { "send", tl_cli_send_main, "send syslog messages over TLS, TCP or UDP, like logger(1)" },
+    { "probe", tl_cli_probe_main, "show what a TLS syslog server presents and which auth modes "
+                                  "accept it" },
 };
 
 int main(int argc, char **argv)

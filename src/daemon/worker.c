@@ -133,8 +133,10 @@ static void run_waiters(struct tl_worker *w)
     for (size_t i = 0; i < n; i++) {
         w->waiters[i].fn(w->loop, w->waiters[i].arg);
     }
-    memmove(w->waiters, w->waiters + n, (w->n_waiters - n) * sizeof(*w->waiters));
-    w->n_waiters -= n;
+    if (n) {
+        memmove(w->waiters, w->waiters + n, (w->n_waiters - n) * sizeof(*w->waiters));
+        w->n_waiters -= n;
+    }
 }
 
 static void flush_all(struct tl_ev_loop *loop, void *arg)
