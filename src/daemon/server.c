@@ -261,10 +261,11 @@ void tl_server_log_stats(struct tl_server *srv)
     for (size_t o = 0; o < srv->n_outputs; o++) {
         struct tl_output *out = &srv->outputs[o];
         tl_info("stats: output %s: written=%llu acknowledged=%llu resent=%llu queued=%zu "
-                "write_errors=%llu dropped=%llu dropped_queue_full=%llu",
+                "queued_disk=%llu write_errors=%llu dropped=%llu dropped_queue_full=%llu",
                 out->conf->name, (unsigned long long)atomic_load(&out->stats.written),
                 (unsigned long long)atomic_load(&out->stats.acked),
                 (unsigned long long)atomic_load(&out->stats.resent), tl_mq_len(&out->q),
+                (unsigned long long)atomic_load(&out->stats.queued_disk),
                 (unsigned long long)atomic_load(&out->stats.write_errors),
                 (unsigned long long)atomic_load(&out->stats.dropped),
                 (unsigned long long)atomic_load(&out->stats.dropped_full));

@@ -31,6 +31,7 @@
 #include "ev/loop.h"
 #include "frame/frame.h"
 #include "parse/format.h"
+#include "queue/disk.h"
 #include "relp/relp.h"
 #include "transport/stream.h"
 #include "transport/tls.h"
@@ -49,6 +50,7 @@
 struct frame {
     size_t end;          /* end offset in buf */
     uint64_t wire_end;   /* wire bytes written once its last byte went out; 0: not yet */
+    bool disk;           /* read from the disk queue (acknowledged there when released) */
 };
 
 enum state {
@@ -97,6 +99,13 @@ struct fwd {
     struct tl_buf wire;
     struct tl_buf rbuf;           /* responses received, not yet parsed */
     size_t n_encoded;             /* messages of buf sent in this session */
+    /* The disk part of the queue (queue.dir), or NULL. While it holds anything, or the
+     * target is down, new messages go to disk, and are sent from there, in order. */
+    struct tl_dq *dq;
+    struct tl_ev_timer dq_timer;  /* interval sync */
+    struct tl_msg *held[POP_MAX]; /* popped while the disk was full: they wait here */
+    size_t n_held;
+    size_t held_pos;
     uint64_t failures;            /* consecutive failed attempts, for log levels */
 };
 
@@ -115,6 +124,8 @@ static const char *target_text(struct fwd *f, char *out, size_t cap)
 
 static void schedule_reconnect(struct fwd *f);
 static void read_side(struct fwd *f);
+static void spill(struct fwd *f);
+static void frame_payload(const struct fwd *f, size_t i, const uint8_t **p, size_t *len);
 
 /* The output's one timer, re-aimed: reconnect delay, connect timeout or handshake timeout. */
 static void arm(struct fwd *f, tl_ev_fn *cb, int64_t after_ms)
@@ -126,6 +137,51 @@ static void arm(struct fwd *f, tl_ev_fn *cb, int64_t after_ms)
 }
 static void try_connect(struct tl_ev_loop *loop, void *arg);
 static void pump(struct fwd *f);
+
+/*
+ * With a disk part: frames read from disk are forgotten (the read cursor goes back, they
+ * are read again), and when nothing older waits on disk, the unacknowledged memory frames
+ * are written there (oldest first, so the order holds) and survive a stop.
+ */
+static void spill(struct fwd *f)
+{
+    size_t k = 0;
+    while (k < f->n_fr && !f->fr[k].disk) {
+        k++;
+    }
+    if (k < f->n_fr) {
+        f->buf.len = k ? f->fr[k - 1].end : 0;
+        f->n_fr = k;
+        tl_dq_rewind(f->dq);
+    }
+    if (f->n_fr == 0 || tl_dq_count(f->dq) > 0) {
+        return;
+    }
+    char err[300];
+    size_t moved = 0;
+    for (size_t i = 0; i < f->n_fr; i++) {
+        const uint8_t *p;
+        size_t len;
+        frame_payload(f, i, &p, &len);
+        if (tl_dq_append(f->dq, p, len, err, sizeof(err)) != TL_DQ_OK) {
+            break;
+        }
+        moved++;
+    }
+    if (moved == 0) {
+        return;
+    }
+    if (!tl_dq_flush(f->dq, err, sizeof(err))) {
+        tl_error("output %s: disk queue %s: %s", f->conf->name, f->conf->queue_dir, err);
+    }
+    size_t bytes = f->fr[moved - 1].end;
+    tl_buf_consume(&f->buf, bytes);
+    memmove(f->fr, f->fr + moved, (f->n_fr - moved) * sizeof(*f->fr));
+    f->n_fr -= moved;
+    for (size_t i = 0; i < f->n_fr; i++) {
+        f->fr[i].end -= bytes;
+    }
+}
 
 /* Drops the connection; frames not completely written stay in buf and go out again. */
 static void disconnect(struct fwd *f, enum tl_log_level level, const char *why)
@@ -173,6 +229,9 @@ static void disconnect(struct fwd *f, enum tl_log_level level, const char *why)
         f->relp_open = false;
         tl_buf_reset(&f->wire);
         tl_buf_reset(&f->rbuf);
+    }
+    if (f->dq) {
+        spill(f);
     }
 }
 
@@ -309,62 +368,174 @@ static void do_handshake(struct fwd *f)
                                     : f->s->err);
 }
 
-/* Takes messages from the queue into buf while there is room. */
+/* Appends one formatted message to buf, framed for the transport (RELP and UDP: as is). */
+static bool add_frame(struct fwd *f, const uint8_t *msg, size_t len, bool disk)
+{
+    if (f->n_fr == f->cap_fr) {
+        size_t cap = f->cap_fr ? f->cap_fr * 2 : 4096;
+        struct frame *e = realloc(f->fr, cap * sizeof(*e));
+        if (!e) {
+            return false;
+        }
+        f->fr = e;
+        f->cap_fr = cap;
+    }
+    bool ok;
+    if (f->conf->transport == TL_TR_UDP || f->is_relp) {
+        ok = tl_buf_append(&f->buf, msg, len);
+    } else if (f->conf->framing == TL_FRAMING_LF) {
+        /* LF framing cannot carry an LF inside a message: it would split it. */
+        size_t at = f->buf.len;
+        ok = tl_frame_encode_lf(&f->buf, msg, len);
+        for (size_t j = at; ok && j + 1 < f->buf.len; j++) {
+            if (f->buf.data[j] == '\n') {
+                f->buf.data[j] = ' ';
+            }
+        }
+    } else {
+        ok = tl_frame_encode_octet(&f->buf, msg, len);
+    }
+    if (!ok) {
+        return false;
+    }
+    f->fr[f->n_fr].end = f->buf.len;
+    f->fr[f->n_fr].wire_end = 0;
+    f->fr[f->n_fr].disk = disk;
+    f->n_fr++;
+    return true;
+}
+
+/* The message inside frame i, without its framing (the form the disk queue stores). */
+static void frame_payload(const struct fwd *f, size_t i, const uint8_t **p, size_t *len)
+{
+    size_t start = i ? f->fr[i - 1].end : 0;
+    const uint8_t *b = f->buf.data + start;
+    size_t n = f->fr[i].end - start;
+    if (f->conf->transport == TL_TR_UDP || f->is_relp) {
+        /* as is */
+    } else if (f->conf->framing == TL_FRAMING_LF) {
+        n = n ? n - 1 : 0;
+    } else {
+        size_t k = 0;
+        while (k < n && b[k] != ' ') {
+            k++;
+        }
+        b += k + 1;
+        n -= k + 1;
+    }
+    *p = b;
+    *len = n;
+}
+
+static void dq_count_stat(struct fwd *f)
+{
+    atomic_store_explicit(&f->out->stats.queued_disk, tl_dq_count(f->dq), memory_order_relaxed);
+}
+
+static void dq_problem(struct fwd *f)
+{
+    const char *p = f->dq ? tl_dq_take_problem(f->dq) : NULL;
+    if (p) {
+        tl_error("output %s: disk queue %s: %s", f->conf->name, f->conf->queue_dir, p);
+    }
+}
+
+/* Disk mode: the target is down, or older messages wait on disk; new ones join them. */
+static bool to_disk(const struct fwd *f)
+{
+    return f->dq && (f->state != ST_UP || tl_dq_count(f->dq) > 0);
+}
+
+/* Stores formatted message f->one on disk; false when the disk part is full. */
+static bool store(struct fwd *f)
+{
+    char err[300];
+    enum tl_dq_rc rc = tl_dq_append(f->dq, f->one.data, f->one.len, err, sizeof(err));
+    if (rc == TL_DQ_FULL) {
+        return false;
+    }
+    if (rc == TL_DQ_ERROR) {
+        atomic_fetch_add(&f->out->stats.dropped, 1);
+        unsigned suppressed = 0;
+        if (tl_ratelimit_ok(&f->out->rl, 10, &suppressed)) {
+            tl_error("output %s: disk queue %s: %s; message dropped", f->conf->name,
+                     f->conf->queue_dir, err);
+        }
+    }
+    return true;
+}
+
+/* Takes messages from the queue into buf (or to disk) while there is room. */
 static void fill(struct fwd *f)
 {
-    struct tl_msg *batch[POP_MAX];
+    bool stored = false;
     while (f->buf.len - f->sent < FILL_BYTES && f->buf.len < HOLD_BYTES) {
         size_t want = POP_MAX;
-        if (f->is_relp) {
+        if (f->is_relp && !to_disk(f)) {
             /* Hold no more than the window: the rest waits in the queue. */
             size_t window = f->conf->relp_window ? f->conf->relp_window : 1024;
             if (f->n_fr >= window) {
-                return;
+                break;
             }
             want = window - f->n_fr < POP_MAX ? window - f->n_fr : POP_MAX;
         }
-        size_t n = tl_mq_pop(&f->out->q, batch, want, 0);
-        if (n == 0) {
-            return;
+        if (f->held_pos == f->n_held) {
+            f->held_pos = 0;
+            f->n_held = tl_mq_pop(&f->out->q, f->held, want, 0);
+            if (f->n_held == 0) {
+                break;
+            }
         }
-        for (size_t i = 0; i < n; i++) {
-            struct tl_msg *m = batch[i];
+        bool full = false;
+        while (f->held_pos < f->n_held) {
+            struct tl_msg *m = f->held[f->held_pos];
             tl_buf_reset(&f->one);
             bool ok = tl_format(m, f->conf->format, false, &f->one);
-            if (ok && f->conf->transport != TL_TR_UDP && !f->is_relp) {
-                if (f->conf->framing == TL_FRAMING_LF) {
-                    /* LF framing cannot carry an LF inside a message: it would split it. */
-                    for (size_t j = 0; j < f->one.len; j++) {
-                        if (f->one.data[j] == '\n') {
-                            f->one.data[j] = ' ';
-                        }
-                    }
-                    ok = tl_frame_encode_lf(&f->buf, f->one.data, f->one.len);
-                } else {
-                    ok = tl_frame_encode_octet(&f->buf, f->one.data, f->one.len);
+            if (ok && to_disk(f)) {
+                if (!store(f)) {
+                    full = true; /* m stays held until acknowledgements free room */
+                    break;
                 }
-            } else if (ok) {
-                ok = tl_buf_append(&f->buf, f->one.data, f->one.len);
-            }
-            if (ok && f->n_fr == f->cap_fr) {
-                size_t cap = f->cap_fr ? f->cap_fr * 2 : 4096;
-                struct frame *e = realloc(f->fr, cap * sizeof(*e));
-                ok = e != NULL;
-                if (e) {
-                    f->fr = e;
-                    f->cap_fr = cap;
-                }
-            }
-            if (ok) {
-                f->fr[f->n_fr].end = f->buf.len;
-                f->fr[f->n_fr].wire_end = 0;
-                f->n_fr++;
-            } else {
+                stored = true;
+            } else if (!ok || !add_frame(f, f->one.data, f->one.len, false)) {
                 atomic_fetch_add(&f->out->stats.dropped, 1);
             }
             tl_msg_unref(m);
+            f->held_pos++;
+        }
+        if (full) {
+            break;
         }
     }
+    if (stored) {
+        char err[300];
+        if (!tl_dq_flush(f->dq, err, sizeof(err))) {
+            tl_error("output %s: disk queue %s: %s", f->conf->name, f->conf->queue_dir, err);
+        }
+        dq_count_stat(f);
+    }
+}
+
+/* Sends from disk: records after the read cursor go into buf, in order. */
+static void feed_from_disk(struct fwd *f)
+{
+    if (!f->dq || f->state != ST_UP || (f->is_relp && !f->relp_open)) {
+        return;
+    }
+    size_t window = f->conf->relp_window ? f->conf->relp_window : 1024;
+    while (f->buf.len - f->sent < FILL_BYTES && f->buf.len < HOLD_BYTES &&
+           (!f->is_relp || f->n_fr < window)) {
+        const uint8_t *rec;
+        size_t len;
+        if (!tl_dq_peek(f->dq, &rec, &len)) {
+            break;
+        }
+        if (!add_frame(f, rec, len, true)) {
+            break;
+        }
+        tl_dq_advance(f->dq);
+    }
+    dq_problem(f);
 }
 
 /* Forgets the first n frames: the receiver has them (or, on UDP, the kernel). */
@@ -376,6 +547,14 @@ static void release(struct fwd *f, size_t n, bool acked)
     size_t bytes = f->fr[n - 1].end;
     if (acked) {
         atomic_fetch_add_explicit(&f->out->stats.acked, n, memory_order_relaxed);
+    }
+    size_t disk = 0;
+    for (size_t i = 0; i < n; i++) {
+        disk += f->fr[i].disk;
+    }
+    if (disk) {
+        tl_dq_ack(f->dq, disk);
+        dq_count_stat(f);
     }
     tl_buf_consume(&f->buf, bytes);
     memmove(f->fr, f->fr + n, (f->n_fr - n) * sizeof(*f->fr));
@@ -465,6 +644,11 @@ static void relp_pump(struct fwd *f);
 static void pump(struct fwd *f)
 {
     if (f->state != ST_UP) {
+        /* Target down: with a disk part, the queue keeps flowing to disk, so the memory
+         * part never fills and the inputs never stall. */
+        if (f->dq) {
+            fill(f);
+        }
         return;
     }
     if (f->is_relp) {
@@ -473,6 +657,7 @@ static void pump(struct fwd *f)
     }
     for (int round = 0; round < 64; round++) {
         fill(f);
+        feed_from_disk(f);
         if (f->buf.len == f->sent) {
             break;
         }
@@ -520,6 +705,7 @@ static void relp_pump(struct fwd *f)
 {
     for (int round = 0; round < 64; round++) {
         fill(f);
+        feed_from_disk(f);
         size_t start = f->n_encoded ? f->fr[f->n_encoded - 1].end : 0;
         size_t fresh = 0;
         while (f->relp_open && f->n_encoded < f->n_fr && tl_relp_client_can_send(&f->cl) &&
@@ -819,7 +1005,63 @@ static void before_sleep(struct tl_ev_loop *loop, void *arg)
 
 static size_t pending_messages(struct fwd *f)
 {
-    return f->n_fr + tl_mq_len(&f->out->q);
+    return f->n_fr + tl_mq_len(&f->out->q) + (f->n_held - f->held_pos) +
+           (f->dq ? (size_t)tl_dq_unread(f->dq) : 0);
+}
+
+static void dq_tick(struct tl_ev_loop *loop, void *arg)
+{
+    struct fwd *f = arg;
+    char err[300];
+    if (!tl_dq_tick(f->dq, tl_now_ms(), err, sizeof(err))) {
+        tl_error("output %s: disk queue %s: %s", f->conf->name, f->conf->queue_dir, err);
+    }
+    uint64_t every = f->conf->queue_sync_interval_ms ? f->conf->queue_sync_interval_ms : 1000;
+    tl_ev_timer_start(loop, &f->dq_timer, (int64_t)every);
+}
+
+/* A clean stop with a disk part: what is still in memory (queued, held, and sent but not
+ * acknowledged) is written to disk and goes out first after the next start. */
+static void persist_at_stop(struct fwd *f)
+{
+    char err[300];
+    size_t saved = 0;
+    disconnect(f, TL_LOG_DEBUG, NULL); /* spills the unacknowledged frames */
+    for (size_t i = 0; i < f->n_fr; i++) {
+        const uint8_t *p;
+        size_t len;
+        frame_payload(f, i, &p, &len);
+        saved += tl_dq_append(f->dq, p, len, err, sizeof(err)) == TL_DQ_OK;
+    }
+    f->buf.len = 0;
+    f->n_fr = 0;
+    struct tl_msg *batch[POP_MAX];
+    for (;;) {
+        while (f->held_pos < f->n_held) {
+            struct tl_msg *m = f->held[f->held_pos++];
+            tl_buf_reset(&f->one);
+            if (tl_format(m, f->conf->format, false, &f->one) &&
+                tl_dq_append(f->dq, f->one.data, f->one.len, err, sizeof(err)) == TL_DQ_OK) {
+                saved++;
+            } else {
+                atomic_fetch_add(&f->out->stats.dropped, 1);
+            }
+            tl_msg_unref(m);
+        }
+        size_t n = tl_mq_pop(&f->out->q, batch, POP_MAX, 0);
+        if (n == 0) {
+            break;
+        }
+        memcpy(f->held, batch, n * sizeof(*batch));
+        f->n_held = n;
+        f->held_pos = 0;
+    }
+    if (!tl_dq_flush(f->dq, err, sizeof(err))) {
+        tl_error("output %s: disk queue %s: %s", f->conf->name, f->conf->queue_dir, err);
+    }
+    tl_notice("output %s: stopping: %llu messages wait in the disk queue %s for the next start",
+              f->conf->name, (unsigned long long)tl_dq_count(f->dq), f->conf->queue_dir);
+    (void)saved;
 }
 
 void *tl_out_fwd_main(void *arg)
@@ -828,6 +1070,9 @@ void *tl_out_fwd_main(void *arg)
     struct fwd *f = out->impl;
     srand((unsigned)time(NULL) ^ (unsigned)(uintptr_t)f);
     tl_ev_set_before_sleep(f->loop, before_sleep, f);
+    if (f->dq) {
+        tl_ev_timer_start(f->loop, &f->dq_timer, 1000);
+    }
     try_connect(f->loop, f);
     for (;;) {
         tl_ev_run_once(f->loop, 500);
@@ -835,6 +1080,12 @@ void *tl_out_fwd_main(void *arg)
             continue;
         }
         if (pending_messages(f) == 0) {
+            break;
+        }
+        if (f->dq && (f->n_fr == 0 || tl_now_ms() >= f->stop_deadline)) {
+            /* In-flight messages had their chance to be acknowledged; the rest waits on
+             * disk. */
+            persist_at_stop(f);
             break;
         }
         if (tl_now_ms() >= f->stop_deadline) {
@@ -873,6 +1124,8 @@ void *tl_out_fwd_main(void *arg)
     return NULL;
 }
 
+static void fwd_free(struct fwd *f);
+
 bool tl_out_fwd_init(struct tl_output *out)
 {
     struct fwd *f = calloc(1, sizeof(*f));
@@ -907,18 +1160,43 @@ bool tl_out_fwd_init(struct tl_output *out)
         }
         f->is_tls = true;
     }
+    if (out->conf->queue_dir) {
+        struct tl_dq_opts o = {0};
+        o.dir = out->conf->queue_dir;
+        o.max_bytes = out->conf->queue_max_bytes;
+        o.segment_bytes = out->conf->queue_segment_bytes;
+        o.sync = out->conf->queue_sync == TL_QSYNC_NONE     ? TL_DQ_SYNC_NONE
+                 : out->conf->queue_sync == TL_QSYNC_ALWAYS ? TL_DQ_SYNC_ALWAYS
+                                                            : TL_DQ_SYNC_INTERVAL;
+        o.sync_interval_ms = out->conf->queue_sync_interval_ms;
+        struct tl_dq_recovery rec;
+        char err[512];
+        f->dq = tl_dq_open(&o, &rec, err, sizeof(err));
+        if (!f->dq) {
+            tl_error("output %s: %s", out->conf->name, err);
+            fwd_free(f);
+            return false;
+        }
+        if (rec.corrupt_records || rec.bad_files) {
+            tl_warn("output %s: disk queue %s: %s; %llu bytes could not be delivered, the other "
+                    "%llu messages will be",
+                    out->conf->name, out->conf->queue_dir, rec.detail,
+                    (unsigned long long)rec.skipped_bytes, (unsigned long long)rec.records);
+        }
+        if (rec.records) {
+            tl_notice("output %s: %llu messages from the disk queue %s are delivered first",
+                      out->conf->name, (unsigned long long)rec.records, out->conf->queue_dir);
+        }
+        tl_ev_timer_init(&f->dq_timer, dq_tick, f);
+    }
     out->impl = f;
     out->q.notify = fwd_wake;
     out->q.notify_arg = f;
     return true;
 }
 
-void tl_out_fwd_free(struct tl_output *out)
+static void fwd_free(struct fwd *f)
 {
-    struct fwd *f = out->impl;
-    if (!f) {
-        return;
-    }
     if (f->s) {
         tl_stream_free(f->s);
     } else if (f->fd >= 0) {
@@ -930,6 +1208,10 @@ void tl_out_fwd_free(struct tl_output *out)
     if (f->addrs) {
         freeaddrinfo(f->addrs);
     }
+    for (size_t i = f->held_pos; i < f->n_held; i++) {
+        tl_msg_unref(f->held[i]);
+    }
+    tl_dq_close(f->dq);
     tl_buf_fini(&f->buf);
     tl_buf_fini(&f->one);
     tl_buf_fini(&f->wire);
@@ -937,7 +1219,14 @@ void tl_out_fwd_free(struct tl_output *out)
     free(f->fr);
     tl_ev_loop_free(f->loop);
     free(f);
-    out->impl = NULL;
+}
+
+void tl_out_fwd_free(struct tl_output *out)
+{
+    if (out->impl) {
+        fwd_free(out->impl);
+        out->impl = NULL;
+    }
 }
 
 bool tl_out_fwd_reload_tls(struct tl_output *out)
