@@ -8,6 +8,24 @@
 
 #include "in/in.h"
 
+const char *const tl_hs_reason_names[TL_HS_REASONS] = {
+    "unknown_ca", "expired", "not_yet_valid", "revoked", "bad_certificate",
+    "name_mismatch", "fingerprint_mismatch", "no_client_certificate", "protocol_version",
+    "no_shared_cipher", "plaintext", "closed_early", "closed_in_handshake", "timeout",
+    "peer_rejected_our_certificate", "io_error", "handshake_failed", "not_tls",
+    "handshake_failure_alert", "other",
+};
+
+size_t tl_hs_reason_index(const char *kind)
+{
+    for (size_t i = 0; i + 1 < TL_HS_REASONS; i++) {
+        if (strcmp(kind, tl_hs_reason_names[i]) == 0) {
+            return i;
+        }
+    }
+    return TL_HS_REASONS - 1;
+}
+
 static size_t cpu_count(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -83,6 +101,10 @@ bool tl_server_init(struct tl_server *srv, struct tl_conf *conf)
         for (size_t o = 0; o < conf->n_outputs; o++) {
             if (routed(conf, i, o)) {
                 in->outs[in->n_outs++] = &srv->outputs[o];
+                if (in->conf->transport == TL_TR_RELP &&
+                    srv->outputs[o].conf->type != TL_OUT_FORWARD) {
+                    srv->outputs[o].ack_after_write = true;
+                }
             }
         }
         if (in->conf->max_message_size > max_msg) {
@@ -257,6 +279,21 @@ void tl_server_log_stats(struct tl_server *srv)
                 (unsigned long long)atomic_load(&s->handshake_failed),
                 (unsigned long long)atomic_load(&s->rejected_hostname),
                 (unsigned long long)atomic_load(&s->dropped_full));
+        char reasons[1024];
+        size_t n = 0;
+        reasons[0] = '\0';
+        for (size_t k = 0; k < TL_HS_REASONS; k++) {
+            unsigned long long v = atomic_load(&s->hs_fail[k]);
+            if (v && n < sizeof(reasons)) {
+                int w = snprintf(reasons + n, sizeof(reasons) - n, "%s%s=%llu", n ? " " : "",
+                                 tl_hs_reason_names[k], v);
+                n += w > 0 ? (size_t)w : 0;
+            }
+        }
+        if (n) {
+            tl_info("stats: handshake_failures_by_reason: input %s: %s",
+                    srv->inputs[i].conf->name, reasons);
+        }
     }
     for (size_t o = 0; o < srv->n_outputs; o++) {
         struct tl_output *out = &srv->outputs[o];

@@ -26,6 +26,12 @@ struct tl_server;
 struct tl_worker;
 struct tl_output;
 
+/* Handshake failure reasons counted per input (tl_stream_tls_fail_kind, plus "timeout"). */
+#define TL_HS_REASONS 20
+extern const char *const tl_hs_reason_names[TL_HS_REASONS];
+/* Index of a reason name; the last slot ("other") for names not in the table. */
+size_t tl_hs_reason_index(const char *kind);
+
 struct tl_input_stats {
     atomic_uint_fast64_t received;
     atomic_uint_fast64_t malformed;
@@ -37,6 +43,7 @@ struct tl_input_stats {
     atomic_uint_fast64_t handshake_failed;
     atomic_uint_fast64_t rejected_hostname;
     atomic_uint_fast64_t dropped_full;  /* datagrams dropped: an output queue was full */
+    atomic_uint_fast64_t hs_fail[TL_HS_REASONS];
 };
 
 struct tl_input {
@@ -76,6 +83,13 @@ struct tl_output {
     struct tl_output_stats stats;
     struct tl_ratelimit rl;
     void *impl;                /* the writer's own state */
+    /* File and stdout outputs fed by a RELP input (ack_after_write): messages pushed into
+     * q, and messages handed to write(2) (and fsynced, with sync: true), in the same order.
+     * A RELP input acknowledges only once synced has passed what it pushed: a receiver
+     * killed with SIGKILL then still has every acknowledged message in the file. */
+    bool ack_after_write;
+    atomic_uint_fast64_t pushed;
+    atomic_uint_fast64_t synced;
 };
 
 /* The writer thread of file and stdout outputs (out_file.c). */

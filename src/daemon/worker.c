@@ -107,6 +107,7 @@ static bool flush_output(struct tl_worker *w, size_t o)
     struct tl_output *out = &w->srv->outputs[o];
     size_t done = w->final ? tl_mq_push(&out->q, p->v, p->n)
                            : tl_mq_try_push(&out->q, p->v, p->n);
+    atomic_fetch_add_explicit(&out->pushed, done, memory_order_relaxed);
     if (done == p->n) {
         p->n = 0;
         return true;

@@ -56,6 +56,10 @@ struct conn {
     struct tl_buf out;
     size_t to_ack;               /* syslog frames delivered, waiting to be queued and acked */
     bool ack_waiting;            /* registered with tl_worker_after_flush */
+    /* File outputs: acknowledgements also wait until they wrote (and, with sync, fsynced). */
+    size_t ack_ready;            /* of to_ack: queued, waiting for the sync */
+    uint64_t *sync_want;         /* per routed output: its pushed count to reach */
+    struct tl_ev_timer sync_timer;
 };
 
 #define RELP_OUT_MAX (4u << 20) /* responses a client does not read: beyond, it is dropped */
@@ -80,6 +84,7 @@ static void conn_free(struct tl_ev_loop *loop, void *arg)
     tl_stream_free(c->s);
     tl_peer_id_unref(c->peer_id);
     tl_buf_fini(&c->out);
+    free(c->sync_want);
     free(c->tail);
     free(c);
 }
@@ -92,6 +97,7 @@ static void conn_close(struct conn *c, enum tl_log_level level, const char *why)
     c->closing = true;
     struct tl_ev_loop *loop = tl_worker_loop(c->w);
     tl_ev_timer_stop(loop, &c->hs_timer);
+    tl_ev_timer_stop(loop, &c->sync_timer);
     tl_ev_del(loop, &c->io);
     tl_worker_remove_item(c->w, &c->item);
     if (c->ack_waiting) {
@@ -141,17 +147,9 @@ static bool relp_send_out(struct conn *c)
     return true;
 }
 
-/* Everything delivered so far is in the outputs' queues: acknowledge it (RELP's promise:
- * a message is acked only once the receiver has taken responsibility for it). */
-static void relp_ack(struct tl_ev_loop *loop, void *arg)
+static void relp_send_acks(struct conn *c, size_t n)
 {
-    struct conn *c = arg;
-    (void)loop;
-    c->ack_waiting = false;
-    if (c->closing) {
-        return;
-    }
-    while (c->to_ack) {
+    while (n--) {
         if (!tl_relp_server_ack(&c->rs, c->rs.oldest, &c->out)) {
             conn_close(c, TL_LOG_ERROR, "cannot queue a RELP acknowledgement");
             return;
@@ -159,6 +157,64 @@ static void relp_ack(struct tl_ev_loop *loop, void *arg)
         c->to_ack--;
     }
     relp_send_out(c);
+}
+
+static void relp_ack(struct tl_ev_loop *loop, void *arg);
+
+/* File outputs have written (sync: true: and fsynced) everything we pushed to them? */
+static void relp_sync_check(struct tl_ev_loop *loop, void *arg)
+{
+    struct conn *c = arg;
+    if (c->closing) {
+        return;
+    }
+    for (size_t i = 0; i < c->in->n_outs; i++) {
+        struct tl_output *o = c->in->outs[i];
+        if (o->ack_after_write &&
+            atomic_load_explicit(&o->synced, memory_order_acquire) < c->sync_want[i]) {
+            tl_ev_timer_start(loop, &c->sync_timer, 2);
+            return;
+        }
+    }
+    size_t n = c->ack_ready;
+    c->ack_ready = 0;
+    relp_send_acks(c, n);
+    /* Messages that arrived meanwhile wait for their own turn. */
+    if (!c->closing && c->to_ack && !c->ack_waiting) {
+        c->ack_waiting = tl_worker_after_flush(c->w, relp_ack, c);
+    }
+}
+
+/* Everything delivered so far is in the outputs' queues: acknowledge it (RELP's promise:
+ * a message is acked only once the receiver has taken responsibility for it; with a file
+ * output that has sync: true, once it is written and fsynced). */
+static void relp_ack(struct tl_ev_loop *loop, void *arg)
+{
+    struct conn *c = arg;
+    c->ack_waiting = false;
+    if (c->closing || c->ack_ready) {
+        return;
+    }
+    bool sync = false;
+    for (size_t i = 0; i < c->in->n_outs; i++) {
+        sync |= c->in->outs[i]->ack_after_write;
+    }
+    if (!sync) {
+        relp_send_acks(c, c->to_ack);
+        return;
+    }
+    if (!c->sync_want) {
+        c->sync_want = calloc(c->in->n_outs, sizeof(*c->sync_want));
+        if (!c->sync_want) {
+            conn_close(c, TL_LOG_ERROR, "out of memory");
+            return;
+        }
+    }
+    for (size_t i = 0; i < c->in->n_outs; i++) {
+        c->sync_want[i] = atomic_load_explicit(&c->in->outs[i]->pushed, memory_order_relaxed);
+    }
+    c->ack_ready = c->to_ack;
+    relp_sync_check(loop, c);
 }
 
 static bool relp_process(struct conn *c, const uint8_t *data, size_t len, size_t *off,
@@ -361,6 +417,8 @@ static void handshake_timeout(struct tl_ev_loop *loop, void *arg)
     struct conn *c = arg;
     (void)loop;
     atomic_fetch_add_explicit(&c->in->stats.handshake_failed, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->in->stats.hs_fail[tl_hs_reason_index("timeout")], 1,
+                              memory_order_relaxed);
     char why[300];
     snprintf(why, sizeof(why),
              "TLS handshake failed: handshake not completed within %llu ms "
@@ -403,6 +461,8 @@ static void conn_handshake(struct conn *c)
     }
     atomic_fetch_add_explicit(&c->in->stats.handshake_failed, 1, memory_order_relaxed);
     const char *kind = tl_stream_tls_fail_kind(c->s);
+    atomic_fetch_add_explicit(&c->in->stats.hs_fail[tl_hs_reason_index(kind)], 1,
+                              memory_order_relaxed);
     char why[700];
     snprintf(why, sizeof(why), "TLS handshake failed: %s", c->s->err);
     /* A connection closed before saying anything is a port probe or a health check. */
@@ -544,6 +604,7 @@ static void accept_cb(struct tl_ev_loop *loop, struct tl_ev_io *io, unsigned eve
             tl_relp_server_init(&c->rs, 0);
         }
         tl_ev_timer_init(&c->hs_timer, handshake_timeout, c);
+        tl_ev_timer_init(&c->sync_timer, relp_sync_check, c);
         c->item.drain = conn_drain;
         c->item.close = conn_item_close;
         c->item.pause = conn_pause;

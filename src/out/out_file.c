@@ -289,6 +289,15 @@ static void flush_file(struct writer *wr, struct ofile *f)
     }
 }
 
+static void sync_file(struct writer *wr, struct ofile *f)
+{
+    flush_file(wr, f);
+    if (!wr->is_stdout && fdatasync(f->fd) < 0) {
+        atomic_fetch_add(&wr->out->stats.write_errors, 1);
+        warn_rl(wr, "fsync", f->path, strerror(errno));
+    }
+}
+
 static void close_file(struct writer *wr, struct ofile *f)
 {
     flush_file(wr, f);
@@ -498,6 +507,13 @@ void *tl_out_file_main(void *arg)
         for (size_t i = 0; i < n; i++) {
             write_msg(&wr, batch[i]);
             tl_msg_unref(batch[i]);
+        }
+        if (n && (out->conf->sync || out->ack_after_write)) {
+            /* A RELP input acknowledges only what is written (sync: true: and fsynced), so
+             * the batch goes out now rather than at the next flush_interval. */
+            for_each_file(&wr, out->conf->sync ? sync_file : flush_file);
+            wr.dirty = false;
+            atomic_fetch_add_explicit(&out->synced, n, memory_order_release);
         }
         int64_t now = tl_now_ms();
         if (wr.dirty && (interval == 0 || now >= next_flush)) {

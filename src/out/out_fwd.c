@@ -440,10 +440,15 @@ static void dq_problem(struct fwd *f)
     }
 }
 
-/* Disk mode: the target is down, or older messages wait on disk; new ones join them. */
-static bool to_disk(const struct fwd *f)
+/* Disk mode: the target is down, older messages wait on disk (new ones join them, so the
+ * order holds), or the memory part is nearly full (a slow or frozen receiver). */
+static bool to_disk(struct fwd *f)
 {
-    return f->dq && (f->state != ST_UP || tl_dq_count(f->dq) > 0);
+    if (!f->dq) {
+        return false;
+    }
+    return f->state != ST_UP || tl_dq_count(f->dq) > 0 ||
+           tl_mq_len(&f->out->q) * 10 >= f->out->q.cap * 9;
 }
 
 /* Stores formatted message f->one on disk; false when the disk part is full. */
@@ -479,6 +484,10 @@ static void fill(struct fwd *f)
             }
             want = window - f->n_fr < POP_MAX ? window - f->n_fr : POP_MAX;
         }
+        /* Decided once per batch: a batch popped because memory was nearly full goes to
+         * disk whole (draining the queue below the mark must not send its tail to
+         * memory frames the window cannot take). */
+        bool disk = to_disk(f);
         if (f->held_pos == f->n_held) {
             f->held_pos = 0;
             f->n_held = tl_mq_pop(&f->out->q, f->held, want, 0);
@@ -491,7 +500,7 @@ static void fill(struct fwd *f)
             struct tl_msg *m = f->held[f->held_pos];
             tl_buf_reset(&f->one);
             bool ok = tl_format(m, f->conf->format, false, &f->one);
-            if (ok && to_disk(f)) {
+            if (ok && (disk || to_disk(f))) {
                 if (!store(f)) {
                     full = true; /* m stays held until acknowledgements free room */
                     break;
@@ -813,7 +822,10 @@ static void relp_responses(struct fwd *f)
 static void read_side(struct fwd *f)
 {
     uint8_t scratch[READ_DISCARD];
-    for (int i = 0; i < 16; i++) {
+    /* Until the stream is empty: TLS returns one record per read, and records OpenSSL has
+     * already taken off the socket (a RELP server sends one small record per ack) would
+     * otherwise wait, unseen by epoll, for the next event. */
+    for (int i = 0; i < 100000; i++) {
         size_t n = 0;
         enum tl_io rc = tl_stream_read(f->s, scratch, sizeof(scratch), &n);
         if (rc == TL_IO_OK) {
@@ -1027,11 +1039,16 @@ static void persist_at_stop(struct fwd *f)
     char err[300];
     size_t saved = 0;
     disconnect(f, TL_LOG_DEBUG, NULL); /* spills the unacknowledged frames */
+    size_t lost = 0;
     for (size_t i = 0; i < f->n_fr; i++) {
         const uint8_t *p;
         size_t len;
         frame_payload(f, i, &p, &len);
-        saved += tl_dq_append(f->dq, p, len, err, sizeof(err)) == TL_DQ_OK;
+        if (tl_dq_append(f->dq, p, len, err, sizeof(err)) == TL_DQ_OK) {
+            saved++;
+        } else {
+            lost++;
+        }
     }
     f->buf.len = 0;
     f->n_fr = 0;
@@ -1044,7 +1061,7 @@ static void persist_at_stop(struct fwd *f)
                 tl_dq_append(f->dq, f->one.data, f->one.len, err, sizeof(err)) == TL_DQ_OK) {
                 saved++;
             } else {
-                atomic_fetch_add(&f->out->stats.dropped, 1);
+                lost++;
             }
             tl_msg_unref(m);
         }
@@ -1061,7 +1078,12 @@ static void persist_at_stop(struct fwd *f)
     }
     tl_notice("output %s: stopping: %llu messages wait in the disk queue %s for the next start",
               f->conf->name, (unsigned long long)tl_dq_count(f->dq), f->conf->queue_dir);
-    (void)saved;
+    if (lost) {
+        atomic_fetch_add(&f->out->stats.dropped, lost);
+        tl_error("output %s: stopping: %zu messages did not fit in the disk queue %s "
+                 "(queue.max_bytes) and are lost; %zu were saved",
+                 f->conf->name, lost, f->conf->queue_dir, saved);
+    }
 }
 
 void *tl_out_fwd_main(void *arg)

@@ -71,7 +71,7 @@
 enum tl_dq_sync { TL_DQ_SYNC_NONE, TL_DQ_SYNC_INTERVAL, TL_DQ_SYNC_ALWAYS };
 
 struct tl_dq_opts {
-    const char *dir;             /* created (0700) if missing; its parent must exist */
+    const char *dir;             /* created (mode 0700, parents too) if missing */
     uint64_t max_bytes;          /* limit on unacknowledged record bytes; 0 = no limit */
     uint64_t segment_bytes;      /* 0 = TL_DQ_SEGMENT_BYTES_DEFAULT */
     enum tl_dq_sync sync;

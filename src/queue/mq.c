@@ -96,7 +96,9 @@ size_t tl_mq_try_push(struct tl_mq *q, struct tl_msg *const *msgs, size_t n)
         pthread_cond_signal(&q->not_empty);
     }
     pthread_mutex_unlock(&q->lock);
-    if (q->notify && was_empty && take) {
+    /* Also when the queue is full: a consumer that sleeps in an event loop must hear that
+     * producers are waiting for room. */
+    if (q->notify && ((was_empty && take) || take < n)) {
         q->notify(q->notify_arg);
     }
     return take;

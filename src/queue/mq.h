@@ -27,8 +27,9 @@ struct tl_mq {
     bool closed;   /* no more pushes will come; pop returns what is left, then 0 */
     bool wake;     /* tl_mq_kick: make a waiting pop return early */
     /* Optional: called (outside the lock, on the producer's thread) when a push makes an
-     * empty queue non-empty, and on close: how a consumer that sleeps in an event loop
-     * rather than in tl_mq_pop learns there is work. Set before any producer runs. */
+     * empty queue non-empty, when a push finds it full, and on close: how a consumer that
+     * sleeps in an event loop rather than in tl_mq_pop learns there is work. Set before any
+     * producer runs. */
     void (*notify)(void *arg);
     void *notify_arg;
 };

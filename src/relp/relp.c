@@ -14,10 +14,12 @@
  *     tears the session down on anything else, sending the "serverclose" hint;
  *   - the open rsp is "200 OK" LF offers, with commands=syslog; a client whose offers lack
  *     syslog gets "500 required command not supported by client";
- *   - the rsp to close carries no data ("N rsp 0");
+ *   - the rsp to close carries no data ("N rsp 0") and is followed by "0 serverclose 0";
  *   - a receiver closes the session on any framing error; RELP has no resync.
- * Where librelp is more lenient than its own spec we are not: an empty DATALEN ("1 close
- * LF") and hints sent by a client are errors here.
+ * Where imrelp (rsyslog 8.2302 + librelp 1.11, tried on the wire) is more lenient we are
+ * not, and close the session instead: an empty DATALEN ("2 close " LF, which imrelp takes
+ * as close), hints sent by a client, syslog before open (imrelp answers "500 command
+ * disabled" and carries on) and an oversized frame (imrelp truncates by default).
  */
 #include "relp/relp.h"
 
@@ -502,6 +504,20 @@ static bool put_serverclose(struct tl_buf *out)
 }
 
 /*
+ * The rsp to close carries no data, and librelp follows it with the serverclose hint as it
+ * tears the session down; we do the same. All or nothing.
+ */
+static bool put_close_rsp(struct tl_buf *out, uint32_t txnr)
+{
+    size_t mark = out->len;
+    if (!put_rsp(out, txnr, "") || !put_serverclose(out)) {
+        out->len = mark;
+        return false;
+    }
+    return true;
+}
+
+/*
  * A protocol error: like librelp, answer the offending command with a 500 when that keeps
  * the answers in order (nothing pending before it), then hint serverclose; both best
  * effort, as the caller closes the connection anyway.
@@ -527,7 +543,7 @@ static enum tl_relp_rc srv_open(struct tl_relp_server *srv, const struct tl_relp
     if (srv->state != SRV_AWAIT_OPEN) {
         set_err(err, errlen, "RELP client sent a second open (TXNR %u) on an open session",
                 fr->txnr);
-        return srv_reject(srv, fr->txnr, "500 connection already open", out);
+        return srv_reject(srv, fr->txnr, "500 protocol error: connection already open", out);
     }
     scan_offers(fr->data, fr->len, &o);
     if (o.has_version && !o.version_ok) {
@@ -617,7 +633,7 @@ enum tl_relp_rc tl_relp_server_frame(struct tl_relp_server *srv, const struct tl
             srv->close_txnr = fr->txnr;
             return TL_RELP_OK;
         }
-        if (!put_rsp(out, fr->txnr, "")) {
+        if (!put_close_rsp(out, fr->txnr)) {
             set_err(err, errlen, "RELP output buffer full while answering close");
             srv->state = SRV_FAILED;
             return TL_RELP_ERROR;
@@ -643,7 +659,7 @@ static bool srv_answer(struct tl_relp_server *srv, uint32_t txnr, const char *te
         return false;
     }
     if (srv->state == SRV_CLOSING && srv->pending == 1) {
-        if (!put_rsp(out, srv->close_txnr, "")) {
+        if (!put_close_rsp(out, srv->close_txnr)) {
             out->len = mark;
             return false;
         }
@@ -842,6 +858,12 @@ enum tl_relp_rc tl_relp_client_handle(struct tl_relp_client *cl, const struct tl
     ev->data = NULL;
     ev->len = 0;
 
+    if (cl->state == CL_CLOSED && cl->close_txnr != 0 && cl->outstanding == 0 &&
+        strcmp(fr->cmd, "serverclose") == 0 && fr->txnr == 0) {
+        /* librelp's server follows its close rsp with the hint; nothing left to do. */
+        ev->type = TL_RELP_EV_SERVERCLOSE;
+        return TL_RELP_OK;
+    }
     if (cl->state == CL_FAILED || cl->state == CL_CLOSED) {
         set_err(err, errlen, "RELP server sent '%s' (TXNR %u) after the session ended", fr->cmd,
                 fr->txnr);

@@ -117,7 +117,8 @@ enum tl_relp_ev {
     TL_RELP_EV_NAKED,       /* message txnr was refused; data = the server's text */
     TL_RELP_EV_CLOSED,      /* the server answered close: the caller closes */
     TL_RELP_EV_SERVERCLOSE, /* the server is going away: unacknowledged messages were not
-                               taken; resend them on a new session */
+                               taken; resend them on a new session. Also reported for the
+                               hint librelp sends right after its close rsp (harmless). */
 };
 
 struct tl_relp_event {
@@ -157,7 +158,7 @@ enum tl_relp_rc tl_relp_server_frame(struct tl_relp_server *srv, const struct tl
  * Appends "TXNR rsp 6 200 OK" (ack) or "TXNR rsp N 500 reason" (nak; the reason is cut at
  * a line end and at 80 bytes). txnr must be the oldest unanswered syslog; returns false
  * (nothing appended) when it is not, or when out is full. After the last answer to a
- * closing client, the close rsp is appended too.
+ * closing client, the close rsp (and the serverclose hint librelp sends after it) follow.
  */
 bool tl_relp_server_ack(struct tl_relp_server *srv, uint32_t txnr, struct tl_buf *out);
 bool tl_relp_server_nak(struct tl_relp_server *srv, uint32_t txnr, const char *reason,

@@ -911,10 +911,17 @@ static void test_dirs_and_lock(void **state)
     assert_string_equal(rec.detail, "");
     tl_dq_close(q);
 
-    /* Missing parent, and a file in the way. */
-    snprintf(d2, sizeof(d2), "%s/no/such", e->base);
+    /* Missing parents are created; a file in the way is an error. */
+    snprintf(d2, sizeof(d2), "%s/a/b/c/", e->base);
+    q = tl_dq_open(&o, &rec, err, sizeof(err));
+    assert_non_null(q);
+    tl_dq_close(q);
+    snprintf(d2, sizeof(d2), "%s/a", e->base);
+    assert_int_equal(stat(d2, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    snprintf(d2, sizeof(d2), "%s/q/ack/x", e->base);
     assert_null(tl_dq_open(&o, &rec, err, sizeof(err)));
-    snprintf(want, sizeof(want), "queue.dir %s: cannot create: No such file or directory", d2);
+    snprintf(want, sizeof(want), "queue.dir %s: cannot create: Not a directory", d2);
     assert_string_equal(err, want);
     snprintf(d2, sizeof(d2), "%s/q/ack", e->base);
     assert_null(tl_dq_open(&o, &rec, err, sizeof(err)));

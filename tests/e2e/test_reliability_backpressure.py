@@ -1,0 +1,159 @@
+"""Back-pressure (issue 4): a forward output whose receiver accepts the TCP connection and
+never reads. With queue.full: block (memory_messages 1000) a TCP sender writing as fast as it
+can is stalled by TCP flow control (the bytes the kernel accepts stop growing, far below what
+5 s of unthrottled loopback sending reaches), the daemon's peak RSS stays under a stated
+bound, and UDP messages arriving meanwhile are dropped and counted on the input. With
+full: drop the TCP sender is not stalled and the output counts what it dropped.
+"""
+
+import errno
+import socket
+import threading
+import time
+
+import pytest
+
+from relutil import asan_env, load, peak_rss_kib, rss_kib, sanitized, stats
+from tlslogd import T, config, poll, tcp_input, udp_input
+
+STALL_SECONDS = 5
+STALL_BYTES_BOUND = 64 << 20   # a stalled sender: kernel buffers + 1000 queued messages
+RSS_BOUND_MIB = 100            # the daemon's VmHWM (x3 + 64 under ASan)
+
+
+class BlackHole:
+    """Accepts TCP connections and never reads (small receive buffer); close() ends it."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        self.stop = False
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def _run(self):
+        while not self.stop:
+            try:
+                c, _ = self.sock.accept()
+                self.conns.append(c)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+
+    def close(self):
+        self.stop = True
+        self.t.join(5)
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
+@pytest.fixture
+def blackhole():
+    b = BlackHole()
+    yield b
+    b.close()
+
+
+def conf(port, full):
+    return config([tcp_input("feed"), udp_input("udp")],
+                  [dict(name="fwd", type="forward", targets=["127.0.0.1:%d" % port],
+                        transport="tcp", reconnect_min="100ms", reconnect_max="500ms",
+                        queue={"memory_messages": 1000, "full": full, "drain_timeout": "1s"})])
+
+
+def blast(port, seconds):
+    """Writes as fast as it can on a non-blocking socket for `seconds`; returns (total bytes
+    the kernel accepted, bytes accepted in the last 2 s)."""
+    chunk = load("bp", 0, 1000)  # ~77 KB of numbered lines, sent over and over
+    s = socket.create_connection(("127.0.0.1", port), timeout=T(5))
+    s.setblocking(False)
+    total, marks = 0, []
+    t0 = time.monotonic()
+    off = 0
+    try:
+        while True:
+            now = time.monotonic()
+            if now - t0 >= seconds:
+                break
+            marks.append((now, total))
+            try:
+                n = s.send(memoryview(chunk)[off:])
+                total += n
+                off = (off + n) % len(chunk)
+            except BlockingIOError:
+                time.sleep(0.002)
+            except OSError as e:
+                if e.errno != errno.EAGAIN:
+                    raise
+                time.sleep(0.002)
+    finally:
+        s.close()
+    end = time.monotonic()
+    before = [b for (t, b) in marks if t <= end - 2]
+    return total, total - (before[-1] if before else 0)
+
+
+def bound_kib():
+    return (RSS_BOUND_MIB if not sanitized() else RSS_BOUND_MIB * 3 + 64) * 1024
+
+
+def test_full_block_stalls_tcp_sender_and_drops_udp(daemon, blackhole):
+    d = daemon(conf(blackhole.port, "block"), name="bp", env=asan_env())
+    d.nonzero_exit_ok = True  # it may exit non-zero at teardown with undeliverable messages
+    poll(lambda: blackhole.conns, T(10), "the daemon to connect to the black hole")
+    base = rss_kib(d)
+    total, last2 = blast(d.port("feed"), STALL_SECONDS)
+    # the stall holds: UDP meanwhile cannot be queued and is dropped and counted
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for i in range(2000):
+        u.sendto(b"<13>1 2026-01-01T00:00:00Z h udp - - - bpudp seq=%08d" % i,
+                 ("127.0.0.1", d.port("udp")))
+        if i % 100 == 99:
+            time.sleep(0.005)
+    u.close()
+    time.sleep(0.5)
+    st = stats(d, want=["output fwd", "input udp", "input feed"])
+    peak = peak_rss_kib(d)
+    msg = ("full: block: TCP sender got %.1f MiB into the kernel in %ds, %.3f MiB in the last 2 s;"
+           " daemon RSS at start %d KiB, peak %d KiB (bound %d KiB); counters %s" % (
+               total / 1048576, STALL_SECONDS, last2 / 1048576, base, peak, bound_kib(), st))
+    print("\n" + msg)
+    assert total < STALL_BYTES_BOUND, msg
+    assert last2 < (1 << 20), "the sender was still moving data at the end: " + msg
+    assert peak < bound_kib(), msg
+    assert st["input udp"].get("dropped_queue_full", 0) > 0, msg
+    assert st["output fwd"].get("dropped_queue_full", 0) == 0, msg
+
+
+def test_full_drop_does_not_stall_and_counts(daemon, blackhole):
+    d = daemon(conf(blackhole.port, "drop"), name="bp", env=asan_env())
+    d.nonzero_exit_ok = True
+    poll(lambda: blackhole.conns, T(10), "the daemon to connect to the black hole")
+    n = 500000  # ~39 MB: more than the loopback socket buffers hold, so a stall would show
+    data = load("bpdrop", 0, n)
+    s = socket.create_connection(("127.0.0.1", d.port("feed")), timeout=T(20))
+    t0 = time.monotonic()
+    try:
+        s.sendall(data)  # stalled sender: socket.timeout after T(20)
+    finally:
+        s.close()
+    took = time.monotonic() - t0
+
+    def counted():
+        st = stats(d, want=["output fwd", "input feed"])
+        return st if st["input feed"].get("received", 0) >= n else None
+    st = poll(counted, T(20), "the daemon to read all %d messages" % n, interval=0.3)
+    peak = peak_rss_kib(d)
+    msg = ("full: drop: %d messages (%.1f MiB) sent in %.2fs; peak RSS %d KiB (bound %d KiB); "
+           "counters %s" % (n, len(data) / 1048576, took, peak, bound_kib(), st))
+    print("\n" + msg)
+    assert st["output fwd"].get("dropped_queue_full", 0) > 0, msg
+    assert st["output fwd"]["dropped_queue_full"] <= n, msg
+    assert peak < bound_kib(), msg
