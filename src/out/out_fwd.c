@@ -1200,8 +1200,8 @@ bool tl_out_fwd_init(struct tl_output *out)
             return false;
         }
         if (rec.corrupt_records || rec.bad_files) {
-            tl_warn("output %s: disk queue %s: %s; %llu bytes could not be delivered, the other "
-                    "%llu messages will be",
+            tl_warn("output %s: disk queue %s: damaged records found at start (%s) %llu bytes "
+                    "cannot be delivered; the %llu other messages will be",
                     out->conf->name, out->conf->queue_dir, rec.detail,
                     (unsigned long long)rec.skipped_bytes, (unsigned long long)rec.records);
         }
