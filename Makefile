@@ -1,12 +1,12 @@
 # tlslogd: the two commands of the README, and the pieces they are made of.
-#   make demo   installs what is needed, builds, runs tlslogd on its embedded default
+#   make demo   installs what is needed, builds, runs a relay and a central tlslogd over mutual TLS
 #   make test   installs what is needed, builds (normal and ASan+UBSan), runs every test
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: all deps build build-asan test test-unit demo clean
+.PHONY: all deps build build-asan test test-unit demo bench clean
 
 all: build
 
@@ -34,6 +34,13 @@ test-unit: build
 
 demo: deps build
 	@scripts/demo $(BUILD)
+
+# Side-by-side benchmark against rsyslog and syslog-ng (not part of make test): see bench/README.md.
+bench: deps
+	@bench/install-deps
+	@cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DTL_TESTS=OFF >/dev/null
+	@cmake --build build-bench -j $(JOBS)
+	@bench/run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
