@@ -1,0 +1,41 @@
+"""Smoke run of the side-by-side benchmark (bench/run): 10,000 messages, one repetition, against
+the tlslogd of this build. Checks that it completes, reports a row per (scenario, daemon) and
+that tlslogd lost nothing. Speed is never asserted here: that is what `make bench` is for."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tlslogd import BUILD, SRC
+
+RUN = Path(SRC) / "bench" / "run"
+SCENARIOS = ["tls-1conn", "tls-4conn", "tcp-4conn"]
+DAEMONS = ["tlslogd", "rsyslog", "syslog-ng"]
+
+
+def test_bench_smoke(tmp_path):
+    if shutil.which("loggen") is None:
+        pytest.skip("loggen (syslog-ng-core) not installed")
+    assert BUILD, "TLSLOGD_BUILD is not set"
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, str(RUN), "--messages", "10000", "--reps", "1",
+                        "--out", str(out), "--build", BUILD],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=300)
+    text = r.stdout.decode(errors="replace")
+    assert r.returncode == 0, text[-4000:]
+    doc = json.loads((out / "results.json").read_text())
+    rows = {(row["scenario"], row["daemon"]): row for row in doc["rows"]}
+    for sc in SCENARIOS:
+        for d in DAEMONS:
+            assert (sc, d) in rows, "no row for %s/%s:\n%s" % (sc, d, text[-4000:])
+        t = rows[(sc, "tlslogd")]
+        assert t["messages"] == 10000
+        assert t["lost_max"] == 0, "tlslogd lost %d messages in %s:\n%s" % (
+            t["lost_max"], sc, text[-4000:])
+    assert "| tls-4conn | tlslogd |" in text
