@@ -649,6 +649,36 @@ static void send_udp(struct fwd *f)
 
 static void relp_pump(struct fwd *f);
 
+/*
+ * Writes len bytes from p to the connection. TL_IO_OK: *n written. TL_IO_AGAIN: the socket
+ * is full. TL_IO_ERROR: the connection is gone (disconnected, reconnect scheduled). After a
+ * pause it first checks whether the receiver has closed or reset the connection: found
+ * before the write, nothing is lost in a write that could not arrive.
+ */
+static enum tl_io send_bytes(struct fwd *f, const uint8_t *p, size_t len, size_t *n)
+{
+    int64_t now = tl_now_ms();
+    *n = 0;
+    if (now - f->last_write_ms > 100 && tl_stream_peer_gone(f->s)) {
+        read_side(f);
+        if (f->state != ST_UP) {
+            return TL_IO_ERROR;
+        }
+    }
+    enum tl_io rc = tl_stream_write(f->s, p, len, n);
+    if (rc == TL_IO_OK) {
+        f->last_write_ms = now;
+        return TL_IO_OK;
+    }
+    if (rc == TL_IO_AGAIN) {
+        return TL_IO_AGAIN;
+    }
+    disconnect(f, TL_LOG_WARNING, rc == TL_IO_EOF ? "the server closed the connection"
+                                                  : f->s->err);
+    schedule_reconnect(f);
+    return TL_IO_ERROR;
+}
+
 /* Moves data: fill from the queue, write, repeat until the socket or the queue is empty. */
 static void pump(struct fwd *f)
 {
@@ -677,20 +707,10 @@ static void pump(struct fwd *f)
             }
             continue;
         }
-        int64_t now = tl_now_ms();
-        if (now - f->last_write_ms > 100 && tl_stream_peer_gone(f->s)) {
-            /* Found before writing into a connection the receiver already closed: nothing
-             * is lost in a write that could not arrive. */
-            read_side(f);
-            if (f->state != ST_UP) {
-                return;
-            }
-        }
         size_t n = 0;
-        enum tl_io rc = tl_stream_write(f->s, f->buf.data + f->sent, f->buf.len - f->sent, &n);
+        enum tl_io rc = send_bytes(f, f->buf.data + f->sent, f->buf.len - f->sent, &n);
         if (rc == TL_IO_OK) {
             f->sent += n;
-            f->last_write_ms = now;
             mark_written(f);
             release_acked(f);
             if (f->n_marked && !tl_ev_timer_armed(&f->ack_timer)) {
@@ -701,9 +721,6 @@ static void pump(struct fwd *f)
         if (rc == TL_IO_AGAIN) {
             break;
         }
-        disconnect(f, TL_LOG_WARNING, rc == TL_IO_EOF ? "the server closed the connection"
-                                                      : f->s->err);
-        schedule_reconnect(f);
         return;
     }
     update_interest(f);
@@ -733,26 +750,15 @@ static void relp_pump(struct fwd *f)
         if (f->wire.len == 0) {
             break;
         }
-        int64_t now = tl_now_ms();
-        if (now - f->last_write_ms > 100 && tl_stream_peer_gone(f->s)) {
-            read_side(f);
-            if (f->state != ST_UP) {
-                return;
-            }
-        }
         size_t n = 0;
-        enum tl_io rc = tl_stream_write(f->s, f->wire.data, f->wire.len, &n);
+        enum tl_io rc = send_bytes(f, f->wire.data, f->wire.len, &n);
         if (rc == TL_IO_OK) {
             tl_buf_consume(&f->wire, n);
-            f->last_write_ms = now;
             continue;
         }
         if (rc == TL_IO_AGAIN) {
             break;
         }
-        disconnect(f, TL_LOG_WARNING, rc == TL_IO_EOF ? "the server closed the connection"
-                                                      : f->s->err);
-        schedule_reconnect(f);
         return;
     }
     update_interest(f);
