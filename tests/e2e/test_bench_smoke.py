@@ -14,8 +14,12 @@ import pytest
 from tlslogd import BUILD, SRC
 
 RUN = Path(SRC) / "bench" / "run"
-SCENARIOS = ["tls-1conn", "tls-4conn", "tcp-4conn"]
+SCENARIOS = ["tls-1conn", "tls-4conn", "tcp-4conn", "fwd-tls", "relp-tls", "relp-tls-rx",
+             "bare-sink", "idle-conns"]
 DAEMONS = ["tlslogd", "rsyslog", "syslog-ng"]
+# who has a row in each scenario (syslog-ng OSE has no RELP; bare-sink is the reference sink)
+ROWS = {"relp-tls": ["tlslogd", "rsyslog"], "relp-tls-rx": ["tlslogd", "rsyslog"],
+        "bare-sink": ["bare-sink"]}
 
 
 def test_bench_smoke(tmp_path):
@@ -32,10 +36,20 @@ def test_bench_smoke(tmp_path):
     doc = json.loads((out / "results.json").read_text())
     rows = {(row["scenario"], row["daemon"]): row for row in doc["rows"]}
     for sc in SCENARIOS:
-        for d in DAEMONS:
+        for d in ROWS.get(sc, DAEMONS):
             assert (sc, d) in rows, "no row for %s/%s:\n%s" % (sc, d, text[-4000:])
+        if sc == "bare-sink":
+            continue
         t = rows[(sc, "tlslogd")]
-        assert t["messages"] == 10000
+        if sc == "idle-conns":
+            assert t["connections"] == 200
+            assert t["kib_per_conn"] > 0
+        else:
+            assert t["messages"] == 10000
         assert t["lost_max"] == 0, "tlslogd lost %d messages in %s:\n%s" % (
             t["lost_max"], sc, text[-4000:])
-    assert "| tls-4conn | tlslogd |" in text
+    # the RELP receiver (tlslogd) loses nothing from rsyslog's omrelp either
+    assert rows[("relp-tls", "rsyslog")]["lost_max"] == 0, text[-4000:]
+    for sc in ("tls-4conn", "fwd-tls", "relp-tls", "bare-sink"):
+        assert "| %s | " % sc in text, text[-4000:]
+    assert "| 200 | tlslogd |" in text, text[-4000:]
