@@ -33,7 +33,9 @@ static bool hostname_ok(struct tl_input *in, const struct tl_msg *m)
 }
 
 /* This host's name, for messages from local sockets that carry none (as syslogd does). */
-static char local_host[256];
+/* HOST_NAME_MAX is 64 on Linux; an IPv6 address as text is at most 45 bytes. */
+#define HOST_ROOM 72
+static char local_host[HOST_ROOM];
 static pthread_once_t local_once = PTHREAD_ONCE_INIT;
 
 static void read_local_host(void)
@@ -63,7 +65,7 @@ void tl_in_deliver(struct tl_worker *w, struct tl_input *in, const struct tl_add
                    int64_t recv_sec, uint32_t recv_usec)
 {
     /* Room after the raw bytes for a hostname the message may lack. */
-    struct tl_msg *m = tl_msg_new_extra(p, len, 256);
+    struct tl_msg *m = tl_msg_new_extra(p, len, HOST_ROOM);
     if (!m) {
         tl_error("input %s: out of memory: message of %zu bytes lost", in->conf->name, len);
         return;
