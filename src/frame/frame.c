@@ -14,6 +14,7 @@
  * the next byte.
  */
 #include "frame/frame.h"
+#include "core/text.h"
 
 #include <assert.h>
 #include <stdarg.h>
@@ -76,36 +77,6 @@ void tl_framer_init(struct tl_framer *f, enum tl_framing mode, size_t max_messag
     f->scan = 0;
 }
 
-/*
- * Quotes what the peer sent for an error message: printable ASCII as is, anything else
- * (and the backslash and quote) as \xNN, so the message stays one readable line.
- * out must hold SNIPPET_BYTES * 4 + 4 bytes.
- */
-static void snippet(char *out, const uint8_t *p, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t shown = n < SNIPPET_BYTES ? n : SNIPPET_BYTES;
-    size_t o = 0;
-
-    for (size_t i = 0; i < shown; i++) {
-        uint8_t c = p[i];
-        if (c >= 0x20 && c < 0x7f && c != '\\' && c != '\'') {
-            out[o++] = (char)c;
-        } else {
-            out[o++] = '\\';
-            out[o++] = 'x';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 0xf];
-        }
-    }
-    if (shown < n) {
-        out[o++] = '.';
-        out[o++] = '.';
-        out[o++] = '.';
-    }
-    out[o] = '\0';
-}
-
 static enum tl_frame_rc fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -149,7 +120,7 @@ static enum tl_frame_rc octet_frame(struct tl_framer *f, const uint8_t *data, si
     for (i = 0; i < avail && p[i] != ' '; i++) {
         uint8_t c = p[i];
         if (c < '0' || c > '9') {
-            snippet(seen, p, i + 1);
+            tl_quote_bytes(seen, p, i + 1, SNIPPET_BYTES);
             return fail(err, errlen,
                         "invalid octet count '%s' at stream offset %llu; hint: if the sender "
                         "uses newline framing, set framing: lf",
@@ -157,21 +128,21 @@ static enum tl_frame_rc octet_frame(struct tl_framer *f, const uint8_t *data, si
         }
         if (i == 0 && c == '0') {
             /* Only reachable in TL_FRAMING_OCTET: AUTO sends a leading 0 to LF framing. */
-            snippet(seen, p, 1);
+            tl_quote_bytes(seen, p, 1, SNIPPET_BYTES);
             return fail(err, errlen,
                         "invalid octet count '%s' at stream offset %llu: MSG-LEN must start "
                         "with 1-9 (RFC 5425 section 4.3.1)",
                         seen, (unsigned long long)offset);
         }
         if (i >= MAX_COUNT_DIGITS) {
-            snippet(seen, p, i + 1);
+            tl_quote_bytes(seen, p, i + 1, SNIPPET_BYTES);
             return fail(err, errlen,
                         "invalid octet count '%s' at stream offset %llu: more than %d digits",
                         seen, (unsigned long long)offset, MAX_COUNT_DIGITS);
         }
         count = count * 10 + (uint64_t)(c - '0');
         if (count > MAX_OCTET_COUNT) {
-            snippet(seen, p, i + 1);
+            tl_quote_bytes(seen, p, i + 1, SNIPPET_BYTES);
             return fail(err, errlen,
                         "invalid octet count '%s' at stream offset %llu: larger than 2^31",
                         seen, (unsigned long long)offset);
@@ -179,7 +150,7 @@ static enum tl_frame_rc octet_frame(struct tl_framer *f, const uint8_t *data, si
     }
     if (i == avail) {
         if (eof) {
-            snippet(seen, p, avail);
+            tl_quote_bytes(seen, p, avail, SNIPPET_BYTES);
             return fail(err, errlen,
                         "connection closed inside the octet count '%s' at stream offset %llu",
                         seen, (unsigned long long)offset);
@@ -351,7 +322,7 @@ static enum tl_frame_rc frame_one(struct tl_framer *f, const uint8_t *data, size
         return octet_frame(f, data, len, pos, fr, used, err, errlen, eof);
     }
     char seen[SNIPPET_BYTES * 4 + 4];
-    snippet(seen, data + pos, len - pos);
+    tl_quote_bytes(seen, data + pos, len - pos, SNIPPET_BYTES);
     return fail(err, errlen,
                 "expected an octet count, got '%s' at stream offset %llu; hint: if the sender "
                 "uses newline framing, set framing: lf or auto",

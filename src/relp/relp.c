@@ -22,6 +22,7 @@
  * disabled" and carries on) and an oversized frame (imrelp truncates by default).
  */
 #include "relp/relp.h"
+#include "core/text.h"
 
 #include <assert.h>
 #include <stdarg.h>
@@ -86,35 +87,6 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     }
 }
 
-/*
- * Quotes peer bytes for an error message: printable ASCII as is, the rest (and backslash
- * and quote) as \xNN, at most max bytes shown, then "...". out must hold max * 4 + 4.
- */
-static void snippet(char *out, const uint8_t *p, size_t n, size_t max)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t shown = n < max ? n : max;
-    size_t o = 0;
-
-    for (size_t i = 0; i < shown; i++) {
-        uint8_t c = p[i];
-        if (c >= 0x20 && c < 0x7f && c != '\\' && c != '\'') {
-            out[o++] = (char)c;
-        } else {
-            out[o++] = '\\';
-            out[o++] = 'x';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 0xf];
-        }
-    }
-    if (shown < n) {
-        out[o++] = '.';
-        out[o++] = '.';
-        out[o++] = '.';
-    }
-    out[o] = '\0';
-}
-
 #define SNIP 16
 #define SNIP_TEXT RSP_TEXT_MAX
 
@@ -173,7 +145,7 @@ static enum tl_relp_rc parse(const struct tl_relp_parser *p, const uint8_t *data
         c = data[i];
         if (is_digit(c)) {
             if (n == 9) {
-                snippet(seen, data, i + 1, SNIP);
+                tl_quote_bytes(seen, data, i + 1, SNIP);
                 set_err(err, errlen,
                         "invalid RELP TXNR '%s' at stream offset %llu: more than 9 digits", seen,
                         base);
@@ -188,7 +160,7 @@ static enum tl_relp_rc parse(const struct tl_relp_parser *p, const uint8_t *data
             i++;
             break;
         }
-        snippet(seen, &c, 1, SNIP);
+        tl_quote_bytes(seen, &c, 1, SNIP);
         set_err(err, errlen,
                 "invalid RELP frame at stream offset %llu: expected %s, got '%s'%s",
                 base + i, n == 0 ? "a TXNR digit" : "SP after the TXNR", seen,
@@ -206,7 +178,7 @@ static enum tl_relp_rc parse(const struct tl_relp_parser *p, const uint8_t *data
         c = data[i];
         if (is_alpha(c)) {
             if (n == TL_RELP_CMD_MAX) {
-                snippet(seen, data + cstart, i + 1 - cstart, SNIP);
+                tl_quote_bytes(seen, data + cstart, i + 1 - cstart, SNIP);
                 set_err(err, errlen,
                         "invalid RELP command '%s' at stream offset %llu: longer than 32 letters",
                         seen, base + cstart);
@@ -221,7 +193,7 @@ static enum tl_relp_rc parse(const struct tl_relp_parser *p, const uint8_t *data
             i++;
             break;
         }
-        snippet(seen, data + cstart, i + 1 - cstart, SNIP);
+        tl_quote_bytes(seen, data + cstart, i + 1 - cstart, SNIP);
         set_err(err, errlen,
                 "invalid RELP command '%s' at stream offset %llu: must be 1-32 ASCII letters "
                 "followed by SP",
@@ -241,7 +213,7 @@ static enum tl_relp_rc parse(const struct tl_relp_parser *p, const uint8_t *data
             break;
         }
         if (n == 9) {
-            snippet(seen, data + dstart, i + 1 - dstart, SNIP);
+            tl_quote_bytes(seen, data + dstart, i + 1 - dstart, SNIP);
             set_err(err, errlen,
                     "invalid RELP DATALEN '%s' at stream offset %llu: more than 9 digits", seen,
                     base + dstart);
@@ -251,7 +223,7 @@ static enum tl_relp_rc parse(const struct tl_relp_parser *p, const uint8_t *data
         n++;
         i++;
     }
-    snippet(seen, &c, 1, SNIP);
+    tl_quote_bytes(seen, &c, 1, SNIP);
     if (n == 0) {
         set_err(err, errlen,
                 "invalid RELP frame at stream offset %llu: expected a DATALEN digit, got '%s'",
@@ -294,7 +266,7 @@ static enum tl_relp_rc parse(const struct tl_relp_parser *p, const uint8_t *data
     }
     c = data[start + dl];
     if (c != '\n') {
-        snippet(seen, &c, 1, SNIP);
+        tl_quote_bytes(seen, &c, 1, SNIP);
         set_err(err, errlen,
                 "RELP frame not terminated by LF after DATA at stream offset %llu (got '%s'; "
                 "frame at stream offset %llu, DATALEN %zu)",
@@ -547,13 +519,13 @@ static enum tl_relp_rc srv_open(struct tl_relp_server *srv, const struct tl_relp
     }
     scan_offers(fr->data, fr->len, &o);
     if (o.has_version && !o.version_ok) {
-        snippet(seen, fr->data, fr->len, SNIP_TEXT);
+        tl_quote_bytes(seen, fr->data, fr->len, SNIP_TEXT);
         set_err(err, errlen, "RELP client's open has an invalid relp_version offer: '%s'",
                 seen);
         return srv_reject(srv, fr->txnr, "500 invalid relp_version offer", out);
     }
     if (!o.has_syslog) {
-        snippet(seen, fr->data, fr->len, SNIP_TEXT);
+        tl_quote_bytes(seen, fr->data, fr->len, SNIP_TEXT);
         set_err(err, errlen,
                 "RELP client does not offer the syslog command (offers: '%s'); session refused",
                 seen);
@@ -824,19 +796,19 @@ static enum tl_relp_rc cl_opened(struct tl_relp_client *cl, const struct tl_relp
     struct offers o;
 
     if (!parse_rsp(fr->data, fr->len, &r) || r.code != 200) {
-        snippet(seen, fr->data, fr->len, SNIP_TEXT);
+        tl_quote_bytes(seen, fr->data, fr->len, SNIP_TEXT);
         set_err(err, errlen, "RELP server refused the session: '%s'", seen);
         return cl_fail(cl);
     }
     scan_offers(r.rest, r.rest_len, &o);
     if (!o.has_version || !o.version_ok || o.version != RELP_VERSION) {
-        snippet(seen, r.rest, r.rest_len, SNIP_TEXT);
+        tl_quote_bytes(seen, r.rest, r.rest_len, SNIP_TEXT);
         set_err(err, errlen,
                 "RELP server's open rsp has no usable relp_version (we speak 0): '%s'", seen);
         return cl_fail(cl);
     }
     if (!o.has_syslog) {
-        snippet(seen, r.rest, r.rest_len, SNIP_TEXT);
+        tl_quote_bytes(seen, r.rest, r.rest_len, SNIP_TEXT);
         set_err(err, errlen, "RELP server does not offer the syslog command: '%s'", seen);
         return cl_fail(cl);
     }
@@ -912,7 +884,7 @@ enum tl_relp_rc tl_relp_client_handle(struct tl_relp_client *cl, const struct tl
     assert(cl->unacked > 0);
     cl->unacked--;
     if (!parse_rsp(fr->data, fr->len, &r)) {
-        snippet(seen, fr->data, fr->len, SNIP_TEXT);
+        tl_quote_bytes(seen, fr->data, fr->len, SNIP_TEXT);
         set_err(err, errlen, "RELP server sent a malformed rsp for TXNR %u: '%s'", fr->txnr,
                 seen);
         return cl_fail(cl);

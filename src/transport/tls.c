@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/text.h"
 #include "transport/tls_verify.h"
 
 struct tl_tls_ctx {
@@ -614,20 +615,6 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
 
 /* ---- The stream ---------------------------------------------------------------------------- */
 
-/* A printable excerpt of bytes a peer sent, for "plaintext on a TLS port" messages. */
-static void excerpt(const uint8_t *p, size_t n, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n && o + 5 < cap; i++) {
-        if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\') {
-            out[o++] = (char)p[i];
-        } else {
-            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", p[i]);
-        }
-    }
-    out[o < cap ? o : cap - 1] = '\0';
-}
-
 /* Before SSL_accept: does the client speak TLS at all? A TLS connection starts with a
  * handshake record: 0x16, then version 0x03 0x0N. */
 static enum tl_io check_first_bytes(struct tls_stream *t)
@@ -654,8 +641,8 @@ static enum tl_io check_first_bytes(struct tls_stream *t)
         t->checked_first_bytes = true;
         return TL_IO_OK;
     }
-    char ex[100];
-    excerpt(b, (size_t)n, ex, sizeof(ex));
+    char ex[24 * 4 + 4];
+    tl_quote_bytes(ex, b, (size_t)n, 24);
     bool syslog_like = b[0] == '<' || (b[0] >= '1' && b[0] <= '9');
     snprintf(t->base.err, sizeof(t->base.err),
              "the client sent %s instead of a TLS handshake (first bytes: \"%s\"); hint: "
