@@ -103,22 +103,6 @@ static bool path_cat(char *out, size_t cap, const char *prefix, const char *suff
     return true;
 }
 
-/* "2026-11-23 10:00:00 UTC", the form tls_verify.c uses for the daemon's log lines. */
-static void time_text(const ASN1_TIME *t, char *out, size_t cap)
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1) {
-        snprintf(out, cap, "(invalid date)");
-        return;
-    }
-    /* ASN1_TIME_to_tm gives in-range fields; the modulos tell the compiler. */
-    snprintf(out, cap, "%04u-%02u-%02u %02u:%02u:%02u UTC",
-             (unsigned)(tm.tm_year + 1900) % 10000u, (unsigned)(tm.tm_mon + 1) % 100u,
-             (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u,
-             (unsigned)tm.tm_sec % 100u);
-}
-
 /* Reads a whole (small) file. *data is NUL-terminated, for the text searches below. */
 static bool read_all(const char *path, unsigned char **data, size_t *len)
 {
@@ -1179,7 +1163,7 @@ static int cmd_ca(int argc, char **argv)
         tl_peer_cert_fini(&pc);
         goto out;
     }
-    time_text(X509_get0_notAfter(cert), until, sizeof(until));
+    tl_asn1_time_text(X509_get0_notAfter(cert), until, sizeof(until), NULL);
     printf("wrote %s: the CA's %s private key (mode 0600); keep it secret and off the log "
            "hosts\n", key_path, key_desc(o.key));
     printf("wrote %s: CA certificate \"%s\", valid until %s; give it to every peer "
@@ -1278,7 +1262,7 @@ static int make_peer(int argc, char **argv, bool self_signed)
             goto out;
         }
         if (X509_cmp_time(X509_get0_notAfter(ca.cert), NULL) < 0) {
-            time_text(X509_get0_notAfter(ca.cert), until, sizeof(until));
+            tl_asn1_time_text(X509_get0_notAfter(ca.cert), until, sizeof(until), NULL);
             tl_cli_fail("the CA in %s expired on %s; make a new one with 'tlslog cert ca'",
                         o.ca_dir, until);
             goto out;
@@ -1306,7 +1290,7 @@ static int make_peer(int argc, char **argv, bool self_signed)
         tl_cli_fail("cannot read back the new certificate: %s", err);
         goto out;
     }
-    time_text(X509_get0_notAfter(cert), until, sizeof(until));
+    tl_asn1_time_text(X509_get0_notAfter(cert), until, sizeof(until), NULL);
     if (!write_new(key_path, 0600, o.force, &(struct pem_out){ .key = key })) {
         goto out;
     }
@@ -1548,7 +1532,7 @@ static int cmd_revoke(int argc, char **argv)
     if (crl == NULL || !write_replace(crl_path, 0644, &(struct pem_out){ .crl = crl })) {
         goto out;
     }
-    time_text(X509_CRL_get0_nextUpdate(crl), next_text, sizeof(next_text));
+    tl_asn1_time_text(X509_CRL_get0_nextUpdate(crl), next_text, sizeof(next_text), NULL);
     if (already) {
         printf("serial %s (%s) was already revoked; %s re-signed\n", pc.serial, pc.subject,
                crl_path);

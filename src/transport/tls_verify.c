@@ -571,14 +571,16 @@ out:
     return ok;
 }
 
-static void read_time(const ASN1_TIME *t, char *text, size_t cap, time_t *when)
+void tl_asn1_time_text(const ASN1_TIME *t, char *text, size_t cap, time_t *when)
 {
     struct tm tm;
     memset(&tm, 0, sizeof(tm));
     /* ASN1_TIME_to_tm(NULL) would give the current time: never what we mean here. */
     if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1) {
         snprintf(text, cap, "(invalid date)");
-        *when = 0;
+        if (when) {
+            *when = 0;
+        }
         return;
     }
     /* ASN1_TIME_to_tm gives in-range fields (years 0..9999); the modulos tell the compiler. */
@@ -586,7 +588,9 @@ static void read_time(const ASN1_TIME *t, char *text, size_t cap, time_t *when)
              (unsigned)(tm.tm_year + 1900) % 10000u, (unsigned)(tm.tm_mon + 1) % 100u,
              (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u,
              (unsigned)tm.tm_sec % 100u);
-    *when = timegm(&tm);
+    if (when) {
+        *when = timegm(&tm);
+    }
 }
 
 static void hex_colons(const char *label, const unsigned char *md, size_t len, struct sb *b)
@@ -655,9 +659,10 @@ bool tl_peer_cert_from_x509(X509 *x, struct tl_peer_cert *out, char *err, size_t
         set_err(err, errlen, "cannot compute the certificate's SHA-256/SHA-1 digest");
         goto fail;
     }
-    read_time(X509_get0_notBefore(x), out->not_before, sizeof(out->not_before),
-              &out->not_before_t);
-    read_time(X509_get0_notAfter(x), out->not_after, sizeof(out->not_after), &out->not_after_t);
+    tl_asn1_time_text(X509_get0_notBefore(x), out->not_before, sizeof(out->not_before),
+                      &out->not_before_t);
+    tl_asn1_time_text(X509_get0_notAfter(x), out->not_after, sizeof(out->not_after),
+                      &out->not_after_t);
     read_key(x, out);
     return true;
 fail:

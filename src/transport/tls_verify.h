@@ -132,6 +132,13 @@ struct tl_peer_cert {
 };
 
 /*
+ * Writes a certificate or CRL date as "2026-11-23 10:00:00 UTC" (the form of every log line
+ * and of tlslog cert), or "(invalid date)"; *when (may be NULL) gets it as time_t, 0 when
+ * invalid. NULL t is invalid (ASN1_TIME_to_tm would read it as "now").
+ */
+void tl_asn1_time_text(const ASN1_TIME *t, char *text, size_t cap, time_t *when);
+
+/*
  * Fills `out` from `x` (borrowed, not kept). Returns false, with `out` left empty (safe to
  * fini) and a sentence in `err`, when memory runs out or the certificate has more than one
  * subjectAltName extension or one that cannot be decoded (RFC 5280 §4.2; refuse such a peer).
