@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/pace.h"
 
 #define MAX_EVENTS 256
 
@@ -28,6 +29,7 @@ struct tl_ev_loop {
     size_t defer_cap;
     tl_ev_fn *before_sleep;
     void *before_sleep_arg;
+    struct tl_pace pace;
 };
 
 static void wake_cb(struct tl_ev_loop *loop, struct tl_ev_io *io, unsigned events)
@@ -45,6 +47,7 @@ struct tl_ev_loop *tl_ev_loop_new(void)
     if (!loop) {
         return NULL;
     }
+    loop->pace.us = TL_PACE_US;
     loop->epfd = epoll_create1(EPOLL_CLOEXEC);
     loop->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (loop->epfd < 0 || loop->wakefd < 0) {
@@ -262,8 +265,12 @@ void tl_ev_run_once(struct tl_ev_loop *loop, int timeout_ms)
             timeout_ms = (int)until;
         }
     }
+    if (timeout_ms != 0) {
+        tl_pace_wait(&loop->pace);
+    }
     struct epoll_event evs[MAX_EVENTS];
     int n = epoll_wait(loop->epfd, evs, MAX_EVENTS, timeout_ms);
+    tl_pace_mark(&loop->pace, n > 0);
     if (n < 0 && errno != EINTR) {
         tl_error("event loop: epoll_wait failed: %s", strerror(errno));
     }

@@ -16,6 +16,7 @@
 #include "core/addr.h"
 #include "core/buf.h"
 #include "core/log.h"
+#include "core/pace.h"
 #include "core/peer.h"
 #include "daemon/server.h"
 #include "parse/format.h"
@@ -489,6 +490,8 @@ void *tl_out_file_main(void *arg)
     struct tl_msg *batch[POP_MAX];
     uint64_t interval = out->conf->flush_interval_ms;
     int64_t next_flush = tl_now_ms() + (int64_t)interval;
+    struct tl_pace pace = {.us = TL_PACE_US};
+    size_t n = 0;
     for (;;) {
         int64_t timeout = -1;
         if (wr.dirty) {
@@ -497,7 +500,11 @@ void *tl_out_file_main(void *arg)
                 timeout = 0;
             }
         }
-        size_t n = tl_mq_pop(&out->q, batch, POP_MAX, timeout);
+        if (n < POP_MAX && timeout != 0) {
+            tl_pace_wait(&pace); /* under load, take what arrives in one batch */
+        }
+        n = tl_mq_pop(&out->q, batch, POP_MAX, timeout);
+        tl_pace_mark(&pace, n > 0);
         if (atomic_exchange(&out->reopen, false)) {
             if (!wr.is_stdout) {
                 close_all(&wr);
