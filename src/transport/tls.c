@@ -59,7 +59,20 @@ struct tls_stream {
     bool have_fail_peer;
     bool have_fail_at_depth;
     const char *fail_kind;
+    /* The end a read met after returning the records before it (TL_IO_EOF or
+     * TL_IO_ERROR, err already written); TL_IO_OK when none. */
+    enum tl_io read_end;
 };
+
+/* Before an SSL call on the data path: ERR_clear_error walks and resets every slot of the
+ * thread's error queue, a measurable cost once per record; the queue is almost always
+ * empty already, and peeking is cheap. */
+static void clear_errors(void)
+{
+    if (ERR_peek_error() != 0) {
+        ERR_clear_error();
+    }
+}
 
 static int ex_index = -1;
 static pthread_once_t ex_once = PTHREAD_ONCE_INIT;
@@ -837,16 +850,8 @@ static enum tl_io tls_handshake(struct tl_stream *s)
     return after_ssl_call(t, rc, "handshake");
 }
 
-static enum tl_io tls_read(struct tl_stream *s, void *buf, size_t len, size_t *nread)
+static enum tl_io read_failed(struct tls_stream *t, int rc)
 {
-    struct tls_stream *t = (struct tls_stream *)s;
-    *nread = 0;
-    ERR_clear_error();
-    errno = 0;
-    int rc = SSL_read_ex(t->ssl, buf, len, nread);
-    if (rc == 1) {
-        return TL_IO_OK;
-    }
     enum tl_io r = after_ssl_call(t, rc, "read");
     if (r == TL_IO_EOF && (SSL_get_shutdown(t->ssl) & SSL_RECEIVED_SHUTDOWN)) {
         /* RFC 5425 §4.4: answer the peer's close_notify. */
@@ -855,11 +860,48 @@ static enum tl_io tls_read(struct tl_stream *s, void *buf, size_t len, size_t *n
     return r;
 }
 
+static enum tl_io tls_read(struct tl_stream *s, void *buf, size_t len, size_t *nread)
+{
+    struct tls_stream *t = (struct tls_stream *)s;
+    *nread = 0;
+    if (t->read_end != TL_IO_OK) {
+        enum tl_io r = t->read_end;
+        t->read_end = TL_IO_OK;
+        return r;
+    }
+    clear_errors();
+    errno = 0;
+    size_t got = 0;
+    int rc = SSL_read_ex(t->ssl, buf, len, &got);
+    if (rc != 1) {
+        return read_failed(t, rc);
+    }
+    /* SSL_read returns one record at a time, and many senders (loggen among them) write
+     * one message per record: take every record OpenSSL already holds, so the framer and
+     * the batch see one large read rather than one per message. */
+    while (got < len && SSL_has_pending(t->ssl)) {
+        size_t more = 0;
+        errno = 0;
+        rc = SSL_read_ex(t->ssl, (uint8_t *)buf + got, len - got, &more);
+        if (rc != 1) {
+            /* Report what came before first; the end (if it is one) on the next call. */
+            enum tl_io r = read_failed(t, rc);
+            if (r != TL_IO_AGAIN) {
+                t->read_end = r;
+            }
+            break;
+        }
+        got += more;
+    }
+    *nread = got;
+    return TL_IO_OK;
+}
+
 static enum tl_io tls_write(struct tl_stream *s, const void *buf, size_t len, size_t *nwritten)
 {
     struct tls_stream *t = (struct tls_stream *)s;
     *nwritten = 0;
-    ERR_clear_error();
+    clear_errors();
     errno = 0;
     int rc = SSL_write_ex(t->ssl, buf, len, nwritten);
     if (rc == 1) {
