@@ -111,7 +111,11 @@ def test_tls_payload_not_on_the_wire(daemon, tmp_path, pki, capture_factory, tls
     check_marker(d, out, tmark, 50)
     check_marker(d, out, cmark, 50)
     g.close()
-    time.sleep(0.5)  # let the last packets reach the capture
+    # let the last packets reach the capture file (on a loaded machine the capture lags)
+    deadline = time.monotonic() + T(10)
+    while cap.data().count(cmark.encode()) < 50 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
     cap.stop()
 
     pcap = cap.data()
