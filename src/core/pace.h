@@ -23,7 +23,9 @@ struct tl_pace {
 
 /* The default period: 200 microseconds, small beside any syslog latency that matters,
  * long enough for hundreds of messages per wake-up at full speed. */
+#ifndef TL_PACE_US
 #define TL_PACE_US 200
+#endif
 
 int64_t tl_now_us(void);
 

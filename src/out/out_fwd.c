@@ -769,6 +769,9 @@ static void relp_responses(struct fwd *f)
 {
     size_t off = 0;
     char err[300];
+    /* Acks come one per message, in order: release them together (release() moves the
+     * frames still waiting, so one call per ack would cost the whole window each time). */
+    size_t acked = 0;
     for (;;) {
         struct tl_relp_frame fr;
         size_t used = 0;
@@ -782,6 +785,12 @@ static void relp_responses(struct fwd *f)
         if (rc == TL_RELP_OK) {
             rc = tl_relp_client_handle(&f->cl, &fr, &ev, err, sizeof(err));
         }
+        if (rc == TL_RELP_OK && ev.type == TL_RELP_EV_ACKED) {
+            acked++;
+            continue;
+        }
+        release(f, acked, true);
+        acked = 0;
         if (rc == TL_RELP_ERROR) {
             char why[400];
             snprintf(why, sizeof(why), "RELP protocol error: %s", err);
@@ -792,9 +801,6 @@ static void relp_responses(struct fwd *f)
         switch (ev.type) {
         case TL_RELP_EV_OPENED:
             f->relp_open = true;
-            break;
-        case TL_RELP_EV_ACKED:
-            release(f, 1, true);
             break;
         case TL_RELP_EV_NAKED: {
             unsigned suppressed = 0;
@@ -820,6 +826,7 @@ static void relp_responses(struct fwd *f)
             break;
         }
     }
+    release(f, acked, true);
     tl_buf_consume(&f->rbuf, off);
 }
 
