@@ -338,6 +338,11 @@ static const struct key queue_keys[] = {
      .min = 1, .max = 100000000, .def = "100000",
      .help = "messages held in memory for this output; when they are all taken, `full` "
              "decides (forward outputs with `dir` move the excess to disk first)"},
+    {.name = "memory_bytes", .type = KT_SIZE, FIELD(struct tl_conf_output, queue_memory_bytes),
+     .min = 64 * KIB, .max = 64 * GIB, .def = "8MiB",
+     .help = "memory the queued messages may take (about 150 bytes plus the message "
+             "each); whichever of memory_messages and memory_bytes is reached first makes "
+             "the queue full"},
     {.name = "full", .type = KT_ENUM, FIELD(struct tl_conf_output, full),
      .words = queue_full_words, .def = "block",
      .help = "when the queue is full: `block` stops the inputs feeding it until there is "

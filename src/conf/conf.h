@@ -119,6 +119,7 @@ struct tl_conf_output {
     unsigned file_mode;          /* default 0640 */
     unsigned dir_mode;           /* default 0755 */
     size_t queue_messages;       /* queue.memory_messages: in-memory bound, default 100000 */
+    size_t queue_memory_bytes;   /* queue.memory_bytes: the same in bytes, default 8 MiB */
     enum tl_queue_full full;     /* queue.full: block (default) or drop */
     bool sync;                   /* file: fsync after each batch written; default false */
     /* forward: */

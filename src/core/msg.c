@@ -27,6 +27,23 @@ struct tl_msg *tl_msg_new_extra(const void *data, size_t len, size_t extra)
     return m;
 }
 
+struct tl_msg *tl_msg_grow(struct tl_msg *m, size_t extra)
+{
+    size_t used = (size_t)m->raw_len + m->extra_len;
+    if (m->raw_cap - used >= extra) {
+        return m;
+    }
+    if (extra > 65536) {
+        return NULL;
+    }
+    struct tl_msg *g = realloc(m, sizeof(*m) + used + extra);
+    if (!g) {
+        return NULL;
+    }
+    g->raw_cap = (uint32_t)(used + extra);
+    return g;
+}
+
 struct tl_slice tl_msg_add(struct tl_msg *m, const void *p, size_t n)
 {
     struct tl_slice s = {0, 0};

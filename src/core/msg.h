@@ -90,6 +90,17 @@ static inline struct tl_msg *tl_msg_new(const void *data, size_t len)
     return tl_msg_new_extra(data, len, 0);
 }
 
+/* Makes room for extra more bytes after what the message holds (realloc: only while the
+ * caller holds the one reference). Returns the message, perhaps moved, or NULL when out of
+ * memory (m is then unchanged and still valid). */
+struct tl_msg *tl_msg_grow(struct tl_msg *m, size_t extra);
+
+/* Memory the message takes (for queue bounds). */
+static inline size_t tl_msg_size(const struct tl_msg *m)
+{
+    return sizeof(*m) + m->raw_cap;
+}
+
 /* Stores n bytes after the raw message (within raw_cap) and returns their slice; a slice of
  * length 0 when there is no room. */
 struct tl_slice tl_msg_add(struct tl_msg *m, const void *p, size_t n);

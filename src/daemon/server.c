@@ -78,7 +78,7 @@ bool tl_server_init(struct tl_server *srv, struct tl_conf *conf)
         out->gconf = conf;
         out->index = o;
         atomic_init(&out->reopen, false);
-        if (!tl_mq_init(&out->q, out->conf->queue_messages)) {
+        if (!tl_mq_init(&out->q, out->conf->queue_messages, out->conf->queue_memory_bytes)) {
             tl_error("output %s: out of memory for a queue of %zu messages", out->conf->name,
                      out->conf->queue_messages);
             return false;

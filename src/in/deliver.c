@@ -47,25 +47,38 @@ static void read_local_host(void)
 }
 
 /* A message without HOSTNAME gets one, so every format and path template agrees on it:
- * this host for local sockets, else the sender's address (RFC 3164 §4.3.3 relay rule). */
-static void fill_hostname(struct tl_msg *m)
+ * this host for local sockets, else the sender's address (RFC 3164 §4.3.3 relay rule).
+ * Room for it was reserved only where a message is expected to lack one; the others grow
+ * (the message is still the caller's alone). Returns the message, perhaps moved. */
+static struct tl_msg *fill_hostname(struct tl_msg *m)
 {
+    char ip[TL_ADDR_STRLEN];
+    const char *name = ip;
+    size_t n;
     if (m->peer.family == AF_UNIX || m->peer.family == 0) {
         pthread_once(&local_once, read_local_host);
-        m->hostname = tl_msg_add(m, local_host, strlen(local_host));
+        name = local_host;
+        n = strlen(local_host);
     } else {
-        char ip[TL_ADDR_STRLEN];
-        size_t n = tl_addr_format(&m->peer, false, ip, sizeof(ip));
-        m->hostname = tl_msg_add(m, ip, n);
+        n = tl_addr_format(&m->peer, false, ip, sizeof(ip));
     }
+    struct tl_msg *g = tl_msg_grow(m, n);
+    if (g) {
+        m = g;
+        m->hostname = tl_msg_add(m, name, n);
+    }
+    return m;
 }
 
 void tl_in_deliver(struct tl_worker *w, struct tl_input *in, const struct tl_addr *peer,
                    struct tl_peer_id *id, const uint8_t *p, size_t len, bool truncated,
                    int64_t recv_sec, uint32_t recv_usec)
 {
-    /* Room after the raw bytes for a hostname the message may lack. */
-    struct tl_msg *m = tl_msg_new_extra(p, len, HOST_ROOM);
+    /* Room after the raw bytes for a hostname the message may lack: local messages
+     * (RFC 3164 from libc's syslog()) usually do; network ones usually carry one, and
+     * the few that do not are grown. */
+    bool local = !peer || peer->family == AF_UNIX || peer->family == 0;
+    struct tl_msg *m = tl_msg_new_extra(p, len, local ? HOST_ROOM : 0);
     if (!m) {
         tl_error("input %s: out of memory: message of %zu bytes lost", in->conf->name, len);
         return;
@@ -82,7 +95,7 @@ void tl_in_deliver(struct tl_worker *w, struct tl_input *in, const struct tl_add
     }
     tl_parse(m);
     if (m->hostname.len == 0) {
-        fill_hostname(m);
+        m = fill_hostname(m);
     }
     if (truncated) {
         m->flags |= TL_MSG_TRUNCATED;

@@ -447,8 +447,7 @@ static bool to_disk(struct fwd *f)
     if (!f->dq) {
         return false;
     }
-    return f->state != ST_UP || tl_dq_count(f->dq) > 0 ||
-           tl_mq_len(&f->out->q) * 10 >= f->out->q.cap * 9;
+    return f->state != ST_UP || tl_dq_count(f->dq) > 0 || tl_mq_nearly_full(&f->out->q);
 }
 
 /* Stores formatted message f->one on disk; false when the disk part is full. */

@@ -4,7 +4,35 @@
 #include <stdlib.h>
 #include <time.h>
 
-bool tl_mq_init(struct tl_mq *q, size_t cap)
+/* How many of the n messages fit now (in order). */
+static size_t room_for(const struct tl_mq *q, struct tl_msg *const *msgs, size_t n)
+{
+    size_t room = q->cap - q->len;
+    size_t take = n < room ? n : room;
+    if (q->max_bytes == 0) {
+        return take;
+    }
+    size_t bytes = q->bytes;
+    for (size_t i = 0; i < take; i++) {
+        size_t sz = tl_msg_size(msgs[i]);
+        if (bytes + sz > q->max_bytes && (q->len + i) > 0) {
+            return i;
+        }
+        bytes += sz;
+    }
+    return take;
+}
+
+static void put(struct tl_mq *q, struct tl_msg *const *msgs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        q->ring[(q->head + q->len + i) % q->cap] = msgs[i];
+        q->bytes += tl_msg_size(msgs[i]);
+    }
+    q->len += n;
+}
+
+bool tl_mq_init(struct tl_mq *q, size_t cap, size_t max_bytes)
 {
     q->ring = calloc(cap, sizeof(*q->ring));
     if (!q->ring) {
@@ -20,6 +48,8 @@ bool tl_mq_init(struct tl_mq *q, size_t cap)
     q->cap = cap;
     q->head = 0;
     q->len = 0;
+    q->bytes = 0;
+    q->max_bytes = max_bytes;
     q->closed = false;
     q->wake = false;
     q->notify = NULL;
@@ -48,22 +78,18 @@ size_t tl_mq_push(struct tl_mq *q, struct tl_msg *const *msgs, size_t n)
     bool was_empty = false;
     pthread_mutex_lock(&q->lock);
     while (done < n) {
-        while (q->len == q->cap && !q->closed) {
+        size_t take;
+        while ((take = room_for(q, msgs + done, n - done)) == 0 && !q->closed) {
             pthread_cond_wait(&q->not_full, &q->lock);
         }
         if (q->closed) {
             break;
         }
         was_empty |= q->len == 0;
-        size_t room = q->cap - q->len;
-        size_t take = n - done < room ? n - done : room;
-        for (size_t i = 0; i < take; i++) {
-            q->ring[(q->head + q->len + i) % q->cap] = msgs[done + i];
-        }
-        q->len += take;
+        put(q, msgs + done, take);
         done += take;
         pthread_cond_signal(&q->not_empty);
-        if (q->notify && was_empty && q->len == q->cap) {
+        if (q->notify && was_empty && done < n) {
             /* About to wait for room: the consumer must hear of this batch first. */
             pthread_mutex_unlock(&q->lock);
             q->notify(q->notify_arg);
@@ -86,12 +112,8 @@ size_t tl_mq_try_push(struct tl_mq *q, struct tl_msg *const *msgs, size_t n)
         return 0;
     }
     bool was_empty = q->len == 0;
-    size_t room = q->cap - q->len;
-    size_t take = n < room ? n : room;
-    for (size_t i = 0; i < take; i++) {
-        q->ring[(q->head + q->len + i) % q->cap] = msgs[i];
-    }
-    q->len += take;
+    size_t take = room_for(q, msgs, n);
+    put(q, msgs, take);
     if (take) {
         pthread_cond_signal(&q->not_empty);
     }
@@ -128,6 +150,7 @@ size_t tl_mq_pop(struct tl_mq *q, struct tl_msg **out, size_t max, int64_t timeo
     size_t n = q->len < max ? q->len : max;
     for (size_t i = 0; i < n; i++) {
         out[i] = q->ring[q->head];
+        q->bytes -= tl_msg_size(out[i]);
         q->head = (q->head + 1) % q->cap;
     }
     q->len -= n;
@@ -180,4 +203,12 @@ size_t tl_mq_len(struct tl_mq *q)
     size_t n = q->len;
     pthread_mutex_unlock(&q->lock);
     return n;
+}
+
+bool tl_mq_nearly_full(struct tl_mq *q)
+{
+    pthread_mutex_lock(&q->lock);
+    bool r = q->len * 10 >= q->cap * 9 || (q->max_bytes && q->bytes * 10 >= q->max_bytes * 9);
+    pthread_mutex_unlock(&q->lock);
+    return r;
 }

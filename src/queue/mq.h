@@ -3,7 +3,8 @@
  *
  * Producers (worker threads) push whole batches under one lock acquisition; the consumer
  * (an output's thread) pops whole batches. The queue holds a reference on every message in
- * it. When full, tl_mq_push blocks the producer (back-pressure) until there is room or
+ * it. It is bounded in messages and in bytes (what a message takes in memory, so the bound
+ * holds whatever the message sizes). When full, tl_mq_push blocks the producer (back-pressure) until there is room or
  * the queue is closed.
  */
 #ifndef TL_QUEUE_MQ_H
@@ -24,6 +25,8 @@ struct tl_mq {
     size_t cap;
     size_t head;   /* next to pop */
     size_t len;
+    size_t bytes;      /* tl_msg_size() of the messages queued */
+    size_t max_bytes;  /* bound on bytes (0: none); one message always fits an empty queue */
     bool closed;   /* no more pushes will come; pop returns what is left, then 0 */
     bool wake;     /* tl_mq_kick: make a waiting pop return early */
     /* Optional: called (outside the lock, on the producer's thread) when a push makes an
@@ -34,7 +37,8 @@ struct tl_mq {
     void *notify_arg;
 };
 
-bool tl_mq_init(struct tl_mq *q, size_t cap);
+/* At most cap messages and max_bytes of them (0: no byte bound). */
+bool tl_mq_init(struct tl_mq *q, size_t cap, size_t max_bytes);
 /* Drops the references of whatever is still queued. */
 void tl_mq_fini(struct tl_mq *q);
 
@@ -59,5 +63,7 @@ bool tl_mq_drained(struct tl_mq *q);
 /* True once tl_mq_close was called (what is queued may still be there). */
 bool tl_mq_closed(struct tl_mq *q);
 size_t tl_mq_len(struct tl_mq *q);
+/* At least 90% of the messages or of the bytes allowed are taken. */
+bool tl_mq_nearly_full(struct tl_mq *q);
 
 #endif

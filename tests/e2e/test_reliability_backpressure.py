@@ -3,7 +3,8 @@ never reads. With queue.full: block (memory_messages 1000) a TCP sender writing 
 can is stalled by TCP flow control (the bytes the kernel accepts stop growing, far below what
 5 s of unthrottled loopback sending reaches), the daemon's peak RSS stays under a stated
 bound, and UDP messages arriving meanwhile are dropped and counted on the input. With
-full: drop the TCP sender is not stalled and the output counts what it dropped.
+full: drop the TCP sender is not stalled and the output counts what it dropped. The byte
+bound (queue.memory_bytes) fills the queue before its message count does.
 """
 
 import errno
@@ -61,11 +62,13 @@ def blackhole():
     b.close()
 
 
-def conf(port, full):
+def conf(port, full, **queue):
+    q = {"memory_messages": 1000, "full": full, "drain_timeout": "1s"}
+    q.update(queue)
     return config([tcp_input("feed"), udp_input("udp")],
                   [dict(name="fwd", type="forward", targets=["127.0.0.1:%d" % port],
                         transport="tcp", reconnect_min="100ms", reconnect_max="500ms",
-                        queue={"memory_messages": 1000, "full": full, "drain_timeout": "1s"})])
+                        queue=q)])
 
 
 def blast(port, seconds):
@@ -157,3 +160,31 @@ def test_full_drop_does_not_stall_and_counts(daemon, blackhole):
     assert st["output fwd"].get("dropped_queue_full", 0) > 0, msg
     assert st["output fwd"]["dropped_queue_full"] <= n, msg
     assert peak < bound_kib(), msg
+
+
+def test_memory_bytes_fills_the_queue_before_memory_messages(daemon, blackhole):
+    """memory_messages 1,000,000 would take all 200,000 messages sent; memory_bytes 1MiB
+    (each ~80-byte message counts its ~150-byte struct too) holds a few thousand, so the
+    rest is dropped and counted, and the queue never holds more than 1 MiB / 150 bytes."""
+    d = daemon(conf(blackhole.port, "drop", memory_messages=1000000, memory_bytes="1MiB"),
+               name="bp", env=asan_env())
+    d.nonzero_exit_ok = True
+    poll(lambda: blackhole.conns, T(10), "the daemon to connect to the black hole")
+    n = 200000
+    s = socket.create_connection(("127.0.0.1", d.port("feed")), timeout=T(20))
+    try:
+        s.sendall(load("bpbytes", 0, n))
+    finally:
+        s.close()
+
+    def counted():
+        st = stats(d, want=["output fwd", "input feed"])
+        return st if st["input feed"].get("received", 0) >= n else None
+    st = poll(counted, T(20), "the daemon to read all %d messages" % n, interval=0.3)
+    fwd = st["output fwd"]
+    msg = "memory_bytes 1MiB: counters %s" % st
+    print("\n" + msg)
+    assert fwd.get("dropped_queue_full", 0) > 0, msg
+    assert fwd["queued"] <= (1 << 20) // 150, msg
+    # what was not dropped is queued, written or held by the stalled connection
+    assert fwd["dropped_queue_full"] + fwd["queued"] + fwd.get("written", 0) <= n, msg

@@ -1520,8 +1520,8 @@ static void test_queue_errors(void **state)
                   "t.yaml:14: outputs[0] (o).queue.max_bytes: max_bytes applies only to "
                   "forward outputs; this one's type is stdout",
                   "t.yaml:15: unknown key 'memory_mesages' in outputs[0] (o).queue; allowed: "
-                  "memory_messages, full, dir, max_bytes, sync, sync_interval, segment_size, "
-                  "drain_timeout; did you mean 'memory_messages'?",
+                  "memory_messages, memory_bytes, full, dir, max_bytes, sync, sync_interval, "
+                  "segment_size, drain_timeout; did you mean 'memory_messages'?",
                   "t.yaml:19: outputs[1] (p).sync: 'maybe' is not a boolean; use true, false, "
                   "yes or no",
                   "t.yaml:20: outputs[1] (p).queue: expected a mapping of queue settings "

@@ -141,7 +141,7 @@ static void test_mq_order_and_backpressure(void **state)
 {
     (void)state;
     struct tl_mq q;
-    assert_true(tl_mq_init(&q, 16));
+    assert_true(tl_mq_init(&q, 16, 0));
     enum { PRODUCERS = 4, EACH = 5000 };
     pthread_t th[PRODUCERS];
     struct producer ps[PRODUCERS];
@@ -182,7 +182,7 @@ static void test_mq_close_releases_blocked_producer(void **state)
 {
     (void)state;
     struct tl_mq q;
-    assert_true(tl_mq_init(&q, 2));
+    assert_true(tl_mq_init(&q, 2, 0));
     struct tl_msg *m[3] = {tl_msg_new("a", 1), tl_msg_new("b", 1), tl_msg_new("c", 1)};
     assert_int_equal(tl_mq_push(&q, m, 2), 2);
     tl_mq_close(&q);
@@ -193,6 +193,43 @@ static void test_mq_close_releases_blocked_producer(void **state)
     assert_int_equal(tl_mq_pop(&q, out, 4, 0), 2);
     tl_msg_unref(out[0]);
     tl_msg_unref(out[1]);
+    tl_mq_fini(&q);
+}
+
+/* The byte bound: messages are refused once their sizes would pass max_bytes, one always
+ * fits an empty queue, popping makes room again, and nearly_full sees the bytes. */
+static void test_mq_byte_bound(void **state)
+{
+    (void)state;
+    char big[1000];
+    memset(big, 'x', sizeof(big));
+    struct tl_msg *m[4];
+    for (int i = 0; i < 4; i++) {
+        m[i] = tl_msg_new(big, sizeof(big));
+    }
+    size_t one = tl_msg_size(m[0]);
+    struct tl_mq q;
+    assert_true(tl_mq_init(&q, 100, 2 * one + one / 2));
+    assert_false(tl_mq_nearly_full(&q));
+    assert_int_equal(tl_mq_try_push(&q, m, 4), 2);
+    assert_true(tl_mq_nearly_full(&q) == (2 * one * 10 >= (2 * one + one / 2) * 9));
+    struct tl_msg *out[4];
+    assert_int_equal(tl_mq_pop(&q, out, 1, 0), 1);
+    assert_int_equal(tl_mq_try_push(&q, m + 2, 2), 1);
+    assert_int_equal(tl_mq_len(&q), 2);
+    tl_msg_unref(out[0]);
+    assert_int_equal(tl_mq_pop(&q, out, 4, 0), 2);
+    tl_msg_unref(out[0]);
+    tl_msg_unref(out[1]);
+    tl_mq_fini(&q);
+
+    /* A message larger than the whole bound still goes through an empty queue. */
+    assert_true(tl_mq_init(&q, 100, 64));
+    assert_int_equal(tl_mq_try_push(&q, m + 3, 1), 1);
+    assert_true(tl_mq_nearly_full(&q));
+    assert_int_equal(tl_mq_pop(&q, out, 4, 0), 1);
+    assert_ptr_equal(out[0], m[3]);
+    tl_msg_unref(out[0]);
     tl_mq_fini(&q);
 }
 
@@ -259,6 +296,7 @@ int main(void)
         cmocka_unit_test(test_addr_format),
         cmocka_unit_test(test_mq_order_and_backpressure),
         cmocka_unit_test(test_mq_close_releases_blocked_producer),
+        cmocka_unit_test(test_mq_byte_bound),
         cmocka_unit_test(test_ev_timers_fire_in_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
