@@ -54,10 +54,9 @@ struct tls_stream {
     enum tl_verify_fail fail;
     long x509_result;
     int depth;
-    struct tl_peer_cert fail_peer;     /* the peer's certificate */
-    struct tl_peer_cert fail_at_depth; /* the certificate the error is about */
-    bool have_fail_peer;
-    bool have_fail_at_depth;
+    /* The certificates involved, allocated only on a failure (they are large, and every
+     * connection carries this struct while it lives). */
+    struct fail_certs *fc;
     const char *fail_kind;
     /* The end a read met after returning the records before it (TL_IO_EOF or
      * TL_IO_ERROR, err already written); TL_IO_OK when none. */
@@ -73,6 +72,13 @@ static void clear_errors(void)
         ERR_clear_error();
     }
 }
+
+struct fail_certs {
+    struct tl_peer_cert peer;     /* the peer's certificate */
+    struct tl_peer_cert at_depth; /* the certificate the error is about */
+    bool have_peer;
+    bool have_at_depth;
+};
 
 static int ex_index = -1;
 static pthread_once_t ex_once = PTHREAD_ONCE_INIT;
@@ -534,12 +540,17 @@ static void record_failure(struct tls_stream *t, enum tl_verify_fail kind, long 
     t->x509_result = result;
     t->depth = depth;
     char e[128];
-    if (leaf && tl_peer_cert_from_x509(leaf, &t->fail_peer, e, sizeof(e))) {
-        t->have_fail_peer = true;
+    struct fail_certs *fc = t->fc ? t->fc : calloc(1, sizeof(*fc));
+    if (!fc) {
+        return; /* the log line then lacks the certificate details */
+    }
+    t->fc = fc;
+    if (leaf && tl_peer_cert_from_x509(leaf, &fc->peer, e, sizeof(e))) {
+        fc->have_peer = true;
     }
     if (at_depth && at_depth != leaf &&
-        tl_peer_cert_from_x509(at_depth, &t->fail_at_depth, e, sizeof(e))) {
-        t->have_fail_at_depth = true;
+        tl_peer_cert_from_x509(at_depth, &fc->at_depth, e, sizeof(e))) {
+        fc->have_at_depth = true;
     }
 }
 
@@ -697,8 +708,8 @@ static void explain_ssl_error(struct tls_stream *t, int ssl_error, const char *p
         vf.side = server ? TL_VERIFY_INPUT : TL_VERIFY_OUTPUT;
         vf.x509_result = t->x509_result;
         vf.depth = t->depth;
-        vf.peer = t->have_fail_peer ? &t->fail_peer : NULL;
-        vf.at_depth = t->have_fail_at_depth ? &t->fail_at_depth : NULL;
+        vf.peer = t->fc && t->fc->have_peer ? &t->fc->peer : NULL;
+        vf.at_depth = t->fc && t->fc->have_at_depth ? &t->fc->at_depth : NULL;
         const char *dialled = t->server_name;
         if (t->ctx->n_permitted) {
             vf.names = (const char *const *)t->ctx->permitted;
@@ -959,8 +970,11 @@ static void tls_free(struct tl_stream *s)
         close(s->fd);
     }
     tl_tls_ctx_unref(t->ctx);
-    tl_peer_cert_fini(&t->fail_peer);
-    tl_peer_cert_fini(&t->fail_at_depth);
+    if (t->fc) {
+        tl_peer_cert_fini(&t->fc->peer);
+        tl_peer_cert_fini(&t->fc->at_depth);
+        free(t->fc);
+    }
     free(t->server_name);
     free(t);
 }
