@@ -387,10 +387,9 @@ static bool add_frame(struct fwd *f, const uint8_t *msg, size_t len, bool disk)
         /* LF framing cannot carry an LF inside a message: it would split it. */
         size_t at = f->buf.len;
         ok = tl_frame_encode_lf(&f->buf, msg, len);
-        for (size_t j = at; ok && j + 1 < f->buf.len; j++) {
-            if (f->buf.data[j] == '\n') {
-                f->buf.data[j] = ' ';
-            }
+        uint8_t *p = ok && len ? memchr(f->buf.data + at, '\n', len) : NULL;
+        for (; p; p = memchr(p, '\n', (size_t)(f->buf.data + at + len - p))) {
+            *p++ = ' ';
         }
     } else {
         ok = tl_frame_encode_octet(&f->buf, msg, len);
