@@ -220,6 +220,7 @@ static bool append(struct pending *p, struct tl_msg *m)
 
 void tl_worker_emit(struct tl_worker *w, struct tl_input *in, struct tl_msg *m)
 {
+    tl_ev_note_work(w->loop, 1);
     if (in->n_outs == 0) {
         tl_msg_unref(m);
         return;

@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/pace.h"
 
+
 #define MAX_EVENTS 256
 
 struct deferred {
@@ -30,6 +31,8 @@ struct tl_ev_loop {
     tl_ev_fn *before_sleep;
     void *before_sleep_arg;
     struct tl_pace pace;
+    size_t work;  /* messages this turn moved (tl_ev_note_work) */
+    int64_t woke_us;
 };
 
 static void wake_cb(struct tl_ev_loop *loop, struct tl_ev_io *io, unsigned events)
@@ -270,7 +273,7 @@ void tl_ev_run_once(struct tl_ev_loop *loop, int timeout_ms)
     }
     struct epoll_event evs[MAX_EVENTS];
     int n = epoll_wait(loop->epfd, evs, MAX_EVENTS, timeout_ms);
-    tl_pace_mark(&loop->pace, n > 0);
+    loop->woke_us = tl_now_us();
     if (n < 0 && errno != EINTR) {
         tl_error("event loop: epoll_wait failed: %s", strerror(errno));
     }
@@ -301,6 +304,15 @@ void tl_ev_run_once(struct tl_ev_loop *loop, int timeout_ms)
     run_deferred(loop);
     run_timers(loop);
     run_deferred(loop);
+    /* Only turns that moved messages count for pacing: connection set-ups and other
+     * housekeeping never make the loop wait. */
+    tl_pace_mark(&loop->pace, loop->work > 0, loop->woke_us);
+    loop->work = 0;
+}
+
+void tl_ev_note_work(struct tl_ev_loop *loop, size_t messages)
+{
+    loop->work += messages;
 }
 
 void tl_ev_wake(struct tl_ev_loop *loop)

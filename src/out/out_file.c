@@ -504,7 +504,7 @@ void *tl_out_file_main(void *arg)
             tl_pace_wait(&pace); /* under load, take what arrives in one batch */
         }
         n = tl_mq_pop(&out->q, batch, POP_MAX, timeout);
-        tl_pace_mark(&pace, n > 0);
+        tl_pace_mark(&pace, n > 0, tl_now_us());
         if (atomic_exchange(&out->reopen, false)) {
             if (!wr.is_stdout) {
                 close_all(&wr);

@@ -492,6 +492,7 @@ static void fill(struct fwd *f)
             if (f->n_held == 0) {
                 break;
             }
+            tl_ev_note_work(f->loop, f->n_held);
         }
         bool full = false;
         while (f->held_pos < f->n_held) {
