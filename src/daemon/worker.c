@@ -225,7 +225,8 @@ void tl_worker_emit(struct tl_worker *w, struct tl_input *in, struct tl_msg *m)
         tl_msg_unref(m);
         return;
     }
-    bool dgram = in->conf->transport == TL_TR_UDP || in->conf->transport == TL_TR_UNIX;
+    /* UDP cannot push back; unix sockets pause like streams (their senders then wait). */
+    bool dgram = in->conf->transport == TL_TR_UDP;
     for (size_t i = 0; i < in->n_outs; i++) {
         struct tl_output *out = in->outs[i];
         size_t o = out->index;
@@ -234,8 +235,8 @@ void tl_worker_emit(struct tl_worker *w, struct tl_input *in, struct tl_msg *m)
         }
         struct pending *p = &w->pend[o];
         if (w->blocked && dgram && p->n >= BATCH_MAX) {
-            /* A datagram cannot wait: while this output's queue is full, it is dropped and
-             * counted (stream inputs are paused instead). */
+            /* A UDP datagram cannot wait: while this output's queue is full, it is dropped
+             * and counted (stream and unix inputs are paused instead). */
             atomic_fetch_add_explicit(&in->stats.dropped_full, 1, memory_order_relaxed);
             tl_msg_unref(m);
             continue;

@@ -32,6 +32,7 @@ struct tl_ev_loop {
     void *before_sleep_arg;
     struct tl_pace pace;
     size_t work;  /* messages this turn moved (tl_ev_note_work) */
+    bool no_pace; /* this turn read a source that must not wait (tl_ev_no_pace) */
     int64_t woke_us;
 };
 
@@ -306,8 +307,19 @@ void tl_ev_run_once(struct tl_ev_loop *loop, int timeout_ms)
     run_deferred(loop);
     /* Only turns that moved messages count for pacing: connection set-ups and other
      * housekeeping never make the loop wait. */
-    tl_pace_mark(&loop->pace, loop->work > 0, loop->woke_us);
+    if (loop->no_pace) {
+        loop->pace.last_us = 0;
+        loop->pace.gap_us = 0;
+    } else {
+        tl_pace_mark(&loop->pace, loop->work > 0, loop->woke_us);
+    }
     loop->work = 0;
+    loop->no_pace = false;
+}
+
+void tl_ev_no_pace(struct tl_ev_loop *loop)
+{
+    loop->no_pace = true;
 }
 
 void tl_ev_note_work(struct tl_ev_loop *loop, size_t messages)

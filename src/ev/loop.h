@@ -73,6 +73,9 @@ void tl_ev_run_once(struct tl_ev_loop *loop, int timeout_ms);
 /* This turn moved that many messages: under a steady stream of turns that move several,
  * the loop paces its wake-ups (core/pace.h) so that each one takes a larger batch. */
 void tl_ev_note_work(struct tl_ev_loop *loop, size_t messages);
+/* This turn read a source whose kernel queue is too short to wait for (unix datagram
+ * sockets): the next turn does not pace. */
+void tl_ev_no_pace(struct tl_ev_loop *loop);
 
 /* From any thread: makes the loop's current or next epoll_wait return. */
 void tl_ev_wake(struct tl_ev_loop *loop);

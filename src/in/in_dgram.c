@@ -28,13 +28,20 @@ struct dgram {
     struct mmsghdr hdrs[BATCH];
     struct iovec iov[BATCH];
     struct sockaddr_storage from[BATCH];
+    bool paused;             /* unix: back-pressure, not watched by the loop */
 };
 
 /* Reads up to rounds * BATCH datagrams; returns false when the socket is empty. */
 static bool dgram_read(struct dgram *d, int rounds)
 {
     struct tl_input *in = d->in;
-    for (int r = 0; r < rounds; r++) {
+    bool unix_sock = in->conf->transport == TL_TR_UNIX;
+    if (unix_sock) {
+        /* The kernel queues only net.unix.max_dgram_qlen (10) datagrams per socket, then
+         * holds the senders: pausing this loop would throttle them, not batch them. */
+        tl_ev_no_pace(tl_worker_loop(d->w));
+    }
+    for (int r = 0; r < rounds && !d->paused; r++) {
         for (size_t i = 0; i < BATCH; i++) {
             d->iov[i].iov_base = d->bufs + i * d->slot;
             d->iov[i].iov_len = d->slot;
@@ -60,7 +67,7 @@ static bool dgram_read(struct dgram *d, int rounds)
             struct tl_addr peer;
             tl_addr_from_sockaddr(&peer, (struct sockaddr *)&d->from[i],
                                   d->hdrs[i].msg_hdr.msg_namelen);
-            if (in->conf->transport == TL_TR_UNIX) {
+            if (unix_sock) {
                 peer.family = AF_UNIX;
             }
             size_t len = d->hdrs[i].msg_len;
@@ -81,7 +88,9 @@ static bool dgram_read(struct dgram *d, int rounds)
             tl_in_deliver(d->w, in, &peer, NULL, d->bufs + (size_t)i * d->slot, len, truncated,
                           now.tv_sec, (uint32_t)(now.tv_nsec / 1000));
         }
-        if (n < BATCH) {
+        /* A unix socket queues only max_dgram_qlen (10) datagrams, fewer than a batch, and
+         * its senders refill it while we parse: read again until it is empty. */
+        if (n < BATCH && !unix_sock) {
             return false;
         }
     }
@@ -97,7 +106,36 @@ static void dgram_cb(struct tl_ev_loop *loop, struct tl_ev_io *io, unsigned even
 
 static void dgram_drain(struct tl_in_item *it)
 {
-    dgram_read((struct dgram *)it, 4096);
+    struct dgram *d = (struct dgram *)it;
+    d->paused = false; /* shutdown: the queues now take everything (blocking pushes) */
+    dgram_read(d, 4096);
+}
+
+static void dgram_continue(struct tl_ev_loop *loop, void *arg)
+{
+    (void)loop;
+    struct dgram *d = arg;
+    if (!d->paused) {
+        dgram_read(d, 8);
+    }
+}
+
+/* Unix sockets: a full output queue (queue.full: block) stops the reading; the kernel's
+ * queue fills and the senders wait, as they would for rsyslog or syslog-ng. */
+static void dgram_pause(struct tl_in_item *it, bool paused)
+{
+    struct dgram *d = (struct dgram *)it;
+    if (d->paused == paused) {
+        return;
+    }
+    d->paused = paused;
+    struct tl_ev_loop *loop = tl_worker_loop(d->w);
+    if (paused) {
+        tl_ev_del(loop, &d->io);
+        return;
+    }
+    tl_ev_set(loop, &d->io, TL_EV_READ);
+    tl_ev_defer(loop, dgram_continue, d);
 }
 
 static void dgram_close(struct tl_in_item *it)
@@ -128,6 +166,9 @@ bool tl_in_dgram_attach(struct tl_input *in, struct tl_worker *w, int fd)
     d->bufs = bufs;
     d->item.drain = dgram_drain;
     d->item.close = dgram_close;
+    if (in->conf->transport == TL_TR_UNIX) {
+        d->item.pause = dgram_pause;
+    }
     tl_ev_io_init(&d->io, fd, dgram_cb, d);
     if (!tl_ev_set(tl_worker_loop(w), &d->io, TL_EV_READ)) {
         tl_error("input %s: cannot watch socket: %s", in->conf->name, strerror(errno));

@@ -4,7 +4,9 @@ can is stalled by TCP flow control (the bytes the kernel accepts stop growing, f
 5 s of unthrottled loopback sending reaches), the daemon's peak RSS stays under a stated
 bound, and UDP messages arriving meanwhile are dropped and counted on the input. With
 full: drop the TCP sender is not stalled and the output counts what it dropped. The byte
-bound (queue.memory_bytes) fills the queue before its message count does.
+bound (queue.memory_bytes) fills the queue before its message count does. A unix socket
+input pauses like a stream: its (blocking) senders wait, nothing is dropped, and everything
+arrives once the receiver reads again.
 """
 
 import errno
@@ -15,7 +17,7 @@ import time
 import pytest
 
 from relutil import asan_env, load, peak_rss_kib, rss_kib, sanitized, stats
-from tlslogd import T, config, poll, tcp_input, udp_input
+from tlslogd import T, config, poll, tcp_input, udp_input, unix_input
 
 STALL_SECONDS = 5
 STALL_BYTES_BOUND = 64 << 20   # a stalled sender: kernel buffers + 1000 queued messages
@@ -188,3 +190,91 @@ def test_memory_bytes_fills_the_queue_before_memory_messages(daemon, blackhole):
     assert fwd["queued"] <= (1 << 20) // 150, msg
     # what was not dropped is queued, written or held by the stalled connection
     assert fwd["dropped_queue_full"] + fwd["queued"] + fwd.get("written", 0) <= n, msg
+
+
+class SlowSink:
+    """Accepts one TCP connection, reads nothing until go() is called, then reads and
+    counts LF-terminated lines holding marker."""
+
+    def __init__(self, marker):
+        self.marker = marker.encode()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.reading = threading.Event()
+        self.stop = False
+        self.seqs = []
+        self.connected = threading.Event()
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def _run(self):
+        self.sock.settimeout(0.2)
+        conn = None
+        while not self.stop and conn is None:
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+        if conn is None:
+            return
+        self.connected.set()
+        while not self.stop and not self.reading.wait(0.1):
+            pass
+        conn.settimeout(0.2)
+        rest = b""
+        while not self.stop:
+            try:
+                data = conn.recv(65536)
+            except socket.timeout:
+                continue
+            if not data:
+                break
+            lines = (rest + data).split(b"\n")
+            rest = lines.pop()
+            for ln in lines:
+                if self.marker in ln:
+                    self.seqs.append(int(ln.rsplit(b"seq=", 1)[1][:8]))
+        conn.close()
+
+    def close(self):
+        self.stop = True
+        self.t.join(5)
+        self.sock.close()
+
+
+def test_full_block_holds_unix_senders_and_loses_nothing(daemon, tmp_path):
+    sink = SlowSink("uxbp")
+    try:
+        path = tmp_path / "log.sock"
+        c = config([unix_input("local", path)],
+                   [dict(name="fwd", type="forward", targets=["127.0.0.1:%d" % sink.port],
+                         transport="tcp", queue={"memory_messages": 1000, "full": "block"})])
+        d = daemon(c, name="bpux", env=asan_env())
+        assert sink.connected.wait(T(10)), "the daemon did not connect to the sink"
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        s.connect(str(path))
+        s.settimeout(T(2))  # a blocking sender; held back, it times out
+        pad = b"x" * 150
+        sent = 0
+        try:
+            for i in range(200000):
+                s.send(b"<13>1 2026-01-01T00:00:00Z h app - - - uxbp seq=%08d %s" % (i, pad))
+                sent += 1
+        except socket.timeout:
+            pass
+        finally:
+            s.close()
+        st = stats(d, want=["input local", "output fwd"])
+        msg = "unix sender got %d datagrams in before it was held; counters %s" % (sent, st)
+        print("\n" + msg)
+        assert sent < 200000, "the unix sender was never held back: " + msg
+        assert st["input local"].get("dropped_queue_full", 0) == 0, msg
+        sink.reading.set()
+        poll(lambda: len(sink.seqs) >= sent, T(20),
+             "the sink to receive all %d messages" % sent, interval=0.1)
+        assert sorted(sink.seqs) == list(range(sent)), "lost or duplicated: " + msg
+    finally:
+        sink.close()
