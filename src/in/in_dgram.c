@@ -13,10 +13,13 @@
 
 #include "core/addr.h"
 #include "core/log.h"
+#include "core/pace.h"
 #include "ev/loop.h"
 #include "in/in.h"
 
 #define BATCH 16
+#define UNIX_QLEN 10 /* net.unix.max_dgram_qlen's default */
+#define SPIN_US 30
 
 struct dgram {
     struct tl_in_item item;
@@ -41,6 +44,7 @@ static bool dgram_read(struct dgram *d, int rounds)
          * holds the senders: pausing this loop would throttle them, not batch them. */
         tl_ev_no_pace(tl_worker_loop(d->w));
     }
+    int last_n = 0;
     for (int r = 0; r < rounds && !d->paused; r++) {
         for (size_t i = 0; i < BATCH; i++) {
             d->iov[i].iov_base = d->bufs + i * d->slot;
@@ -52,6 +56,15 @@ static bool dgram_read(struct dgram *d, int rounds)
             d->hdrs[i].msg_hdr.msg_namelen = sizeof(d->from[i]);
         }
         int n = recvmmsg(d->io.fd, d->hdrs, BATCH, MSG_DONTWAIT, NULL);
+        if (n < 0 && errno == EAGAIN && unix_sock && last_n >= UNIX_QLEN) {
+            /* The queue was full, so a sender was waiting and our read just woke it: it
+             * refills the queue within microseconds. Poll briefly rather than sleep. */
+            int64_t until = tl_now_us() + SPIN_US;
+            do {
+                n = recvmmsg(d->io.fd, d->hdrs, BATCH, MSG_DONTWAIT, NULL);
+            } while (n < 0 && errno == EAGAIN && tl_now_us() < until);
+        }
+        last_n = n;
         if (n < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
                 unsigned suppressed = 0;
