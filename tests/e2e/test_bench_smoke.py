@@ -1,6 +1,7 @@
 """Smoke run of the side-by-side benchmark (bench/run): 10,000 messages, one repetition, against
-the tlslogd of this build. Checks that it completes, reports a row per (scenario, daemon) and
-that tlslogd lost nothing. Speed is never asserted here: that is what `make bench` is for."""
+the tlslogd of this build (idle-conns: 200 connections in steps of 100; handshakes: bursts of 300
+per key type). Checks that it completes, reports a row per (scenario, daemon) and that tlslogd
+lost nothing. Speed is never asserted here: that is what `make bench` is for."""
 
 import json
 import os
@@ -15,11 +16,12 @@ from tlslogd import BUILD, SRC
 
 RUN = Path(SRC) / "bench" / "run"
 SCENARIOS = ["tls-1conn", "tls-4conn", "tcp-4conn", "fwd-tls", "relp-tls", "relp-tls-rx",
-             "bare-sink", "idle-conns"]
+             "relp-pair", "relp-pair-rx", "bare-sink", "idle-conns", "handshakes-ecdsa",
+             "handshakes-rsa"]
 DAEMONS = ["tlslogd", "rsyslog", "syslog-ng"]
 # who has a row in each scenario (syslog-ng OSE has no RELP; bare-sink is the reference sink)
 ROWS = {"relp-tls": ["tlslogd", "rsyslog"], "relp-tls-rx": ["tlslogd", "rsyslog"],
-        "bare-sink": ["bare-sink"]}
+        "relp-pair": ["rsyslog"], "relp-pair-rx": ["rsyslog"], "bare-sink": ["bare-sink"]}
 
 
 def test_bench_smoke(tmp_path):
@@ -38,14 +40,21 @@ def test_bench_smoke(tmp_path):
     for sc in SCENARIOS:
         for d in ROWS.get(sc, DAEMONS):
             assert (sc, d) in rows, "no row for %s/%s:\n%s" % (sc, d, text[-4000:])
-        if sc == "bare-sink":
+        if "tlslogd" not in ROWS.get(sc, DAEMONS):  # reference rows (peers only)
             continue
         t = rows[(sc, "tlslogd")]
         if sc == "idle-conns":
-            assert t["connections"] == 200
+            assert t["connections"] == 200 and t["step"] == 100
             assert t["kib_per_conn"] > 0
+            assert [st["open"] for st in t["runs"][0]["steps"]] == [100, 200]
+            assert "cpu_ms_per_conn_first" in t and "cpu_ms_per_conn_last" in t
+        elif sc.startswith("handshakes-"):
+            assert t["handshakes"] == 300
+            assert "cpu_ms_per_hs" in t and t["hs_per_s"] > 0
         else:
             assert t["messages"] == 10000
+        if sc in ("fwd-tls", "relp-tls"):  # fed from a unix socket: tlslogd dropped nothing
+            assert t.get("sender_dropped", 0) == 0, t["runs"]
         assert t["lost_max"] == 0, "tlslogd lost %d messages in %s:\n%s" % (
             t["lost_max"], sc, text[-4000:])
     # the RELP receiver (tlslogd) loses nothing from rsyslog's omrelp either
@@ -53,3 +62,6 @@ def test_bench_smoke(tmp_path):
     for sc in ("tls-4conn", "fwd-tls", "relp-tls", "bare-sink"):
         assert "| %s | " % sc in text, text[-4000:]
     assert "| 200 | tlslogd |" in text, text[-4000:]
+    assert "| ECDSA P-256, 300 | tlslogd |" in text, text[-4000:]
+    assert "| RSA 2048, 300 | tlslogd |" in text, text[-4000:]
+    assert doc["handshakes"]["openssl_speed"]["floor_ms"]["handshakes-ecdsa"] > 0
