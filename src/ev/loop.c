@@ -10,7 +10,6 @@
 #include "core/log.h"
 #include "core/pace.h"
 
-
 #define MAX_EVENTS 256
 
 struct deferred {

@@ -70,8 +70,9 @@ void tl_ev_set_before_sleep(struct tl_ev_loop *loop, tl_ev_fn *fn, void *arg);
 /* One turn: waits at most timeout_ms (-1 = until an event or timer), dispatches. */
 void tl_ev_run_once(struct tl_ev_loop *loop, int timeout_ms);
 
-/* This turn moved that many messages: under a steady stream of turns that move several,
- * the loop paces its wake-ups (core/pace.h) so that each one takes a larger batch. */
+/* This turn moved that many messages: when turns that move messages come less than 1.5
+ * pace periods apart (a stream), the loop paces its wake-ups (core/pace.h) so that each
+ * one takes a larger batch. */
 void tl_ev_note_work(struct tl_ev_loop *loop, size_t messages);
 /* This turn read a source whose kernel queue is too short to wait for (unix datagram
  * sockets): the next turn does not pace. */

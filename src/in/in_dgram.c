@@ -124,15 +124,6 @@ static void dgram_drain(struct tl_in_item *it)
     dgram_read(d, 4096);
 }
 
-static void dgram_continue(struct tl_ev_loop *loop, void *arg)
-{
-    (void)loop;
-    struct dgram *d = arg;
-    if (!d->paused) {
-        dgram_read(d, 8);
-    }
-}
-
 /* Unix sockets: a full output queue (queue.full: block) stops the reading; the kernel's
  * queue fills and the senders wait, as they would for rsyslog or syslog-ng. */
 static void dgram_pause(struct tl_in_item *it, bool paused)
@@ -147,8 +138,9 @@ static void dgram_pause(struct tl_in_item *it, bool paused)
         tl_ev_del(loop, &d->io);
         return;
     }
+    /* What waits in the kernel's queue makes the socket readable: epoll reports it on the
+     * next turn (no deferred read, which could outlive the socket at shutdown). */
     tl_ev_set(loop, &d->io, TL_EV_READ);
-    tl_ev_defer(loop, dgram_continue, d);
 }
 
 static void dgram_close(struct tl_in_item *it)
