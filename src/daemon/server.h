@@ -143,11 +143,12 @@ uint8_t *tl_worker_scratch(struct tl_worker *w);
 /* Takes the reference on m and routes it to the outputs of input in. */
 void tl_worker_emit(struct tl_worker *w, struct tl_input *in, struct tl_msg *m);
 bool tl_worker_stopping(struct tl_worker *w);
-/* Calls fn(loop, arg) once everything emitted so far is in the outputs' queues (at once
- * when nothing waits). For RELP acknowledgements. */
-bool tl_worker_after_flush(struct tl_worker *w, tl_ev_fn *fn, void *arg);
+/* Calls fn(loop, arg) once everything input in emitted so far is in its outputs' queues
+ * (after the current turn when nothing waits). For RELP acknowledgements. */
+bool tl_worker_after_flush(struct tl_worker *w, struct tl_input *in, tl_ev_fn *fn, void *arg);
 void tl_worker_cancel_after_flush(struct tl_worker *w, void *arg);
-/* True while a full output queue pauses the worker's stream inputs. */
-bool tl_worker_blocked(const struct tl_worker *w);
+/* True while an output that input in is routed to has a full queue (full: block): the
+ * input's connections and unix sockets on this worker are paused meanwhile. */
+bool tl_worker_input_blocked(const struct tl_worker *w, const struct tl_input *in);
 
 #endif

@@ -20,13 +20,15 @@ struct pending {
     struct tl_msg **v;
     size_t n;
     size_t cap;
+    bool blocked;  /* full: block and the queue had no room: inputs routed here pause */
 };
 
-/* Someone waiting for the current batches to be in the outputs' queues (a RELP
- * connection that acknowledges only then). */
+/* Someone waiting for the current batches of its input to be in the outputs' queues (a
+ * RELP connection that acknowledges only then). */
 struct waiter {
     tl_ev_fn *fn;
     void *arg;
+    struct tl_input *in;
 };
 
 struct tl_worker {
@@ -39,7 +41,6 @@ struct tl_worker {
     uint8_t *scratch;
     struct pending *pend;   /* one per output */
     struct tl_in_item items; /* list head: listeners, connections, sockets */
-    bool blocked;           /* a queue with full: block is full: stream inputs paused */
     bool final;             /* shutting down: pushes may wait */
     struct tl_ev_timer retry;
     struct waiter *waiters;
@@ -82,18 +83,36 @@ void tl_worker_remove_item(struct tl_worker *w, struct tl_in_item *it)
     it->next = NULL;
 }
 
-/* Stream inputs stop (or resume) reading: TCP flow control then pushes back to the
- * senders, and memory stays bounded whatever they do. */
-static void set_paused(struct tl_worker *w, bool paused)
+bool tl_worker_input_blocked(const struct tl_worker *w, const struct tl_input *in)
 {
-    if (w->blocked == paused) {
-        return;
+    for (size_t i = 0; i < in->n_outs; i++) {
+        if (w->pend[in->outs[i]->index].blocked) {
+            return true;
+        }
     }
-    w->blocked = paused;
+    return false;
+}
+
+/* After the set of blocked outputs changed: the inputs routed to a blocked output stop
+ * reading (TCP flow control then pushes back to their senders, unix senders wait, and
+ * memory stays bounded whatever they do); the others go on. */
+static void update_paused(struct tl_worker *w)
+{
     for (struct tl_in_item *it = w->items.next; it != &w->items; it = it->next) {
         if (it->pause) {
-            it->pause(it, paused);
+            it->pause(it, tl_worker_input_blocked(w, it->in));
         }
+    }
+}
+
+static void block_output(struct tl_worker *w, size_t o, bool blocked)
+{
+    if (w->pend[o].blocked != blocked) {
+        w->pend[o].blocked = blocked;
+        update_paused(w);
+    }
+    if (blocked && !tl_ev_timer_armed(&w->retry)) {
+        tl_ev_timer_start(w->loop, &w->retry, RETRY_MS);
     }
 }
 
@@ -127,33 +146,41 @@ static bool flush_output(struct tl_worker *w, size_t o)
     return false;
 }
 
+/* Runs the waiters whose input's batches are all queued; keeps the others. */
 static void run_waiters(struct tl_worker *w)
 {
     /* A waiter may register again (more acks later): take the list first. */
     size_t n = w->n_waiters;
+    if (n == 0) {
+        return;
+    }
+    struct waiter *run = malloc(n * sizeof(*run));
+    if (!run) {
+        return; /* tried again after the next turn */
+    }
+    size_t n_run = 0;
+    size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
-        w->waiters[i].fn(w->loop, w->waiters[i].arg);
+        if (tl_worker_input_blocked(w, w->waiters[i].in)) {
+            w->waiters[kept++] = w->waiters[i];
+        } else {
+            run[n_run++] = w->waiters[i];
+        }
     }
-    if (n) {
-        memmove(w->waiters, w->waiters + n, (w->n_waiters - n) * sizeof(*w->waiters));
-        w->n_waiters -= n;
+    memmove(w->waiters + kept, w->waiters + n, (w->n_waiters - n) * sizeof(*w->waiters));
+    w->n_waiters -= n - kept;
+    for (size_t i = 0; i < n_run; i++) {
+        run[i].fn(w->loop, run[i].arg);
     }
+    free(run);
 }
 
 static void flush_all(struct tl_ev_loop *loop, void *arg)
 {
     struct tl_worker *w = arg;
     (void)loop;
-    bool all = true;
     for (size_t o = 0; o < w->srv->n_outputs; o++) {
-        all &= flush_output(w, o);
-    }
-    set_paused(w, !all);
-    if (!all) {
-        if (!tl_ev_timer_armed(&w->retry)) {
-            tl_ev_timer_start(w->loop, &w->retry, RETRY_MS);
-        }
-        return;
+        block_output(w, o, !flush_output(w, o));
     }
     run_waiters(w);
 }
@@ -163,7 +190,7 @@ static void retry_cb(struct tl_ev_loop *loop, void *arg)
     flush_all(loop, arg);
 }
 
-bool tl_worker_after_flush(struct tl_worker *w, tl_ev_fn *fn, void *arg)
+bool tl_worker_after_flush(struct tl_worker *w, struct tl_input *in, tl_ev_fn *fn, void *arg)
 {
     for (size_t i = 0; i < w->n_waiters; i++) {
         if (w->waiters[i].fn == fn && w->waiters[i].arg == arg) {
@@ -181,6 +208,7 @@ bool tl_worker_after_flush(struct tl_worker *w, tl_ev_fn *fn, void *arg)
     }
     w->waiters[w->n_waiters].fn = fn;
     w->waiters[w->n_waiters].arg = arg;
+    w->waiters[w->n_waiters].in = in;
     w->n_waiters++;
     return true;
 }
@@ -194,11 +222,6 @@ void tl_worker_cancel_after_flush(struct tl_worker *w, void *arg)
         }
     }
     w->n_waiters = j;
-}
-
-bool tl_worker_blocked(const struct tl_worker *w)
-{
-    return w->blocked;
 }
 
 static bool append(struct pending *p, struct tl_msg *m)
@@ -234,7 +257,7 @@ void tl_worker_emit(struct tl_worker *w, struct tl_input *in, struct tl_msg *m)
             tl_msg_ref(m);
         }
         struct pending *p = &w->pend[o];
-        if (w->blocked && dgram && p->n >= BATCH_MAX) {
+        if (p->blocked && dgram && p->n >= BATCH_MAX) {
             /* A UDP datagram cannot wait: while this output's queue is full, it is dropped
              * and counted (stream and unix inputs are paused instead). */
             atomic_fetch_add_explicit(&in->stats.dropped_full, 1, memory_order_relaxed);
@@ -246,13 +269,8 @@ void tl_worker_emit(struct tl_worker *w, struct tl_input *in, struct tl_msg *m)
             tl_msg_unref(m);
             continue;
         }
-        if (p->n >= BATCH_MAX && !w->blocked) {
-            if (!flush_output(w, o)) {
-                set_paused(w, true);
-                if (!tl_ev_timer_armed(&w->retry)) {
-                    tl_ev_timer_start(w->loop, &w->retry, RETRY_MS);
-                }
-            }
+        if (p->n >= BATCH_MAX && !p->blocked && !flush_output(w, o)) {
+            block_output(w, o, true);
         }
     }
 }

@@ -19,6 +19,8 @@ struct tl_in_item {
     void (*close)(struct tl_in_item *it);
     /* Stop or resume reading (back-pressure); NULL for items that never pause. */
     void (*pause)(struct tl_in_item *it, bool paused);
+    /* The input it belongs to: it pauses while one of the input's outputs is full. */
+    struct tl_input *in;
     struct tl_in_item *prev;
     struct tl_in_item *next;
 };

@@ -171,6 +171,7 @@ bool tl_in_dgram_attach(struct tl_input *in, struct tl_worker *w, int fd)
     d->bufs = bufs;
     d->item.drain = dgram_drain;
     d->item.close = dgram_close;
+    d->item.in = in;
     if (in->conf->transport == TL_TR_UNIX) {
         d->item.pause = dgram_pause;
     }

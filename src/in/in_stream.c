@@ -181,7 +181,7 @@ static void relp_sync_check(struct tl_ev_loop *loop, void *arg)
     relp_send_acks(c, n);
     /* Messages that arrived meanwhile wait for their own turn. */
     if (!c->closing && c->to_ack && !c->ack_waiting) {
-        c->ack_waiting = tl_worker_after_flush(c->w, relp_ack, c);
+        c->ack_waiting = tl_worker_after_flush(c->w, c->in, relp_ack, c);
     }
 }
 
@@ -252,7 +252,7 @@ static bool relp_process(struct conn *c, const uint8_t *data, size_t len, size_t
             c->msgs++;
             c->to_ack++;
             if (!c->ack_waiting) {
-                c->ack_waiting = tl_worker_after_flush(c->w, relp_ack, c);
+                c->ack_waiting = tl_worker_after_flush(c->w, c->in, relp_ack, c);
             }
         } else if (ev.type == TL_RELP_EV_OPEN) {
             tl_debug("input %s: %s: RELP session opened", c->in->conf->name, c->peer);
@@ -608,8 +608,9 @@ static void accept_cb(struct tl_ev_loop *loop, struct tl_ev_io *io, unsigned eve
         c->item.drain = conn_drain;
         c->item.close = conn_item_close;
         c->item.pause = conn_pause;
+        c->item.in = in;
         tl_ev_io_init(&c->io, fd, conn_cb, c);
-        c->paused = tl_worker_blocked(l->w);
+        c->paused = tl_worker_input_blocked(l->w, in);
         if (!c->paused && !tl_ev_set(loop, &c->io, TL_EV_READ)) {
             tl_error("input %s: cannot watch connection from %s: %s", in->conf->name, peer_text,
                      strerror(errno));
@@ -662,6 +663,7 @@ bool tl_in_stream_attach(struct tl_input *in, struct tl_worker *w, int fd)
     l->w = w;
     l->item.drain = listener_drain;
     l->item.close = listener_close;
+    l->item.in = in;
     tl_ev_io_init(&l->io, fd, accept_cb, l);
     if (!tl_ev_set(tl_worker_loop(w), &l->io, TL_EV_READ)) {
         tl_error("input %s: cannot watch listener: %s", in->conf->name, strerror(errno));

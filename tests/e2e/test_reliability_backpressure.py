@@ -6,7 +6,8 @@ bound, and UDP messages arriving meanwhile are dropped and counted on the input.
 full: drop the TCP sender is not stalled and the output counts what it dropped. The byte
 bound (queue.memory_bytes) fills the queue before its message count does. A unix socket
 input pauses like a stream: its (blocking) senders wait, nothing is dropped, and everything
-arrives once the receiver reads again.
+arrives once the receiver reads again. Only the inputs routed to the full output pause:
+another input on the same worker thread goes on.
 """
 
 import errno
@@ -16,8 +17,10 @@ import time
 
 import pytest
 
+import sender
+
 from relutil import asan_env, load, peak_rss_kib, rss_kib, sanitized, stats
-from tlslogd import T, config, poll, tcp_input, udp_input, unix_input
+from tlslogd import T, config, file_output, poll, read_lines, tcp_input, udp_input, unix_input
 
 STALL_SECONDS = 5
 STALL_BYTES_BOUND = 64 << 20   # a stalled sender: kernel buffers + 1000 queued messages
@@ -278,3 +281,29 @@ def test_full_block_holds_unix_senders_and_loses_nothing(daemon, tmp_path):
         assert sorted(sink.seqs) == list(range(sent)), "lost or duplicated: " + msg
     finally:
         sink.close()
+
+
+def test_full_output_pauses_only_the_inputs_routed_to_it(daemon, blackhole, tmp_path):
+    """One worker thread, two TCP inputs: `stuck` feeds a forward output whose receiver
+    never reads (full: block), `free` feeds a file. Once the stuck input is stalled, the
+    free one's messages still arrive, on the same thread."""
+    out = tmp_path / "free.log"
+    c = config([tcp_input("stuck"), tcp_input("free")],
+               [dict(name="fwd", type="forward", targets=["127.0.0.1:%d" % blackhole.port],
+                     transport="tcp", queue={"memory_messages": 1000, "full": "block",
+                                             "drain_timeout": "1s"}),
+                file_output("file", out)],
+               routes=[{"from": "stuck", "to": "fwd"}, {"from": "free", "to": "file"}],
+               workers=1)
+    d = daemon(c, name="bpiso", env=asan_env())
+    d.nonzero_exit_ok = True
+    poll(lambda: blackhole.conns, T(10), "the daemon to connect to the black hole")
+    total, last2 = blast(d.port("stuck"), STALL_SECONDS)
+    assert last2 < (1 << 20), "the stuck input was not stalled (%d bytes in the last 2 s)" % last2
+    n = 2000
+    sender.send_tcp(d.port("free"), load("bpfree", 0, n), graceful=True)
+    d.wait_file_lines(out, n, timeout=T(15))
+    lines = read_lines(out)
+    assert len(lines) == n and all(b"bpfree seq=" in ln for ln in lines), lines[:3]
+    st = stats(d, want=["output fwd", "input free"])
+    assert st["input free"]["received"] == n, st
