@@ -667,6 +667,29 @@ static short poll_events(unsigned wants)
     return ev ? ev : POLLIN;
 }
 
+/* Waits until the stream (for reading, and for what a blocked write needs) or, with
+ * want_input, stdin is ready, or until deadline. Fills p[0] (stream) and p[1] (stdin);
+ * returns poll's result. Reads always go on until AGAIN: what OpenSSL still holds then is
+ * a partial record, which needs the socket anyway (so tl_stream_pending is not consulted). */
+static int wait_stream(const struct sender *x, struct pollfd p[2], bool blocked,
+                       bool want_input, int64_t deadline)
+{
+    nfds_t nfds = 1;
+    p[0].fd = x->s->fd;
+    p[0].events = POLLIN;
+    p[0].revents = 0;
+    if (blocked) {
+        p[0].events |= poll_events(tl_stream_wants(x->s));
+    }
+    p[1].revents = 0;
+    if (want_input) {
+        p[1].fd = STDIN_FILENO;
+        p[1].events = POLLIN;
+        nfds = 2;
+    }
+    return poll(p, nfds, tl_cli_ms_left(deadline));
+}
+
 /* The TLS context from the options: files are checked before anything is sent. */
 static struct tl_tls_ctx *make_ctx(const struct opts *o)
 {
@@ -958,30 +981,14 @@ static int run_stream(struct sender *x)
         if (!blocked && (st == SRC_OK || (st == SRC_WAIT_RATE && wake <= tl_now_ms()))) {
             continue; /* more to take from the source at once */
         }
-        struct pollfd p[2];
-        nfds_t nfds = 1;
-        p[0].fd = x->s->fd;
-        p[0].events = POLLIN;
-        p[0].revents = 0;
-        if (blocked) {
-            p[0].events |= poll_events(tl_stream_wants(x->s));
-        }
-        if (st == SRC_NEED_INPUT) {
-            p[1].fd = STDIN_FILENO;
-            p[1].events = POLLIN;
-            p[1].revents = 0;
-            nfds = 2;
-        }
         int64_t deadline = TL_CLI_NO_DEADLINE;
         if (blocked) {
             deadline = progress + o->timeout_ms;
         } else if (st == SRC_WAIT_RATE) {
             deadline = wake;
         }
-        /* Reads always go on until AGAIN: what OpenSSL still holds then is a partial
-         * record, which needs the socket anyway (so tl_stream_pending is not consulted). */
-        int timeout = tl_cli_ms_left(deadline);
-        int n = poll(p, nfds, timeout);
+        struct pollfd p[2];
+        int n = wait_stream(x, p, blocked, st == SRC_NEED_INPUT, deadline);
         if (n < 0 && errno != EINTR) {
             return fail_stream(x, strerror(errno));
         }
@@ -1001,7 +1008,7 @@ static int run_stream(struct sender *x)
                 return fail_stream(x, x->s->err);
             }
         }
-        if (n > 0 && nfds == 2 && p[1].revents != 0 && !read_stdin(&x->src)) {
+        if (n > 0 && p[1].revents != 0 && !read_stdin(&x->src)) {
             return fail_stdin();
         }
     }
@@ -1166,28 +1173,13 @@ static int run_relp(struct sender *x)
          * for stdin or the rate is not. */
         bool waiting = blocked || !r.opened || tl_relp_client_unacked(&r.cl) > 0 ||
                        r.close_sent;
-        struct pollfd p[2];
-        nfds_t nfds = 1;
-        p[0].fd = x->s->fd;
-        p[0].events = POLLIN;
-        p[0].revents = 0;
-        if (blocked) {
-            p[0].events |= poll_events(tl_stream_wants(x->s));
-        }
-        if (st == SRC_NEED_INPUT && tl_relp_client_can_send(&r.cl)) {
-            p[1].fd = STDIN_FILENO;
-            p[1].events = POLLIN;
-            p[1].revents = 0;
-            nfds = 2;
-        }
         int64_t deadline = waiting ? progress + o->timeout_ms : TL_CLI_NO_DEADLINE;
         if (st == SRC_WAIT_RATE && wake < deadline) {
             deadline = wake;
         }
-        /* Reads always go on until AGAIN: what OpenSSL still holds then is a partial
-         * record, which needs the socket anyway (so tl_stream_pending is not consulted). */
-        int timeout = tl_cli_ms_left(deadline);
-        int n = poll(p, nfds, timeout);
+        struct pollfd p[2];
+        int n = wait_stream(x, p, blocked,
+                            st == SRC_NEED_INPUT && tl_relp_client_can_send(&r.cl), deadline);
         if (n < 0 && errno != EINTR) {
             return fail_stream(x, strerror(errno));
         }
@@ -1224,7 +1216,7 @@ static int run_relp(struct sender *x)
                 return r.opened ? fail_stream(x, x->s->err) : fail_connect(x, x->s->err);
             }
         }
-        if (n > 0 && nfds == 2 && p[1].revents != 0 && !read_stdin(&x->src)) {
+        if (n > 0 && p[1].revents != 0 && !read_stdin(&x->src)) {
             return fail_stdin();
         }
     }
