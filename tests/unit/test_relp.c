@@ -21,20 +21,11 @@
 
 #include "core/buf.h"
 #include "relp/relp.h"
+#include "splits.h"
 
 #define N(arr) (sizeof(arr) / sizeof((arr)[0]))
 #define S(lit) (const uint8_t *)(lit), sizeof(lit) - 1
 
-static uint64_t rng_state;
-
-static uint64_t rng(void)
-{
-    /* xorshift64: a fixed seed gives the same "random" splittings on every run. */
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
 
 /* ---- parser harness ---------------------------------------------------------------- */
 
@@ -208,46 +199,16 @@ static void run_check(const struct spec *sp, const size_t *ends, size_t nends, c
     outcome_fini(&o);
 }
 
-static size_t random_ends(size_t len, size_t *ends)
+static void run_one(const void *arg, const size_t *ends, size_t nends, const char *how)
 {
-    static const size_t scale[] = { 1, 3, 8, 32, 200, 5000 };
-    size_t n = 0;
-    size_t pos = 0;
-    while (pos < len) {
-        size_t step = 1 + (size_t)(rng() % scale[rng() % N(scale)]);
-        pos = step > len - pos ? len : pos + step;
-        ends[n++] = pos;
-    }
-    return n;
+    run_check(arg, ends, nends, how);
 }
 
 static void check_n(const struct spec *sp, bool every_split, int nrandom)
 {
-    size_t *ends = malloc((sp->len + 2) * sizeof(*ends));
-    char how[64];
-
-    assert_non_null(ends);
-    for (size_t i = 0; i < sp->len; i++) {
-        ends[i] = i + 1;
-    }
-    run_check(sp, ends, sp->len, "one byte at a time");
-    if (every_split) {
-        for (size_t k = 0; k <= sp->len; k++) {
-            ends[0] = k;
-            ends[1] = sp->len;
-            snprintf(how, sizeof(how), "split at %zu", k);
-            run_check(sp, ends, 2, how);
-        }
-    }
-    rng_state = 0x9e3779b97f4a7c15ull;
-    for (int r = 0; r < nrandom; r++) {
-        size_t n = random_ends(sp->len, ends);
-        snprintf(how, sizeof(how), "random splitting %d", r);
-        run_check(sp, ends, n, how);
-    }
-    ends[0] = sp->len;
-    run_check(sp, ends, 1, "all at once");
-    free(ends);
+    assert_true(check_splits(sp->len, every_split, nrandom, run_one, sp));
+    size_t all = sp->len;
+    run_check(sp, &all, 1, "all at once");
 }
 
 static void check(const struct spec *sp)
