@@ -16,38 +16,15 @@
 #include <string.h>
 
 #include "frame/frame.h"
-
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#include <sanitizer/asan_interface.h>
-#define HAVE_ASAN 1
-#endif
-#endif
-#ifndef HAVE_ASAN
-#define HAVE_ASAN 0
-#endif
+#include "fuzz_stream.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                            \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            __builtin_trap();                                                                  \
-        }                                                                                      \
-    } while (0)
 
 struct result {
     uint64_t hash;   /* FNV-1a over every frame's length, flag and bytes */
     size_t nframes;
     bool error;
 };
-
-static void mix(uint64_t *h, const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        *h = (*h ^ p[i]) * 0x100000001b3ull;
-    }
-}
 
 static void add_frame(struct result *r, const struct tl_frame *fr, const uint8_t *data,
                       size_t len, size_t max)
@@ -68,21 +45,6 @@ static void add_frame(struct result *r, const struct tl_frame *fr, const uint8_t
         mix(&r->hash, fr->p, fr->len);
     }
     r->nframes++;
-}
-
-/* Makes ASan report any read outside data[off..have) of the read buffer. */
-static void fence(uint8_t *buf, size_t off, size_t have, size_t cap)
-{
-#if HAVE_ASAN
-    ASAN_UNPOISON_MEMORY_REGION(buf, cap);
-    ASAN_POISON_MEMORY_REGION(buf, off);
-    ASAN_POISON_MEMORY_REGION(buf + have, cap - have);
-#else
-    (void)buf;
-    (void)off;
-    (void)have;
-    (void)cap;
-#endif
 }
 
 static void run(enum tl_framing mode, size_t max, uint64_t seed, const uint8_t *in, size_t n,
@@ -109,19 +71,7 @@ static void run(enum tl_framing mode, size_t max, uint64_t seed, const uint8_t *
         /* The framer promises to need at most max + 12 bytes; a full buffer means it
          * would wait forever. */
         CHECK(room > 0);
-        size_t want = room;
-        if (seed != 0) {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            want = 1 + (size_t)(seed % ((seed >> 32) % 4 == 0 ? room : 16));
-        }
-        if (want > n - fed) {
-            want = n - fed;
-        }
-        if (want > room) {
-            want = room;
-        }
+        size_t want = next_read(&seed, room, n - fed);
         memcpy(buf + have, in + fed, want);
         have += want;
         fed += want;

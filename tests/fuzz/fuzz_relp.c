@@ -18,53 +18,15 @@
 #include <string.h>
 
 #include "relp/relp.h"
-
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#include <sanitizer/asan_interface.h>
-#define HAVE_ASAN 1
-#endif
-#endif
-#ifndef HAVE_ASAN
-#define HAVE_ASAN 0
-#endif
+#include "fuzz_stream.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                            \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            __builtin_trap();                                                                  \
-        }                                                                                      \
-    } while (0)
 
 struct result {
     uint64_t hash; /* FNV-1a over frames, events and the session's output */
     size_t nframes;
     bool error;
 };
-
-static void mix(uint64_t *h, const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++) {
-        *h = (*h ^ b[i]) * 0x100000001b3ull;
-    }
-}
-
-static void fence(uint8_t *buf, size_t off, size_t have, size_t cap)
-{
-#if HAVE_ASAN
-    ASAN_UNPOISON_MEMORY_REGION(buf, cap);
-    ASAN_POISON_MEMORY_REGION(buf, off);
-    ASAN_POISON_MEMORY_REGION(buf + have, cap - have);
-#else
-    (void)buf;
-    (void)off;
-    (void)have;
-    (void)cap;
-#endif
-}
 
 /* What a session sends must be well-formed RELP: parse it all with a fresh parser. */
 static void check_output(const struct tl_buf *out, size_t from)
@@ -205,19 +167,7 @@ static void run(bool server, size_t max, uint64_t seed, const uint8_t *in, size_
     while (fed < n) {
         size_t room = cap - have;
         CHECK(room > 0);
-        size_t want = room;
-        if (seed != 0) {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            want = 1 + (size_t)(seed % ((seed >> 32) % 4 == 0 ? room : 16));
-        }
-        if (want > n - fed) {
-            want = n - fed;
-        }
-        if (want > room) {
-            want = room;
-        }
+        size_t want = next_read(&seed, room, n - fed);
         memcpy(buf + have, in + fed, want);
         have += want;
         fed += want;
