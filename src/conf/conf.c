@@ -366,10 +366,10 @@ static const struct key queue_keys[] = {
      .applies = OUT_FWD, .min = 64 * KIB, .max = GIB, .def = "8MiB",
      .help = "with dir: size of one queue file; at most max_bytes"},
     {.name = "drain_timeout", .type = KT_DURATION,
-     FIELD(struct tl_conf_output, drain_timeout_ms), .applies = OUT_FWD, .max = HOUR,
-     .def = "10s",
-     .help = "at shutdown, how long to keep delivering queued messages; what is left is "
-             "lost and counted (with dir: kept on disk for the next start)"},
+     FIELD(struct tl_conf_output, drain_timeout_ms), .max = HOUR, .def = "10s",
+     .help = "at shutdown, how long the whole stop may take to deliver queued messages "
+             "(forward) or to retry writes that fail (file); what is left is lost, "
+             "counted and logged (with dir: kept on disk for the next start)"},
 };
 
 static const struct key tls_keys[] = {

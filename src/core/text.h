@@ -4,6 +4,7 @@
 #ifndef TL_CORE_TEXT_H
 #define TL_CORE_TEXT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -13,5 +14,18 @@
  * then "...". out must hold max * 4 + 4 bytes; it is always NUL-terminated.
  */
 void tl_quote_bytes(char *out, const uint8_t *p, size_t n, size_t max);
+
+/*
+ * What an operator can do about a failed write or open of a file (errno err): "free space
+ * on its file system", "let the daemon's user write there", ... A fixed string.
+ */
+const char *tl_write_remedy(int err);
+
+/*
+ * Whether a write or open failure is the storage's state (full, read-only, no permission,
+ * I/O error, out of descriptors), which goes away when someone acts: the writer keeps what
+ * it holds and retries. Otherwise (a name too long, a directory in the way) it is the data's.
+ */
+bool tl_write_error_transient(int err);
 
 #endif

@@ -73,10 +73,13 @@ bool tl_server_init(struct tl_server *srv, struct tl_conf *conf)
     }
     srv->n_outputs = conf->n_outputs;
     for (size_t o = 0; o < conf->n_outputs; o++) {
+        /* All of them first: a start that fails half-way stops and frees them all. */
+        srv->outputs[o].conf = &conf->outputs[o];
+        srv->outputs[o].gconf = conf;
+        srv->outputs[o].index = o;
+    }
+    for (size_t o = 0; o < conf->n_outputs; o++) {
         struct tl_output *out = &srv->outputs[o];
-        out->conf = &conf->outputs[o];
-        out->gconf = conf;
-        out->index = o;
         atomic_init(&out->reopen, false);
         if (!tl_mq_init(&out->q, out->conf->queue_messages, out->conf->queue_memory_bytes)) {
             tl_error("output %s: out of memory for a queue of %zu messages", out->conf->name,
@@ -84,6 +87,11 @@ bool tl_server_init(struct tl_server *srv, struct tl_conf *conf)
             return false;
         }
         if (out->conf->type == TL_OUT_FORWARD && !tl_out_fwd_init(out)) {
+            return false;
+        }
+        char err[1024];
+        if (!tl_out_file_check(out->conf, err, sizeof(err))) {
+            tl_error("%s", err);
             return false;
         }
     }
@@ -101,9 +109,8 @@ bool tl_server_init(struct tl_server *srv, struct tl_conf *conf)
         for (size_t o = 0; o < conf->n_outputs; o++) {
             if (routed(conf, i, o)) {
                 in->outs[in->n_outs++] = &srv->outputs[o];
-                if (in->conf->transport == TL_TR_RELP &&
-                    srv->outputs[o].conf->type != TL_OUT_FORWARD) {
-                    srv->outputs[o].ack_after_write = true;
+                if (in->conf->transport == TL_TR_RELP) {
+                    srv->outputs[o].settle_waited = true;
                 }
             }
         }
@@ -167,38 +174,45 @@ bool tl_server_start(struct tl_server *srv)
 
 void tl_server_stop(struct tl_server *srv)
 {
+    /* One bound for the whole stop: each output has until start + its drain_timeout to
+     * deliver (or, with a disk part, to save) what it holds; workers blocked on a full queue
+     * wait as long as the longest of them, then the queues close. */
+    int64_t start = tl_now_ms();
+    int64_t last = start;
+    uint64_t *dropped_before = calloc(srv->n_outputs ? srv->n_outputs : 1, sizeof(uint64_t));
+    for (size_t o = 0; o < srv->n_outputs; o++) {
+        struct tl_output *out = &srv->outputs[o];
+        int64_t deadline = start + (int64_t)out->conf->drain_timeout_ms;
+        atomic_store(&out->stop_deadline_ms, deadline > 0 ? deadline : 1);
+        if (deadline > last) {
+            last = deadline;
+        }
+        if (dropped_before) {
+            dropped_before[o] = atomic_load(&out->stats.dropped);
+        }
+    }
     /* Inputs first, so that everything they accepted reaches the outputs' queues... */
     for (size_t w = 0; w < srv->n_workers; w++) {
         if (srv->workers[w]) {
             tl_worker_request_stop(srv->workers[w]);
         }
     }
-    /* A worker blocked on a full queue (a forward target that is down) waits at most as
-     * long as the outputs may take to drain; then the queues close and what cannot be
-     * queued is counted as dropped. */
-    uint64_t grace = 0;
-    for (size_t o = 0; o < srv->n_outputs; o++) {
-        if (srv->outputs[o].conf->drain_timeout_ms > grace) {
-            grace = srv->outputs[o].conf->drain_timeout_ms;
-        }
-    }
-    int64_t deadline = tl_now_ms() + (int64_t)grace + 1000;
     for (size_t w = 0; w < srv->n_workers; w++) {
         if (!srv->workers[w]) {
             continue;
         }
-        int64_t left = deadline - tl_now_ms();
+        int64_t left = last - tl_now_ms();
         if (!tl_worker_join(srv->workers[w], left > 0 ? left : 0)) {
-            tl_warn("a worker is still blocked on a full output queue after %llu ms: closing "
-                    "the queues; messages that cannot be queued are dropped and counted",
-                    (unsigned long long)grace);
+            tl_warn("a worker is still blocked on a full output queue at the end of "
+                    "drain_timeout: closing the queues; messages that cannot be queued are "
+                    "dropped and counted");
             for (size_t o = 0; o < srv->n_outputs; o++) {
                 tl_mq_close(&srv->outputs[o].q);
             }
             tl_worker_join(srv->workers[w], -1);
         }
     }
-    /* ...then the outputs drain their queues, flush and close. */
+    /* ...then the outputs drain their queues, flush and close, by their deadlines. */
     for (size_t o = 0; o < srv->n_outputs; o++) {
         struct tl_output *out = &srv->outputs[o];
         if (out->started) {
@@ -206,7 +220,16 @@ void tl_server_stop(struct tl_server *srv)
             pthread_join(out->thread, NULL);
             out->started = false;
         }
+        uint64_t lost = atomic_load(&out->stats.dropped) -
+                        (dropped_before ? dropped_before[o] : 0);
+        if (dropped_before && lost) {
+            tl_error("output %s: %llu messages were lost while stopping (counted in dropped, "
+                     "now %llu)",
+                     out->conf->name, (unsigned long long)lost,
+                     (unsigned long long)atomic_load(&out->stats.dropped));
+        }
     }
+    free(dropped_before);
 }
 
 void tl_server_fini(struct tl_server *srv)

@@ -80,20 +80,36 @@ struct tl_output {
     pthread_t thread;
     bool started;
     atomic_bool reopen;        /* set by SIGHUP, taken by the output thread */
+    /* 0 while running; once the daemon stops, the time (tl_now_ms) by which the output
+     * gives up on what it could not deliver (counted as dropped, and said). */
+    atomic_int_fast64_t stop_deadline_ms;
     struct tl_output_stats stats;
     struct tl_ratelimit rl;
     void *impl;                /* the writer's own state */
-    /* File and stdout outputs fed by a RELP input (ack_after_write): messages pushed into
-     * q, and messages handed to write(2) (and fsynced, with sync: true), in the same order.
-     * A RELP input acknowledges only once synced has passed what it pushed: a receiver
-     * killed with SIGKILL then still has every acknowledged message in the file. */
-    bool ack_after_write;
-    atomic_uint_fast64_t pushed;
-    atomic_uint_fast64_t synced;
+    /* Settling (docs/reliability.md). Messages enter q numbered 0, 1, 2, ... (tl_mq_push's
+     * end_seq) and the output takes them in that order. settled is how many of them, from
+     * the first, the output has settled: a file or stdout output has written them (and
+     * fsynced them, with sync), a forward output has them on disk (per queue.sync) or
+     * acknowledged by its receiver, or they were dropped and counted. It only grows, and
+     * every output kind advances it (tl_output_settle). A RELP input acknowledges a message
+     * only once every output it was routed to has settled past it. */
+    atomic_uint_fast64_t settled;
+    /* A RELP input routes here and waits for settled: settle each batch promptly (a file
+     * output writes it now rather than at its next flush_interval). */
+    bool settle_waited;
 };
+
+/* Called by the output's own thread: the first n messages of its queue are settled. */
+static inline void tl_output_settle(struct tl_output *out, uint64_t n)
+{
+    atomic_store_explicit(&out->settled, n, memory_order_release);
+}
 
 /* The writer thread of file and stdout outputs (out_file.c). */
 void *tl_out_file_main(void *arg);
+/* At start: a file output can create and write its files (the part of its path before the
+ * first placeholder); false with the path, the reason and the remedy in err. */
+bool tl_out_file_check(const struct tl_conf_output *conf, char *err, size_t errlen);
 
 /* The forward output (out_fwd.c): init before the workers start, then its thread. */
 bool tl_out_fwd_init(struct tl_output *out);
@@ -144,9 +160,16 @@ uint8_t *tl_worker_scratch(struct tl_worker *w);
 void tl_worker_emit(struct tl_worker *w, struct tl_input *in, struct tl_msg *m);
 bool tl_worker_stopping(struct tl_worker *w);
 /* Calls fn(loop, arg) once everything input in emitted so far is in its outputs' queues
- * (after the current turn when nothing waits). For RELP acknowledgements. */
+ * (after the current turn when nothing waits). For RELP acknowledgements, which then wait
+ * for the outputs to settle (tl_worker_pushed_seq). */
 bool tl_worker_after_flush(struct tl_worker *w, struct tl_input *in, tl_ev_fn *fn, void *arg);
 void tl_worker_cancel_after_flush(struct tl_worker *w, void *arg);
+/* The end_seq of this worker's last push into out's queue: once out->settled reaches it,
+ * everything this worker handed to out so far is settled. */
+uint64_t tl_worker_pushed_seq(const struct tl_worker *w, const struct tl_output *out);
+/* A connection waits for outputs to settle (+1) or stopped waiting (-1): at shutdown the
+ * worker gives such waits a short while to finish, so acknowledgements still go out. */
+void tl_worker_settle_wait(struct tl_worker *w, int delta);
 /* True while an output that input in is routed to has a full queue (full: block): the
  * input's connections and unix sockets on this worker are paused meanwhile. */
 bool tl_worker_input_blocked(const struct tl_worker *w, const struct tl_input *in);

@@ -15,12 +15,14 @@
 
 #define BATCH_MAX 1024
 #define RETRY_MS 5       /* while an output queue is full: how often to try again */
+#define SETTLE_WAIT_MS 2000 /* at shutdown: longest wait for acknowledgements to go out */
 
 struct pending {
     struct tl_msg **v;
     size_t n;
     size_t cap;
     bool blocked;  /* full: block and the queue had no room: inputs routed here pause */
+    uint64_t seq_end; /* end_seq of the last push into the output's queue */
 };
 
 /* Someone waiting for the current batches of its input to be in the outputs' queues (a
@@ -46,6 +48,7 @@ struct tl_worker {
     struct waiter *waiters;
     size_t n_waiters;
     size_t cap_waiters;
+    int settle_waits;       /* connections waiting for outputs to settle (RELP acks) */
 };
 
 struct tl_ev_loop *tl_worker_loop(struct tl_worker *w)
@@ -124,9 +127,8 @@ static bool flush_output(struct tl_worker *w, size_t o)
         return true;
     }
     struct tl_output *out = &w->srv->outputs[o];
-    size_t done = w->final ? tl_mq_push(&out->q, p->v, p->n)
-                           : tl_mq_try_push(&out->q, p->v, p->n);
-    atomic_fetch_add_explicit(&out->pushed, done, memory_order_relaxed);
+    size_t done = w->final ? tl_mq_push(&out->q, p->v, p->n, &p->seq_end)
+                           : tl_mq_try_push(&out->q, p->v, p->n, &p->seq_end);
     if (done == p->n) {
         p->n = 0;
         return true;
@@ -224,6 +226,16 @@ void tl_worker_cancel_after_flush(struct tl_worker *w, void *arg)
     w->n_waiters = j;
 }
 
+uint64_t tl_worker_pushed_seq(const struct tl_worker *w, const struct tl_output *out)
+{
+    return w->pend[out->index].seq_end;
+}
+
+void tl_worker_settle_wait(struct tl_worker *w, int delta)
+{
+    w->settle_waits += delta;
+}
+
 static bool append(struct pending *p, struct tl_msg *m)
 {
     if (p->n == p->cap) {
@@ -296,6 +308,12 @@ static void *worker_main(void *arg)
      * wait), which lets RELP connections acknowledge it before they close. */
     w->final = true;
     flush_all(w->loop, w);
+    /* RELP connections acknowledge what their outputs settle meanwhile (the outputs are
+     * still running): a short, bounded wait that spares senders resending it. */
+    int64_t until = tl_now_ms() + SETTLE_WAIT_MS;
+    while (w->settle_waits > 0 && tl_now_ms() < until) {
+        tl_ev_run_once(w->loop, 10);
+    }
     while (w->items.next != &w->items) {
         w->items.next->close(w->items.next);
     }

@@ -56,13 +56,15 @@ struct conn {
     struct tl_buf out;
     size_t to_ack;               /* syslog frames delivered, waiting to be queued and acked */
     bool ack_waiting;            /* registered with tl_worker_after_flush */
-    /* File outputs: acknowledgements also wait until they wrote (and, with sync, fsynced). */
-    size_t ack_ready;            /* of to_ack: queued, waiting for the sync */
-    uint64_t *sync_want;         /* per routed output: its pushed count to reach */
-    struct tl_ev_timer sync_timer;
+    /* Acknowledgements also wait until every routed output settled the messages (wrote
+     * them, has them on disk, or its receiver acknowledged them: server.h). */
+    size_t ack_ready;            /* of to_ack: queued, waiting for the outputs to settle */
+    uint64_t *settle_want;       /* per routed output: the settle count to reach */
+    struct tl_ev_timer settle_timer;
 };
 
 #define RELP_OUT_MAX (4u << 20) /* responses a client does not read: beyond, it is dropped */
+#define SETTLE_POLL_MS 2        /* while acknowledgements wait for outputs to settle */
 
 /* One warning line about something a peer did, rate-limited per input. */
 static void peer_warn(struct tl_input *in, const char *peer, const char *what)
@@ -84,7 +86,7 @@ static void conn_free(struct tl_ev_loop *loop, void *arg)
     tl_stream_free(c->s);
     tl_peer_id_unref(c->peer_id);
     tl_buf_fini(&c->out);
-    free(c->sync_want);
+    free(c->settle_want);
     free(c->tail);
     free(c);
 }
@@ -97,7 +99,10 @@ static void conn_close(struct conn *c, enum tl_log_level level, const char *why)
     c->closing = true;
     struct tl_ev_loop *loop = tl_worker_loop(c->w);
     tl_ev_timer_stop(loop, &c->hs_timer);
-    tl_ev_timer_stop(loop, &c->sync_timer);
+    tl_ev_timer_stop(loop, &c->settle_timer);
+    if (c->ack_ready) {
+        tl_worker_settle_wait(c->w, -1);
+    }
     tl_ev_del(loop, &c->io);
     tl_worker_remove_item(c->w, &c->item);
     if (c->ack_waiting) {
@@ -161,8 +166,8 @@ static void relp_send_acks(struct conn *c, size_t n)
 
 static void relp_ack(struct tl_ev_loop *loop, void *arg);
 
-/* File outputs have written (sync: true: and fsynced) everything we pushed to them? */
-static void relp_sync_check(struct tl_ev_loop *loop, void *arg)
+/* Have the outputs settled everything we pushed to them (server.h)? Then acknowledge. */
+static void relp_settle_check(struct tl_ev_loop *loop, void *arg)
 {
     struct conn *c = arg;
     if (c->closing) {
@@ -170,14 +175,14 @@ static void relp_sync_check(struct tl_ev_loop *loop, void *arg)
     }
     for (size_t i = 0; i < c->in->n_outs; i++) {
         struct tl_output *o = c->in->outs[i];
-        if (o->ack_after_write &&
-            atomic_load_explicit(&o->synced, memory_order_acquire) < c->sync_want[i]) {
-            tl_ev_timer_start(loop, &c->sync_timer, 2);
+        if (atomic_load_explicit(&o->settled, memory_order_acquire) < c->settle_want[i]) {
+            tl_ev_timer_start(loop, &c->settle_timer, SETTLE_POLL_MS);
             return;
         }
     }
     size_t n = c->ack_ready;
     c->ack_ready = 0;
+    tl_worker_settle_wait(c->w, -1);
     relp_send_acks(c, n);
     /* Messages that arrived meanwhile wait for their own turn. */
     if (!c->closing && c->to_ack && !c->ack_waiting) {
@@ -185,9 +190,9 @@ static void relp_sync_check(struct tl_ev_loop *loop, void *arg)
     }
 }
 
-/* Everything delivered so far is in the outputs' queues: acknowledge it (RELP's promise:
- * a message is acked only once the receiver has taken responsibility for it; with a file
- * output that has sync: true, once it is written and fsynced). */
+/* Everything delivered so far is in the outputs' queues: acknowledge it once every output
+ * has settled it (RELP's promise: a message is acknowledged only when the receiver has
+ * taken responsibility for it, docs/reliability.md). No output kind is special here. */
 static void relp_ack(struct tl_ev_loop *loop, void *arg)
 {
     struct conn *c = arg;
@@ -195,26 +200,23 @@ static void relp_ack(struct tl_ev_loop *loop, void *arg)
     if (c->closing || c->ack_ready) {
         return;
     }
-    bool sync = false;
-    for (size_t i = 0; i < c->in->n_outs; i++) {
-        sync |= c->in->outs[i]->ack_after_write;
-    }
-    if (!sync) {
-        relp_send_acks(c, c->to_ack);
+    if (c->in->n_outs == 0) {
+        relp_send_acks(c, c->to_ack); /* routed nowhere: nothing can settle it later */
         return;
     }
-    if (!c->sync_want) {
-        c->sync_want = calloc(c->in->n_outs, sizeof(*c->sync_want));
-        if (!c->sync_want) {
+    if (!c->settle_want) {
+        c->settle_want = calloc(c->in->n_outs, sizeof(*c->settle_want));
+        if (!c->settle_want) {
             conn_close(c, TL_LOG_ERROR, "out of memory");
             return;
         }
     }
     for (size_t i = 0; i < c->in->n_outs; i++) {
-        c->sync_want[i] = atomic_load_explicit(&c->in->outs[i]->pushed, memory_order_relaxed);
+        c->settle_want[i] = tl_worker_pushed_seq(c->w, c->in->outs[i]);
     }
     c->ack_ready = c->to_ack;
-    relp_sync_check(loop, c);
+    tl_worker_settle_wait(c->w, 1);
+    relp_settle_check(loop, c);
 }
 
 static bool relp_process(struct conn *c, const uint8_t *data, size_t len, size_t *off,
@@ -604,7 +606,7 @@ static void accept_cb(struct tl_ev_loop *loop, struct tl_ev_io *io, unsigned eve
             tl_relp_server_init(&c->rs, 0);
         }
         tl_ev_timer_init(&c->hs_timer, handshake_timeout, c);
-        tl_ev_timer_init(&c->sync_timer, relp_sync_check, c);
+        tl_ev_timer_init(&c->settle_timer, relp_settle_check, c);
         c->item.drain = conn_drain;
         c->item.close = conn_item_close;
         c->item.pause = conn_pause;

@@ -12,6 +12,12 @@
  *
  * Frames whose bytes were not completely written when a connection broke are sent again on
  * the next connection (a receiver drops a partial frame at EOF, so this makes no duplicate).
+ *
+ * With a disk part (queue.dir) every message goes to disk first, in order, and is sent from
+ * there (straight from memory when the sender is caught up, read back otherwise); it leaves
+ * the disk when the receiver acknowledged it. Without one, a message waits in memory until
+ * its acknowledgement. Settling (server.h): a message is settled once it is on disk (per
+ * queue.sync) or, without a disk part, acknowledged; settle_update() computes how far.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -27,6 +33,7 @@
 #include "core/addr.h"
 #include "core/buf.h"
 #include "core/log.h"
+#include "core/text.h"
 #include "daemon/server.h"
 #include "ev/loop.h"
 #include "frame/frame.h"
@@ -40,6 +47,9 @@
 #define FILL_BYTES (256 * 1024)   /* unsent bytes buffered ahead of the socket */
 #define HOLD_BYTES (32u << 20)    /* sent, unacknowledged bytes kept for a resend, at most */
 #define READ_DISCARD 16384
+#define NONE UINT64_MAX
+#define DQ_RETRY_MIN_MS 50
+#define DQ_RETRY_MAX_MS 2000
 
 /*
  * A message in the send buffer. It stays there until the receiver has it: until its bytes
@@ -51,6 +61,7 @@ struct frame {
     size_t end;          /* end offset in buf */
     uint64_t wire_end;   /* wire bytes written once its last byte went out; 0: not yet */
     bool disk;           /* read from the disk queue (acknowledged there when released) */
+    uint64_t seq;        /* without a disk part: its number in the output's queue */
 };
 
 enum state {
@@ -103,9 +114,20 @@ struct fwd {
      * target is down, new messages go to disk, and are sent from there, in order. */
     struct tl_dq *dq;
     struct tl_ev_timer dq_timer;  /* interval sync */
-    struct tl_msg *held[POP_MAX]; /* popped while the disk was full: they wait here */
+    struct tl_msg *held[POP_MAX]; /* popped, not yet framed or on disk (disk full: they wait) */
     size_t n_held;
     size_t held_pos;
+    uint64_t popped;              /* messages taken from the queue so far */
+    uint64_t dq_unflushed;        /* number of the first message appended to disk but not
+                                   * flushed yet; NONE when all are */
+    /* Writing the disk part fails (full file system, I/O error): the messages wait in memory,
+     * a retry comes with a backoff; one line at the start of the episode, one at its end. */
+    bool dq_failing;
+    bool dq_episode;
+    int64_t dq_fail_since;
+    int64_t dq_backoff_ms;
+    char dq_fail_why[400];
+    struct tl_ev_timer dq_retry;
     uint64_t failures;            /* consecutive failed attempts, for log levels */
 };
 
@@ -125,7 +147,6 @@ static const char *target_text(struct fwd *f, char *out, size_t cap)
 static void schedule_reconnect(struct fwd *f);
 static void read_side(struct fwd *f);
 static void spill(struct fwd *f);
-static void frame_payload(const struct fwd *f, size_t i, const uint8_t **p, size_t *len);
 
 /* The output's one timer, re-aimed: reconnect delay, connect timeout or handshake timeout. */
 static void arm(struct fwd *f, tl_ev_fn *cb, int64_t after_ms)
@@ -139,48 +160,30 @@ static void try_connect(struct tl_ev_loop *loop, void *arg);
 static void pump(struct fwd *f);
 
 /*
- * With a disk part: frames read from disk are forgotten (the read cursor goes back, they
- * are read again), and when nothing older waits on disk, the unacknowledged memory frames
- * are written there (oldest first, so the order holds) and survive a stop.
+ * With a disk part: the frames are forgotten and the read cursor goes back to the oldest
+ * unacknowledged record, so that they are read (and sent) again, in order.
  */
 static void spill(struct fwd *f)
 {
-    size_t k = 0;
-    while (k < f->n_fr && !f->fr[k].disk) {
-        k++;
-    }
-    if (k < f->n_fr) {
-        f->buf.len = k ? f->fr[k - 1].end : 0;
-        f->n_fr = k;
-        tl_dq_rewind(f->dq);
-    }
-    if (f->n_fr == 0 || tl_dq_count(f->dq) > 0) {
-        return;
-    }
-    char err[300];
-    size_t moved = 0;
-    for (size_t i = 0; i < f->n_fr; i++) {
-        const uint8_t *p;
-        size_t len;
-        frame_payload(f, i, &p, &len);
-        if (tl_dq_append(f->dq, p, len, err, sizeof(err)) != TL_DQ_OK) {
-            break;
+    f->buf.len = 0;
+    f->n_fr = 0;
+    tl_dq_rewind(f->dq);
+}
+
+/* How far the output has settled its queue (server.h): everything before the first
+ * message that is still held, on disk but not flushed, or (without a disk part) framed and
+ * not yet acknowledged. */
+static void settle_update(struct fwd *f)
+{
+    uint64_t upto = f->popped - (f->n_held - f->held_pos);
+    if (f->dq) {
+        if (f->dq_unflushed < upto) {
+            upto = f->dq_unflushed;
         }
-        moved++;
+    } else if (f->n_fr && f->fr[0].seq < upto) {
+        upto = f->fr[0].seq;
     }
-    if (moved == 0) {
-        return;
-    }
-    if (!tl_dq_flush(f->dq, err, sizeof(err))) {
-        tl_error("output %s: disk queue %s: %s", f->conf->name, f->conf->queue_dir, err);
-    }
-    size_t bytes = f->fr[moved - 1].end;
-    tl_buf_consume(&f->buf, bytes);
-    memmove(f->fr, f->fr + moved, (f->n_fr - moved) * sizeof(*f->fr));
-    f->n_fr -= moved;
-    for (size_t i = 0; i < f->n_fr; i++) {
-        f->fr[i].end -= bytes;
-    }
+    tl_output_settle(f->out, upto);
 }
 
 /* Drops the connection; frames not completely written stay in buf and go out again. */
@@ -369,7 +372,7 @@ static void do_handshake(struct fwd *f)
 }
 
 /* Appends one formatted message to buf, framed for the transport (RELP and UDP: as is). */
-static bool add_frame(struct fwd *f, const uint8_t *msg, size_t len, bool disk)
+static bool add_frame(struct fwd *f, const uint8_t *msg, size_t len, bool disk, uint64_t seq)
 {
     if (f->n_fr == f->cap_fr) {
         size_t cap = f->cap_fr ? f->cap_fr * 2 : 4096;
@@ -400,30 +403,9 @@ static bool add_frame(struct fwd *f, const uint8_t *msg, size_t len, bool disk)
     f->fr[f->n_fr].end = f->buf.len;
     f->fr[f->n_fr].wire_end = 0;
     f->fr[f->n_fr].disk = disk;
+    f->fr[f->n_fr].seq = seq;
     f->n_fr++;
     return true;
-}
-
-/* The message inside frame i, without its framing (the form the disk queue stores). */
-static void frame_payload(const struct fwd *f, size_t i, const uint8_t **p, size_t *len)
-{
-    size_t start = i ? f->fr[i - 1].end : 0;
-    const uint8_t *b = f->buf.data + start;
-    size_t n = f->fr[i].end - start;
-    if (f->conf->transport == TL_TR_UDP || f->is_relp) {
-        /* as is */
-    } else if (f->conf->framing == TL_FRAMING_LF) {
-        n = n ? n - 1 : 0;
-    } else {
-        size_t k = 0;
-        while (k < n && b[k] != ' ') {
-            k++;
-        }
-        b += k + 1;
-        n -= k + 1;
-    }
-    *p = b;
-    *len = n;
 }
 
 static void dq_count_stat(struct fwd *f)
@@ -439,22 +421,75 @@ static void dq_problem(struct fwd *f)
     }
 }
 
-/* Disk mode: the target is down, older messages wait on disk (new ones join them, so the
- * order holds), or the memory part is nearly full (a slow or frozen receiver). */
-static bool to_disk(struct fwd *f)
+static void dq_retry_cb(struct tl_ev_loop *loop, void *arg);
+
+/* Writing the disk part failed: the messages stay held (the queue fills, and queue.full
+ * applies), and a retry comes after a backoff. */
+static void dq_fail(struct fwd *f, const char *err, int e)
 {
-    if (!f->dq) {
-        return false;
+    f->dq_failing = true;
+    if (!f->dq_episode) {
+        f->dq_episode = true;
+        f->dq_fail_since = tl_now_ms();
+        f->dq_backoff_ms = DQ_RETRY_MIN_MS;
+        snprintf(f->dq_fail_why, sizeof(f->dq_fail_why), "%s", err);
+        tl_error("output %s: disk queue: %s; %s. Nothing is dropped: messages wait in "
+                 "memory, and while the queue is full queue.full applies (%s); retrying",
+                 f->conf->name, err, tl_write_remedy(e),
+                 f->conf->full == TL_QFULL_DROP ? "drop: new messages are dropped and counted"
+                                                : "block: the inputs routed here pause");
+    } else {
+        f->dq_backoff_ms = f->dq_backoff_ms * 2 > DQ_RETRY_MAX_MS ? DQ_RETRY_MAX_MS
+                                                                  : f->dq_backoff_ms * 2;
     }
-    return f->state != ST_UP || tl_dq_count(f->dq) > 0 || tl_mq_nearly_full(&f->out->q);
+    atomic_fetch_add_explicit(&f->out->stats.write_errors, 1, memory_order_relaxed);
+    tl_ev_timer_stop(f->loop, &f->dq_retry);
+    tl_ev_timer_start(f->loop, &f->dq_retry, f->dq_backoff_ms);
 }
 
-/* Stores formatted message f->one on disk; false when the disk part is full. */
-static bool store(struct fwd *f)
+/* Makes what was appended to disk stick (per queue.sync): it is settled then. */
+static bool dq_flush(struct fwd *f)
+{
+    if (f->dq_unflushed == NONE) {
+        return true;
+    }
+    char err[300];
+    errno = 0;
+    if (!tl_dq_flush(f->dq, err, sizeof(err))) {
+        dq_fail(f, err, errno);
+        return false;
+    }
+    f->dq_unflushed = NONE;
+    dq_count_stat(f);
+    return true;
+}
+
+/* Room in the memory frames for one more message (sent while the disk is caught up). */
+static bool frame_room(const struct fwd *f)
+{
+    if (f->state != ST_UP || f->stopping || f->buf.len - f->sent >= FILL_BYTES ||
+        f->buf.len >= HOLD_BYTES) {
+        return false;
+    }
+    if (f->is_relp) {
+        size_t window = f->conf->relp_window ? f->conf->relp_window : 1024;
+        return f->relp_open && f->n_fr < window;
+    }
+    return true;
+}
+
+/* Takes one formatted message (f->one, number seq) to the disk part: false when it must
+ * wait (max_bytes reached, or a write failure: dq_failing). */
+static bool store(struct fwd *f, uint64_t seq)
 {
     char err[300];
+    errno = 0;
     enum tl_dq_rc rc = tl_dq_append(f->dq, f->one.data, f->one.len, err, sizeof(err));
     if (rc == TL_DQ_FULL) {
+        return false;
+    }
+    if (rc == TL_DQ_RETRY) {
+        dq_fail(f, err, errno);
         return false;
     }
     if (rc == TL_DQ_ERROR) {
@@ -464,17 +499,33 @@ static bool store(struct fwd *f)
             tl_error("output %s: disk queue %s: %s; message dropped", f->conf->name,
                      f->conf->queue_dir, err);
         }
+        return true;
+    }
+    if (f->dq_unflushed == NONE) {
+        f->dq_unflushed = seq;
+    }
+    /* Caught up (this record is the only one not read): it goes out from memory too. */
+    if (tl_dq_unread(f->dq) == 1 && frame_room(f) &&
+        add_frame(f, f->one.data, f->one.len, true, seq)) {
+        tl_dq_advance(f->dq);
     }
     return true;
 }
 
-/* Takes messages from the queue into buf (or to disk) while there is room. */
+/*
+ * Takes messages from the queue: with a disk part, every one to disk (as long as it takes
+ * them); without, into buf while there is room (RELP: no more than the window). Messages
+ * that cannot be formatted are dropped and counted.
+ */
 static void fill(struct fwd *f)
 {
-    bool stored = false;
-    while (f->buf.len - f->sent < FILL_BYTES && f->buf.len < HOLD_BYTES) {
+    for (;;) {
+        if (f->dq ? f->dq_failing
+                  : (f->buf.len - f->sent >= FILL_BYTES || f->buf.len >= HOLD_BYTES)) {
+            break;
+        }
         size_t want = POP_MAX;
-        if (f->is_relp && !to_disk(f)) {
+        if (f->is_relp && !f->dq) {
             /* Hold no more than the window: the rest waits in the queue. */
             size_t window = f->conf->relp_window ? f->conf->relp_window : 1024;
             if (f->n_fr >= window) {
@@ -482,52 +533,63 @@ static void fill(struct fwd *f)
             }
             want = window - f->n_fr < POP_MAX ? window - f->n_fr : POP_MAX;
         }
-        /* Decided once per batch: a batch popped because memory was nearly full goes to
-         * disk whole (draining the queue below the mark must not send its tail to
-         * memory frames the window cannot take). */
-        bool disk = to_disk(f);
         if (f->held_pos == f->n_held) {
             f->held_pos = 0;
             f->n_held = tl_mq_pop(&f->out->q, f->held, want, 0);
             if (f->n_held == 0) {
                 break;
             }
+            f->popped += f->n_held;
             tl_ev_note_work(f->loop, f->n_held);
         }
-        bool full = false;
+        bool wait = false;
         while (f->held_pos < f->n_held) {
             struct tl_msg *m = f->held[f->held_pos];
+            uint64_t seq = f->popped - (f->n_held - f->held_pos);
             tl_buf_reset(&f->one);
-            bool ok = tl_format(m, f->conf->format, false, &f->one);
-            if (ok && (disk || to_disk(f))) {
-                if (!store(f)) {
-                    full = true; /* m stays held until acknowledgements free room */
+            if (!tl_format(m, f->conf->format, false, &f->one)) {
+                atomic_fetch_add(&f->out->stats.dropped, 1);
+            } else if (f->dq) {
+                if (!store(f, seq)) {
+                    wait = true; /* m stays held: disk full or failing */
                     break;
                 }
-                stored = true;
-            } else if (!ok || !add_frame(f, f->one.data, f->one.len, false)) {
+            } else if (!add_frame(f, f->one.data, f->one.len, false, seq)) {
                 atomic_fetch_add(&f->out->stats.dropped, 1);
             }
             tl_msg_unref(m);
             f->held_pos++;
         }
-        if (full) {
+        if (wait) {
             break;
         }
     }
-    if (stored) {
-        char err[300];
-        if (!tl_dq_flush(f->dq, err, sizeof(err))) {
-            tl_error("output %s: disk queue %s: %s", f->conf->name, f->conf->queue_dir, err);
-        }
-        dq_count_stat(f);
+    if (f->dq) {
+        dq_flush(f);
+    }
+    settle_update(f);
+}
+
+static void dq_retry_cb(struct tl_ev_loop *loop, void *arg)
+{
+    struct fwd *f = arg;
+    (void)loop;
+    f->dq_failing = false;
+    pump(f);
+    if (!f->dq_failing && f->dq_episode) {
+        f->dq_episode = false;
+        tl_notice("output %s: disk queue: writing again after %.1f s (%s); nothing was lost",
+                  f->conf->name, (double)(tl_now_ms() - f->dq_fail_since) / 1000.0,
+                  f->dq_fail_why);
     }
 }
 
 /* Sends from disk: records after the read cursor go into buf, in order. */
 static void feed_from_disk(struct fwd *f)
 {
-    if (!f->dq || f->state != ST_UP || (f->is_relp && !f->relp_open)) {
+    /* Stopping: what is on disk stays there for the next start; only what is in flight
+     * gets its chance to be acknowledged. */
+    if (!f->dq || f->state != ST_UP || (f->is_relp && !f->relp_open) || f->stopping) {
         return;
     }
     size_t window = f->conf->relp_window ? f->conf->relp_window : 1024;
@@ -538,7 +600,7 @@ static void feed_from_disk(struct fwd *f)
         if (!tl_dq_peek(f->dq, &rec, &len)) {
             break;
         }
-        if (!add_frame(f, rec, len, true)) {
+        if (!add_frame(f, rec, len, true, 0)) {
             break;
         }
         tl_dq_advance(f->dq);
@@ -572,10 +634,13 @@ static void release(struct fwd *f, size_t n, bool acked)
     }
     if (f->is_relp) {
         f->n_encoded -= n;
-        return;
+    } else {
+        f->sent -= bytes;
+        f->n_marked -= n;
     }
-    f->sent -= bytes;
-    f->n_marked -= n;
+    if (!f->dq) {
+        settle_update(f);
+    }
 }
 
 /* After a write: frames whose last byte is now with the kernel note the wire position. */
@@ -1022,79 +1087,79 @@ static void before_sleep(struct tl_ev_loop *loop, void *arg)
     (void)loop;
     if (!f->stopping && tl_mq_closed(&f->out->q)) {
         f->stopping = true;
-        f->stop_deadline = tl_now_ms() + (int64_t)f->conf->drain_timeout_ms;
+        /* One deadline for the whole stop, set by the server when it began. */
+        f->stop_deadline = atomic_load(&f->out->stop_deadline_ms);
+        if (f->stop_deadline == 0) {
+            f->stop_deadline = tl_now_ms() + (int64_t)f->conf->drain_timeout_ms;
+        }
     }
     pump(f);
 }
 
 static size_t pending_messages(struct fwd *f)
 {
-    return f->n_fr + tl_mq_len(&f->out->q) + (f->n_held - f->held_pos) +
-           (f->dq ? (size_t)tl_dq_unread(f->dq) : 0);
+    return tl_mq_len(&f->out->q) + (f->n_held - f->held_pos) +
+           (f->dq ? (size_t)tl_dq_count(f->dq) : f->n_fr);
 }
 
 static void dq_tick(struct tl_ev_loop *loop, void *arg)
 {
     struct fwd *f = arg;
     char err[300];
-    if (!tl_dq_tick(f->dq, tl_now_ms(), err, sizeof(err))) {
-        tl_error("output %s: disk queue %s: %s", f->conf->name, f->conf->queue_dir, err);
+    errno = 0;
+    if (!f->dq_failing) {
+        if (tl_dq_tick(f->dq, tl_now_ms(), err, sizeof(err))) {
+            f->dq_unflushed = NONE;
+            settle_update(f);
+        } else {
+            dq_fail(f, err, errno);
+        }
     }
     uint64_t every = f->conf->queue_sync_interval_ms ? f->conf->queue_sync_interval_ms : 1000;
     tl_ev_timer_start(loop, &f->dq_timer, (int64_t)every);
 }
 
-/* A clean stop with a disk part: what is still in memory (queued, held, and sent but not
- * acknowledged) is written to disk and goes out first after the next start. */
+/* Drops what the queue still holds (at the very end); returns how many. */
+static size_t drop_queued(struct fwd *f)
+{
+    size_t n = f->n_held - f->held_pos;
+    for (size_t i = f->held_pos; i < f->n_held; i++) {
+        tl_msg_unref(f->held[i]);
+    }
+    f->held_pos = f->n_held = 0;
+    struct tl_msg *batch[POP_MAX];
+    size_t k;
+    while ((k = tl_mq_pop(&f->out->q, batch, POP_MAX, 0)) > 0) {
+        for (size_t i = 0; i < k; i++) {
+            tl_msg_unref(batch[i]);
+        }
+        n += k;
+    }
+    return n;
+}
+
+/* A clean stop with a disk part: what was in flight goes back to its place on disk (it is
+ * read again first after the next start), and what is still queued in memory is written
+ * after it, in order. Whatever the disk cannot take is counted and said. */
 static void persist_at_stop(struct fwd *f)
 {
-    char err[300];
-    size_t saved = 0;
-    disconnect(f, TL_LOG_DEBUG, NULL); /* spills the unacknowledged frames */
-    size_t lost = 0;
-    for (size_t i = 0; i < f->n_fr; i++) {
-        const uint8_t *p;
-        size_t len;
-        frame_payload(f, i, &p, &len);
-        if (tl_dq_append(f->dq, p, len, err, sizeof(err)) == TL_DQ_OK) {
-            saved++;
-        } else {
-            lost++;
-        }
+    disconnect(f, TL_LOG_DEBUG, NULL);
+    f->dq_failing = false; /* one last try */
+    fill(f);
+    size_t lost = drop_queued(f);
+    if (f->dq_unflushed != NONE) {
+        lost += (size_t)tl_dq_discard_unwritten(f->dq);
+        f->dq_unflushed = NONE;
     }
-    f->buf.len = 0;
-    f->n_fr = 0;
-    struct tl_msg *batch[POP_MAX];
-    for (;;) {
-        while (f->held_pos < f->n_held) {
-            struct tl_msg *m = f->held[f->held_pos++];
-            tl_buf_reset(&f->one);
-            if (tl_format(m, f->conf->format, false, &f->one) &&
-                tl_dq_append(f->dq, f->one.data, f->one.len, err, sizeof(err)) == TL_DQ_OK) {
-                saved++;
-            } else {
-                lost++;
-            }
-            tl_msg_unref(m);
-        }
-        size_t n = tl_mq_pop(&f->out->q, batch, POP_MAX, 0);
-        if (n == 0) {
-            break;
-        }
-        memcpy(f->held, batch, n * sizeof(*batch));
-        f->n_held = n;
-        f->held_pos = 0;
-    }
-    if (!tl_dq_flush(f->dq, err, sizeof(err))) {
-        tl_error("output %s: disk queue %s: %s", f->conf->name, f->conf->queue_dir, err);
-    }
+    dq_count_stat(f);
     tl_notice("output %s: stopping: %llu messages wait in the disk queue %s for the next start",
               f->conf->name, (unsigned long long)tl_dq_count(f->dq), f->conf->queue_dir);
     if (lost) {
         atomic_fetch_add(&f->out->stats.dropped, lost);
-        tl_error("output %s: stopping: %zu messages did not fit in the disk queue %s "
-                 "(queue.max_bytes) and are lost; %zu were saved",
-                 f->conf->name, lost, f->conf->queue_dir, saved);
+        tl_error("output %s: stopping: %zu messages could not be written to the disk queue %s "
+                 "(%s) and are lost",
+                 f->conf->name, lost, f->conf->queue_dir,
+                 f->dq_episode ? f->dq_fail_why : "queue.max_bytes reached");
     }
 }
 
@@ -1123,7 +1188,9 @@ void *tl_out_fwd_main(void *arg)
             break;
         }
         if (tl_now_ms() >= f->stop_deadline) {
-            size_t lost = pending_messages(f);
+            size_t lost = f->n_fr + drop_queued(f);
+            f->n_fr = 0;
+            f->buf.len = 0;
             atomic_fetch_add(&out->stats.dropped, lost);
             tl_error("output %s: stopping with %zu messages undelivered after drain_timeout "
                      "(%llu ms): they are lost",
@@ -1174,6 +1241,8 @@ bool tl_out_fwd_init(struct tl_output *out)
     tl_buf_init(&f->one, 0);
     tl_ev_timer_init(&f->timer, try_connect, f);
     tl_ev_timer_init(&f->ack_timer, ack_poll, f);
+    tl_ev_timer_init(&f->dq_retry, dq_retry_cb, f);
+    f->dq_unflushed = NONE;
     if (!f->loop) {
         free(f);
         return false;

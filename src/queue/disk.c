@@ -917,14 +917,14 @@ enum tl_dq_rc tl_dq_append(struct tl_dq *q, const void *rec, size_t len, char *e
     }
     if (q->wfd >= 0 && tail(q)->end > SEG_HEADER && tail(q)->end + size > q->segment_bytes) {
         if (!seal_tail(q, err, errlen)) {
-            return TL_DQ_ERROR;
+            return TL_DQ_RETRY;
         }
     }
     if (q->wfd < 0 && !new_tail(q, err, errlen)) {
-        return TL_DQ_ERROR;
+        return q->next_num == UINT64_MAX ? TL_DQ_ERROR : TL_DQ_RETRY;
     }
     if (q->wlen - q->wdone >= WRITE_CHUNK && !write_buf(q, err, errlen)) {
-        return TL_DQ_ERROR;
+        return TL_DQ_RETRY;
     }
     if (!grow(&q->wbuf, &q->wcap, q->wlen + (size_t)size)) {
         seterr(err, errlen, "queue.dir %s: out of memory for a record of %zu bytes", q->dir,
@@ -946,6 +946,46 @@ enum tl_dq_rc tl_dq_append(struct tl_dq *q, const void *rec, size_t len, char *e
     q->bytes += size;
     q->unread++;
     return TL_DQ_OK;
+}
+
+uint64_t tl_dq_discard_unwritten(struct tl_dq *q)
+{
+    if (q->wfd < 0 || q->wlen == q->wdone) {
+        return 0;
+    }
+    tl_dq_rewind(q);
+    /* The first record not completely in the file, and the records after it. */
+    size_t boundary = 0;
+    uint64_t lost = 0;
+    for (size_t off = 0; off < q->wlen;) {
+        size_t end = off + HDR + get32(q->wbuf + off);
+        if (end > q->wdone) {
+            if (lost == 0) {
+                boundary = off;
+            }
+            lost++;
+        }
+        off = end;
+    }
+    uint64_t bytes = q->wlen - boundary;
+    struct seg *t = tail(q);
+    t->end -= bytes;
+    t->unacked -= lost;
+    t->unread -= lost;
+    q->count -= lost;
+    q->unread -= lost;
+    q->bytes -= bytes;
+    if (q->disk > q->wbase + boundary) {
+        /* Best effort: if it fails, the next open reports the torn record. */
+        int rc = ftruncate(q->wfd, (off_t)(q->wbase + boundary));
+        (void)rc;
+        q->disk = q->wbase + boundary;
+    }
+    q->wbase += boundary;
+    q->wlen = 0;
+    q->wdone = 0;
+    q->peeked = false;
+    return lost;
 }
 
 static bool flush_at(struct tl_dq *q, int64_t now_ms, char *err, size_t errlen)

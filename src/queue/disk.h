@@ -97,18 +97,26 @@ struct tl_dq;
 struct tl_dq *tl_dq_open(const struct tl_dq_opts *o, struct tl_dq_recovery *rec, char *err,
                          size_t errlen);
 
+/* After a final tl_dq_flush failed (at shutdown): the records of the append buffer that
+ * are not completely in the file leave the queue, and a partly written one is cut off the
+ * file, so that the next tl_dq_open finds no torn record. Rewinds the read cursor. Returns
+ * how many records were dropped (the caller counts and reports them as lost). */
+uint64_t tl_dq_discard_unwritten(struct tl_dq *q);
+
 /* Writes buffered appends and the ack position, syncs (unless the policy is NONE), closes.
  * The files stay for the next tl_dq_open. Failures there cannot be reported: call tl_dq_flush
  * first when that matters. NULL is ignored. */
 void tl_dq_close(struct tl_dq *q);
 
-enum tl_dq_rc { TL_DQ_OK, TL_DQ_FULL, TL_DQ_ERROR };
+enum tl_dq_rc { TL_DQ_OK, TL_DQ_FULL, TL_DQ_RETRY, TL_DQ_ERROR };
 
 /* Adds a copy of rec[0..len) at the end. The record goes to an append buffer; it reaches
  * the file at tl_dq_flush (or earlier, when the buffer is large), and tl_dq_peek sees it at
  * once. TL_DQ_FULL: max_bytes would be exceeded (try again after acknowledgements).
- * TL_DQ_ERROR (with err): a record that can never fit, or a write or file-creation failure;
- * the record was not added, what was added before is still queued. */
+ * TL_DQ_RETRY (with err; errno is the failing call's): writing or creating a file failed
+ * (a full or read-only file system, an I/O error): the record was not added; keep it and
+ * try again later. TL_DQ_ERROR (with err): a record that can never fit, or out of memory;
+ * the record was not added. Either way what was added before is still queued. */
 enum tl_dq_rc tl_dq_append(struct tl_dq *q, const void *rec, size_t len, char *err,
                            size_t errlen);
 

@@ -30,6 +30,7 @@ static void put(struct tl_mq *q, struct tl_msg *const *msgs, size_t n)
         q->bytes += tl_msg_size(msgs[i]);
     }
     q->len += n;
+    q->pushed += n;
 }
 
 bool tl_mq_init(struct tl_mq *q, size_t cap, size_t max_bytes)
@@ -50,6 +51,7 @@ bool tl_mq_init(struct tl_mq *q, size_t cap, size_t max_bytes)
     q->len = 0;
     q->bytes = 0;
     q->max_bytes = max_bytes;
+    q->pushed = 0;
     q->closed = false;
     q->wake = false;
     q->notify = NULL;
@@ -72,7 +74,7 @@ void tl_mq_fini(struct tl_mq *q)
     pthread_cond_destroy(&q->not_full);
 }
 
-size_t tl_mq_push(struct tl_mq *q, struct tl_msg *const *msgs, size_t n)
+size_t tl_mq_push(struct tl_mq *q, struct tl_msg *const *msgs, size_t n, uint64_t *end_seq)
 {
     size_t done = 0;
     bool was_empty = false;
@@ -88,6 +90,9 @@ size_t tl_mq_push(struct tl_mq *q, struct tl_msg *const *msgs, size_t n)
         was_empty |= q->len == 0;
         put(q, msgs + done, take);
         done += take;
+        if (end_seq) {
+            *end_seq = q->pushed;
+        }
         pthread_cond_signal(&q->not_empty);
         if (q->notify && was_empty && done < n) {
             /* About to wait for room: the consumer must hear of this batch first. */
@@ -104,7 +109,8 @@ size_t tl_mq_push(struct tl_mq *q, struct tl_msg *const *msgs, size_t n)
     return done;
 }
 
-size_t tl_mq_try_push(struct tl_mq *q, struct tl_msg *const *msgs, size_t n)
+size_t tl_mq_try_push(struct tl_mq *q, struct tl_msg *const *msgs, size_t n,
+                      uint64_t *end_seq)
 {
     pthread_mutex_lock(&q->lock);
     if (q->closed) {
@@ -115,6 +121,9 @@ size_t tl_mq_try_push(struct tl_mq *q, struct tl_msg *const *msgs, size_t n)
     size_t take = room_for(q, msgs, n);
     put(q, msgs, take);
     if (take) {
+        if (end_seq) {
+            *end_seq = q->pushed;
+        }
         pthread_cond_signal(&q->not_empty);
     }
     pthread_mutex_unlock(&q->lock);

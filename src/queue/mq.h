@@ -27,6 +27,7 @@ struct tl_mq {
     size_t len;
     size_t bytes;      /* tl_msg_size() of the messages queued */
     size_t max_bytes;  /* bound on bytes (0: none); one message always fits an empty queue */
+    uint64_t pushed;   /* messages ever pushed: the sequence number of the next one */
     bool closed;   /* no more pushes will come; pop returns what is left, then 0 */
     bool wake;     /* tl_mq_kick: make a waiting pop return early */
     /* Optional: called (outside the lock, on the producer's thread) when a push makes an
@@ -44,11 +45,15 @@ void tl_mq_fini(struct tl_mq *q);
 
 /* Takes ownership of the n references in msgs (in order). Blocks while the queue is full.
  * Returns the number pushed: n, or fewer only when the queue was closed meanwhile (the
- * caller still owns msgs[returned..n)). */
-size_t tl_mq_push(struct tl_mq *q, struct tl_msg *const *msgs, size_t n);
+ * caller still owns msgs[returned..n)). Messages are numbered in the order they enter the
+ * queue, from 0; *end_seq (may be NULL) receives the number after the last one this call
+ * pushed (unchanged when it pushed none). The consumer pops in that order, which is how an
+ * output's settle count (server.h) and a producer's end_seq are compared. */
+size_t tl_mq_push(struct tl_mq *q, struct tl_msg *const *msgs, size_t n, uint64_t *end_seq);
 
 /* Like tl_mq_push but never waits: pushes what fits and returns how many (0 when closed). */
-size_t tl_mq_try_push(struct tl_mq *q, struct tl_msg *const *msgs, size_t n);
+size_t tl_mq_try_push(struct tl_mq *q, struct tl_msg *const *msgs, size_t n,
+                      uint64_t *end_seq);
 
 /* Pops up to max messages into out (the caller gets their references). Waits up to
  * timeout_ms (-1 = forever) for at least one. Returns 0 on timeout, on tl_mq_kick, or when

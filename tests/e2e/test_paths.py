@@ -2,10 +2,12 @@
 max_open_files, file and directory modes, and no escape from the output directory."""
 
 import datetime
+import re
 import os
 import stat
 
 import sender
+from relutil import stats
 from sender import octet
 from tlslogd import T, config, file_output, poll, read_lines, tcp_input, udp_input
 from util import FACILITIES, SEVERITIES
@@ -147,18 +149,43 @@ def test_hostile_hostnames_stay_inside_output_dir(daemon, tmp_path):
     assert got == sorted(msgs)
 
 
-def test_unwritable_output_does_not_stop_the_others(daemon, tmp_path):
+def test_unwritable_output_path_refused_at_start(daemon, tmp_path):
+    """The part of an output path before its first placeholder is checked at start: a file
+    where a directory should be stops the daemon with the path, the reason and the remedy,
+    rather than the first message being dropped later."""
     (tmp_path / "blocker").write_text("a regular file where a directory should be\n")
-    good = tmp_path / "good.log"
     d = daemon(config([tcp_input("t")], [
         file_output("bad", tmp_path / "blocker" / "{hostname}.log", format="raw"),
+        file_output("good", tmp_path / "good.log", format="raw")]), start=False)
+    d.start(wait=False)
+    poll(lambda: d.proc.poll() is not None, T(10), "tlslogd to refuse to start")
+    d.nonzero_exit_ok = True
+    assert d.proc.returncode != 0
+    log = d.log_text()
+    assert re.search(r"error output bad: cannot create files in \S*blocker/ \(path \S*blocker/"
+                     r"\{hostname\}\.log\): Not a directory; ", log), log
+    assert (tmp_path / "blocker").read_text().startswith("a regular file")
+
+
+def test_unwritable_path_of_one_host_does_not_stop_the_others(daemon, tmp_path):
+    """A rendered path the file system refuses by its form (a file where a host's directory
+    should be) drops that host's messages, counted and logged; the other hosts' files and the
+    other outputs go on."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "h0").write_text("a regular file where a directory should be\n")
+    good = tmp_path / "good.log"
+    d = daemon(config([tcp_input("t")], [
+        file_output("bad", logs / "{hostname}" / "x.log", format="raw"),
         file_output("good", good, format="raw")]))
     msgs = [b"<13>1 2026-01-01T00:00:00Z h%d app - - - to both %d" % (i % 3, i) for i in range(30)]
     sender.send_tcp(d.port("t"), b"".join(octet(m) for m in msgs), graceful=True)
     d.wait_file_lines(good, len(msgs))
-    d.wait_log(r"^\S+ error .*\bbad\b.*$")
+    d.wait_file_lines(logs / "h1" / "x.log", 10)
+    d.wait_file_lines(logs / "h2" / "x.log", 10)
+    d.wait_log(r"^\S+ error output bad: cannot open \S*h0/x\.log: Not a directory")
     d.check_alive()
-    d.stop()
-    d.nonzero_exit_ok = True  # the exit code after lost writes is not specified
+    st = stats(d, want=["output bad"])["output bad"]
+    assert st["dropped"] == 10 and st["written"] == 20, st
     assert read_lines(good) == msgs
-    assert (tmp_path / "blocker").read_text().startswith("a regular file")
+    assert (logs / "h0").read_text().startswith("a regular file")

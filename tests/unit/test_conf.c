@@ -1396,8 +1396,8 @@ static void test_queue(void **state)
         assert_null(o[i].queue_dir);
         assert_false(o[i].sync);
     }
-    /* Forward-only keys stay zero on file and stdout outputs. */
-    assert_int_equal(o[0].drain_timeout_ms, 0);
+    /* Forward-only keys stay zero on file and stdout outputs; drain_timeout applies to all. */
+    assert_int_equal(o[0].drain_timeout_ms, 10000);
     assert_int_equal(o[0].queue_max_bytes, 0);
     assert_int_equal(o[1].queue_segment_bytes, 0);
     assert_int_equal(o[2].drain_timeout_ms, 10000);
@@ -1515,8 +1515,6 @@ static void test_queue_errors(void **state)
                   "t.yaml:11: outputs[0] (o).queue.full: 'wait' is not one of block, drop",
                   "t.yaml:12: outputs[0] (o).queue.dir: dir applies only to forward outputs; "
                   "this one's type is stdout",
-                  "t.yaml:13: outputs[0] (o).queue.drain_timeout: drain_timeout applies only "
-                  "to forward outputs; this one's type is stdout",
                   "t.yaml:14: outputs[0] (o).queue.max_bytes: max_bytes applies only to "
                   "forward outputs; this one's type is stdout",
                   "t.yaml:15: unknown key 'memory_mesages' in outputs[0] (o).queue; allowed: "

@@ -126,7 +126,7 @@ static void *produce(void *arg)
         batch[n++] = tl_msg_new(text, (size_t)len);
         if (n == 7 || i + 1 == p->count) {
             /* cmocka's asserts are not for other threads. */
-            if (tl_mq_push(p->q, batch, (size_t)n) != (size_t)n) {
+            if (tl_mq_push(p->q, batch, (size_t)n, NULL) != (size_t)n) {
                 abort();
             }
             n = 0;
@@ -184,10 +184,10 @@ static void test_mq_close_releases_blocked_producer(void **state)
     struct tl_mq q;
     assert_true(tl_mq_init(&q, 2, 0));
     struct tl_msg *m[3] = {tl_msg_new("a", 1), tl_msg_new("b", 1), tl_msg_new("c", 1)};
-    assert_int_equal(tl_mq_push(&q, m, 2), 2);
+    assert_int_equal(tl_mq_push(&q, m, 2, NULL), 2);
     tl_mq_close(&q);
     /* Closed: push returns at once instead of blocking forever. */
-    assert_int_equal(tl_mq_push(&q, m + 2, 1), 0);
+    assert_int_equal(tl_mq_push(&q, m + 2, 1, NULL), 0);
     tl_msg_unref(m[2]);
     struct tl_msg *out[4];
     assert_int_equal(tl_mq_pop(&q, out, 4, 0), 2);
@@ -211,11 +211,16 @@ static void test_mq_byte_bound(void **state)
     struct tl_mq q;
     assert_true(tl_mq_init(&q, 100, 2 * one + one / 2));
     assert_false(tl_mq_nearly_full(&q));
-    assert_int_equal(tl_mq_try_push(&q, m, 4), 2);
+    uint64_t seq = 99;
+    assert_int_equal(tl_mq_try_push(&q, m, 4, &seq), 2);
+    assert_int_equal(seq, 2); /* numbered from 0: the next one is number 2 */
+    assert_int_equal(tl_mq_try_push(&q, m + 2, 2, &seq), 0);
+    assert_int_equal(seq, 2); /* nothing pushed: unchanged */
     assert_true(tl_mq_nearly_full(&q) == (2 * one * 10 >= (2 * one + one / 2) * 9));
     struct tl_msg *out[4];
     assert_int_equal(tl_mq_pop(&q, out, 1, 0), 1);
-    assert_int_equal(tl_mq_try_push(&q, m + 2, 2), 1);
+    assert_int_equal(tl_mq_try_push(&q, m + 2, 2, &seq), 1);
+    assert_int_equal(seq, 3);
     assert_int_equal(tl_mq_len(&q), 2);
     tl_msg_unref(out[0]);
     assert_int_equal(tl_mq_pop(&q, out, 4, 0), 2);
@@ -225,7 +230,7 @@ static void test_mq_byte_bound(void **state)
 
     /* A message larger than the whole bound still goes through an empty queue. */
     assert_true(tl_mq_init(&q, 100, 64));
-    assert_int_equal(tl_mq_try_push(&q, m + 3, 1), 1);
+    assert_int_equal(tl_mq_try_push(&q, m + 3, 1, NULL), 1);
     assert_true(tl_mq_nearly_full(&q));
     assert_int_equal(tl_mq_pop(&q, out, 4, 0), 1);
     assert_ptr_equal(out[0], m[3]);
