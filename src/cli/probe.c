@@ -68,8 +68,9 @@ static const char usage_text[] =
     "TLS version and cipher, its certificate chain as sent (names, validity, fingerprints),\n"
     "whether it asks for a client certificate, and for each authentication mode (anon,\n"
     "certvalid, name, fingerprint) whether it would be accepted and what to change if not.\n"
-    "Exit status 0 when the handshake works and, given --ca, the chain verifies and a\n"
-    "certificate name matches; 1 otherwise; 2 for a usage error.\n"
+    "Exit status 0 when the handshake works (or is refused only for want of a client\n"
+    "certificate we were not given) and, given --ca, the chain verifies and a certificate\n"
+    "name matches; 1 otherwise; 2 for a usage error.\n"
     "\n"
     "  --ca FILE               the CA(s) to verify the chain with (\"system\": the system store)\n"
     "  --cert FILE --key FILE  a client certificate (chain) and key to present\n"
@@ -131,6 +132,7 @@ struct probe {
     unsigned char first[32];       /* the first bytes the server sent */
     size_t n_first;
     bool handshake_ok;
+    bool closed_cleanly;           /* the server sent close_notify right after the handshake */
     enum failure fail;
     char problem[1024];            /* fail in plain words */
 };
@@ -427,12 +429,21 @@ static void explain(struct probe *p, int ssl_error)
     }
     if (have_cert && (alert_about_our_cert(p->alert_in) ||
                       (p->cert_requested && p->alert_in == AD_CERTIFICATE_REQUIRED))) {
+        /* The same words as tlslogd and tlslog send use for the same alert. */
+        struct tl_peer_cert ours;
+        char oe[128];
+        X509 *x = SSL_get_certificate(p->ssl);
+        bool have = x != NULL && tl_peer_cert_from_x509(x, &ours, oe, sizeof(oe));
         p->fail = F_CERT_REJECTED;
-        snprintf(p->problem, sizeof(p->problem),
-                 "the server rejected our client certificate (alert %s): it does not trust the "
-                 "CA that issued --cert %s, or does not permit its name; hint: the server's log "
-                 "says why (names it permits, CA, validity)",
-                 alert_name(p->alert_in), p->o->cert);
+        if (tl_alert_message(p->alert_in, TL_VERIFY_OUTPUT, have ? &ours : NULL,
+                             "--cert and --key", p->problem, sizeof(p->problem)) == 0) {
+            snprintf(p->problem, sizeof(p->problem), "the server rejected our client "
+                     "certificate (alert %s); hint: the server's log says why",
+                     alert_name(p->alert_in));
+        }
+        if (have) {
+            tl_peer_cert_fini(&ours);
+        }
         return;
     }
     p->fail = F_OTHER;
@@ -547,6 +558,14 @@ static bool check_accepted(struct probe *p, int64_t deadline)
                 return true; /* no complaint: accepted */
             }
             continue;
+        }
+        if (se == SSL_ERROR_ZERO_RETURN && (p->alert_in == NO_ALERT || p->alert_in == 0)) {
+            /* A clean close (close_notify) is no refusal: a server that refuses our
+             * certificate sends an alert (OpenSSL, GnuTLS, tlslogd) or drops the TCP
+             * connection (rsyslog). s_server with its stdin closed does this. */
+            p->closed_cleanly = true;
+            ERR_clear_error();
+            return true;
         }
         /* An alert, or a close: a receiver that checks names after the handshake (rsyslog)
          * just drops us. */
@@ -746,7 +765,13 @@ static void print_verdicts(const struct probe *p, struct verdicts *v)
     int n = p->chain != NULL ? sk_X509_num(p->chain) : 0;
     printf("authentication modes:\n");
     if (p->handshake_ok) {
-        printf("  anon:         ok: the handshake works (the server is not checked)\n");
+        printf("  anon:         ok: the handshake works (the server is not checked)%s\n",
+               p->closed_cleanly ? "; then the server closed the connection cleanly "
+                                   "(close_notify, no alert: not a refusal of our certificate)"
+                                 : "");
+    } else if (p->fail == F_CLIENT_CERT && p->o->cert == NULL) {
+        /* Only our missing certificate stands in the way: the server is doing its job. */
+        printf("  anon:         needs a client certificate: %s\n", p->problem);
     } else {
         printf("  anon:         FAILED: %s\n", p->problem);
         note_first(v, p->problem);
@@ -861,8 +886,15 @@ static int run(struct probe *p)
     struct verdicts v;
     memset(&v, 0, sizeof(v));
     print_verdicts(p, &v);
-    bool ok = p->handshake_ok && (p->store == NULL || (v.chain_ok && v.name_ok));
-    if (ok) {
+    /* A server that refuses us only for want of a client certificate is a sound mutual-TLS
+     * server: the probe of it succeeds, and says what the client still needs. */
+    bool only_cert = !p->handshake_ok && p->fail == F_CLIENT_CERT && o->cert == NULL &&
+                     p->chain != NULL;
+    bool ok = (p->handshake_ok || only_cert) && (p->store == NULL || (v.chain_ok && v.name_ok));
+    if (ok && only_cert) {
+        printf("result: ok for the server; it requires a client certificate (mutual "
+               "authentication): give --cert and --key to check that it accepts yours\n");
+    } else if (ok) {
         printf("result: ok\n");
     } else {
         printf("result: FAILED\n");

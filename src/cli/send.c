@@ -58,7 +58,9 @@ static const char usage_text[] =
     "\n"
     "Sends syslog messages, like logger(1), over TLS (RFC 5425, the default), TCP or UDP.\n"
     "Each MESSAGE argument is one message; without any, each line of stdin is one message.\n"
-    "Exit status 0 only when every message was written and the connection closed in order.\n"
+    "Exit status 0 only when every message was written and the connection closed in order\n"
+    "(over TLS: after waiting a moment for a refusal of our certificate, which TLS 1.3\n"
+    "servers send after our side of the handshake).\n"
     "\n"
     "connection:\n"
     "  --server HOST:PORT      the receiver (port default: 6514 for tls, 2514 for relp, 514\n"
@@ -193,6 +195,8 @@ struct sender {
     struct tl_buf in;                /* relp: bytes from the server not yet parsed */
     int64_t tz_sec;                  /* cache for the local UTC offset */
     int tz_off;
+    int64_t hs_done_ms;              /* tls: when our side of the handshake finished */
+    int64_t settle_ms;               /* tls: how long after it a refusal is awaited */
 };
 
 /* ---- options ------------------------------------------------------------------------------ */
@@ -625,7 +629,10 @@ static bool rejected_us(const struct sender *x)
     }
     const char *kind = tl_stream_tls_fail_kind(x->s);
     return strcmp(kind, "peer_rejected_our_certificate") == 0 ||
-           strcmp(kind, "client_certificate_required") == 0;
+           strcmp(kind, "client_certificate_required") == 0 ||
+           strcmp(kind, "handshake_failure_alert") == 0 ||
+           strcmp(kind, "peer_internal_error") == 0 ||
+           strcmp(kind, "closed_after_handshake") == 0;
 }
 
 /* A failure once connected; a rejection of our certificate is still "cannot connect". */
@@ -639,6 +646,27 @@ static int fail_stream(const struct sender *x, const char *why)
             (unsigned long long)x->n_formatted,
             x->o->transport == TL_TR_RELP ? "acknowledged" : "written", why);
     return TL_CLI_FAIL;
+}
+
+/*
+ * The server closed (rc TL_IO_EOF) or failed the connection (TL_IO_ERROR) before our close.
+ * Over TLS and soon after the handshake, a close or reset without an alert is how a server
+ * that checks our certificate after the handshake (rsyslog) refuses it: say so.
+ */
+static int fail_closed(struct sender *x, enum tl_io rc)
+{
+    if (tl_stream_is_tls(x->s)) {
+        bool young = tl_now_ms() < x->hs_done_ms + x->settle_ms + 1000;
+        bool reset = rc == TL_IO_ERROR &&
+                     strcmp(tl_stream_tls_fail_kind(x->s), "io_error") == 0;
+        if (young && (rc == TL_IO_EOF || reset)) {
+            return fail_connect(x, tl_stream_tls_early_close(x->s));
+        }
+    }
+    if (rc == TL_IO_EOF) {
+        return fail_stream(x, "the server closed the connection");
+    }
+    return fail_stream(x, x->s->err);
 }
 
 static int fail_oom(void)
@@ -720,6 +748,8 @@ static struct tl_tls_ctx *make_ctx(const struct opts *o)
     struct tl_tls_ctx *ctx = tl_tls_ctx_new(&c, TL_TLS_CLIENT, PROG, err, sizeof(err));
     if (ctx == NULL) {
         fprintf(stderr, "%s\n", err);
+    } else {
+        tl_tls_ctx_set_cert_keys(ctx, "--cert and --key");
     }
     return ctx;
 }
@@ -751,11 +781,20 @@ static int open_stream(struct sender *x)
     if (x->s == NULL) {
         return fail_connect(x, err);
     }
-    deadline = tl_now_ms() + o->timeout_ms;
+    int64_t hs_start = tl_now_ms();
+    deadline = hs_start + o->timeout_ms;
     bool answered = false;
     for (;;) {
         enum tl_io rc = tl_stream_handshake(x->s);
         if (rc == TL_IO_OK) {
+            /* The server's verdict on our certificate may still come (TLS 1.3): it is
+             * awaited for a few handshake round trips before the send is called a success
+             * (close_stream). */
+            x->hs_done_ms = tl_now_ms();
+            x->settle_ms = 3 * (x->hs_done_ms - hs_start) + 300;
+            if (x->settle_ms > o->timeout_ms) {
+                x->settle_ms = o->timeout_ms;
+            }
             break;
         }
         if (rc == TL_IO_EOF) {
@@ -887,6 +926,21 @@ static enum tl_io drain_reads(struct sender *x)
 /* Sends close_notify (TLS) or FIN (TCP), then waits for the server's close. */
 static int close_stream(struct sender *x)
 {
+    if (tl_stream_is_tls(x->s)) {
+        /* Before our close_notify: a server that refuses us closes on its own, without
+         * waiting for ours; after it, its close would look like the answer to ours. */
+        int64_t until = x->hs_done_ms + x->settle_ms;
+        for (;;) {
+            enum tl_io rc = drain_reads(x);
+            if (rc == TL_IO_EOF || rc == TL_IO_ERROR) {
+                return rc == TL_IO_ERROR && rejected_us(x) ? fail_connect(x, x->s->err)
+                                                           : fail_closed(x, rc);
+            }
+            if (tl_now_ms() >= until || tl_cli_wait(x->s->fd, POLLIN, until) == 0) {
+                break;
+            }
+        }
+    }
     int64_t deadline = tl_now_ms() + x->o->timeout_ms;
     char d[32];
     char why[600];
@@ -1001,11 +1055,9 @@ static int run_stream(struct sender *x)
         }
         if (n > 0 && (p[0].revents & (POLLIN | POLLERR | POLLHUP)) != 0) {
             enum tl_io r = drain_reads(x);
-            if (r == TL_IO_EOF) {
-                return fail_stream(x, "the server closed the connection");
-            }
-            if (r == TL_IO_ERROR) {
-                return fail_stream(x, x->s->err);
+            if (r == TL_IO_EOF || r == TL_IO_ERROR) {
+                return r == TL_IO_ERROR && rejected_us(x) ? fail_connect(x, x->s->err)
+                                                          : fail_closed(x, r);
             }
         }
         if (n > 0 && p[1].revents != 0 && !read_stdin(&x->src)) {

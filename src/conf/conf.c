@@ -381,17 +381,21 @@ static const struct key tls_keys[] = {
     {.name = "cert_file", .type = KT_PATH, FIELD(struct tl_conf_tls, cert_file),
      .help = "our certificate (PEM), then its intermediate CAs; goes with key_file"},
     {.name = "key_file", .type = KT_PATH, FIELD(struct tl_conf_tls, key_file),
-     .help = "the private key of cert_file (PEM)"},
+     .help = "the private key of cert_file (PEM); refused when readable by others, a warning "
+             "when readable by its group"},
     {.name = "key_password_file", .type = KT_PATH, FIELD(struct tl_conf_tls, key_password_file),
-     .help = "file whose first line is the password of an encrypted key_file"},
+     .help = "file whose first line is the password of an encrypted key_file; its mode is "
+             "checked like key_file's"},
     {.name = "crl_file", .type = KT_PATH, FIELD(struct tl_conf_tls, crl_file),
-     .help = "PEM certificate revocation lists checked for every peer certificate"},
+     .help = "PEM certificate revocation lists, checked for every certificate of a peer's "
+             "chain; one is needed from every trusted CA (checked at start)"},
     {.name = "min_version", .type = KT_ENUM, FIELD(struct tl_conf_tls, min_version),
      .words = tls_version_words, .from_name = tls_version_from_name, .def = "1.2",
      .help = "oldest TLS version accepted"},
     {.name = "ciphers", .type = KT_STRING, FIELD(struct tl_conf_tls, ciphers),
-     .doc_def = "OpenSSL's",
-     .help = "TLS 1.2 cipher list in OpenSSL syntax, e.g. `ECDHE+AESGCM:ECDHE+CHACHA20`"},
+     .doc_def = "`ECDHE+AESGCM:ECDHE+CHACHA20`",
+     .help = "TLS 1.2 cipher list in OpenSSL syntax; the default allows forward secrecy with "
+             "AEAD ciphers only (no CBC, no RSA key exchange)"},
     {.name = "ciphersuites", .type = KT_STRING, FIELD(struct tl_conf_tls, ciphersuites),
      .doc_def = "OpenSSL's",
      .help = "TLS 1.3 suites, e.g. `TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256`"},

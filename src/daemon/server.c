@@ -13,7 +13,7 @@ const char *const tl_hs_reason_names[TL_HS_REASONS] = {
     "name_mismatch", "fingerprint_mismatch", "no_client_certificate", "protocol_version",
     "no_shared_cipher", "plaintext", "closed_early", "closed_in_handshake", "timeout",
     "peer_rejected_our_certificate", "io_error", "handshake_failed", "not_tls",
-    "handshake_failure_alert", "other",
+    "handshake_failure_alert", "ca_as_leaf", "crl_problem", "peer_internal_error", "other",
 };
 
 size_t tl_hs_reason_index(const char *kind)
@@ -262,16 +262,144 @@ void tl_server_fini(struct tl_server *srv)
     memset(srv, 0, sizeof(*srv));
 }
 
+/* The reloaded configuration's TLS block for what the running daemon calls `name`, or NULL
+ * (with a warning) when it is gone or no longer speaks TLS: that change needs a restart. */
+static const struct tl_conf_tls *reloaded_input_tls(const struct tl_conf *fresh,
+                                                    const struct tl_input *in)
+{
+    for (size_t i = 0; i < fresh->n_inputs; i++) {
+        const struct tl_conf_input *ci = &fresh->inputs[i];
+        if (strcmp(ci->name, in->conf->name) == 0 && ci->transport == in->conf->transport &&
+            ci->relp_tls == in->conf->relp_tls) {
+            return &ci->tls;
+        }
+    }
+    return NULL;
+}
+
+static const struct tl_conf_tls *reloaded_output_tls(const struct tl_conf *fresh,
+                                                     const struct tl_output *out)
+{
+    for (size_t o = 0; o < fresh->n_outputs; o++) {
+        const struct tl_conf_output *co = &fresh->outputs[o];
+        if (strcmp(co->name, out->conf->name) == 0 && co->type == out->conf->type &&
+            co->transport == out->conf->transport && co->relp_tls == out->conf->relp_tls) {
+            return &co->tls;
+        }
+    }
+    return NULL;
+}
+
+/* One TLS endpoint being reloaded: its slot and the context built for it. */
+struct reload_slot {
+    struct tl_tls_slot *slot;
+    struct tl_tls_ctx *ctx;
+};
+
+static void reload_fail(const char *file, const char *err)
+{
+    tl_error("TLS reload failed, keeping the previous certificates and policy: %s%s%s",
+             err[0] && strncmp(err, file, strlen(file)) == 0 ? "" : file,
+             err[0] && strncmp(err, file, strlen(file)) == 0 ? "" : ": ", err);
+}
+
 void tl_server_reload_tls(struct tl_server *srv)
 {
+    const char *file = srv->conf->file;
+    struct tl_conf_errors errs = {0};
+    struct tl_conf *fresh =
+        strcmp(file, "<embedded>") == 0
+            ? tl_conf_load_string(tl_conf_embedded, strlen(tl_conf_embedded), file, &errs)
+            : tl_conf_load_file(file, &errs);
+    if (!fresh) {
+        /* Every error, as --check would print it: the policy stays what it was. */
+        for (size_t i = 0; i < errs.n; i++) {
+            reload_fail(file, errs.lines[i]);
+        }
+        if (errs.n == 0) {
+            reload_fail(file, "cannot load the configuration");
+        }
+        tl_conf_errors_fini(&errs);
+        return;
+    }
+    tl_conf_errors_fini(&errs);
+    /* All or nothing: every new context is built before any is swapped in, so that a bad
+     * file anywhere leaves the whole running policy as it was. */
+    size_t cap = srv->n_inputs + srv->n_outputs;
+    struct reload_slot *rs = calloc(cap ? cap : 1, sizeof(*rs));
+    if (!rs) {
+        reload_fail(file, "out of memory");
+        tl_conf_free(fresh);
+        return;
+    }
+    size_t n = 0;
+    bool ok = true;
+    char err[1024];
     for (size_t i = 0; i < srv->n_inputs; i++) {
-        if (srv->inputs[i].has_tls) {
-            tl_tls_slot_reload(&srv->inputs[i].tls);
+        struct tl_input *in = &srv->inputs[i];
+        if (!in->has_tls) {
+            continue;
+        }
+        const struct tl_conf_tls *t = reloaded_input_tls(fresh, in);
+        if (!t) {
+            tl_warn("input %s: TLS reload: the input is no longer in %s with the same transport; "
+                    "it keeps its previous TLS policy until a restart", in->conf->name, file);
+            continue;
+        }
+        rs[n].slot = &in->tls;
+        rs[n].ctx = tl_tls_ctx_new(t, TL_TLS_SERVER, in->tls.owner, err, sizeof(err));
+        if (!rs[n++].ctx) {
+            reload_fail(file, err);
+            ok = false;
         }
     }
     for (size_t o = 0; o < srv->n_outputs; o++) {
+        struct tl_output *out = &srv->outputs[o];
+        struct tl_tls_slot *slot =
+            out->conf->type == TL_OUT_FORWARD ? tl_out_fwd_tls(out) : NULL;
+        if (!slot) {
+            continue;
+        }
+        const struct tl_conf_tls *t = reloaded_output_tls(fresh, out);
+        if (!t) {
+            tl_warn("output %s: TLS reload: the output is no longer in %s with the same "
+                    "transport; it keeps its previous TLS policy until a restart",
+                    out->conf->name, file);
+            continue;
+        }
+        rs[n].slot = slot;
+        rs[n].ctx = tl_tls_ctx_new(t, TL_TLS_CLIENT, slot->owner, err, sizeof(err));
+        if (!rs[n++].ctx) {
+            reload_fail(file, err);
+            ok = false;
+        }
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (!ok) {
+            tl_tls_ctx_unref(rs[k].ctx);
+            continue;
+        }
+        enum tl_auth_mode a = tl_tls_ctx_auth(rs[k].ctx);
+        tl_tls_slot_swap(rs[k].slot, rs[k].ctx);
+        tl_info("%s: TLS policy (auth %s), certificates, keys, CAs and CRLs reloaded from %s; "
+                "new connections use them, open connections are re-checked",
+                rs[k].slot->owner,
+                a == TL_AUTH_ANON ? "anon" : a == TL_AUTH_CERTVALID ? "certvalid"
+                                         : a == TL_AUTH_NAME      ? "name"
+                                                                  : "fingerprint",
+                file);
+    }
+    free(rs);
+    tl_conf_free(fresh);
+    if (!ok) {
+        return;
+    }
+    for (size_t w = 0; w < srv->n_workers; w++) {
+        tl_worker_request_recheck(srv->workers[w]);
+    }
+    for (size_t o = 0; o < srv->n_outputs; o++) {
         if (srv->outputs[o].conf->type == TL_OUT_FORWARD) {
-            tl_out_fwd_reload_tls(&srv->outputs[o]);
+            tl_out_fwd_recheck(&srv->outputs[o]);
         }
     }
 }

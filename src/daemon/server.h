@@ -27,7 +27,7 @@ struct tl_worker;
 struct tl_output;
 
 /* Handshake failure reasons counted per input (tl_stream_tls_fail_kind, plus "timeout"). */
-#define TL_HS_REASONS 20
+#define TL_HS_REASONS 23
 extern const char *const tl_hs_reason_names[TL_HS_REASONS];
 /* Index of a reason name; the last slot ("other") for names not in the table. */
 size_t tl_hs_reason_index(const char *kind);
@@ -115,8 +115,11 @@ bool tl_out_file_check(const struct tl_conf_output *conf, char *err, size_t errl
 bool tl_out_fwd_init(struct tl_output *out);
 void *tl_out_fwd_main(void *arg);
 void tl_out_fwd_free(struct tl_output *out);
-/* SIGHUP: re-reads its TLS files (keeps the old ones on error). */
-bool tl_out_fwd_reload_tls(struct tl_output *out);
+/* SIGHUP: the output's TLS slot (NULL when it does not use TLS), which the server fills with
+ * the reloaded context; then tl_out_fwd_recheck makes the output's own thread re-check the
+ * server it is connected to against it. */
+struct tl_tls_slot *tl_out_fwd_tls(struct tl_output *out);
+void tl_out_fwd_recheck(struct tl_output *out);
 
 struct tl_server {
     struct tl_conf *conf;
@@ -137,7 +140,10 @@ bool tl_server_start(struct tl_server *srv);
 void tl_server_stop(struct tl_server *srv);
 void tl_server_fini(struct tl_server *srv);
 void tl_server_reopen(struct tl_server *srv);
-/* SIGHUP: every TLS input and output re-reads its certificates, keys, CAs and CRLs. */
+/* SIGHUP: reads the configuration file again and, when it is valid, gives every TLS input
+ * and output its new TLS policy (auth, permitted_peers, fingerprints, certificates, keys, CAs
+ * and CRLs); open connections are then re-checked by their threads. On any error nothing
+ * changes and every error is logged. */
 void tl_server_reload_tls(struct tl_server *srv);
 void tl_server_log_stats(struct tl_server *srv);
 bool tl_server_write_port_file(struct tl_server *srv, const char *path);
@@ -159,6 +165,9 @@ uint8_t *tl_worker_scratch(struct tl_worker *w);
 /* Takes the reference on m and routes it to the outputs of input in. */
 void tl_worker_emit(struct tl_worker *w, struct tl_input *in, struct tl_msg *m);
 bool tl_worker_stopping(struct tl_worker *w);
+/* After a TLS reload: the worker re-checks its TLS connections against their input's new
+ * policy (on its own thread, at its next turn). Any thread. */
+void tl_worker_request_recheck(struct tl_worker *w);
 /* Calls fn(loop, arg) once everything input in emitted so far is in its outputs' queues
  * (after the current turn when nothing waits). For RELP acknowledgements, which then wait
  * for the outputs to settle (tl_worker_pushed_seq). */

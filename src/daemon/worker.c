@@ -40,6 +40,7 @@ struct tl_worker {
     pthread_t thread;
     bool started;
     atomic_bool stop;
+    atomic_bool recheck;    /* a TLS reload happened: re-check the TLS connections */
     uint8_t *scratch;
     struct pending *pend;   /* one per output */
     struct tl_in_item items; /* list head: listeners, connections, sockets */
@@ -287,11 +288,35 @@ void tl_worker_emit(struct tl_worker *w, struct tl_input *in, struct tl_msg *m)
     }
 }
 
+void tl_worker_request_recheck(struct tl_worker *w)
+{
+    if (!w->started) {
+        return;
+    }
+    atomic_store(&w->recheck, true);
+    tl_ev_wake(w->loop);
+}
+
+/* A connection never changes thread, so its TLS state is only ever touched here. */
+static void recheck_all(struct tl_worker *w)
+{
+    for (struct tl_in_item *it = w->items.next; it != &w->items;) {
+        struct tl_in_item *next = it->next; /* a failed check removes it from the list */
+        if (it->recheck) {
+            it->recheck(it);
+        }
+        it = next;
+    }
+}
+
 static void *worker_main(void *arg)
 {
     struct tl_worker *w = arg;
     while (!atomic_load(&w->stop)) {
         tl_ev_run_once(w->loop, 1000);
+        if (atomic_exchange(&w->recheck, false)) {
+            recheck_all(w);
+        }
     }
     /* Shutdown: read what peers already sent (it is in our socket buffers, so it counts
      * as accepted), hand everything to the outputs, then close. */
@@ -333,6 +358,7 @@ struct tl_worker *tl_worker_new(struct tl_server *srv, size_t id)
     w->items.next = &w->items;
     w->items.prev = &w->items;
     atomic_init(&w->stop, false);
+    atomic_init(&w->recheck, false);
     w->loop = tl_ev_loop_new();
     w->scratch = malloc(srv->scratch_size);
     w->pend = calloc(srv->n_outputs ? srv->n_outputs : 1, sizeof(*w->pend));

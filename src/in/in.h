@@ -19,6 +19,9 @@ struct tl_in_item {
     void (*close)(struct tl_in_item *it);
     /* Stop or resume reading (back-pressure); NULL for items that never pause. */
     void (*pause)(struct tl_in_item *it, bool paused);
+    /* After a TLS reload: re-check the peer against the input's new policy, close it if it
+     * no longer passes; NULL for items without a TLS peer. */
+    void (*recheck)(struct tl_in_item *it);
     /* The input it belongs to: it pauses while one of the input's outputs is full. */
     struct tl_input *in;
     struct tl_in_item *prev;

@@ -431,6 +431,33 @@ static void handshake_timeout(struct tl_ev_loop *loop, void *arg)
     conn_close(c, TL_LOG_WARNING, why);
 }
 
+/*
+ * After a TLS reload (and at the end of a handshake that straddled one): the peer must pass
+ * the input's new policy, or the connection is closed with the reason. Runs on the
+ * connection's worker thread. False when it closed the connection.
+ */
+static bool conn_recheck_tls(struct conn *c)
+{
+    char why[512];
+    if (c->closing || !c->in->has_tls || tl_stream_tls_recheck(c->s, &c->in->tls, why,
+                                                               sizeof(why))) {
+        return true;
+    }
+    char what[640];
+    snprintf(what, sizeof(what), "the reloaded TLS policy refuses this peer (%s): %s",
+             c->peer_id && c->peer_id->subject ? c->peer_id->subject : "no certificate", why);
+    conn_close(c, TL_LOG_WARNING, what);
+    return false;
+}
+
+static void conn_recheck(struct tl_in_item *it)
+{
+    struct conn *c = (struct conn *)it;
+    if (!c->handshaking) {
+        conn_recheck_tls(c); /* a handshake still running is checked when it ends */
+    }
+}
+
 static void handshake_done(struct conn *c)
 {
     c->handshaking = false;
@@ -454,7 +481,9 @@ static void conn_handshake(struct conn *c)
     enum tl_io rc = tl_stream_handshake(c->s);
     if (rc == TL_IO_OK) {
         handshake_done(c);
-        conn_read(c, READS_PER_EVENT);
+        if (conn_recheck_tls(c)) {
+            conn_read(c, READS_PER_EVENT);
+        }
         return;
     }
     if (rc == TL_IO_AGAIN) {
@@ -610,6 +639,7 @@ static void accept_cb(struct tl_ev_loop *loop, struct tl_ev_io *io, unsigned eve
         c->item.drain = conn_drain;
         c->item.close = conn_item_close;
         c->item.pause = conn_pause;
+        c->item.recheck = in->has_tls ? conn_recheck : NULL;
         c->item.in = in;
         tl_ev_io_init(&c->io, fd, conn_cb, c);
         c->paused = tl_worker_input_blocked(l->w, in);

@@ -129,6 +129,8 @@ struct fwd {
     char dq_fail_why[400];
     struct tl_ev_timer dq_retry;
     uint64_t failures;            /* consecutive failed attempts, for log levels */
+    int64_t up_ms;                /* when the current connection came up; 0: not up */
+    atomic_bool recheck;          /* a TLS reload happened: re-check the current server */
 };
 
 static void fwd_wake(void *arg)
@@ -268,10 +270,23 @@ static void fail_attempt(struct fwd *f, const char *why)
     schedule_reconnect(f);
 }
 
+/* A connection has proved itself once it stayed up for reconnect_min: a receiver that
+ * refuses us right after the handshake (TLS 1.3 settles the client certificate then) must
+ * meet the same exponential backoff as one that refuses the TCP connection. */
+static bool proved(const struct fwd *f)
+{
+    uint64_t min = f->conf->reconnect_min_ms ? f->conf->reconnect_min_ms : 1000;
+    return f->up_ms > 0 && tl_now_ms() - f->up_ms >= (int64_t)min;
+}
+
 static void schedule_reconnect(struct fwd *f)
 {
     uint64_t min = f->conf->reconnect_min_ms ? f->conf->reconnect_min_ms : 1000;
     uint64_t max = f->conf->reconnect_max_ms ? f->conf->reconnect_max_ms : 60000;
+    if (proved(f)) {
+        f->backoff_ms = 0;
+    }
+    f->up_ms = 0;
     if (f->backoff_ms == 0) {
         f->backoff_ms = min;
     } else {
@@ -311,7 +326,7 @@ static void connected(struct fwd *f)
     tl_ev_timer_stop(f->loop, &f->timer);
     f->next_addr = NULL;
     f->state = ST_UP;
-    f->backoff_ms = 0;
+    f->up_ms = tl_now_ms(); /* the backoff is reset once it has proved itself */
     if (f->failures) {
         tl_notice("output %s: connected to %s after %llu failed attempts", f->conf->name,
                   target_text(f, t, sizeof(t)), (unsigned long long)f->failures);
@@ -328,6 +343,15 @@ static void connected(struct fwd *f)
                 id && id->subject ? id->subject : "(none)", id && id->names ? id->names : "",
                 id && id->sha256 ? id->sha256 : "");
         tl_peer_id_unref(id);
+        /* A handshake that straddled a TLS reload answers to the new policy. */
+        char why[512];
+        if (!tl_stream_tls_recheck(f->s, &f->tls, why, sizeof(why))) {
+            char msg[600];
+            snprintf(msg, sizeof(msg), "the reloaded TLS policy refuses this server: %s", why);
+            disconnect(f, TL_LOG_WARNING, msg);
+            schedule_reconnect(f);
+            return;
+        }
     }
     if (f->is_relp) {
         tl_relp_client_init(&f->cl, f->conf->relp_window);
@@ -922,8 +946,13 @@ static void read_side(struct fwd *f)
         if (rc == TL_IO_AGAIN) {
             return;
         }
-        disconnect(f, TL_LOG_WARNING, rc == TL_IO_EOF ? "the server closed the connection"
-                                                      : f->s->err);
+        const char *why = rc == TL_IO_EOF ? "the server closed the connection" : f->s->err;
+        if (f->is_tls && !proved(f) &&
+            (rc == TL_IO_EOF || strcmp(tl_stream_tls_fail_kind(f->s), "io_error") == 0)) {
+            /* Closed (or reset) without an alert right after the handshake. */
+            why = tl_stream_tls_early_close(f->s);
+        }
+        disconnect(f, TL_LOG_WARNING, why);
         schedule_reconnect(f);
         return;
     }
@@ -1081,10 +1110,28 @@ static void try_connect(struct tl_ev_loop *loop, void *arg)
         (int64_t)(f->conf->connect_timeout_ms ? f->conf->connect_timeout_ms : 10000));
 }
 
+/* After a TLS reload, on the output's thread: the server we are connected to must pass the
+ * new policy, or the connection is closed and the next one is verified afresh. */
+static void recheck_server(struct fwd *f)
+{
+    char why[512];
+    if (f->state != ST_UP || !f->is_tls || tl_stream_tls_recheck(f->s, &f->tls, why,
+                                                                 sizeof(why))) {
+        return;
+    }
+    char msg[600];
+    snprintf(msg, sizeof(msg), "the reloaded TLS policy refuses this server: %s", why);
+    disconnect(f, TL_LOG_WARNING, msg);
+    schedule_reconnect(f);
+}
+
 static void before_sleep(struct tl_ev_loop *loop, void *arg)
 {
     struct fwd *f = arg;
     (void)loop;
+    if (atomic_exchange(&f->recheck, false)) {
+        recheck_server(f);
+    }
     if (!f->stopping && tl_mq_closed(&f->out->q)) {
         f->stopping = true;
         /* One deadline for the whole stop, set by the server when it began. */
@@ -1332,11 +1379,17 @@ void tl_out_fwd_free(struct tl_output *out)
     }
 }
 
-bool tl_out_fwd_reload_tls(struct tl_output *out)
+struct tl_tls_slot *tl_out_fwd_tls(struct tl_output *out)
 {
     struct fwd *f = out->impl;
-    if (!f || !f->is_tls) {
-        return true;
+    return f && f->is_tls ? &f->tls : NULL;
+}
+
+void tl_out_fwd_recheck(struct tl_output *out)
+{
+    struct fwd *f = out->impl;
+    if (f && f->is_tls) {
+        atomic_store(&f->recheck, true);
+        tl_ev_wake(f->loop);
     }
-    return tl_tls_slot_reload(&f->tls);
 }

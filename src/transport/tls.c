@@ -10,8 +10,11 @@
  */
 #include "transport/tls.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <stdatomic.h>
@@ -38,7 +41,23 @@ struct tl_tls_ctx {
     bool has_crl;
     unsigned min_version;      /* 12 or 13 */
     char owner[96];
+    const char *cert_keys;     /* where our certificate is configured, for hints */
 };
+
+/* TLS 1.2 suites when tls.ciphers is not set: forward secrecy and AEAD only (no CBC, no RSA
+ * key exchange). TLS 1.3 suites stay OpenSSL's default, which are all of that kind. */
+#define DEFAULT_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20"
+
+/*
+ * Which alert a refusal sends. OpenSSL 3.0 derives the alert from the verification error
+ * (ssl_x509err2alert) and has no path to send access_denied from the verify callback, so a
+ * peer whose names or fingerprint are not permitted is refused with certificate_unknown,
+ * which no other result of ours uses: the other side can still say what it means. Our own
+ * CRL trouble (none, expired, not yet valid) is not the peer's fault: internal_error.
+ */
+#define ERR_FOR_POLICY X509_V_ERR_PERMITTED_VIOLATION  /* -> certificate_unknown */
+#define ERR_FOR_LOCAL X509_V_ERR_UNSPECIFIED           /* -> internal_error */
+#define ERR_FOR_CA_LEAF X509_V_ERR_INVALID_PURPOSE     /* -> unsupported_certificate */
 
 struct tls_stream {
     struct tl_stream base;
@@ -150,8 +169,17 @@ static char *read_password(const char *path, char *err, size_t errlen)
     } else {
         snprintf(err, errlen, "tls.key_password_file %s is empty", path);
     }
+    /* The password must not linger in freed memory (or stdio's buffer) for a core dump. */
+    OPENSSL_cleanse(line, sizeof(line));
     fclose(f);
     return pw;
+}
+
+static void free_password(char *pw)
+{
+    if (pw) {
+        OPENSSL_clear_free(pw, strlen(pw));
+    }
 }
 
 /* OpenSSL loads a key that does not belong to the certificate, then refuses it with "key
@@ -167,14 +195,30 @@ static bool key_mismatch_in_queue(void)
     return false;
 }
 
-static void warn_key_mode(const char *owner, const char *path)
+/*
+ * A secret file (the key, its password) readable by anyone is refused: every local user could
+ * impersonate us. Group-readable is a warning only: a group that holds just the daemon's user
+ * is the documented way to share a key with it. `what` is "private key" or the config key.
+ */
+static bool check_secret_mode(const char *owner, const char *what, const char *path, char *err,
+                              size_t errlen)
 {
     struct stat st;
-    if (stat(path, &st) == 0 && (st.st_mode & 077)) {
-        tl_warn("%s: private key %s is readable by %s (mode %04o); fix: chmod 600 %s", owner,
-                path, (st.st_mode & 07) ? "others" : "its group", (unsigned)(st.st_mode & 07777),
-                path);
+    if (stat(path, &st) != 0) {
+        return true; /* loading it reports the problem */
     }
+    unsigned mode = (unsigned)(st.st_mode & 07777);
+    if (st.st_mode & 07) {
+        snprintf(err, errlen, "%s: %s %s is readable by others (mode %04o): anyone on this host "
+                 "could use it; fix: chmod 600 %s (or 640 with a group that holds only the "
+                 "daemon's user)", owner, what, path, mode, path);
+        return false;
+    }
+    if (st.st_mode & 070) {
+        tl_warn("%s: %s %s is readable by its group (mode %04o); fine if that group holds only "
+                "the daemon's user, otherwise fix: chmod 600 %s", owner, what, path, mode, path);
+    }
+    return true;
 }
 
 static bool load_crl(SSL_CTX *ssl, const char *path, char *err, size_t errlen)
@@ -200,8 +244,210 @@ static bool load_crl(SSL_CTX *ssl, const char *path, char *err, size_t errlen)
                  path);
         return false;
     }
-    /* Check the peer's own certificate against the CRL of its issuer. */
-    X509_STORE_set_flags(st, X509_V_FLAG_CRL_CHECK);
+    /* Every certificate of the chain, not only the peer's own: a revoked intermediate CA
+     * must stop everything it issued. */
+    X509_STORE_set_flags(st, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+    return true;
+}
+
+/* Reads every PEM certificate and CRL of one file into the lists (either may be NULL). */
+static void read_pem_objects(const char *path, STACK_OF(X509) *certs, STACK_OF(X509_CRL) *crls)
+{
+    BIO *b = BIO_new_file(path, "r");
+    if (!b) {
+        ERR_clear_error();
+        return;
+    }
+    STACK_OF(X509_INFO) *infos = PEM_X509_INFO_read_bio(b, NULL, NULL, NULL);
+    BIO_free(b);
+    for (int i = 0; infos && i < sk_X509_INFO_num(infos); i++) {
+        X509_INFO *xi = sk_X509_INFO_value(infos, i);
+        if (xi->x509 && certs && sk_X509_push(certs, xi->x509) > 0) {
+            xi->x509 = NULL;
+        }
+        if (xi->crl && crls && sk_X509_CRL_push(crls, xi->crl) > 0) {
+            xi->crl = NULL;
+        }
+    }
+    sk_X509_INFO_pop_free(infos, X509_INFO_free);
+    ERR_clear_error();
+}
+
+/* The same for every regular file of a directory (tls.ca_dir: HASH.0 and HASH.r0 files). */
+static void read_pem_dir(const char *dir, STACK_OF(X509) *certs, STACK_OF(X509_CRL) *crls)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char path[4096];
+        struct stat st;
+        if (e->d_name[0] == '.' ||
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path) ||
+            stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+            continue;
+        }
+        read_pem_objects(path, certs, crls);
+    }
+    closedir(d);
+}
+
+static bool crl_of(X509_CRL *crl, X509 *ca)
+{
+    EVP_PKEY *k = X509_get0_pubkey(ca);
+    bool ok = k && X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(ca)) == 0 &&
+              X509_CRL_verify(crl, k) == 1;
+    ERR_clear_error();
+    return ok;
+}
+
+static char *subject_of(X509 *x, char *out, size_t cap)
+{
+    struct tl_peer_cert pc;
+    char e[128];
+    if (tl_peer_cert_from_x509(x, &pc, e, sizeof(e))) {
+        snprintf(out, cap, "%s", pc.subject);
+    } else {
+        snprintf(out, cap, "(unreadable name)");
+    }
+    tl_peer_cert_fini(&pc);
+    return out;
+}
+
+/*
+ * With crl_file set every certificate of a chain is checked against its issuer's CRL, and a
+ * chain through a CA whose CRL is missing is refused at every handshake. Say so at start,
+ * naming the CA, rather than per connection. CAs the peers send (intermediates) cannot be
+ * known here; their missing CRL is reported per connection.
+ */
+static bool check_crl_coverage(const struct tl_conf_tls *conf, const char *owner, char *err,
+                               size_t errlen)
+{
+    if (conf->ca_file && strcmp(conf->ca_file, "system") == 0) {
+        snprintf(err, errlen, "%s: tls.crl_file is set with tls.ca_file: system: every CA of "
+                 "the system store would need its CRL in %s; fix: put the CAs you rely on in a "
+                 "tls.ca_file of their own", owner, conf->crl_file);
+        return false;
+    }
+    STACK_OF(X509) *cas = sk_X509_new_null();
+    STACK_OF(X509_CRL) *crls = sk_X509_CRL_new_null();
+    bool ok = cas && crls;
+    if (!ok) {
+        snprintf(err, errlen, "%s: out of memory", owner);
+    }
+    if (ok && conf->ca_file) {
+        read_pem_objects(conf->ca_file, cas, NULL);
+    }
+    if (ok && conf->ca_dir) {
+        read_pem_dir(conf->ca_dir, cas, crls);
+    }
+    if (ok) {
+        read_pem_objects(conf->crl_file, NULL, crls);
+    }
+    for (int i = 0; ok && i < sk_X509_num(cas); i++) {
+        X509 *ca = sk_X509_value(cas, i);
+        if (!(X509_get_extension_flags(ca) & EXFLAG_CA)) {
+            continue;
+        }
+        bool found = false;
+        for (int j = 0; !found && j < sk_X509_CRL_num(crls); j++) {
+            found = crl_of(sk_X509_CRL_value(crls, j), ca);
+        }
+        if (!found) {
+            char name[512];
+            snprintf(err, errlen, "%s: tls.crl_file %s holds no CRL issued by the CA '%s' (from "
+                     "%s): with tls.crl_file set, every certificate of a chain is checked "
+                     "against its issuer's CRL, and every peer that CA vouches for would be "
+                     "refused; fix: add that CA's current CRL to %s (openssl ca -gencrl), or "
+                     "remove that CA from the trusted CAs", owner, conf->crl_file,
+                     subject_of(ca, name, sizeof(name)),
+                     conf->ca_dir ? "tls.ca_file/ca_dir" : "tls.ca_file", conf->crl_file);
+            ok = false;
+        }
+    }
+    sk_X509_pop_free(cas, X509_free);
+    sk_X509_CRL_pop_free(crls, X509_CRL_free);
+    return ok;
+}
+
+/* A ca_file that holds only a leaf (often our own certificate by mistake) anchors nothing. */
+static bool check_ca_file(const struct tl_conf_tls *conf, const char *owner, char *err,
+                          size_t errlen)
+{
+    if (!conf->ca_file || strcmp(conf->ca_file, "system") == 0) {
+        return true;
+    }
+    STACK_OF(X509) *certs = sk_X509_new_null();
+    if (!certs) {
+        return true;
+    }
+    read_pem_objects(conf->ca_file, certs, NULL);
+    bool anchor = false;
+    for (int i = 0; !anchor && i < sk_X509_num(certs); i++) {
+        X509 *x = sk_X509_value(certs, i);
+        /* A self-signed leaf anchors itself: that very peer is trusted. */
+        anchor = (X509_get_extension_flags(x) & EXFLAG_CA) || X509_self_signed(x, 0) == 1;
+    }
+    ERR_clear_error();
+    if (!anchor && sk_X509_num(certs) > 0) {
+        X509 *x = sk_X509_value(certs, 0);
+        char subj[512];
+        char iss[512];
+        struct tl_peer_cert pc;
+        char e[128];
+        snprintf(iss, sizeof(iss), "?");
+        if (tl_peer_cert_from_x509(x, &pc, e, sizeof(e))) {
+            snprintf(iss, sizeof(iss), "%s", pc.issuer);
+        }
+        tl_peer_cert_fini(&pc);
+        snprintf(err, errlen, "%s: tls.ca_file %s holds no CA certificate: '%s' is a leaf "
+                 "certificate (CA:FALSE) issued by '%s', and cannot vouch for anyone; fix: set "
+                 "tls.ca_file to the certificate of the CA that issues the peers' certificates "
+                 "(here probably '%s')", owner, conf->ca_file, subject_of(x, subj, sizeof(subj)),
+                 iss, iss);
+    }
+    sk_X509_pop_free(certs, X509_free);
+    return anchor || err[0] == '\0';
+}
+
+/*
+ * Our own certificate must be valid now: every peer that verifies it would refuse it, and the
+ * cause is found fastest here, at start (or at a reload, which then keeps the previous one).
+ */
+static bool check_own_dates(SSL_CTX *ssl, const struct tl_conf_tls *conf, const char *owner,
+                            char *err, size_t errlen)
+{
+    X509 *leaf = SSL_CTX_get0_certificate(ssl);
+    if (!leaf) {
+        return true;
+    }
+    char when[TL_TIME_STRLEN];
+    char subj[512];
+    if (X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0) {
+        tl_asn1_time_text(X509_get0_notAfter(leaf), when, sizeof(when), NULL);
+        snprintf(err, errlen, "%s: our certificate expired on %s: renew it (tls.cert_file %s, "
+                 "subject %s); every peer that verifies it would refuse it, so tlslogd does not "
+                 "start with it", owner, when, conf->cert_file,
+                 subject_of(leaf, subj, sizeof(subj)));
+        ERR_clear_error();
+        return false;
+    }
+    if (X509_cmp_current_time(X509_get0_notBefore(leaf)) > 0) {
+        tl_asn1_time_text(X509_get0_notBefore(leaf), when, sizeof(when), NULL);
+        snprintf(err, errlen, "%s: our certificate is not valid before %s (tls.cert_file %s, "
+                 "subject %s): check this host's clock, or wait until then", owner, when,
+                 conf->cert_file, subject_of(leaf, subj, sizeof(subj)));
+        ERR_clear_error();
+        return false;
+    }
+    if (X509_get_extension_flags(leaf) & EXFLAG_CA) {
+        tl_warn("%s: our certificate in tls.cert_file %s is a CA certificate (CA:TRUE): tlslogd "
+                "peers refuse a CA certificate as a peer's own; use a leaf certificate", owner,
+                conf->cert_file);
+    }
+    ERR_clear_error();
     return true;
 }
 
@@ -220,8 +466,11 @@ static void check_own_chain(struct tl_tls_ctx *c, const struct tl_conf_tls *conf
         return;
     }
     if (X509_STORE_CTX_init(xs, SSL_CTX_get_cert_store(c->ssl), leaf, chain) == 1) {
-        /* Only the path matters here, not revocation of our own certificate. */
-        X509_VERIFY_PARAM_clear_flags(X509_STORE_CTX_get0_param(xs), X509_V_FLAG_CRL_CHECK);
+        /* Only the path matters here: revocation and dates of our own certificate are
+         * other checks (check_own_dates). */
+        X509_VERIFY_PARAM *vp = X509_STORE_CTX_get0_param(xs);
+        X509_VERIFY_PARAM_clear_flags(vp, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+        X509_VERIFY_PARAM_set_flags(vp, X509_V_FLAG_NO_CHECK_TIME);
         if (X509_verify_cert(xs) != 1) {
             int e = X509_STORE_CTX_get_error(xs);
             tl_warn("%s: the certificate in tls.cert_file %s does not chain to the CAs in "
@@ -260,6 +509,11 @@ enum tl_auth_mode tl_tls_ctx_auth(const struct tl_tls_ctx *ctx)
     return ctx->auth;
 }
 
+void tl_tls_ctx_set_cert_keys(struct tl_tls_ctx *ctx, const char *words)
+{
+    ctx->cert_keys = words;
+}
+
 struct tl_tls_ctx *tl_tls_ctx_new(const struct tl_conf_tls *conf, enum tl_tls_role role,
                                   const char *owner, char *err, size_t errlen)
 {
@@ -272,6 +526,7 @@ struct tl_tls_ctx *tl_tls_ctx_new(const struct tl_conf_tls *conf, enum tl_tls_ro
     }
     atomic_init(&c->refs, 1);
     c->role = role;
+    c->cert_keys = "tls.cert_file and tls.key_file";
     c->min_version = conf->min_version == 13 ? 13 : 12;
     snprintf(c->owner, sizeof(c->owner), "%s", owner);
     c->auth = conf->auth;
@@ -304,6 +559,11 @@ struct tl_tls_ctx *tl_tls_ctx_new(const struct tl_conf_tls *conf, enum tl_tls_ro
         SSL_CTX_set_session_cache_mode(c->ssl, SSL_SESS_CACHE_OFF);
         SSL_CTX_set_num_tickets(c->ssl, 0);
         SSL_CTX_set_options(c->ssl, SSL_OP_NO_TICKET);
+    }
+    if (!conf->ciphers && SSL_CTX_set_cipher_list(c->ssl, DEFAULT_CIPHERS) != 1) {
+        snprintf(err, errlen, "%s: cannot set the default TLS 1.2 ciphers (%s)", owner,
+                 ssl_err_text(e, sizeof(e)));
+        goto fail;
     }
     if (conf->ciphers && SSL_CTX_set_cipher_list(c->ssl, conf->ciphers) != 1) {
         snprintf(err, errlen, "%s: tls.ciphers '%s' selects no cipher OpenSSL knows (%s)",
@@ -340,6 +600,10 @@ struct tl_tls_ctx *tl_tls_ctx_new(const struct tl_conf_tls *conf, enum tl_tls_ro
                      ssl_err_text(e, sizeof(e)));
             goto fail;
         }
+        err[0] = '\0';
+        if (!check_ca_file(conf, owner, err, errlen)) {
+            goto fail;
+        }
     } else if (c->auth == TL_AUTH_CERTVALID || c->auth == TL_AUTH_NAME) {
         snprintf(err, errlen,
                  "%s: auth mode '%s' verifies the peer's certificate against trusted CAs, but "
@@ -362,7 +626,14 @@ struct tl_tls_ctx *tl_tls_ctx_new(const struct tl_conf_tls *conf, enum tl_tls_ro
             ERR_clear_error();
             goto fail;
         }
+        if (!check_secret_mode(owner, "private key", conf->key_file, err, errlen)) {
+            goto fail;
+        }
         if (conf->key_password_file) {
+            if (!check_secret_mode(owner, "tls.key_password_file", conf->key_password_file, err,
+                                   errlen)) {
+                goto fail;
+            }
             password = read_password(conf->key_password_file, err, errlen);
             if (!password) {
                 goto fail;
@@ -397,7 +668,9 @@ struct tl_tls_ctx *tl_tls_ctx_new(const struct tl_conf_tls *conf, enum tl_tls_ro
             ERR_clear_error();
             goto fail;
         }
-        warn_key_mode(owner, conf->key_file);
+        if (!check_own_dates(c->ssl, conf, owner, err, errlen)) {
+            goto fail;
+        }
         /* A certificate file without its chain makes OpenSSL build the chain it sends at
          * every handshake, verifying our own certificate's signature against the CA store
          * (a third of an ECDSA handshake with tls.ca_file set): build it once here. What
@@ -414,7 +687,8 @@ struct tl_tls_ctx *tl_tls_ctx_new(const struct tl_conf_tls *conf, enum tl_tls_ro
                  owner);
         goto fail;
     }
-    if (conf->crl_file && !load_crl(c->ssl, conf->crl_file, err, errlen)) {
+    if (conf->crl_file && (!load_crl(c->ssl, conf->crl_file, err, errlen) ||
+                           !check_crl_coverage(conf, owner, err, errlen))) {
         goto fail;
     }
     c->has_crl = conf->crl_file != NULL;
@@ -473,12 +747,12 @@ struct tl_tls_ctx *tl_tls_ctx_new(const struct tl_conf_tls *conf, enum tl_tls_ro
         SSL_CTX_set_session_id_context(c->ssl, sid, sizeof(sid) - 1);
     }
     check_own_chain(c, conf);
-    free(password);
+    free_password(password);
     ERR_clear_error();
     return c;
 
 fail:
-    free(password);
+    free_password(password);
     tl_tls_ctx_unref(c);
     return NULL;
 }
@@ -517,23 +791,13 @@ struct tl_tls_ctx *tl_tls_slot_get(struct tl_tls_slot *slot)
     return c;
 }
 
-bool tl_tls_slot_reload(struct tl_tls_slot *slot)
+void tl_tls_slot_swap(struct tl_tls_slot *slot, struct tl_tls_ctx *ctx)
 {
-    char err[1024];
-    struct tl_tls_ctx *c = tl_tls_ctx_new(slot->conf, slot->role, slot->owner, err, sizeof(err));
-    if (!c) {
-        tl_error("%s: TLS reload failed, keeping the previous certificates: %s", slot->owner,
-                 err);
-        return false;
-    }
     pthread_mutex_lock(&slot->lock);
     struct tl_tls_ctx *old = slot->ctx;
-    slot->ctx = c;
+    slot->ctx = ctx;
     pthread_mutex_unlock(&slot->lock);
     tl_tls_ctx_unref(old);
-    tl_info("%s: TLS certificates, keys, CAs and CRLs reloaded; new connections use them",
-            slot->owner);
-    return true;
 }
 
 /* ---- Verification -------------------------------------------------------------------------- */
@@ -591,7 +855,7 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
         }
         record_failure(t, TL_VERIFY_FINGERPRINT, 0, 0, leaf, NULL);
         t->fail_kind = "fingerprint_mismatch";
-        X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
+        X509_STORE_CTX_set_error(xs, ERR_FOR_POLICY);
         return 0;
     }
     if (!ok) {
@@ -614,10 +878,28 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
         case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
             t->fail_kind = "unknown_ca";
             break;
+        case X509_V_ERR_UNABLE_TO_GET_CRL:
+        case X509_V_ERR_CRL_HAS_EXPIRED:
+        case X509_V_ERR_CRL_NOT_YET_VALID:
+            /* Our CRL configuration, not the peer's certificate (the default alert,
+             * unknown_ca, would send the peer looking for the wrong problem). */
+            t->fail_kind = "crl_problem";
+            X509_STORE_CTX_set_error(xs, ERR_FOR_LOCAL);
+            break;
         default:
             t->fail_kind = "bad_certificate";
             break;
         }
+        return 0;
+    }
+    if (depth == 0 && (X509_get_extension_flags(cur) & EXFLAG_CA)) {
+        /* A CA certificate as the peer's own: whoever holds its key can issue any
+         * certificate; a leaf is CA:FALSE. (Not in fingerprint mode: a pinned
+         * certificate is trusted as itself, and openssl req -x509 marks its self-signed
+         * certificates CA:TRUE.) */
+        record_failure(t, TL_VERIFY_CA_AS_LEAF, 0, 0, cur, NULL);
+        t->fail_kind = "ca_as_leaf";
+        X509_STORE_CTX_set_error(xs, ERR_FOR_CA_LEAF);
         return 0;
     }
     if (depth == 0 && c->auth == TL_AUTH_NAME) {
@@ -639,7 +921,7 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
         if (!permitted) {
             record_failure(t, TL_VERIFY_NAME, 0, 0, cur, NULL);
             t->fail_kind = "name_mismatch";
-            X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
+            X509_STORE_CTX_set_error(xs, ERR_FOR_POLICY);
             return 0;
         }
     }
@@ -686,6 +968,68 @@ static enum tl_io check_first_bytes(struct tls_stream *t)
     return TL_IO_ERROR;
 }
 
+/* What the verify callback found wrong, in the operator's words. */
+static void failure_text(const struct tls_stream *t, char *err, size_t cap)
+{
+    bool server = t->role == TL_TLS_SERVER;
+    struct tl_verify_failure vf = {0};
+    vf.kind = t->fail;
+    vf.side = server ? TL_VERIFY_INPUT : TL_VERIFY_OUTPUT;
+    vf.x509_result = t->x509_result;
+    vf.depth = t->depth;
+    vf.peer = t->fc && t->fc->have_peer ? &t->fc->peer : NULL;
+    vf.at_depth = t->fc && t->fc->have_at_depth ? &t->fc->at_depth : NULL;
+    vf.auth_mode = auth_name(t->ctx->auth);
+    const char *dialled = t->server_name;
+    if (t->ctx->n_permitted) {
+        vf.names = (const char *const *)t->ctx->permitted;
+        vf.n_names = t->ctx->n_permitted;
+    } else {
+        vf.names = &dialled;
+        vf.n_names = dialled ? 1 : 0;
+    }
+    vf.names_key = t->ctx->n_permitted || server ? "tls.permitted_peers"
+                                                 : "the target host name (or set "
+                                                   "tls.permitted_peers)";
+    vf.fp_key = "tls.fingerprints";
+    vf.ca_key = "tls.ca_file (or tls.ca_dir)";
+    vf.crl_key = "tls.crl_file";
+    tl_verify_message(&vf, err, cap);
+}
+
+/* Our own certificate, read out for messages; false when we have none. */
+static bool own_cert(const struct tls_stream *t, struct tl_peer_cert *pc)
+{
+    X509 *x = SSL_get_certificate(t->ssl);
+    char e[128];
+    memset(pc, 0, sizeof(*pc));
+    return x && tl_peer_cert_from_x509(x, pc, e, sizeof(e));
+}
+
+/* An alert the peer sent about our certificate: true with the sentence in err. */
+static bool explain_alert(struct tls_stream *t, int alert, char *err, size_t cap)
+{
+    struct tl_peer_cert ours;
+    bool have = own_cert(t, &ours);
+    enum tl_verify_side side = t->role == TL_TLS_SERVER ? TL_VERIFY_INPUT : TL_VERIFY_OUTPUT;
+    size_t n = tl_alert_message(alert, side, have ? &ours : NULL, t->ctx->cert_keys, err, cap);
+    tl_peer_cert_fini(&ours);
+    if (n == 0) {
+        return false;
+    }
+    if (alert == TL_ALERT_CERTIFICATE_REQUIRED || (!have && side == TL_VERIFY_OUTPUT &&
+                                                   alert != TL_ALERT_INTERNAL_ERROR)) {
+        t->fail_kind = "client_certificate_required";
+    } else if (alert == TL_ALERT_HANDSHAKE_FAILURE) {
+        t->fail_kind = "handshake_failure_alert";
+    } else if (alert == TL_ALERT_INTERNAL_ERROR) {
+        t->fail_kind = "peer_internal_error";
+    } else {
+        t->fail_kind = "peer_rejected_our_certificate";
+    }
+    return true;
+}
+
 /* Turns a failed SSL call into a sentence in base.err (and fail_kind). */
 static void explain_ssl_error(struct tls_stream *t, int ssl_error, const char *phase)
 {
@@ -712,28 +1056,15 @@ static void explain_ssl_error(struct tls_stream *t, int ssl_error, const char *p
         return;
     }
     if (t->failed) {
-        struct tl_verify_failure vf = {0};
-        vf.kind = t->fail;
-        vf.side = server ? TL_VERIFY_INPUT : TL_VERIFY_OUTPUT;
-        vf.x509_result = t->x509_result;
-        vf.depth = t->depth;
-        vf.peer = t->fc && t->fc->have_peer ? &t->fc->peer : NULL;
-        vf.at_depth = t->fc && t->fc->have_at_depth ? &t->fc->at_depth : NULL;
-        const char *dialled = t->server_name;
-        if (t->ctx->n_permitted) {
-            vf.names = (const char *const *)t->ctx->permitted;
-            vf.n_names = t->ctx->n_permitted;
-        } else {
-            vf.names = &dialled;
-            vf.n_names = dialled ? 1 : 0;
-        }
-        vf.names_key = t->ctx->n_permitted || server ? "tls.permitted_peers"
-                                                     : "the target host name (or set "
-                                                       "tls.permitted_peers)";
-        vf.fp_key = "tls.fingerprints";
-        vf.ca_key = "tls.ca_file (or tls.ca_dir)";
-        vf.crl_key = "tls.crl_file";
-        tl_verify_message(&vf, err, cap);
+        failure_text(t, err, cap);
+        ERR_clear_error();
+        return;
+    }
+    int alert = ERR_GET_LIB(e) == ERR_LIB_SSL && reason > SSL_AD_REASON_OFFSET &&
+                        reason < SSL_AD_REASON_OFFSET + 256
+                    ? reason - SSL_AD_REASON_OFFSET
+                    : -1;
+    if (alert > 0 && explain_alert(t, alert, err, cap)) {
         ERR_clear_error();
         return;
     }
@@ -749,11 +1080,6 @@ static void explain_ssl_error(struct tls_stream *t, int ssl_error, const char *p
                            "syslog-ng: cert-file()/key-file())",
                  auth_name(t->ctx->auth));
         kind = "no_client_certificate";
-        break;
-    case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
-        snprintf(err, cap, "the server requires a client certificate; hint: set tls.cert_file "
-                           "and tls.key_file on this output");
-        kind = "client_certificate_required";
         break;
     case SSL_R_UNSUPPORTED_PROTOCOL:
     case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
@@ -783,33 +1109,10 @@ static void explain_ssl_error(struct tls_stream *t, int ssl_error, const char *p
         }
         break;
     case SSL_R_NO_SHARED_CIPHER:
-    case SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE:
         snprintf(err, cap, "no cipher in common with the peer (%s); hint: compare tls.ciphers "
                            "(TLS 1.2) and tls.ciphersuites (TLS 1.3) with the peer's settings",
                  detail);
-        kind = server ? "no_shared_cipher" : "handshake_failure_alert";
-        if (!server && reason == SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE) {
-            snprintf(err, cap, "the server aborted the handshake (alert handshake_failure): "
-                               "usually it requires a client certificate (set tls.cert_file "
-                               "and tls.key_file) or there is no cipher in common");
-        }
-        break;
-    case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
-        snprintf(err, cap, "the peer rejected our certificate: it does not trust the CA that "
-                           "issued it (alert unknown_ca); hint: install our CA certificate in "
-                           "the peer's CA file");
-        kind = "peer_rejected_our_certificate";
-        break;
-    case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
-    case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
-    case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
-    case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
-    case SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE:
-    case SSL_R_TLSV1_ALERT_ACCESS_DENIED:
-        snprintf(err, cap, "the peer rejected our certificate (%s); hint: its log says why "
-                           "(names it permits, CA, validity)",
-                 detail);
-        kind = "peer_rejected_our_certificate";
+        kind = "no_shared_cipher";
         break;
     default:
         snprintf(err, cap, "TLS %s failed: %s", phase, detail);
@@ -1106,4 +1409,84 @@ const char *tl_stream_tls_fail_kind(const struct tl_stream *s)
 {
     const struct tls_stream *t = (const struct tls_stream *)s;
     return t->fail_kind ? t->fail_kind : "other";
+}
+
+const char *tl_stream_tls_early_close(struct tl_stream *s)
+{
+    struct tls_stream *t = (struct tls_stream *)s;
+    struct tl_peer_cert ours;
+    char *err = t->base.err;
+    size_t cap = sizeof(t->base.err);
+    bool client = t->role == TL_TLS_CLIENT;
+    if (own_cert(t, &ours)) {
+        char names[160];
+        tl_peer_cert_names(&ours, names, sizeof(names));
+        snprintf(err, cap, "%s closed the connection right after the TLS handshake without an "
+                 "alert: it most likely refused our certificate (%s, issued by '%s'), as "
+                 "rsyslog does when it does not trust our CA or does not permit our names "
+                 "(TLS 1.3 settles the client certificate after the client's handshake); hint: "
+                 "its log says why", client ? "the loghost" : "the client", names, ours.issuer);
+    } else {
+        snprintf(err, cap, "%s closed the connection right after the TLS handshake without an "
+                 "alert: it most likely requires a client certificate; hint: set %s",
+                 client ? "the loghost" : "the client", t->ctx->cert_keys);
+    }
+    tl_peer_cert_fini(&ours);
+    t->fail_kind = "closed_after_handshake";
+    return err;
+}
+
+bool tl_stream_tls_recheck(struct tl_stream *s, struct tl_tls_slot *slot, char *why,
+                           size_t cap)
+{
+    struct tls_stream *t = (struct tls_stream *)s;
+    struct tl_tls_ctx *now = tl_tls_slot_get(slot);
+    if (now == t->ctx) {
+        tl_tls_ctx_unref(now);
+        return true;
+    }
+    bool ok = true;
+    if (now->auth != TL_AUTH_ANON) {
+        X509 *leaf = SSL_get0_peer_certificate(t->ssl);
+        if (!leaf) {
+            snprintf(why, cap, "the peer sent no certificate but auth mode '%s' requires one",
+                     auth_name(now->auth));
+            ok = false;
+        } else {
+            /* The chain the peer sent at the handshake (kept with the session), verified
+             * against the new store and policy by the same callback as a handshake. */
+            struct tl_tls_ctx *was = t->ctx;
+            t->ctx = now;
+            t->failed = false;
+            X509_STORE_CTX *xs = X509_STORE_CTX_new();
+            ok = xs && X509_STORE_CTX_init(xs, SSL_CTX_get_cert_store(now->ssl), leaf,
+                                           SSL_get_peer_cert_chain(t->ssl)) == 1;
+            if (ok) {
+                X509_STORE_CTX_set_default(xs, t->role == TL_TLS_SERVER ? "ssl_client"
+                                                                        : "ssl_server");
+                X509_STORE_CTX_set_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx(), t->ssl);
+                X509_STORE_CTX_set_verify_cb(xs, verify_cb);
+                ok = X509_verify_cert(xs) == 1;
+                if (!ok && t->failed) {
+                    failure_text(t, why, cap);
+                } else if (!ok) {
+                    snprintf(why, cap, "certificate verify failed: %s",
+                             tl_verify_reason(X509_STORE_CTX_get_error(xs)));
+                }
+            } else {
+                snprintf(why, cap, "out of memory re-checking the peer's certificate");
+            }
+            X509_STORE_CTX_free(xs);
+            ERR_clear_error();
+            t->ctx = was;
+        }
+    }
+    if (ok) {
+        /* Passed: from now on the connection answers to the new policy. */
+        tl_tls_ctx_unref(t->ctx);
+        t->ctx = now;
+    } else {
+        tl_tls_ctx_unref(now);
+    }
+    return ok;
 }

@@ -57,9 +57,13 @@ bool tl_tls_slot_init(struct tl_tls_slot *slot, const struct tl_conf_tls *c,
 void tl_tls_slot_fini(struct tl_tls_slot *slot);
 /* A new reference to the current context. */
 struct tl_tls_ctx *tl_tls_slot_get(struct tl_tls_slot *slot);
-/* Re-reads every file and swaps the new context in; on any error keeps the old one and
- * logs why. Returns true when swapped. */
-bool tl_tls_slot_reload(struct tl_tls_slot *slot);
+/* Puts ctx (the caller's reference is taken over) in the slot: new connections use it;
+ * existing ones are re-checked against it by their own thread (tl_stream_tls_recheck). */
+void tl_tls_slot_swap(struct tl_tls_slot *slot, struct tl_tls_ctx *ctx);
+
+/* Where a hint tells the user to configure our certificate (a static string); default
+ * "tls.cert_file and tls.key_file". */
+void tl_tls_ctx_set_cert_keys(struct tl_tls_ctx *ctx, const char *words);
 
 /*
  * Wraps fd (connected, non-blocking; ownership taken, closed on failure) in a TLS stream
@@ -82,5 +86,23 @@ bool tl_stream_is_tls(const struct tl_stream *s);
 /* Stats: the reason of a failed handshake as a short key ("unknown_ca", "expired",
  * "name_mismatch", ...), valid after tl_stream_handshake returned TL_IO_ERROR. */
 const char *tl_stream_tls_fail_kind(const struct tl_stream *s);
+
+/*
+ * The peer closed (EOF, or a reset) right after the handshake, before the connection proved
+ * itself, without an alert: under TLS 1.3 that is how a server that checks the client's
+ * certificate after the handshake (rsyslog) refuses it. Writes the likely cause, naming our
+ * certificate, into s->err (fail kind "closed_after_handshake") and returns s->err.
+ */
+const char *tl_stream_tls_early_close(struct tl_stream *s);
+
+/*
+ * After a reload: when slot's context is not the one this connection answers to, verifies
+ * the certificate chain the peer presented at the handshake against the new CAs, CRLs and
+ * policy (auth, permitted_peers, fingerprints). True when it passes (the connection then
+ * answers to the new context) or nothing changed; false with the reason in why. Call on the
+ * connection's own thread.
+ */
+bool tl_stream_tls_recheck(struct tl_stream *s, struct tl_tls_slot *slot, char *why,
+                           size_t cap);
 
 #endif

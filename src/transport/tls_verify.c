@@ -1070,6 +1070,15 @@ static void msg_fingerprint(struct sb *b, const struct tl_verify_failure *f)
               key, pc->sha256_text);
 }
 
+static void msg_ca_as_leaf(struct sb *b, const struct tl_verify_failure *f)
+{
+    const struct tl_peer_cert *pc = f->peer;
+    sb_printf(b, "certificate (subject %s) is a CA certificate (basicConstraints CA:TRUE), not "
+              "a leaf: a CA certificate is never accepted as a peer's own certificate; hint: "
+              "issue the %s a leaf certificate (CA:FALSE) from the CA", dn(pc->subject),
+              f->side == TL_VERIFY_OUTPUT ? "server" : "client");
+}
+
 static void msg_chain(struct sb *b, const struct tl_verify_failure *f)
 {
     const struct tl_peer_cert *c = f->at_depth != NULL ? f->at_depth : f->peer;
@@ -1115,6 +1124,14 @@ static void msg_chain(struct sb *b, const struct tl_verify_failure *f)
                   "both hosts", c != NULL ? c->not_before : "(unknown date)", subject);
         break;
     case X509_V_ERR_CERT_REVOKED:
+        if (f->depth > 0) {
+            /* CRLs are checked for the whole chain: an intermediate CA can be revoked. */
+            sb_printf(b, "the CA certificate '%s' (serial %s) in the peer's chain has been revoked "
+                      "by the CRL in %s; hint: the peer needs a certificate from a CA that is not "
+                      "revoked", subject, c != NULL && c->serial != NULL ? c->serial : "?",
+                      crl_key);
+            break;
+        }
         sb_printf(b, "certificate (%s, serial %s) has been revoked by the CRL in %s; hint: the "
                   "peer needs a new certificate", subject,
                   c != NULL && c->serial != NULL ? c->serial : "?", crl_key);
@@ -1157,7 +1174,8 @@ size_t tl_verify_message(const struct tl_verify_failure *f, char *out, size_t ca
         kind = TL_VERIFY_NAME;
     }
     /* Without a certificate there is no name or fingerprint to disagree with. */
-    if ((kind == TL_VERIFY_NAME || kind == TL_VERIFY_FINGERPRINT) && f->peer == NULL) {
+    if ((kind == TL_VERIFY_NAME || kind == TL_VERIFY_FINGERPRINT ||
+         kind == TL_VERIFY_CA_AS_LEAF) && f->peer == NULL) {
         kind = TL_VERIFY_NO_CERT;
     }
     switch (kind) {
@@ -1173,8 +1191,165 @@ size_t tl_verify_message(const struct tl_verify_failure *f, char *out, size_t ca
     case TL_VERIFY_NO_CERT:
         msg_no_cert(&b, f);
         break;
+    case TL_VERIFY_CA_AS_LEAF:
+        msg_ca_as_leaf(&b, f);
+        break;
     default:
         sb_puts(&b, "certificate verification failed");
+        break;
+    }
+    return sb_done(&b);
+}
+
+/* ---- alerts ------------------------------------------------------------------------------- */
+
+const char *tl_alert_name(int alert)
+{
+    switch (alert) {
+    case TL_ALERT_HANDSHAKE_FAILURE:
+        return "handshake_failure";
+    case TL_ALERT_BAD_CERTIFICATE:
+        return "bad_certificate";
+    case TL_ALERT_UNSUPPORTED_CERTIFICATE:
+        return "unsupported_certificate";
+    case TL_ALERT_CERTIFICATE_REVOKED:
+        return "certificate_revoked";
+    case TL_ALERT_CERTIFICATE_EXPIRED:
+        return "certificate_expired";
+    case TL_ALERT_CERTIFICATE_UNKNOWN:
+        return "certificate_unknown";
+    case TL_ALERT_UNKNOWN_CA:
+        return "unknown_ca";
+    case TL_ALERT_ACCESS_DENIED:
+        return "access_denied";
+    case TL_ALERT_INTERNAL_ERROR:
+        return "internal_error";
+    case TL_ALERT_CERTIFICATE_REQUIRED:
+        return "certificate_required";
+    default:
+        return "another alert";
+    }
+}
+
+bool tl_alert_refuses_cert(int alert)
+{
+    switch (alert) {
+    case TL_ALERT_BAD_CERTIFICATE:
+    case TL_ALERT_UNSUPPORTED_CERTIFICATE:
+    case TL_ALERT_CERTIFICATE_REVOKED:
+    case TL_ALERT_CERTIFICATE_EXPIRED:
+    case TL_ALERT_CERTIFICATE_UNKNOWN:
+    case TL_ALERT_UNKNOWN_CA:
+    case TL_ALERT_ACCESS_DENIED:
+    case TL_ALERT_CERTIFICATE_REQUIRED:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* "our certificate (DNS:a.example.net, ...)" material: at most 4 names, so that the hint
+ * keeps its room in a log line. */
+static void put_our_names(struct sb *b, const struct tl_peer_cert *ours)
+{
+    if (ours == NULL) {
+        sb_puts(b, "none");
+        return;
+    }
+    put_names(b, ours, 4);
+}
+
+size_t tl_alert_message(int alert, enum tl_verify_side side, const struct tl_peer_cert *ours,
+                        const char *cert_keys, char *out, size_t cap)
+{
+    bool client = side == TL_VERIFY_OUTPUT;
+    const char *who = client ? "the loghost" : "the client";
+    const char *keys = or_default(cert_keys, "tls.cert_file and tls.key_file");
+    const char *issuer = dn(ours != NULL ? ours->issuer : NULL);
+    struct sb b;
+    if (!tl_alert_refuses_cert(alert) && alert != TL_ALERT_HANDSHAKE_FAILURE &&
+        alert != TL_ALERT_INTERNAL_ERROR) {
+        if (cap > 0) {
+            out[0] = '\0';
+        }
+        return 0;
+    }
+    sb_init(&b, out, cap);
+    if (alert == TL_ALERT_CERTIFICATE_REQUIRED || (ours == NULL && client)) {
+        sb_printf(&b, "%s requires a client certificate (alert %s); hint: set %s", who,
+                  tl_alert_name(alert), keys);
+        return sb_done(&b);
+    }
+    switch (alert) {
+    case TL_ALERT_ACCESS_DENIED:
+    case TL_ALERT_CERTIFICATE_UNKNOWN:
+        /* tlslogd sends certificate_unknown for a name or fingerprint it does not permit:
+         * OpenSSL 3.0 maps verification results to a fixed set of alerts, without
+         * access_denied. */
+        sb_printf(&b, "%s refused our certificate: alert %s: it does not permit the names in "
+                  "our certificate (", who, tl_alert_name(alert));
+        put_our_names(&b, ours);
+        if (client) {
+            sb_printf(&b, "), or our fingerprint %s; hint: ask for one of them to be added to "
+                      "its permitted_peers (or the fingerprint to its fingerprints), or use a "
+                      "certificate with a permitted name", ours->sha256_text);
+        } else {
+            sb_puts(&b, ") for the name it connects to; hint: the client must connect by one of "
+                    "these names, or permit one (tlslogd: tls.permitted_peers, rsyslog: "
+                    "StreamDriverPermittedPeers), or pin our fingerprint");
+        }
+        break;
+    case TL_ALERT_UNKNOWN_CA:
+        sb_printf(&b, "%s refused our certificate: alert unknown_ca: it does not trust '%s', the "
+                  "CA that issued our certificate; hint: install that CA's certificate in its CA "
+                  "file (tlslogd: tls.ca_file, rsyslog: DefaultNetstreamDriverCAFile, syslog-ng: "
+                  "ca-file()), or, if it is an intermediate CA, append it to our certificate file", who,
+                  issuer);
+        break;
+    case TL_ALERT_CERTIFICATE_EXPIRED:
+        sb_printf(&b, "%s refused our certificate: alert certificate_expired: our certificate "
+                  "(valid until %s) has expired by its clock, or a CRL it checks has; hint: renew "
+                  "our certificate, or compare the two hosts' clocks", who,
+                  ours->not_after);
+        break;
+    case TL_ALERT_CERTIFICATE_REVOKED:
+        sb_printf(&b, "%s refused our certificate: alert certificate_revoked: our certificate "
+                  "(serial %s) or a CA above it is revoked by a CRL it holds; hint: get a new "
+                  "certificate", who, ours->serial != NULL ? ours->serial : "?");
+        break;
+    case TL_ALERT_BAD_CERTIFICATE:
+        sb_printf(&b, "%s refused our certificate: alert bad_certificate: it finds our "
+                  "certificate (", who);
+        put_our_names(&b, ours);
+        sb_printf(&b, ") invalid: not valid before %s by its clock, a signature that does not "
+                  "verify, or (OpenSSL peers) names that do not match the name it %s; hint: its "
+                  "log says which", ours->not_before, client ? "expects" : "connects to");
+        break;
+    case TL_ALERT_UNSUPPORTED_CERTIFICATE:
+        sb_printf(&b, "%s refused our certificate: alert unsupported_certificate: its extended "
+                  "key usage does not allow TLS %s authentication, or it is a CA certificate "
+                  "(CA:TRUE); hint: reissue it as a leaf certificate with extendedKeyUsage %s",
+                  who, client ? "client" : "server", client ? "clientAuth" : "serverAuth");
+        break;
+    case TL_ALERT_INTERNAL_ERROR:
+        sb_printf(&b, "%s aborted the handshake with alert internal_error: a tlslogd peer sends "
+                  "it when it has no current CRL for a CA in our chain ('%s'), or its CRL "
+                  "expired; hint: its log names the CRL", who, issuer);
+        break;
+    case TL_ALERT_HANDSHAKE_FAILURE:
+    default:
+        if (ours != NULL) {
+            sb_printf(&b, "%s aborted the handshake (alert handshake_failure): it refused our "
+                      "certificate (", who);
+            put_our_names(&b, ours);
+            sb_puts(&b, ") without saying why (older tlslogd versions do this when the names "
+                    "are not permitted), or there is no cipher in common; hint: its log says "
+                    "which");
+        } else {
+            sb_printf(&b, "%s aborted the handshake (alert handshake_failure): no cipher in "
+                      "common, or it wants something we did not send; hint: compare tls.ciphers "
+                      "and tls.ciphersuites with its settings; its log says which", who);
+        }
         break;
     }
     return sb_done(&b);

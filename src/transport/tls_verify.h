@@ -221,6 +221,7 @@ enum tl_verify_fail {
     TL_VERIFY_NAME,         /* no certificate name matches `names` */
     TL_VERIFY_FINGERPRINT,  /* the certificate's fingerprint is not among the configured ones */
     TL_VERIFY_NO_CERT,      /* the peer presented no certificate */
+    TL_VERIFY_CA_AS_LEAF,   /* the peer's own certificate is a CA certificate (CA:TRUE) */
 };
 
 /*
@@ -257,5 +258,40 @@ struct tl_verify_failure {
  * when cap > 0 (a message that does not fit ends in "..."); returns the length written.
  */
 size_t tl_verify_message(const struct tl_verify_failure *f, char *out, size_t cap);
+
+/* ---- Alerts the peer sent ----------------------------------------------------------------- */
+
+/* TLS alert descriptions (RFC 8446 §6.2) that a refusal can carry. */
+enum tl_alert {
+    TL_ALERT_HANDSHAKE_FAILURE = 40,
+    TL_ALERT_BAD_CERTIFICATE = 42,
+    TL_ALERT_UNSUPPORTED_CERTIFICATE = 43,
+    TL_ALERT_CERTIFICATE_REVOKED = 44,
+    TL_ALERT_CERTIFICATE_EXPIRED = 45,
+    TL_ALERT_CERTIFICATE_UNKNOWN = 46,
+    TL_ALERT_UNKNOWN_CA = 48,
+    TL_ALERT_ACCESS_DENIED = 49,
+    TL_ALERT_INTERNAL_ERROR = 80,
+    TL_ALERT_CERTIFICATE_REQUIRED = 116,
+};
+
+/* "access_denied", "unknown_ca", ...: RFC 8446's name; "alert N" for others (static). */
+const char *tl_alert_name(int alert);
+
+/* True for the alerts that say the peer refused our certificate. */
+bool tl_alert_refuses_cert(int alert);
+
+/*
+ * The operator message for an alert the peer sent during or right after the handshake, when
+ * it is about our certificate: who refused what, in plain words, and what to do. `side` is
+ * ours: TL_VERIFY_OUTPUT (we are the client: "the loghost refused our certificate: alert
+ * access_denied: it does not permit the names in our certificate (DNS:app.other.org); ...")
+ * or TL_VERIFY_INPUT (we are the server: "the client refused our certificate: ..."). `ours`
+ * is our certificate (NULL when we have none); `cert_keys` names where ours is configured
+ * ("tls.cert_file and tls.key_file", "--cert and --key"). Returns 0 (and writes nothing) for
+ * an alert that is not about a certificate; else the length written (always NUL-terminated).
+ */
+size_t tl_alert_message(int alert, enum tl_verify_side side, const struct tl_peer_cert *ours,
+                        const char *cert_keys, char *out, size_t cap);
 
 #endif

@@ -1248,6 +1248,137 @@ static void test_message_truncation(void **state)
     tl_peer_cert_fini(&pc);
 }
 
+/* CRLs for the whole chain: the root's CRL revokes the intermediate the peer chains through.
+ * Checking the leaf alone (X509_V_FLAG_CRL_CHECK) let it in; CRL_CHECK_ALL refuses it and
+ * the message names the intermediate. */
+static void test_verify_revoked_intermediate(void **state)
+{
+    (void)state;
+    X509_CRL *root_crl = make_crl(F.ca1, F.ca1_key, 3, "20260101000000Z", "20261231000000Z");
+    X509_CRL *int_crl = make_crl(F.inter, F.int_key, 0, "20260101000000Z", "20261231000000Z");
+    struct vres r[2];
+    unsigned long flags[2] = { X509_V_FLAG_CRL_CHECK,
+                               X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL };
+    for (int i = 0; i < 2; i++) {
+        X509_STORE *st = X509_STORE_new();
+        STACK_OF(X509) *untrusted = sk_X509_new_null();
+        sk_X509_push(untrusted, F.inter);
+        assert_int_equal(X509_STORE_add_cert(st, F.ca1), 1);
+        assert_int_equal(X509_STORE_add_crl(st, root_crl), 1);
+        assert_int_equal(X509_STORE_add_crl(st, int_crl), 1);
+        X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+        assert_int_equal(X509_STORE_CTX_init(ctx, st, F.via_int, untrusted), 1);
+        X509_STORE_CTX_set_time(ctx, 0, F.now);
+        X509_STORE_CTX_set_flags(ctx, flags[i]);
+        r[i].err = X509_verify_cert(ctx) == 1 ? X509_V_OK : X509_STORE_CTX_get_error(ctx);
+        r[i].depth = X509_STORE_CTX_get_error_depth(ctx);
+        r[i].cur = X509_STORE_CTX_get_current_cert(ctx);
+        if (r[i].cur != NULL) {
+            X509_up_ref(r[i].cur);
+        }
+        X509_STORE_CTX_free(ctx);
+        sk_X509_free(untrusted);
+        X509_STORE_free(st);
+    }
+    assert_int_equal(r[0].err, X509_V_OK);
+    X509_free(r[0].cur);
+    expect_chain_msg(r[1], X509_V_ERR_CERT_REVOKED, 1, F.via_int, TL_VERIFY_INPUT,
+                     "the CA certificate 'CN=Test Intermediate,O=tlslogd tests' (serial 03) in "
+                     "the peer's chain has been revoked by the CRL in tls.crl_file; hint: the "
+                     "peer needs a certificate from a CA that is not revoked");
+    X509_CRL_free(root_crl);
+    X509_CRL_free(int_crl);
+}
+
+static void test_verify_ca_as_leaf(void **state)
+{
+    (void)state;
+    struct tl_peer_cert pc;
+    load(F.inter, &pc);
+    struct tl_verify_failure f;
+    memset(&f, 0, sizeof(f));
+    f.kind = TL_VERIFY_CA_AS_LEAF;
+    f.side = TL_VERIFY_INPUT;
+    f.peer = &pc;
+    char msg[512];
+    tl_verify_message(&f, msg, sizeof(msg));
+    assert_string_equal(msg, "certificate (subject CN=Test Intermediate,O=tlslogd tests) is a CA "
+                        "certificate (basicConstraints CA:TRUE), not a leaf: a CA certificate "
+                        "is never accepted as a peer's own certificate; hint: issue the client "
+                        "a leaf certificate (CA:FALSE) from the CA");
+    f.peer = NULL; /* no certificate at all: said as such */
+    tl_verify_message(&f, msg, sizeof(msg));
+    assert_non_null(strstr(msg, "the peer sent no certificate"));
+    tl_peer_cert_fini(&pc);
+}
+
+/* Every alert a refusal can carry, both ways, in words that name our certificate. */
+static void test_alert_messages(void **state)
+{
+    (void)state;
+    struct tl_peer_cert ours;
+    load(F.full, &ours);
+    char msg[1024];
+    const struct {
+        int alert;
+        enum tl_verify_side side;
+        const char *want;
+    } rows[] = {
+        { TL_ALERT_ACCESS_DENIED, TL_VERIFY_OUTPUT,
+          "the loghost refused our certificate: alert access_denied: it does not permit the "
+          "names in our certificate (DNS:client1.example.net, DNS:Alias.Example.NET, "
+          "IP:192.0.2.1, IP:2001:db8::1), or our fingerprint " },
+        { TL_ALERT_CERTIFICATE_UNKNOWN, TL_VERIFY_OUTPUT,
+          "the loghost refused our certificate: alert certificate_unknown: it does not permit "
+          "the names in our certificate (" },
+        { TL_ALERT_CERTIFICATE_UNKNOWN, TL_VERIFY_INPUT,
+          "the client refused our certificate: alert certificate_unknown: it does not permit "
+          "the names in our certificate (DNS:client1.example.net, DNS:Alias.Example.NET, "
+          "IP:192.0.2.1, IP:2001:db8::1) for the name it connects to; hint: the client must "
+          "connect by one of these names" },
+        { TL_ALERT_UNKNOWN_CA, TL_VERIFY_OUTPUT,
+          "the loghost refused our certificate: alert unknown_ca: it does not trust 'CN=Test "
+          "CA 1,O=tlslogd tests', the CA that issued our certificate; hint: install" },
+        { TL_ALERT_CERTIFICATE_EXPIRED, TL_VERIFY_OUTPUT,
+          "the loghost refused our certificate: alert certificate_expired: our certificate "
+          "(valid until 2027-11-23 10:00:00 UTC) has expired by its clock" },
+        { TL_ALERT_CERTIFICATE_REVOKED, TL_VERIFY_INPUT,
+          "the client refused our certificate: alert certificate_revoked: our certificate "
+          "(serial 1001)" },
+        { TL_ALERT_BAD_CERTIFICATE, TL_VERIFY_OUTPUT,
+          "the loghost refused our certificate: alert bad_certificate: it finds our "
+          "certificate (" },
+        { TL_ALERT_UNSUPPORTED_CERTIFICATE, TL_VERIFY_OUTPUT,
+          "the loghost refused our certificate: alert unsupported_certificate: its extended key "
+          "usage does not allow TLS client authentication, or it is a CA certificate" },
+        { TL_ALERT_INTERNAL_ERROR, TL_VERIFY_OUTPUT,
+          "the loghost aborted the handshake with alert internal_error: a tlslogd peer sends it "
+          "when it has no current CRL" },
+        { TL_ALERT_HANDSHAKE_FAILURE, TL_VERIFY_INPUT,
+          "the client aborted the handshake (alert handshake_failure): it refused our "
+          "certificate (" },
+    };
+    for (size_t i = 0; i < N(rows); i++) {
+        size_t n = tl_alert_message(rows[i].alert, rows[i].side, &ours, NULL, msg, sizeof(msg));
+        assert_int_equal(n, strlen(msg));
+        if (strncmp(msg, rows[i].want, strlen(rows[i].want)) != 0) {
+            fail_msg("alert %d: got \"%s\"", rows[i].alert, msg);
+        }
+    }
+    /* Without a certificate of ours, a refusal means the server wants one. */
+    tl_alert_message(TL_ALERT_HANDSHAKE_FAILURE, TL_VERIFY_OUTPUT, NULL, "--cert and --key", msg,
+                     sizeof(msg));
+    assert_string_equal(msg, "the loghost requires a client certificate (alert "
+                        "handshake_failure); hint: set --cert and --key");
+    /* Alerts that are not about certificates get no sentence here. */
+    assert_int_equal(tl_alert_message(70, TL_VERIFY_OUTPUT, &ours, NULL, msg, sizeof(msg)), 0);
+    assert_string_equal(msg, "");
+    assert_string_equal(tl_alert_name(TL_ALERT_ACCESS_DENIED), "access_denied");
+    assert_true(tl_alert_refuses_cert(TL_ALERT_UNKNOWN_CA));
+    assert_false(tl_alert_refuses_cert(TL_ALERT_HANDSHAKE_FAILURE));
+    tl_peer_cert_fini(&ours);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1263,6 +1394,9 @@ int main(void)
         cmocka_unit_test(test_verify_unknown_ca),
         cmocka_unit_test(test_verify_dates),
         cmocka_unit_test(test_verify_crl),
+        cmocka_unit_test(test_verify_revoked_intermediate),
+        cmocka_unit_test(test_verify_ca_as_leaf),
+        cmocka_unit_test(test_alert_messages),
         cmocka_unit_test(test_verify_purpose),
         cmocka_unit_test(test_verify_policy_messages),
         cmocka_unit_test(test_verify_reasons),
