@@ -19,7 +19,6 @@
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -283,7 +282,7 @@ def test_man_pages_ship_with_the_build():
             name, th, version)
 
 
-@pytest.mark.skipif(shutil.which("groff") is None, reason="groff not installed")
+@pytest.mark.peers("groff")
 @pytest.mark.parametrize("name", PAGES)
 def test_man_page_renders_without_warnings(name):
     r = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z", str(SRC / "man" / name)],

@@ -21,9 +21,7 @@ TSHARK = shutil.which("tshark")
 TCPDUMP = shutil.which("tcpdump")
 
 pytestmark = [
-    pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI missing"),
-    pytest.mark.skipif(not (TSHARK or TCPDUMP),
-                       reason="neither tshark nor tcpdump (scripts/install-peers installs tshark)"),
+    pytest.mark.peers("openssl", "tshark"),
     pytest.mark.skipif(os.geteuid() != 0 and not os.environ.get("TLSLOGD_CAPTURE_OK"),
                        reason="capturing on lo needs root (or set TLSLOGD_CAPTURE_OK=1 if "
                               "dumpcap has the capabilities)"),
