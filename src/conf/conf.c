@@ -95,6 +95,11 @@ struct key {
     const char *doc_def;            /* docs only: a default that depends on the kind, in
                                      * Markdown; shown instead of def */
     const char *help;               /* one line for the docs; Markdown, no '|' */
+    const char *const *synonyms;    /* KT_ENUM: more words taken (through from_name) but
+                                     * not shown in the docs; NULL = none */
+    const char *refused;            /* KT_ENUM: a word a user may expect from elsewhere
+                                     * (another key's) that this key does not take ... */
+    const char *refused_why;        /* ... and why, with what to write instead */
     size_t count_off;               /* KT_STRLIST: the size_t count beside the char ** */
     bool (*check)(const char *s, char *why, size_t whylen); /* KT_STRLIST: each item */
 };
@@ -137,6 +142,10 @@ static const char *const auth_words[] = {"anon", "certvalid", "name", "fingerpri
 /* In enum order (tl_queue_full, tl_queue_sync). */
 static const char *const queue_full_words[] = {"block", "drop", NULL};
 static const char *const queue_sync_words[] = {"none", "interval", "always", NULL};
+/* A file output's sync: the queue's words without interval, and the words of the boolean it
+ * used to be (true = always, false = none). */
+static const char *const file_sync_words[] = {"none", "always", NULL};
+static const char *const bool_words[] = {"true", "false", "yes", "no", NULL};
 
 static int fwd_transport_from_name(const char *s)
 {
@@ -151,6 +160,17 @@ static int fwd_transport_from_name(const char *s)
     }
     if (strcmp(s, "relp") == 0) {
         return TL_TR_RELP;
+    }
+    return -1;
+}
+
+static int file_sync_from_name(const char *s)
+{
+    if (strcmp(s, "none") == 0 || strcasecmp(s, "false") == 0 || strcasecmp(s, "no") == 0) {
+        return TL_QSYNC_NONE;
+    }
+    if (strcmp(s, "always") == 0 || strcasecmp(s, "true") == 0 || strcasecmp(s, "yes") == 0) {
+        return TL_QSYNC_ALWAYS;
     }
     return -1;
 }
@@ -286,10 +306,17 @@ static const struct key output_keys[] = {
     {.name = "dir_mode", .type = KT_MODE, FIELD(struct tl_conf_output, dir_mode),
      .applies = KIND(TL_OUT_FILE), .max = 07777, .def = "0755",
      .help = "permissions of new directories"},
-    {.name = "sync", .type = KT_BOOL, FIELD(struct tl_conf_output, sync),
-     .applies = KIND(TL_OUT_FILE), .def = "false",
-     .help = "fsync each file after every batch written; a RELP input acknowledges a "
-             "message only once it is written (and, with sync, on disk)"},
+    {.name = "sync", .type = KT_ENUM, FIELD(struct tl_conf_output, sync),
+     .applies = KIND(TL_OUT_FILE), .words = file_sync_words, .synonyms = bool_words,
+     .from_name = file_sync_from_name,
+     .def = "none",
+     .help = "`always` fsyncs each file after every batch written, `none` leaves "
+             "it to the kernel (`true` and `false` mean the same); a RELP input acknowledges a "
+             "message only once it is written (and, with always, on disk)",
+     .refused = "interval",
+     .refused_why = "interval is for a forward output's disk queue (queue.sync); a file "
+                    "output has no sync timer: choose always (fsync after every batch) or none "
+                    "(the kernel writes when it likes)"},
     {.name = "queue", .type = KT_QUEUE,
      .help = "the queue of messages waiting for this output (see Queue)"},
     {.name = "targets", .type = KT_TARGETS, .applies = OUT_FWD, .required = OUT_FWD,
@@ -1159,7 +1186,9 @@ static bool set_value(struct ld *ld, const struct key *k, void *base, const char
     char why[LIST_LEN + 2 * SHOW_LEN];
     uint64_t v = 0;
     bool overflow;
+    bool synonym = false;
     size_t i;
+    size_t j;
 
     show(s, len, shown, sizeof(shown));
     if (strlen(s) != len) {
@@ -1197,7 +1226,15 @@ static bool set_value(struct ld *ld, const struct key *k, void *base, const char
                 break;
             }
         }
-        if (k->words[i] == NULL) {
+        for (j = 0; k->words[i] == NULL && k->synonyms != NULL && k->synonyms[j] != NULL;
+             j++) {
+            synonym |= strcasecmp(s, k->synonyms[j]) == 0; /* as booleans are read */
+        }
+        if (k->words[i] == NULL && k->refused != NULL && strcmp(s, k->refused) == 0) {
+            errf(ld, line, "%s: %s", path, k->refused_why);
+            return false;
+        }
+        if (k->words[i] == NULL && !synonym) {
             errf(ld, line, "%s: '%s' is not one of %s", path, shown,
                  join_words(k->words, list, sizeof(list)));
             return false;

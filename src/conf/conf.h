@@ -35,11 +35,12 @@ enum tl_queue_full {
     TL_QFULL_DROP,      /* the new message is dropped and counted */
 };
 
-/* When a forward output's disk queue is fsync'ed. */
+/* When a forward output's disk queue is fsync'ed; a file output's sync takes the same words
+ * but not interval (it has no sync timer; the loader refuses it there). */
 enum tl_queue_sync {
     TL_QSYNC_NONE = 0,  /* never: the kernel writes when it likes */
     TL_QSYNC_INTERVAL,  /* every queue_sync_interval_ms (default) */
-    TL_QSYNC_ALWAYS,    /* after every write to the queue */
+    TL_QSYNC_ALWAYS,    /* after every write to the queue (file: after every batch) */
 };
 
 /* Peer authentication modes (the names rsyslog uses), RFC 5425 §5. */
@@ -121,7 +122,8 @@ struct tl_conf_output {
     size_t queue_messages;       /* queue.memory_messages: in-memory bound, default 100000 */
     size_t queue_memory_bytes;   /* queue.memory_bytes: the same in bytes, default 8 MiB */
     enum tl_queue_full full;     /* queue.full: block (default) or drop */
-    bool sync;                   /* file: fsync after each batch written; default false */
+    enum tl_queue_sync sync;     /* file: none (default) or always: fsync after each batch
+                                  * written; never interval */
     /* forward: */
     struct tl_conf_target *targets; /* tried in order; first reachable wins */
     size_t n_targets;

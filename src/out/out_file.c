@@ -515,10 +515,11 @@ void *tl_out_file_main(void *arg)
             write_msg(&wr, batch[i]);
             tl_msg_unref(batch[i]);
         }
-        if (n && (out->conf->sync || out->ack_after_write)) {
-            /* A RELP input acknowledges only what is written (sync: true: and fsynced), so
+        bool fsync_batch = out->conf->sync == TL_QSYNC_ALWAYS;
+        if (n && (fsync_batch || out->ack_after_write)) {
+            /* A RELP input acknowledges only what is written (sync: always: and fsynced), so
              * the batch goes out now rather than at the next flush_interval. */
-            for_each_file(&wr, out->conf->sync ? sync_file : flush_file);
+            for_each_file(&wr, fsync_batch ? sync_file : flush_file);
             wr.dirty = false;
             atomic_fetch_add_explicit(&out->synced, n, memory_order_release);
         }

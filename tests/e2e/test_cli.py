@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+import sender
 import tlslogd
 from tlslogd import T, config, file_output, poll, run_cli, tcp_input, to_yaml, udp_input
 
@@ -219,3 +220,24 @@ def test_start_fails_on_too_long_unix_path(daemon, tmp_path):
     d.start(wait=False)
     assert _wait_exit(d) != 0
     assert "too long" in d.log_text() and str(d.conf_path) + ":" in d.log_text(), d.log_text()
+
+
+def test_file_sync_words(tmp_path, daemon):
+    """A file output's sync takes the queue's words: always and none (true and false still
+    work); interval is refused with the reason. Messages arrive with sync: always."""
+    out = tmp_path / "out.log"
+    conf, lines = _check_errors(tmp_path, to_yaml(config(
+        [tcp_input("t")], [file_output("o", out, sync="interval")])) + "\n")
+    assert len(lines) == 1 and lines[0].endswith(
+        "outputs[0] (o).sync: interval is for a forward output's disk queue (queue.sync); a "
+        "file output has no sync timer: choose always (fsync after every batch) or none (the "
+        "kernel writes when it likes)"), lines
+    outs = {w: tmp_path / ("%s.log" % w) for w in ("always", "none", "true", "false")}
+    d = daemon(config([tcp_input("t")],
+                      [file_output(w, p, sync=w if w in ("always", "none") else w == "true")
+                       for w, p in outs.items()]))
+    token = uuid.uuid4().hex
+    sender.logger_tcp(d.port("t"), "-t", "synctest", token)
+    for p in outs.values():
+        lines = d.wait_file_lines(p, 1)
+        assert token.encode() in lines[0], lines

@@ -1394,7 +1394,7 @@ static void test_queue(void **state)
         assert_int_equal(o[i].queue_messages, 100000);
         assert_int_equal(o[i].full, TL_QFULL_BLOCK);
         assert_null(o[i].queue_dir);
-        assert_false(o[i].sync);
+        assert_int_equal(o[i].sync, TL_QSYNC_NONE);
     }
     /* Forward-only keys stay zero on file and stdout outputs. */
     assert_int_equal(o[0].drain_timeout_ms, 0);
@@ -1406,7 +1406,7 @@ static void test_queue(void **state)
     assert_int_equal(o[2].queue_sync_interval_ms, 1000);
     assert_int_equal(o[2].queue_segment_bytes, 8 * 1024 * 1024);
 
-    assert_true(o[3].sync);
+    assert_int_equal(o[3].sync, TL_QSYNC_ALWAYS);
     assert_int_equal(o[3].queue_messages, 7);
     assert_int_equal(o[3].full, TL_QFULL_DROP);
     assert_int_equal(o[4].queue_messages, 100000);
@@ -1522,8 +1522,7 @@ static void test_queue_errors(void **state)
                   "t.yaml:15: unknown key 'memory_mesages' in outputs[0] (o).queue; allowed: "
                   "memory_messages, memory_bytes, full, dir, max_bytes, sync, sync_interval, "
                   "segment_size, drain_timeout; did you mean 'memory_messages'?",
-                  "t.yaml:19: outputs[1] (p).sync: 'maybe' is not a boolean; use true, false, "
-                  "yes or no",
+                  "t.yaml:19: outputs[1] (p).sync: 'maybe' is not one of none, always",
                   "t.yaml:20: outputs[1] (p).queue: expected a mapping of queue settings "
                   "(memory_messages, full, dir, ...), got a single value",
                   "t.yaml:26: outputs[2] (q).queue.max_bytes: '512KiB' is out of range; "
@@ -1729,6 +1728,32 @@ static char *read_text(const char *path)
     return text;
 }
 
+/* A file output's sync takes the queue's words (but not interval) and, as before, booleans. */
+static void test_file_sync_words(void **state)
+{
+    struct tl_conf *c = load_ok(BASE_INPUTS
+                                "outputs:\n"
+                                "  - {name: a, type: file, path: a.log, sync: always}\n"
+                                "  - {name: b, type: file, path: b.log, sync: none}\n"
+                                "  - {name: c, type: file, path: c.log, sync: true}\n"
+                                "  - {name: d, type: file, path: d.log, sync: \"no\"}\n"
+                                "  - {name: e, type: file, path: e.log, sync: True}\n");
+
+    (void)state;
+    assert_int_equal(c->outputs[0].sync, TL_QSYNC_ALWAYS);
+    assert_int_equal(c->outputs[1].sync, TL_QSYNC_NONE);
+    assert_int_equal(c->outputs[2].sync, TL_QSYNC_ALWAYS);
+    assert_int_equal(c->outputs[3].sync, TL_QSYNC_NONE);
+    assert_int_equal(c->outputs[4].sync, TL_QSYNC_ALWAYS);
+    tl_conf_free(c);
+    expect_errors(BASE_INPUTS
+                  "outputs:\n"
+                  "  - {name: a, type: file, path: a.log, sync: interval}\n",
+                  "t.yaml:6: outputs[0] (a).sync: interval is for a forward output's disk "
+                  "queue (queue.sync); a file output has no sync timer: choose always (fsync "
+                  "after every batch) or none (the kernel writes when it likes)");
+}
+
 static void test_docs_match_tables(void **state)
 {
     static const char begin[] = "<!-- BEGIN KEY REFERENCE";
@@ -1797,6 +1822,7 @@ int main(void)
         cmocka_unit_test(test_parse_size),
         cmocka_unit_test(test_parse_duration),
         cmocka_unit_test(test_parse_listen),
+        cmocka_unit_test(test_file_sync_words),
         cmocka_unit_test(test_docs_match_tables),
     };
 
