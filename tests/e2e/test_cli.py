@@ -241,3 +241,14 @@ def test_file_sync_words(tmp_path, daemon):
     for p in outs.values():
         lines = d.wait_file_lines(p, 1)
         assert token.encode() in lines[0], lines
+
+
+def test_check_hints_at_yaml_indentation(tmp_path):
+    conf, lines = _check_errors(tmp_path, "inputs:\n  - name: a\n     transport: udp\n"
+                                          "outputs:\n  - {name: o, type: stdout}\n")
+    assert lines == [
+        "%s:3: YAML syntax error at column 15: mapping values are not allowed in this context; "
+        "check the indentation of line 3: its text starts in column 6, that of line 2 above it "
+        "in column 5 (the keys of one mapping, and the items of one list, start in the same "
+        "column; what belongs to a key is indented further); or, if its value contains ': ', "
+        "quote the value" % conf], lines

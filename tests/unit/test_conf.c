@@ -364,7 +364,35 @@ static void test_syntax_errors(void **state)
                   "(while parsing a flow sequence that starts at line 3)");
     expect_errors("inputs:\n  - name: a\n   transport: tcp\n",
                   "t.yaml:3: YAML syntax error at column 4: did not find expected '-' "
-                  "indicator (while parsing a block collection that starts at line 2)");
+                  "indicator (while parsing a block collection that starts at line 2); check "
+                  "the indentation of line 3: its text starts in column 4, that of line 2 "
+                  "above it in column 5 (the keys of one mapping, and the items of one list, "
+                  "start in the same column; what belongs to a key is indented further)");
+    /* Indented too far: libyaml's words say nothing of indentation; the hint does, and
+     * compares with the line above that has content (the comment is skipped). */
+    expect_errors("inputs:\n  - name: a\n     transport: udp\n",
+                  "t.yaml:3: YAML syntax error at column 15: mapping values are not allowed in "
+                  "this context; check the indentation of line 3: its text starts in column 6, "
+                  "that of line 2 above it in column 5 (the keys of one mapping, and the items "
+                  "of one list, start in the same column; what belongs to a key is indented "
+                  "further); or, if its value contains ': ', quote the value");
+    expect_errors("inputs:\n  - name: a\n    # the transport\n\n     transport: udp\n",
+                  "t.yaml:5: YAML syntax error at column 6: did not find expected key (while "
+                  "parsing a block mapping that starts at line 2); check the indentation of "
+                  "line 5: its text starts in column 6, that of line 2 above it in column 5 "
+                  "(the keys of one mapping, and the items of one list, start in the same "
+                  "column; what belongs to a key is indented further)");
+    expect_errors("tls:\n  ca_file: a.pem\n cert_file: b.pem\n",
+                  "t.yaml:3: YAML syntax error at column 2: did not find expected key (while "
+                  "parsing a block mapping that starts at line 1); check the indentation of "
+                  "line 3: its text starts in column 2, that of line 2 above it in column 3 "
+                  "(the keys of one mapping, and the items of one list, start in the same "
+                  "column; what belongs to a key is indented further)");
+    /* Lined up: then the likely cause is an unquoted ': ' in the value. */
+    expect_errors("outputs:\n  - name: o\n    path: C: x.log\n",
+                  "t.yaml:3: YAML syntax error at column 12: mapping values are not allowed in "
+                  "this context; line 3 lines up with line 2 above it: if its value contains "
+                  "': ', quote the value");
     expect_errors("inputs:\n\t- name: a\n",
                   "t.yaml:2: YAML syntax error at column 1: found character that cannot start "
                   "any token (while scanning for the next token that starts at line 2); "
