@@ -427,7 +427,9 @@ static const struct key tls_keys[] = {
      .def = "10s", .help = "a peer that has not completed the handshake by then is dropped"},
     {.name = "auth", .type = KT_ENUM, FIELD(struct tl_conf_tls, auth), .words = auth_words,
      .from_name = auth_from_name, .doc_def = "inputs: `anon`; outputs: `name`",
-     .help = "how the peer is authenticated (see Authentication modes)"},
+     .help = "how the peer is authenticated (see Authentication modes); an input that has "
+             "a CA (ca_file or ca_dir, its own or inherited) must set it: anon is no longer "
+             "implied there"},
     {.name = "permitted_peers", .type = KT_STRLIST, FIELD(struct tl_conf_tls, permitted_peers),
      .count_off = offsetof(struct tl_conf_tls, n_permitted_peers),
      .check = tl_name_pattern_check,
@@ -1941,6 +1943,14 @@ static void check_tls(struct ld *ld, const struct tl_conf_tls *t, bool input,
     if (auth == TL_AUTH_DEFAULT) {
         auth = input ? TL_AUTH_ANON : TL_AUTH_NAME;
         dflt = input ? " (the default for inputs)" : " (the default for outputs)";
+        /* A CA on an input reads as "clients must have a certificate of this CA", yet
+         * without auth it would let anyone in: say so instead of guessing either way. */
+        if (input && (t->ca_file != NULL || t->ca_dir != NULL)) {
+            errf(ld, line, "%s.tls: a CA is configured (tls.%s, here or at the top level) "
+                 "but no tls.auth, so any client would be accepted, with or without a "
+                 "certificate; set auth: certvalid, name or fingerprint, or auth: anon to "
+                 "accept anyone", where, t->ca_file != NULL ? "ca_file" : "ca_dir");
+        }
     }
     if (input && t->cert_file == NULL && t->key_file == NULL) {
         errf(ld, line, "%s.tls: a TLS input needs a certificate: set tls.cert_file and "

@@ -252,3 +252,23 @@ def test_check_hints_at_yaml_indentation(tmp_path):
         "in column 5 (the keys of one mapping, and the items of one list, start in the same "
         "column; what belongs to a key is indented further); or, if its value contains ': ', "
         "quote the value" % conf], lines
+
+
+def test_check_refuses_implicit_anon_input(tmp_path):
+    """Issue 12: a CA configured and no auth on an input would let anyone in."""
+    conf, lines = _check_errors(tmp_path, """\
+tls:
+  ca_file: /etc/ssl/certs/ca-certificates.crt
+inputs:
+  - name: tls-in
+    transport: tls
+    listen: "127.0.0.1:0"
+    tls: {cert_file: /etc/hostname, key_file: /etc/hostname}
+outputs:
+  - {name: o, type: stdout}
+""")
+    assert lines == [
+        "%s:4: inputs[0] (tls-in).tls: a CA is configured (tls.ca_file, here or at the top "
+        "level) but no tls.auth, so any client would be accepted, with or without a "
+        "certificate; set auth: certvalid, name or fingerprint, or auth: anon to accept anyone"
+        % conf], lines

@@ -767,7 +767,7 @@ static void test_tls_merge(void **state)
                                 "  - name: t2\n"
                                 "    transport: tls\n"
                                 "    listen: \":0\"\n"
-                                "    tls: {}\n"
+                                "    tls: {auth: anon}\n"
                                 "outputs:\n"
                                 "  - name: f\n"
                                 "    type: forward\n"
@@ -824,16 +824,16 @@ static void test_tls_merge(void **state)
     /* A copy, not the top-level block's strings. */
     assert_ptr_not_equal(t1->ca_file, top->ca_file);
 
-    /* t2: everything inherited; an empty block sets nothing, so the line is the top's. */
+    /* t2: everything but auth inherited (a CA with no auth is an error on an input). */
     assert_int_equal(c->inputs[1].port, 0);
     assert_false(c->inputs[1].hostname_must_match_cert);
     assert_int_equal(c->inputs[1].framing, TL_FRAMING_AUTO);
     assert_int_equal(c->inputs[1].max_connections, 10000);
-    assert_int_equal(t2->line, 1);
+    assert_int_equal(t2->line, 22);
     assert_string_equal(t2->cert_file, "/etc/server.pem");
     assert_int_equal(t2->min_version, 13);
     assert_int_equal(t2->handshake_timeout_ms, 10000);
-    assert_int_equal(t2->auth, TL_AUTH_DEFAULT);
+    assert_int_equal(t2->auth, TL_AUTH_ANON);
     assert_int_equal(t2->n_permitted_peers, 2);
     assert_string_equal(t2->permitted_peers[0], "*.example.net");
     assert_string_equal(t2->permitted_peers[1], "192.0.2.1");
@@ -1782,6 +1782,58 @@ static void test_file_sync_words(void **state)
                   "after every batch) or none (the kernel writes when it likes)");
 }
 
+/* Issue 12: an input that has a CA (its own or inherited) and no auth would accept anyone. */
+static void test_implicit_anon_input(void **state)
+{
+    struct tl_conf *c;
+
+    (void)state;
+    expect_errors("tls: {ca_file: /ca.pem, cert_file: /c.pem, key_file: /k.pem}\n"
+                  "inputs:\n"
+                  "  - name: t\n"
+                  "    transport: tls\n"
+                  "    listen: \":1\"\n"
+                  "  - name: r\n"
+                  "    transport: relp\n"
+                  "    listen: \":2\"\n"
+                  "    tls: {}\n"
+                  BASE_OUTPUTS,
+                  "t.yaml:3: inputs[0] (t).tls: a CA is configured (tls.ca_file, here or at "
+                  "the top level) but no tls.auth, so any client would be accepted, with or "
+                  "without a certificate; set auth: certvalid, name or fingerprint, or auth: "
+                  "anon to accept anyone",
+                  "t.yaml:6: inputs[1] (r).tls: a CA is configured (tls.ca_file, here or at "
+                  "the top level) but no tls.auth, so any client would be accepted, with or "
+                  "without a certificate; set auth: certvalid, name or fingerprint, or auth: "
+                  "anon to accept anyone");
+    expect_errors("inputs:\n"
+                  "  - name: d\n"
+                  "    transport: tls\n"
+                  "    listen: \":3\"\n"
+                  "    tls: {ca_dir: /cas, cert_file: /c.pem, key_file: /k.pem}\n"
+                  BASE_OUTPUTS,
+                  "t.yaml:2: inputs[0] (d).tls: a CA is configured (tls.ca_dir, here or at "
+                  "the top level) but no tls.auth, so any client would be accepted, with or "
+                  "without a certificate; set auth: certvalid, name or fingerprint, or auth: "
+                  "anon to accept anyone");
+    /* Said out loud it is fine; so is no CA at all (nothing suggests a client check), and
+     * plain relp and outputs are not concerned. */
+    c = load_ok("tls: {ca_file: /ca.pem, cert_file: /c.pem, key_file: /k.pem}\n"
+                "inputs:\n"
+                "  - {name: t, transport: tls, listen: \":1\", tls: {auth: anon}}\n"
+                "  - {name: r, transport: relp, listen: \":2\"}\n"
+                "  - {name: n, transport: tls, listen: \":3\", tls: {auth: certvalid}}\n"
+                "outputs:\n"
+                "  - {name: f, type: forward, targets: h}\n");
+    assert_int_equal(c->inputs[0].tls.auth, TL_AUTH_ANON);
+    tl_conf_free(c);
+    c = load_ok("inputs:\n"
+                "  - {name: t, transport: tls, listen: \":1\", tls: {cert_file: /c, key_file: "
+                "/k}}\n" BASE_OUTPUTS);
+    assert_int_equal(c->inputs[0].tls.auth, TL_AUTH_DEFAULT);
+    tl_conf_free(c);
+}
+
 static void test_docs_match_tables(void **state)
 {
     static const char begin[] = "<!-- BEGIN KEY REFERENCE";
@@ -1851,6 +1903,7 @@ int main(void)
         cmocka_unit_test(test_parse_duration),
         cmocka_unit_test(test_parse_listen),
         cmocka_unit_test(test_file_sync_words),
+        cmocka_unit_test(test_implicit_anon_input),
         cmocka_unit_test(test_docs_match_tables),
     };
 
