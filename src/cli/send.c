@@ -56,9 +56,11 @@
 static const char usage_text[] =
     "usage: tlslog send --server HOST:PORT [options] [MESSAGE ...]\n"
     "\n"
-    "Sends syslog messages, like logger(1), over TLS (RFC 5425, the default), TCP or UDP.\n"
+    "Sends syslog messages, like logger(1), over TLS (RFC 5425, the default), RELP (plain\n"
+    "or over TLS; every message acknowledged), TCP or UDP.\n"
     "Each MESSAGE argument is one message; without any, each line of stdin is one message.\n"
-    "Exit status 0 only when every message was written and the connection closed in order.\n"
+    "Exit status 0 only when every message was written (for RELP: acknowledged) and the\n"
+    "connection closed in order.\n"
     "\n"
     "connection:\n"
     "  --server HOST:PORT      the receiver (port default: 6514 for tls, 2514 for relp, 514\n"

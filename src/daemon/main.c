@@ -22,18 +22,22 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: tlslogd [-c FILE] [--check] [--version] [--help]\n"
             "\n"
-            "Receives syslog messages (UDP, TCP, unix socket) and writes them to files.\n"
-            "Runs in the foreground; its own diagnostics go to stderr.\n"
+            "A syslog daemon for moving logs securely. Receives syslog over TLS (RFC 5425),\n"
+            "RELP (plain or over TLS), TCP (RFC 6587), UDP and a local unix socket; writes\n"
+            "files or stdout, and forwards over TLS, RELP, TCP or UDP through a memory and\n"
+            "disk queue. Runs in the foreground; its own diagnostics go to stderr.\n"
             "\n"
             "  -c, --config FILE  configuration file (YAML). Without it tlslogd runs its\n"
             "                     embedded default: TCP and UDP on 127.0.0.1:5514, written to\n"
             "                     ./tlslogd-logs/{hostname}.log\n"
-            "      --check        validate the configuration and exit (0 = valid)\n"
+            "      --check        validate the configuration and exit (0 = valid). Binds\n"
+            "                     nothing, writes nothing.\n"
             "      --version      print the version and exit\n"
             "  -h, --help         this text\n"
             "\n"
             "Signals: TERM/INT stop after writing everything received; HUP reopens output\n"
-            "files (after logrotate); USR1 logs counters.\n"
+            "files (after logrotate) and reloads TLS certificates, keys, CAs and CRLs; USR1\n"
+            "logs counters.\n"
             "Configuration reference: docs/configuration.md, man tlslogd.yaml(5).\n");
 }
 

@@ -25,6 +25,18 @@ def test_help():
     assert r.returncode == 0, r.stderr
     text = r.stdout + r.stderr
     assert b"-c" in text and b"--check" in text, text
+    # What it does today, not what it did first (issue 11): TLS, RELP, forwarding.
+    for word in (b"TLS (RFC 5425)", b"RELP", b"forwards"):
+        assert word in text, (word, text)
+
+
+def test_tlslog_help_names_relp():
+    tlslog = os.path.join(tlslogd.BUILD, "tlslog")
+    for argv in ([tlslog, "--help"], [tlslog, "send", "--help"]):
+        r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=T(20))
+        assert r.returncode == 0, r.stderr
+        assert b"RELP" in r.stdout, (argv, r.stdout)
+        assert b"TLS" in r.stdout and b"TCP" in r.stdout and b"UDP" in r.stdout, r.stdout
 
 
 def test_unknown_option_fails():
