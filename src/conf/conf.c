@@ -525,6 +525,9 @@ struct ld {
     size_t cap_errs;
     size_t dropped; /* errors past MAX_ERRORS */
     bool oom;
+    struct tl_conf_fileref *files; /* handed to the tl_conf at the end (see walk_tls) */
+    size_t n_files;
+    size_t cap_files;
 };
 
 static char *vfmt(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
@@ -1879,6 +1882,60 @@ static int key_line(const struct tl_yaml_node *map, const char *name)
     return map->line;
 }
 
+static void free_filerefs(struct tl_conf_fileref *f, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        free(f[i].key);
+        free(f[i].path);
+    }
+    free(f);
+}
+
+/* Remembers the path keys (files; *_dir: directories) a tls: block sets, with their lines,
+ * for tl_conf_check_files. "system" for ca_file is the system store, not a file. */
+static void note_files(struct ld *ld, const struct tl_yaml_node **found, const char *path)
+{
+    size_t i;
+
+    for (i = 0; i < tls_section.n_keys; i++) {
+        const struct key *k = &tls_section.keys[i];
+        const struct tl_yaml_node *v = found[i];
+        struct tl_conf_fileref *f;
+        size_t len = strlen(k->name);
+
+        if (k->type != KT_PATH || v == NULL || v->kind != TL_YAML_SCALAR || v->len == 0 ||
+            strlen(v->str) != v->len ||
+            (strcmp(k->name, "ca_file") == 0 && strcmp(v->str, "system") == 0)) {
+            continue;
+        }
+        if (ld->n_files == ld->cap_files) {
+            size_t cap = ld->cap_files ? ld->cap_files * 2 : 8;
+
+            f = realloc(ld->files, cap * sizeof(*f));
+            if (f == NULL) {
+                ld->oom = true;
+                return;
+            }
+            ld->files = f;
+            ld->cap_files = cap;
+        }
+        f = &ld->files[ld->n_files];
+        f->key = fmt_str("%s.%s", path, k->name);
+        f->path = strdup(v->str);
+        f->line = v->line;
+        f->dir = len > 4 && strcmp(k->name + len - 4, "_dir") == 0;
+        if (f->key == NULL || f->path == NULL) {
+            free(f->key);
+            free(f->path);
+            ld->oom = true;
+            return;
+        }
+        ld->n_files++;
+    }
+}
+
 /* Reads a tls: block into t; found[] as for walk_map. False when it is not a mapping. */
 static bool walk_tls(struct ld *ld, const struct tl_yaml_node *v, struct tl_conf_tls *t,
                      const char *path, const struct tl_yaml_node **found)
@@ -1889,6 +1946,7 @@ static bool walk_tls(struct ld *ld, const struct tl_yaml_node *v, struct tl_conf
         return false;
     }
     walk_map(ld, &tls_section, v, t, path, found, -1);
+    note_files(ld, found, path);
     return true;
 }
 
@@ -2598,6 +2656,7 @@ void tl_conf_free(struct tl_conf *c)
     free(c->inputs);
     free(c->outputs);
     free(c->routes);
+    free_filerefs(c->files, c->n_files);
     tls_free(&c->tls);
     free(c->port_file);
     free(c->file);
@@ -2641,7 +2700,103 @@ struct tl_conf *tl_conf_load_string(const char *text, size_t len, const char *na
         walk_top(&ld, c, root);
     }
     tl_yaml_free(root);
+    if (c != NULL) {
+        c->files = ld.files;
+        c->n_files = ld.n_files;
+    } else {
+        free_filerefs(ld.files, ld.n_files);
+    }
     return finish(&ld, c, errs);
+}
+
+/* Why path cannot be used as a file (dir: a directory), or NULL when it can. */
+static const char *unreadable(const char *path, bool dir, int *err)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | (dir ? O_DIRECTORY : 0));
+
+    *err = 0;
+    if (fd < 0) {
+        *err = errno;
+        return strerror(errno);
+    }
+    if (fstat(fd, &st) < 0) {
+        *err = errno;
+        close(fd);
+        return strerror(*err);
+    }
+    close(fd);
+    if (!dir && S_ISDIR(st.st_mode)) {
+        return "it is a directory, not a file";
+    }
+    if (!dir && !S_ISREG(st.st_mode)) {
+        return "it is not a regular file";
+    }
+    return NULL;
+}
+
+/* What a TLS file key should point at, for the remedy of tl_conf_check_files. */
+static const char *file_role(const char *key)
+{
+    static const char *const roles[][2] = {
+        {"ca_file", "the PEM certificates of the CAs that issued the peers' certificates"},
+        {"ca_dir", "a directory of CA certificates named by hash (openssl rehash DIR)"},
+        {"cert_file", "this side's certificate in PEM, then its intermediates (tlslog cert "
+                      "issue makes one)"},
+        {"key_file", "the PEM private key of cert_file"},
+        {"key_password_file", "a file whose first line is the password of key_file"},
+        {"crl_file", "the CAs' revocation lists in PEM (tlslog cert revoke writes one)"},
+    };
+    size_t i;
+
+    for (i = 0; i < COUNT(roles); i++) {
+        if (strcmp(key, roles[i][0]) == 0) {
+            return roles[i][1];
+        }
+    }
+    return "the file this key names";
+}
+
+bool tl_conf_check_files(const struct tl_conf *c, struct tl_conf_errors *errs)
+{
+    struct ld ld;
+    char cwd[512];
+    size_t i;
+
+    memset(&ld, 0, sizeof(ld));
+    ld.file = c->file;
+    if (errs != NULL) {
+        errs->lines = NULL;
+        errs->n = 0;
+    }
+    for (i = 0; i < c->n_files; i++) {
+        const struct tl_conf_fileref *f = &c->files[i];
+        const char *key = strrchr(f->key, '.') + 1;
+        char where[600] = "";
+        int err;
+        const char *why = unreadable(f->path, f->dir, &err);
+
+        if (why == NULL) {
+            continue;
+        }
+        /* A relative path is taken from the working directory, not from the configuration
+         * file's directory: say which one, it is the usual surprise. */
+        if (f->path[0] != '/' && getcwd(cwd, sizeof(cwd)) != NULL) {
+            snprintf(where, sizeof(where), " (relative to the working directory %s)", cwd);
+        }
+        if (err == EACCES) {
+            errf(&ld, f->line, "%s: cannot read %s '%s'%s: %s; let the user tlslogd runs as "
+                 "read it (chown, or a group it is in with chmod 640)", f->key,
+                 f->dir ? "directory" : "file", f->path, where, why);
+        } else {
+            errf(&ld, f->line, "%s: cannot read %s '%s'%s: %s; %s must name %s: fix the "
+                 "path%s", f->key, f->dir ? "directory" : "file", f->path, where, why, key,
+                 file_role(key),
+                 err != ENOENT ? "" : f->dir ? " or create it" : " or put the file there");
+        }
+    }
+    give_errors(&ld, errs);
+    return ld.n_errs == 0;
 }
 
 /* Reads a whole file, at most MAX_FILE_SIZE bytes; errno set on failure. */

@@ -155,6 +155,15 @@ struct tl_conf_route {
     size_t *to;                  /* indexes into outputs */
 };
 
+/* A file or directory the configuration names (the TLS blocks' paths), kept for
+ * tl_conf_check_files: where it was written and under which key. */
+struct tl_conf_fileref {
+    char *key;                   /* "inputs[tls-in].tls.cert_file" */
+    char *path;                  /* as written */
+    int line;
+    bool dir;                    /* a directory of files (ca_dir), not a file */
+};
+
 struct tl_conf {
     char *file;                  /* as given, or "<embedded>" */
     unsigned workers;            /* 0 = number of CPUs */
@@ -169,6 +178,8 @@ struct tl_conf {
     size_t n_outputs;
     struct tl_conf_route *routes;
     size_t n_routes;             /* 0: every input goes to every output */
+    struct tl_conf_fileref *files; /* every TLS file key set, in file order */
+    size_t n_files;
 };
 
 /* Collected errors: each one a full sentence starting with "FILE:LINE: ". */
@@ -185,6 +196,12 @@ struct tl_conf *tl_conf_load_string(const char *text, size_t len, const char *na
                                     struct tl_conf_errors *errs);
 void tl_conf_free(struct tl_conf *c);
 void tl_conf_errors_fini(struct tl_conf_errors *errs);
+/* Every file the configuration names (certificates, keys, CAs, CRLs, password files) can
+ * be opened for reading by this process, and each directory listed. Loading does not open
+ * them (a configuration can be written before its files); --check and start-up call this.
+ * Returns true when all can; otherwise fills errs like tl_conf_load_file, one line per
+ * file with its key, FILE:LINE and the remedy. */
+bool tl_conf_check_files(const struct tl_conf *c, struct tl_conf_errors *errs);
 
 /* The configuration tlslogd runs with when started without -c (see README). */
 extern const char tl_conf_embedded[];

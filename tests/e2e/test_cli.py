@@ -3,14 +3,18 @@
 import glob
 import os
 import re
+import shutil
 import socket
 import subprocess
+import tempfile
 import uuid
+from pathlib import Path
 
 import pytest
 
 import sender
 import tlslogd
+from docrun import doc_files, with_files
 from tlslogd import T, config, file_output, poll, run_cli, tcp_input, to_yaml, udp_input
 
 
@@ -26,7 +30,7 @@ def test_help():
     text = r.stdout + r.stderr
     assert b"-c" in text and b"--check" in text, text
     # What it does today, not what it did first (issue 11): TLS, RELP, forwarding.
-    for word in (b"TLS (RFC 5425)", b"RELP", b"forwards"):
+    for word in (b"TLS (RFC 5425)", b"RELP", b"forwards", b"certificate, key"):
         assert word in text, (word, text)
 
 
@@ -148,12 +152,24 @@ def test_check_missing_file(tmp_path):
     assert str(tmp_path / "nope.yaml").encode() in r.stderr
 
 
-def test_examples_pass_check(tmp_path):
+@pytest.fixture(scope="module")
+def doc_certs(tmp_path_factory):
+    return doc_files(tmp_path_factory.mktemp("doc-pki"))
+
+
+@pytest.mark.peers("openssl")
+def test_examples_pass_check(tmp_path, doc_certs):
+    """Each example, with the files it names made (/etc/tlslogd/ moved under tmp_path, as
+    docs/configuration.md says), passes --check."""
     examples = sorted(glob.glob(os.path.join(tlslogd.SRC, "examples", "*.yaml")))
     assert examples, "no examples/*.yaml"
     bad = []
     for ex in examples:
-        r = run_cli(["-c", ex, "--check"], cwd=str(tmp_path))
+        work = tmp_path / os.path.basename(ex)[:-5]
+        work.mkdir()
+        conf = work / os.path.basename(ex)
+        conf.write_text(with_files(Path(ex).read_text(), work, doc_certs))
+        r = run_cli(["-c", str(conf), "--check"], cwd=str(work))
         if r.returncode != 0 or b"configuration OK" not in r.stdout:
             bad.append("%s: rc=%d\n%s" % (ex, r.returncode, r.stderr.decode(errors="replace")))
     assert not bad, "\n".join(bad)
@@ -234,25 +250,90 @@ def test_start_fails_on_too_long_unix_path(daemon, tmp_path):
     assert "too long" in d.log_text() and str(d.conf_path) + ":" in d.log_text(), d.log_text()
 
 
-def test_file_sync_words(tmp_path, daemon):
-    """A file output's sync takes the queue's words: always and none (true and false still
-    work); interval is refused with the reason. Messages arrive with sync: always."""
-    out = tmp_path / "out.log"
-    conf, lines = _check_errors(tmp_path, to_yaml(config(
-        [tcp_input("t")], [file_output("o", out, sync="interval")])) + "\n")
-    assert len(lines) == 1 and lines[0].endswith(
-        "outputs[0] (o).sync: interval is for a forward output's disk queue (queue.sync); a "
-        "file output has no sync timer: choose always (fsync after every batch) or none (the "
-        "kernel writes when it likes)"), lines
-    outs = {w: tmp_path / ("%s.log" % w) for w in ("always", "none", "true", "false")}
-    d = daemon(config([tcp_input("t")],
-                      [file_output(w, p, sync=w if w in ("always", "none") else w == "true")
-                       for w, p in outs.items()]))
-    token = uuid.uuid4().hex
-    sender.logger_tcp(d.port("t"), "-t", "synctest", token)
-    for p in outs.values():
-        lines = d.wait_file_lines(p, 1)
-        assert token.encode() in lines[0], lines
+# ---------------------------------------------------------------------------------------------
+# --check: the files a configuration names, YAML indentation, the implicit anon input
+
+TLS_CONF = """\
+tls:
+  ca_file: ca.pem
+  cert_file: missing.pem
+  key_file: keys
+inputs:
+  - name: tls-in
+    transport: tls
+    listen: "127.0.0.1:0"
+    tls:
+      auth: certvalid
+      crl_file: /nonexistent/crl.pem
+outputs:
+  - name: o
+    type: file
+    path: out.log
+"""
+
+
+def test_check_reports_unreadable_tls_files(tmp_path, daemon):
+    """--check opens every certificate, key, CA and CRL file and says which cannot be read,
+    where it is set and what to do; the daemon refuses to start the same way."""
+    (tmp_path / "ca.pem").write_text("(the file exists: --check only opens it)\n")
+    (tmp_path / "keys").mkdir()
+    conf = tmp_path / "tls.yaml"
+    conf.write_text(TLS_CONF)
+    r = run_cli(["-c", str(conf), "--check"], cwd=str(tmp_path))
+    assert r.returncode == 1, r
+    assert b"configuration OK" not in r.stdout
+    err = r.stderr.decode()
+    lines = err.splitlines()
+    assert len(lines) == 3, err
+    assert lines[0] == (
+        "%s:3: tls.cert_file: cannot read file 'missing.pem' (relative to the working "
+        "directory %s): No such file or directory; cert_file must name this side's certificate "
+        "in PEM, then its intermediates (tlslog cert issue makes one): fix the path or put the "
+        "file there" % (conf, tmp_path)), lines[0]
+    assert lines[1].startswith("%s:4: tls.key_file: cannot read file 'keys'" % conf), lines[1]
+    assert "it is a directory, not a file" in lines[1], lines[1]
+    assert lines[2].startswith("%s:11: inputs[0] (tls-in).tls.crl_file: cannot read file "
+                               "'/nonexistent/crl.pem': No such file or directory; crl_file "
+                               "must name" % conf), lines[2]
+    # Starting: the same lines, nothing bound, exit status 1.
+    d = daemon(TLS_CONF, name="nofiles", start=False, cwd=str(tmp_path))
+    d.start(wait=False)
+    poll(lambda: not d.alive(), T(20), "tlslogd to refuse to start")
+    d.nonzero_exit_ok = True
+    assert d.proc.returncode == 1
+    assert "tls.cert_file: cannot read file 'missing.pem'" in d.log_text(), d.log_text()
+    assert "listening" not in d.log_text()
+
+
+def test_check_unreadable_key_as_another_user(tmp_path):
+    """A key the daemon's user cannot read (the usual mistake with a 0600 key owned by root)
+    is found by --check, with the remedy. Runs --check as nobody."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run --check as another user")
+    # Outside pytest's 0700 tmp tree: nobody must reach the configuration and the certificate.
+    d = Path(tempfile.mkdtemp(prefix="tlslogd-e2e-"))
+    try:
+        d.chmod(0o755)
+        key = d / "key.pem"
+        key.write_text("-----BEGIN PRIVATE KEY-----\n")
+        key.chmod(0o600)
+        cert = d / "cert.pem"
+        cert.write_text("x\n")
+        cert.chmod(0o644)
+        conf = d / "k.yaml"
+        conf.write_text("inputs:\n  - name: t\n    transport: tls\n    listen: \"127.0.0.1:0\"\n"
+                        "    tls: {cert_file: %s, key_file: %s}\n"
+                        "outputs:\n  - {name: o, type: stdout}\n" % (cert, key))
+        conf.chmod(0o644)
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            tlslogd.BINARY, "-c", str(conf), "--check"], cwd="/",
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=T(20))
+    finally:
+        shutil.rmtree(d)
+    assert r.returncode == 1, r
+    assert r.stderr.decode().strip() == (
+        "%s:5: inputs[0] (t).tls.key_file: cannot read file '%s': Permission denied; let the "
+        "user tlslogd runs as read it (chown, or a group it is in with chmod 640)" % (conf, key))
 
 
 def test_check_hints_at_yaml_indentation(tmp_path):
@@ -284,3 +365,25 @@ outputs:
         "level) but no tls.auth, so any client would be accepted, with or without a "
         "certificate; set auth: certvalid, name or fingerprint, or auth: anon to accept anyone"
         % conf], lines
+
+
+def test_file_sync_words(tmp_path, daemon):
+    """A file output's sync takes the queue's words: always and none (true and false still
+    work); interval is refused with the reason. Messages arrive with sync: always."""
+    out = tmp_path / "out.log"
+    conf, lines = _check_errors(tmp_path, to_yaml(config(
+        [tcp_input("t")], [file_output("o", out, sync="interval")])) + "\n")
+    assert len(lines) == 1 and lines[0].endswith(
+        "outputs[0] (o).sync: interval is for a forward output's disk queue (queue.sync); a "
+        "file output has no sync timer: choose always (fsync after every batch) or none (the "
+        "kernel writes when it likes)"), lines
+    outs = {w: tmp_path / ("%s.log" % w) for w in ("always", "none", "true", "false")}
+    d = daemon(config([tcp_input("t")],
+                      [file_output(w, p, sync=w if w in ("always", "none") else w == "true")
+                       for w, p in outs.items()]))
+    token = uuid.uuid4().hex
+    sender.logger_tcp(d.port("t"), "-t", "synctest", token)
+    for p in outs.values():
+        lines = d.wait_file_lines(p, 1)
+        assert token.encode() in lines[0], lines
+

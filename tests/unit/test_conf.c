@@ -3,6 +3,7 @@
  * message, and the value syntaxes (sizes, durations, listen addresses).
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -1834,6 +1837,91 @@ static void test_implicit_anon_input(void **state)
     tl_conf_free(c);
 }
 
+/* tl_conf_check_files: each file key, once per block that sets it, with its line. */
+static void test_check_files(void **state)
+{
+    char dir[] = "/tmp/tlslogd-test-conf-XXXXXX";
+    char text[2048];
+    char cwd[256];
+    char want[4][2048];
+    struct tl_conf_errors errs = {0};
+    struct tl_conf *c;
+    FILE *f;
+    size_t i;
+
+    int back = open(".", O_RDONLY | O_DIRECTORY);
+
+    (void)state;
+    assert_true(back >= 0);
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(chdir(dir), 0);
+    assert_non_null(getcwd(cwd, sizeof(cwd)));
+    f = fopen("ca.pem", "w");
+    assert_non_null(f);
+    fclose(f);
+    assert_int_equal(mkdir("cas", 0700), 0);
+    snprintf(text, sizeof(text),
+             "tls:\n"
+             "  ca_file: ca.pem\n"
+             "  cert_file: %s/missing.pem\n"
+             "  key_file: cas\n"
+             "inputs:\n"
+             "  - name: t\n"
+             "    transport: tls\n"
+             "    listen: \":1\"\n"
+             "    tls:\n"
+             "      auth: certvalid\n"
+             "      ca_dir: nodir\n"
+             "      crl_file: ca.pem\n"
+             "      key_password_file: pw\n"
+             "outputs:\n"
+             "  - {name: f, type: forward, targets: h, tls: {ca_file: system, ca_dir: cas}}\n",
+             dir);
+    c = load_ok(text);
+    assert_false(tl_conf_check_files(c, &errs));
+    snprintf(want[0], sizeof(want[0]),
+             "t.yaml:3: tls.cert_file: cannot read file '%s/missing.pem': No such file or "
+             "directory; cert_file must name this side's certificate in PEM, then its "
+             "intermediates (tlslog cert issue makes one): fix the path or put the file there",
+             dir);
+    snprintf(want[1], sizeof(want[1]),
+             "t.yaml:4: tls.key_file: cannot read file 'cas' (relative to the working "
+             "directory %s): it is a directory, not a file; key_file must name the PEM private "
+             "key of cert_file: fix the path", cwd);
+    snprintf(want[2], sizeof(want[2]),
+             "t.yaml:11: inputs[0] (t).tls.ca_dir: cannot read directory 'nodir' (relative to "
+             "the working directory %s): No such file or directory; ca_dir must name a "
+             "directory of CA certificates named by hash (openssl rehash DIR): fix the path or "
+             "create it", cwd);
+    snprintf(want[3], sizeof(want[3]),
+             "t.yaml:13: inputs[0] (t).tls.key_password_file: cannot read file 'pw' (relative "
+             "to the working directory %s): No such file or directory; key_password_file must "
+             "name a file whose first line is the password of key_file: fix the path or put "
+             "the file there", cwd);
+    if (errs.n != 4) {
+        print_errors(&errs);
+    }
+    assert_int_equal(errs.n, 4);
+    for (i = 0; i < 4; i++) {
+        assert_string_equal(errs.lines[i], want[i]);
+    }
+    tl_conf_errors_fini(&errs);
+    tl_conf_free(c);
+
+    /* Every file there: nothing to say. */
+    c = load_ok("tls: {ca_file: ca.pem, ca_dir: cas, crl_file: ca.pem}\n" BASE_INPUTS
+                BASE_OUTPUTS);
+    assert_true(tl_conf_check_files(c, &errs));
+    assert_int_equal(errs.n, 0);
+    tl_conf_errors_fini(&errs);
+    tl_conf_free(c);
+    assert_int_equal(unlink("ca.pem"), 0);
+    assert_int_equal(rmdir("cas"), 0);
+    assert_int_equal(fchdir(back), 0); /* later tests write into the working directory */
+    close(back);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 static void test_docs_match_tables(void **state)
 {
     static const char begin[] = "<!-- BEGIN KEY REFERENCE";
@@ -1904,6 +1992,7 @@ int main(void)
         cmocka_unit_test(test_parse_listen),
         cmocka_unit_test(test_file_sync_words),
         cmocka_unit_test(test_implicit_anon_input),
+        cmocka_unit_test(test_check_files),
         cmocka_unit_test(test_docs_match_tables),
     };
 
