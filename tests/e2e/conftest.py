@@ -18,6 +18,8 @@ from tlslogd import Daemon  # noqa: E402
 def pytest_configure(config):
     config.addinivalue_line("markers", "peers(*names): real peers the test needs; it fails "
                             "when one is missing (see pytest_runtest_setup)")
+    config.addinivalue_line("markers", "serial: timing-sensitive or CPU-heavy; tests/e2e/run-suite "
+                            "runs these alone, after the parallel ones")
     if not tlslogd.BUILD:
         raise pytest.UsageError("set TLSLOGD_BUILD to the build directory (binary at $TLSLOGD_BUILD/tlslogd)")
     if not os.access(tlslogd.BINARY, os.X_OK):

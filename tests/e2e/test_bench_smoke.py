@@ -23,6 +23,7 @@ ROWS = {"relp-tls": ["tlslogd", "rsyslog"], "relp-tls-rx": ["tlslogd", "rsyslog"
 
 
 @pytest.mark.peers("loggen", "rsyslog", "syslog-ng")
+@pytest.mark.serial  # a benchmark: it would load the machine under the parallel tests
 def test_bench_smoke(tmp_path):
     assert BUILD, "TLSLOGD_BUILD is not set"
     out = tmp_path / "out"
