@@ -13,7 +13,8 @@
 static const struct tl_cli_cmd commands[] = {
     { "cert", tl_cli_cert_main, "make and inspect TLS certificates: ca, issue, self-signed, "
                                 "revoke, info" },
-    { "send", tl_cli_send_main, "send syslog messages over TLS, TCP or UDP, like logger(1)" },
+    { "send", tl_cli_send_main, "send syslog messages over TLS, RELP, TCP or UDP, like "
+                                "logger(1)" },
     { "probe", tl_cli_probe_main, "show what a TLS syslog server presents and which auth modes "
                                   "accept it" },
 };
@@ -24,6 +25,6 @@ int main(int argc, char **argv)
         printf("tlslog %s\n", TL_VERSION);
         return TL_CLI_OK;
     }
-    return tl_cli_dispatch("tlslog", "tlslog: tools for syslog over TLS (tlslogd, RFC 5425).",
+    return tl_cli_dispatch("tlslog", "tlslog: tools for syslog over TLS (tlslogd, RFC 5425) and RELP.",
                            commands, sizeof(commands) / sizeof(commands[0]), argc, argv);
 }

@@ -95,6 +95,11 @@ struct key {
     const char *doc_def;            /* docs only: a default that depends on the kind, in
                                      * Markdown; shown instead of def */
     const char *help;               /* one line for the docs; Markdown, no '|' */
+    const char *const *synonyms;    /* KT_ENUM: more words taken (through from_name) but
+                                     * not shown in the docs; NULL = none */
+    const char *refused;            /* KT_ENUM: a word a user may expect from elsewhere
+                                     * (another key's) that this key does not take ... */
+    const char *refused_why;        /* ... and why, with what to write instead */
     size_t count_off;               /* KT_STRLIST: the size_t count beside the char ** */
     bool (*check)(const char *s, char *why, size_t whylen); /* KT_STRLIST: each item */
 };
@@ -137,6 +142,10 @@ static const char *const auth_words[] = {"anon", "certvalid", "name", "fingerpri
 /* In enum order (tl_queue_full, tl_queue_sync). */
 static const char *const queue_full_words[] = {"block", "drop", NULL};
 static const char *const queue_sync_words[] = {"none", "interval", "always", NULL};
+/* A file output's sync: the queue's words without interval, and the words of the boolean it
+ * used to be (true = always, false = none). */
+static const char *const file_sync_words[] = {"none", "always", NULL};
+static const char *const bool_words[] = {"true", "false", "yes", "no", NULL};
 
 static int fwd_transport_from_name(const char *s)
 {
@@ -151,6 +160,17 @@ static int fwd_transport_from_name(const char *s)
     }
     if (strcmp(s, "relp") == 0) {
         return TL_TR_RELP;
+    }
+    return -1;
+}
+
+static int file_sync_from_name(const char *s)
+{
+    if (strcmp(s, "none") == 0 || strcasecmp(s, "false") == 0 || strcasecmp(s, "no") == 0) {
+        return TL_QSYNC_NONE;
+    }
+    if (strcmp(s, "always") == 0 || strcasecmp(s, "true") == 0 || strcasecmp(s, "yes") == 0) {
+        return TL_QSYNC_ALWAYS;
     }
     return -1;
 }
@@ -286,10 +306,17 @@ static const struct key output_keys[] = {
     {.name = "dir_mode", .type = KT_MODE, FIELD(struct tl_conf_output, dir_mode),
      .applies = KIND(TL_OUT_FILE), .max = 07777, .def = "0755",
      .help = "permissions of new directories"},
-    {.name = "sync", .type = KT_BOOL, FIELD(struct tl_conf_output, sync),
-     .applies = KIND(TL_OUT_FILE), .def = "false",
-     .help = "fsync each file after every batch written; a RELP input acknowledges a "
-             "message only once it is written (and, with sync, on disk)"},
+    {.name = "sync", .type = KT_ENUM, FIELD(struct tl_conf_output, sync),
+     .applies = KIND(TL_OUT_FILE), .words = file_sync_words, .synonyms = bool_words,
+     .from_name = file_sync_from_name,
+     .def = "none",
+     .help = "`always` fsyncs each file after every batch written, `none` leaves "
+             "it to the kernel (`true` and `false` mean the same); a RELP input acknowledges a "
+             "message only once it is written (and, with always, on disk)",
+     .refused = "interval",
+     .refused_why = "interval is for a forward output's disk queue (queue.sync); a file "
+                    "output has no sync timer: choose always (fsync after every batch) or none "
+                    "(the kernel writes when it likes)"},
     {.name = "queue", .type = KT_QUEUE,
      .help = "the queue of messages waiting for this output (see Queue)"},
     {.name = "targets", .type = KT_TARGETS, .applies = OUT_FWD, .required = OUT_FWD,
@@ -404,7 +431,9 @@ static const struct key tls_keys[] = {
      .def = "10s", .help = "a peer that has not completed the handshake by then is dropped"},
     {.name = "auth", .type = KT_ENUM, FIELD(struct tl_conf_tls, auth), .words = auth_words,
      .from_name = auth_from_name, .doc_def = "inputs: `anon`; outputs: `name`",
-     .help = "how the peer is authenticated (see Authentication modes)"},
+     .help = "how the peer is authenticated (see Authentication modes); an input that has "
+             "a CA (ca_file or ca_dir, its own or inherited) must set it: anon is no longer "
+             "implied there"},
     {.name = "permitted_peers", .type = KT_STRLIST, FIELD(struct tl_conf_tls, permitted_peers),
      .count_off = offsetof(struct tl_conf_tls, n_permitted_peers),
      .check = tl_name_pattern_check,
@@ -500,6 +529,9 @@ struct ld {
     size_t cap_errs;
     size_t dropped; /* errors past MAX_ERRORS */
     bool oom;
+    struct tl_conf_fileref *files; /* handed to the tl_conf at the end (see walk_tls) */
+    size_t n_files;
+    size_t cap_files;
 };
 
 static char *vfmt(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
@@ -1163,7 +1195,9 @@ static bool set_value(struct ld *ld, const struct key *k, void *base, const char
     char why[LIST_LEN + 2 * SHOW_LEN];
     uint64_t v = 0;
     bool overflow;
+    bool synonym = false;
     size_t i;
+    size_t j;
 
     show(s, len, shown, sizeof(shown));
     if (strlen(s) != len) {
@@ -1201,7 +1235,15 @@ static bool set_value(struct ld *ld, const struct key *k, void *base, const char
                 break;
             }
         }
-        if (k->words[i] == NULL) {
+        for (j = 0; k->words[i] == NULL && k->synonyms != NULL && k->synonyms[j] != NULL;
+             j++) {
+            synonym |= strcasecmp(s, k->synonyms[j]) == 0; /* as booleans are read */
+        }
+        if (k->words[i] == NULL && k->refused != NULL && strcmp(s, k->refused) == 0) {
+            errf(ld, line, "%s: %s", path, k->refused_why);
+            return false;
+        }
+        if (k->words[i] == NULL && !synonym) {
             errf(ld, line, "%s: '%s' is not one of %s", path, shown,
                  join_words(k->words, list, sizeof(list)));
             return false;
@@ -1844,6 +1886,60 @@ static int key_line(const struct tl_yaml_node *map, const char *name)
     return map->line;
 }
 
+static void free_filerefs(struct tl_conf_fileref *f, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        free(f[i].key);
+        free(f[i].path);
+    }
+    free(f);
+}
+
+/* Remembers the path keys (files; *_dir: directories) a tls: block sets, with their lines,
+ * for tl_conf_check_files. "system" for ca_file is the system store, not a file. */
+static void note_files(struct ld *ld, const struct tl_yaml_node **found, const char *path)
+{
+    size_t i;
+
+    for (i = 0; i < tls_section.n_keys; i++) {
+        const struct key *k = &tls_section.keys[i];
+        const struct tl_yaml_node *v = found[i];
+        struct tl_conf_fileref *f;
+        size_t len = strlen(k->name);
+
+        if (k->type != KT_PATH || v == NULL || v->kind != TL_YAML_SCALAR || v->len == 0 ||
+            strlen(v->str) != v->len ||
+            (strcmp(k->name, "ca_file") == 0 && strcmp(v->str, "system") == 0)) {
+            continue;
+        }
+        if (ld->n_files == ld->cap_files) {
+            size_t cap = ld->cap_files ? ld->cap_files * 2 : 8;
+
+            f = realloc(ld->files, cap * sizeof(*f));
+            if (f == NULL) {
+                ld->oom = true;
+                return;
+            }
+            ld->files = f;
+            ld->cap_files = cap;
+        }
+        f = &ld->files[ld->n_files];
+        f->key = fmt_str("%s.%s", path, k->name);
+        f->path = strdup(v->str);
+        f->line = v->line;
+        f->dir = len > 4 && strcmp(k->name + len - 4, "_dir") == 0;
+        if (f->key == NULL || f->path == NULL) {
+            free(f->key);
+            free(f->path);
+            ld->oom = true;
+            return;
+        }
+        ld->n_files++;
+    }
+}
+
 /* Reads a tls: block into t; found[] as for walk_map. False when it is not a mapping. */
 static bool walk_tls(struct ld *ld, const struct tl_yaml_node *v, struct tl_conf_tls *t,
                      const char *path, const struct tl_yaml_node **found)
@@ -1854,6 +1950,7 @@ static bool walk_tls(struct ld *ld, const struct tl_yaml_node *v, struct tl_conf
         return false;
     }
     walk_map(ld, &tls_section, v, t, path, found, -1);
+    note_files(ld, found, path);
     return true;
 }
 
@@ -1908,6 +2005,14 @@ static void check_tls(struct ld *ld, const struct tl_conf_tls *t, bool input,
     if (auth == TL_AUTH_DEFAULT) {
         auth = input ? TL_AUTH_ANON : TL_AUTH_NAME;
         dflt = input ? " (the default for inputs)" : " (the default for outputs)";
+        /* A CA on an input reads as "clients must have a certificate of this CA", yet
+         * without auth it would let anyone in: say so instead of guessing either way. */
+        if (input && (t->ca_file != NULL || t->ca_dir != NULL)) {
+            errf(ld, line, "%s.tls: a CA is configured (tls.%s, here or at the top level) "
+                 "but no tls.auth, so any client would be accepted, with or without a "
+                 "certificate; set auth: certvalid, name or fingerprint, or auth: anon to "
+                 "accept anyone", where, t->ca_file != NULL ? "ca_file" : "ca_dir");
+        }
     }
     if (input && t->cert_file == NULL && t->key_file == NULL) {
         errf(ld, line, "%s.tls: a TLS input needs a certificate: set tls.cert_file and "
@@ -2555,6 +2660,7 @@ void tl_conf_free(struct tl_conf *c)
     free(c->inputs);
     free(c->outputs);
     free(c->routes);
+    free_filerefs(c->files, c->n_files);
     tls_free(&c->tls);
     free(c->port_file);
     free(c->file);
@@ -2598,7 +2704,103 @@ struct tl_conf *tl_conf_load_string(const char *text, size_t len, const char *na
         walk_top(&ld, c, root);
     }
     tl_yaml_free(root);
+    if (c != NULL) {
+        c->files = ld.files;
+        c->n_files = ld.n_files;
+    } else {
+        free_filerefs(ld.files, ld.n_files);
+    }
     return finish(&ld, c, errs);
+}
+
+/* Why path cannot be used as a file (dir: a directory), or NULL when it can. */
+static const char *unreadable(const char *path, bool dir, int *err)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | (dir ? O_DIRECTORY : 0));
+
+    *err = 0;
+    if (fd < 0) {
+        *err = errno;
+        return strerror(errno);
+    }
+    if (fstat(fd, &st) < 0) {
+        *err = errno;
+        close(fd);
+        return strerror(*err);
+    }
+    close(fd);
+    if (!dir && S_ISDIR(st.st_mode)) {
+        return "it is a directory, not a file";
+    }
+    if (!dir && !S_ISREG(st.st_mode)) {
+        return "it is not a regular file";
+    }
+    return NULL;
+}
+
+/* What a TLS file key should point at, for the remedy of tl_conf_check_files. */
+static const char *file_role(const char *key)
+{
+    static const char *const roles[][2] = {
+        {"ca_file", "the PEM certificates of the CAs that issued the peers' certificates"},
+        {"ca_dir", "a directory of CA certificates named by hash (openssl rehash DIR)"},
+        {"cert_file", "this side's certificate in PEM, then its intermediates (tlslog cert "
+                      "issue makes one)"},
+        {"key_file", "the PEM private key of cert_file"},
+        {"key_password_file", "a file whose first line is the password of key_file"},
+        {"crl_file", "the CAs' revocation lists in PEM (tlslog cert revoke writes one)"},
+    };
+    size_t i;
+
+    for (i = 0; i < COUNT(roles); i++) {
+        if (strcmp(key, roles[i][0]) == 0) {
+            return roles[i][1];
+        }
+    }
+    return "the file this key names";
+}
+
+bool tl_conf_check_files(const struct tl_conf *c, struct tl_conf_errors *errs)
+{
+    struct ld ld;
+    char cwd[512];
+    size_t i;
+
+    memset(&ld, 0, sizeof(ld));
+    ld.file = c->file;
+    if (errs != NULL) {
+        errs->lines = NULL;
+        errs->n = 0;
+    }
+    for (i = 0; i < c->n_files; i++) {
+        const struct tl_conf_fileref *f = &c->files[i];
+        const char *key = strrchr(f->key, '.') + 1;
+        char where[600] = "";
+        int err;
+        const char *why = unreadable(f->path, f->dir, &err);
+
+        if (why == NULL) {
+            continue;
+        }
+        /* A relative path is taken from the working directory, not from the configuration
+         * file's directory: say which one, it is the usual surprise. */
+        if (f->path[0] != '/' && getcwd(cwd, sizeof(cwd)) != NULL) {
+            snprintf(where, sizeof(where), " (relative to the working directory %s)", cwd);
+        }
+        if (err == EACCES) {
+            errf(&ld, f->line, "%s: cannot read %s '%s'%s: %s; let the user tlslogd runs as "
+                 "read it (chown, or a group it is in with chmod 640)", f->key,
+                 f->dir ? "directory" : "file", f->path, where, why);
+        } else {
+            errf(&ld, f->line, "%s: cannot read %s '%s'%s: %s; %s must name %s: fix the "
+                 "path%s", f->key, f->dir ? "directory" : "file", f->path, where, why, key,
+                 file_role(key),
+                 err != ENOENT ? "" : f->dir ? " or create it" : " or put the file there");
+        }
+    }
+    give_errors(&ld, errs);
+    return ld.n_errs == 0;
 }
 
 /* Reads a whole file, at most MAX_FILE_SIZE bytes; errno set on failure. */

@@ -35,11 +35,12 @@ enum tl_queue_full {
     TL_QFULL_DROP,      /* the new message is dropped and counted */
 };
 
-/* When a forward output's disk queue is fsync'ed. */
+/* When a forward output's disk queue is fsync'ed; a file output's sync takes the same words
+ * but not interval (it has no sync timer; the loader refuses it there). */
 enum tl_queue_sync {
     TL_QSYNC_NONE = 0,  /* never: the kernel writes when it likes */
     TL_QSYNC_INTERVAL,  /* every queue_sync_interval_ms (default) */
-    TL_QSYNC_ALWAYS,    /* after every write to the queue */
+    TL_QSYNC_ALWAYS,    /* after every write to the queue (file: after every batch) */
 };
 
 /* Peer authentication modes (the names rsyslog uses), RFC 5425 §5. */
@@ -121,7 +122,8 @@ struct tl_conf_output {
     size_t queue_messages;       /* queue.memory_messages: in-memory bound, default 100000 */
     size_t queue_memory_bytes;   /* queue.memory_bytes: the same in bytes, default 8 MiB */
     enum tl_queue_full full;     /* queue.full: block (default) or drop */
-    bool sync;                   /* file: fsync after each batch written; default false */
+    enum tl_queue_sync sync;     /* file: none (default) or always: fsync after each batch
+                                  * written; never interval */
     /* forward: */
     struct tl_conf_target *targets; /* tried in order; first reachable wins */
     size_t n_targets;
@@ -153,6 +155,15 @@ struct tl_conf_route {
     size_t *to;                  /* indexes into outputs */
 };
 
+/* A file or directory the configuration names (the TLS blocks' paths), kept for
+ * tl_conf_check_files: where it was written and under which key. */
+struct tl_conf_fileref {
+    char *key;                   /* "inputs[tls-in].tls.cert_file" */
+    char *path;                  /* as written */
+    int line;
+    bool dir;                    /* a directory of files (ca_dir), not a file */
+};
+
 struct tl_conf {
     char *file;                  /* as given, or "<embedded>" */
     unsigned workers;            /* 0 = number of CPUs */
@@ -167,6 +178,8 @@ struct tl_conf {
     size_t n_outputs;
     struct tl_conf_route *routes;
     size_t n_routes;             /* 0: every input goes to every output */
+    struct tl_conf_fileref *files; /* every TLS file key set, in file order */
+    size_t n_files;
 };
 
 /* Collected errors: each one a full sentence starting with "FILE:LINE: ". */
@@ -183,6 +196,12 @@ struct tl_conf *tl_conf_load_string(const char *text, size_t len, const char *na
                                     struct tl_conf_errors *errs);
 void tl_conf_free(struct tl_conf *c);
 void tl_conf_errors_fini(struct tl_conf_errors *errs);
+/* Every file the configuration names (certificates, keys, CAs, CRLs, password files) can
+ * be opened for reading by this process, and each directory listed. Loading does not open
+ * them (a configuration can be written before its files); --check and start-up call this.
+ * Returns true when all can; otherwise fills errs like tl_conf_load_file, one line per
+ * file with its key, FILE:LINE and the remedy. */
+bool tl_conf_check_files(const struct tl_conf *c, struct tl_conf_errors *errs);
 
 /* The configuration tlslogd runs with when started without -c (see README). */
 extern const char tl_conf_embedded[];

@@ -220,11 +220,106 @@ static bool on_event(struct builder *b, const yaml_event_t *ev)
     }
 }
 
+/* The start of the line that holds text[pos], and its number (1-based). */
+static size_t line_start(const char *text, size_t pos, int *line)
+{
+    size_t i;
+
+    *line = 1;
+    for (i = 0; i < pos; i++) {
+        if (text[i] == '\n') {
+            (*line)++;
+        }
+    }
+    while (pos > 0 && text[pos - 1] != '\n') {
+        pos--;
+    }
+    return pos;
+}
+
+/* The column (1-based) where the line's content starts: after its spaces and any "- " of
+ * list items, so that "  - name: a" gives the column of "name", like the keys below it. */
+static size_t text_column(const char *text, size_t len, size_t start)
+{
+    size_t i = start;
+
+    for (;;) {
+        while (i < len && text[i] == ' ') {
+            i++;
+        }
+        if (i + 1 < len && text[i] == '-' && text[i + 1] == ' ') {
+            i++;
+            continue;
+        }
+        return i - start + 1;
+    }
+}
+
+/*
+ * libyaml's words for a line indented wrong ("mapping values are not allowed in this
+ * context", "did not find expected key", ...) say nothing about indentation, the usual cause.
+ * Writes a hint comparing the indentation of the problem's line with the line above it that
+ * has content (comments and blank lines skipped); "" when the problem is another one.
+ */
+static void indentation_hint(const struct builder *b, const yaml_parser_t *p, char *out,
+                             size_t cap)
+{
+    static const char *const problems[] = {
+        "mapping values are not allowed in this context",
+        "did not find expected key",
+        "did not find expected '-' indicator",
+        "block sequence entries are not allowed in this context",
+    };
+    bool mapping_values = strcmp(p->problem, problems[0]) == 0;
+    bool known = false;
+    size_t i;
+    size_t start;
+    size_t prev;
+    size_t col;
+    size_t prev_col;
+    int line;
+    int prev_line;
+
+    out[0] = '\0';
+    for (i = 0; i < sizeof(problems) / sizeof(problems[0]); i++) {
+        known |= strcmp(p->problem, problems[i]) == 0;
+    }
+    if (!known || p->problem_mark.index > b->len) {
+        return;
+    }
+    start = line_start(b->text, p->problem_mark.index, &line);
+    prev = start;
+    prev_line = line;
+    do {
+        if (prev == 0) {
+            prev_line = 0;
+            break;
+        }
+        prev = line_start(b->text, prev - 1, &prev_line);
+        i = prev + text_column(b->text, b->len, prev) - 1;
+    } while (i >= b->len || b->text[i] == '\n' || b->text[i] == '#' || b->text[i] == '\r');
+    col = text_column(b->text, b->len, start);
+    prev_col = prev_line ? text_column(b->text, b->len, prev) : 0;
+    if (mapping_values && col == prev_col) {
+        snprintf(out, cap, "; line %d lines up with line %d above it: if its value contains "
+                 "': ', quote the value", line, prev_line);
+    } else if (prev_line == 0) {
+        snprintf(out, cap, "; check the indentation of line %d", line);
+    } else {
+        snprintf(out, cap, "; check the indentation of line %d: its text starts in column %zu, "
+                 "that of line %d above it in column %zu (the keys of one mapping, and the "
+                 "items of one list, start in the same column; what belongs to a key is "
+                 "indented further)%s", line, col, prev_line, prev_col,
+                 mapping_values ? "; or, if its value contains ': ', quote the value" : "");
+    }
+}
+
 /* Turns libyaml's error state into one sentence. */
 static void syntax_error(struct builder *b, const yaml_parser_t *p)
 {
     const char *problem = p->problem ? p->problem : "unknown error";
     char ctx[128] = "";
+    char indent[400];
     const char *hint = "";
     size_t i;
     int line;
@@ -251,6 +346,9 @@ static void syntax_error(struct builder *b, const yaml_parser_t *p)
     }
     if (p->problem_mark.index < b->len && b->text[p->problem_mark.index] == '\t') {
         hint = "; YAML does not allow tabs for indentation, use spaces";
+    } else if (p->problem != NULL) {
+        indentation_hint(b, p, indent, sizeof(indent));
+        hint = indent;
     }
     fail(b, mark_int(p->problem_mark.line), "YAML syntax error at column %d: %s%s%s",
          mark_int(p->problem_mark.column), problem, ctx, hint);

@@ -22,21 +22,36 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: tlslogd [-c FILE] [--check] [--version] [--help]\n"
             "\n"
-            "Receives syslog messages (UDP, TCP, unix socket) and writes them to files.\n"
-            "Runs in the foreground; its own diagnostics go to stderr.\n"
+            "A syslog daemon for moving logs securely. Receives syslog over TLS (RFC 5425),\n"
+            "RELP (plain or over TLS), TCP (RFC 6587), UDP and a local unix socket; writes\n"
+            "files or stdout, and forwards over TLS, RELP, TCP or UDP through a memory and\n"
+            "disk queue. Runs in the foreground; its own diagnostics go to stderr.\n"
             "\n"
             "  -c, --config FILE  configuration file (YAML). Without it tlslogd runs its\n"
             "                     embedded default: TCP and UDP on 127.0.0.1:5514, written to\n"
             "                     ./tlslogd-logs/{hostname}.log\n"
-            "      --check        validate the configuration and exit (0 = valid)\n"
+            "      --check        validate the configuration, and that every certificate, key,\n"
+            "                     CA, CRL and password file it names can be read; then exit\n"
+            "                     (0 = valid). Binds nothing, writes nothing.\n"
             "      --version      print the version and exit\n"
             "  -h, --help         this text\n"
             "\n"
             "Signals: TERM/INT stop after writing everything received; HUP reopens output\n"
-            "files (after logrotate); USR1 logs counters.\n"
+            "files (after logrotate) and reloads TLS certificates, keys, CAs and CRLs; USR1\n"
+            "logs counters.\n"
             "Configuration reference: docs/configuration.md, man tlslogd.yaml(5).\n");
 }
 
+static void print_errors(struct tl_conf_errors *errs)
+{
+    for (size_t i = 0; i < errs->n; i++) {
+        fprintf(stderr, "%s\n", errs->lines[i]);
+    }
+    tl_conf_errors_fini(errs);
+}
+
+/* The configuration, with every file it names readable (a missing certificate is the most
+ * common TLS mistake: say so with the key and line, before anything starts). */
 static struct tl_conf *load(const char *path)
 {
     struct tl_conf_errors errs = {0};
@@ -48,12 +63,17 @@ static struct tl_conf *load(const char *path)
                                 &errs);
     }
     if (!c) {
-        for (size_t i = 0; i < errs.n; i++) {
-            fprintf(stderr, "%s\n", errs.lines[i]);
-        }
         if (errs.n == 0) {
             fprintf(stderr, "%s: cannot load the configuration\n", path ? path : "<embedded>");
         }
+        print_errors(&errs);
+        return NULL;
+    }
+    tl_conf_errors_fini(&errs);
+    if (!tl_conf_check_files(c, &errs)) {
+        print_errors(&errs);
+        tl_conf_free(c);
+        return NULL;
     }
     tl_conf_errors_fini(&errs);
     return c;

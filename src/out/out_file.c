@@ -731,13 +731,13 @@ void *tl_out_file_main(void *arg)
     wr.conf = out->conf;
     wr.gconf = out->gconf;
     wr.is_stdout = out->conf->type == TL_OUT_STDOUT;
-    wr.fsync = out->conf->sync;
+    wr.fsync = out->conf->sync == TL_QSYNC_ALWAYS;
     tl_buf_init(&wr.path, 8192);
     if (!wr.is_stdout && !parse_template(&wr, out->conf->path)) {
         tl_error("output %s: out of memory", out->conf->name);
     }
     /* Write each batch now when a RELP input waits for it or it is to be fsynced. */
-    bool eager = out->conf->sync || out->settle_waited;
+    bool eager = wr.fsync || out->settle_waited;
     uint64_t interval = out->conf->flush_interval_ms;
     int64_t next_flush = tl_now_ms() + (int64_t)interval;
     struct tl_pace pace = {.us = TL_PACE_US};

@@ -4,6 +4,7 @@ Run: TLSLOGD_BUILD=<build dir> TLSLOGD_SRC=<source root> /usr/bin/python3 -m pyt
 """
 
 import os
+import shutil
 import sys
 
 import pytest
@@ -15,6 +16,10 @@ from tlslogd import Daemon  # noqa: E402
 
 
 def pytest_configure(config):
+    config.addinivalue_line("markers", "peers(*names): real peers the test needs; it fails "
+                            "when one is missing (see pytest_runtest_setup)")
+    config.addinivalue_line("markers", "serial: timing-sensitive or CPU-heavy; tests/e2e/run-suite "
+                            "runs these alone, after the parallel ones")
     if not tlslogd.BUILD:
         raise pytest.UsageError("set TLSLOGD_BUILD to the build directory (binary at $TLSLOGD_BUILD/tlslogd)")
     if not os.access(tlslogd.BINARY, os.X_OK):
@@ -59,3 +64,42 @@ def daemon(tmp_path):
             problems.append("%s: sanitizer report %s; log:\n%s" % (d.name, rep, d.log_tail(120)))
     if problems:
         pytest.fail("\n\n".join(problems), pytrace=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Peers that `make test` installs (scripts/install-deps, scripts/install-peers). A test marked
+# @pytest.mark.peers("rsyslog", ...) FAILS when one is missing: a run that tested nothing of
+# rsyslog must not look green. Skips stay for what a machine may lack legitimately (no IPv6
+# loopback, not root), each with its reason.
+
+def _which(name):
+    return lambda: shutil.which(name) is not None
+
+
+def _peer_table():
+    from peers import rsyslog, syslogng
+    return {
+        "rsyslog": (rsyslog.available, "rsyslogd with its TLS modules in .deps/rsyslog"),
+        "rsyslog-relp": (rsyslog.relp_available, "rsyslog's RELP modules in .deps/rsyslog"),
+        "syslog-ng": (syslogng.available, "syslog-ng (Debian package syslog-ng-core)"),
+        "loggen": (_which("loggen"), "loggen (Debian package syslog-ng-core)"),
+        "openssl": (_which("openssl"), "the openssl command (Debian package openssl)"),
+        "logger": (_which("logger"), "util-linux logger (Debian package bsdutils)"),
+        "tshark": (_which("tshark"), "tshark (Debian package tshark)"),
+        "groff": (_which("groff"), "groff (Debian package groff-base)"),
+    }
+
+
+def pytest_runtest_setup(item):
+    table = None
+    for mark in item.iter_markers("peers"):
+        table = table or _peer_table()
+        missing = []
+        for name in mark.args:
+            assert name in table, "unknown peer %r in @pytest.mark.peers" % name
+            if not table[name][0]():
+                missing.append(table[name][1])
+        if missing:
+            pytest.fail("missing: %s; `make test` installs them (scripts/install-deps, "
+                        "scripts/install-peers): run that, or install them by hand"
+                        % "; ".join(missing), pytrace=False)

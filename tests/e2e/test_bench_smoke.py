@@ -4,8 +4,6 @@ per key type). Checks that it completes, reports a row per (scenario, daemon) an
 lost nothing. Speed is never asserted here: that is what `make bench` is for."""
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,9 +22,9 @@ ROWS = {"relp-tls": ["tlslogd", "rsyslog"], "relp-tls-rx": ["tlslogd", "rsyslog"
         "relp-pair": ["rsyslog"], "relp-pair-rx": ["rsyslog"], "bare-sink": ["bare-sink"]}
 
 
+@pytest.mark.peers("loggen", "rsyslog", "syslog-ng")
+@pytest.mark.serial  # a benchmark: it would load the machine under the parallel tests
 def test_bench_smoke(tmp_path):
-    if shutil.which("loggen") is None:
-        pytest.skip("loggen (syslog-ng-core) not installed")
     assert BUILD, "TLSLOGD_BUILD is not set"
     out = tmp_path / "out"
     r = subprocess.run([sys.executable, str(RUN), "--messages", "10000", "--reps", "1",

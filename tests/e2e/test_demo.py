@@ -19,7 +19,6 @@
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -27,19 +26,12 @@ from pathlib import Path
 import pytest
 
 import tlslogd
+from docrun import Reader, env_with_build, fenced, section, yaml_name
 from peers.ports import free_port, wait_listening
 from tlslogd import SANITIZER_MARKERS, T, poll
 
 SRC = Path(tlslogd.SRC)
 BUILD = Path(tlslogd.BUILD)
-
-
-def env_with_build():
-    e = dict(os.environ)
-    e["PATH"] = "%s:%s" % (BUILD, e.get("PATH", "/usr/bin:/bin"))
-    e["TZ"] = "UTC"
-    e.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
-    return e
 
 
 # ---------------------------------------------------------------------------------------------
@@ -101,88 +93,6 @@ def test_make_demo(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # README quick start
 
-def section(text, heading):
-    start = text.index(heading)
-    nxt = text.find("\n## ", start + len(heading))
-    return text[start:nxt if nxt >= 0 else len(text)]
-
-
-def fenced(text):
-    """(lang, body, preceding text) for each fenced block, in order."""
-    return [(m.group(1), m.group(2), text[:m.start()])
-            for m in re.finditer(r"```(\w*)\n(.*?)```", text, re.S)]
-
-
-def yaml_name(before):
-    """The file name a YAML block is saved as: the last `NAME.yaml` mentioned before it."""
-    names = re.findall(r"`([\w.-]+\.yaml)`", before[-400:])
-    assert names, "a YAML block in the quick start is not introduced by its file name"
-    return names[-1]
-
-
-def shell_lines(body):
-    """Logical lines of a shell block (backslash continuations joined, blank lines and comments
-    skipped)."""
-    body = re.sub(r"\\\n\s*", " ", body)
-    return [l for l in body.splitlines() if l.strip() and not l.lstrip().startswith("#")]
-
-
-class Reader:
-    """Runs README shell lines in a directory, like a reader's terminal (bounded)."""
-
-    def __init__(self, work, daemon, port):
-        self.work, self.daemon, self.port = work, daemon, port
-        self.daemons = {}
-        self.outputs = []
-
-    def localize(self, text):
-        return text.replace("6514", str(self.port))
-
-    def run(self, lines):
-        if not lines:
-            return ""
-        script = "\n".join(self.localize(l) for l in lines) + "\n"
-        r = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=str(self.work),
-                           env=env_with_build(), stdin=subprocess.DEVNULL,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=T(60))
-        out = r.stdout.decode(errors="replace")
-        for m in SANITIZER_MARKERS:
-            assert m not in out, "sanitizer report from:\n%s\n%s" % (script, out)
-        assert r.returncode == 0, "README commands failed (%d):\n%s\n%s" % (r.returncode,
-                                                                            script, out)
-        self.outputs.append(out)
-        return out
-
-    def start(self, line):
-        m = re.match(r"^tlslogd -c ([\w.-]+\.yaml)\s*&\s*$", line.strip())
-        assert m, "unexpected background line in the README: %r" % line
-        conf = m.group(1)
-        name = conf[:-len(".yaml")]
-        d = self.daemon((self.work / conf).read_text(), name=name, start=False,
-                        cwd=str(self.work), args=["-c", conf])
-        d.start(wait=False)
-        d.wait_log(r" started: ", T(20))
-        self.daemons[name] = d
-        return d
-
-    def block(self, body, cat_ready=None):
-        """Runs one shell block: daemons via the fixture, `cat FILE` once cat_ready(FILE)."""
-        pending = []
-        for line in shell_lines(body):
-            if line.rstrip().endswith("&"):
-                self.run(pending)
-                pending = []
-                self.start(line)
-            elif line.startswith("cat ") and cat_ready is not None:
-                self.run(pending)
-                pending = []
-                cat_ready(self.work / line.split()[1])
-                self.run([line])
-            else:
-                pending.append(line)
-        self.run(pending)
-
-
 def test_readme_quickstart(tmp_path, daemon):
     readme = (SRC / "README.md").read_text()
     quick = section(readme, "## Quick start")
@@ -190,7 +100,8 @@ def test_readme_quickstart(tmp_path, daemon):
     assert [b[0] for b in blocks].count("yaml") == 2, "the quick start has two configurations"
     work = tmp_path / "quickstart"
     work.mkdir()
-    reader = Reader(work, daemon, free_port())
+    reader = Reader(work, daemon, {"6514": free_port()})
+    reader.port = reader.ports["6514"]
 
     # What the README says will be in the file: the message parts of its example output.
     expected = [b[1] for b in blocks if b[0] == "text"]
@@ -283,7 +194,7 @@ def test_man_pages_ship_with_the_build():
             name, th, version)
 
 
-@pytest.mark.skipif(shutil.which("groff") is None, reason="groff not installed")
+@pytest.mark.peers("groff")
 @pytest.mark.parametrize("name", PAGES)
 def test_man_page_renders_without_warnings(name):
     r = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z", str(SRC / "man" / name)],

@@ -9,7 +9,7 @@ import sender
 from tlslogd import config, file_output, read_lines, tcp_input
 from util import fac_is, json_lines, proto_is, sev_is
 
-pytestmark = pytest.mark.skipif(not sender.have_logger(), reason="util-linux logger not installed")
+pytestmark = pytest.mark.peers("logger")  # fails when missing (conftest.py)
 HOSTS = (socket.gethostname(), socket.gethostname().split(".")[0])
 HOST_RE = "|".join(map(re.escape, HOSTS))
 

@@ -9,7 +9,6 @@ by its PID in teardown.
 
 import os
 import re
-import shutil
 import subprocess
 
 import pytest
@@ -23,12 +22,12 @@ from peers.openssl import SServer, s_client
 from peers.ports import free_port
 from peers.procs import ProcGroup, T, wait_for
 
-need_rsyslog = pytest.mark.skipif(not rs.available(), reason="rsyslogd not unpacked in .deps "
-                                  "(run scripts/install-peers)")
-need_syslogng = pytest.mark.skipif(not sng.available(), reason="syslog-ng not installed")
-need_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI missing")
-need_logger = pytest.mark.skipif(shutil.which("logger") is None, reason="util-linux logger missing")
-need_relp = pytest.mark.skipif(not rs.relp_available(), reason="rsyslog-relp not unpacked")
+# Missing peers fail the test (conftest.py: pytest_runtest_setup).
+need_rsyslog = pytest.mark.peers("rsyslog")
+need_syslogng = pytest.mark.peers("syslog-ng")
+need_openssl = pytest.mark.peers("openssl")
+need_logger = pytest.mark.peers("logger")
+need_relp = pytest.mark.peers("rsyslog-relp")
 
 pytestmark = need_openssl
 

@@ -22,6 +22,10 @@ import sender
 from relutil import asan_env, load, peak_rss_kib, rss_kib, sanitized, stats
 from tlslogd import T, config, file_output, poll, read_lines, tcp_input, udp_input, unix_input
 
+# Stalls and memory measured over seconds: the tests run alone, after the parallel ones
+# (tests/e2e/run-suite), so that other tests' load does not decide them.
+pytestmark = pytest.mark.serial
+
 STALL_SECONDS = 5
 STALL_BYTES_BOUND = 64 << 20   # a stalled sender: kernel buffers + 1000 queued messages
 RSS_BOUND_MIB = 100            # the daemon's VmHWM (x3 + 64 under ASan)

@@ -9,8 +9,7 @@ from relutil import feed, load, relp_forward, stats, wait_distinct
 from tlsconf import CLIENT_NAME, SERVER_NAME, TLSLOGD_NAME, group, pki, server_tls  # noqa: F401
 from tlslogd import T, config, file_output, poll, tcp_input
 
-need_relp = pytest.mark.skipif(not rs.relp_available(), reason="rsyslog-relp not unpacked in .deps "
-                               "(run scripts/install-peers)")
+need_relp = pytest.mark.peers("rsyslog-relp")  # fails when missing (conftest.py)
 
 N = 5000
 

@@ -7,11 +7,16 @@ generously: at most 20% of the stream). Duplicates are allowed and reported.
 
 import re
 
+import pytest
 
 from peers.ports import free_port
 from relutil import Feeder, load, stats, wait_count, wait_distinct
 from tlsconf import CLIENT_NAME, forward_output, pki, server_tls, tls_block, tls_input  # noqa: F401
 from tlslogd import T, config, file_output, tcp_input
+
+# 100,000 messages through receiver restarts; what a graceful stop drains depends on how far
+# the sender got ahead: the tests run alone, after the parallel ones (tests/e2e/run-suite).
+pytestmark = pytest.mark.serial
 
 N = 100000
 

@@ -8,7 +8,6 @@ Bad peers connect from 127.0.0.2; the good ones from 127.0.0.1.
 """
 
 import re
-import shutil
 import socket
 import ssl
 import time
@@ -23,7 +22,7 @@ from tlsneg_util import (ACCEPTED, BAD_IP, CLIENT_NAME, SERVER_NAME, HOSTNAME_RE
                          lines_with, neg_pki, settle, stat, stats_line, tls_conf, wait_fail_line)
 from tlslogd import T
 
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI missing")
+pytestmark = pytest.mark.peers("openssl")  # fails when missing (conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from tlsneg_util import (BAD_IP, CLIENT_NAME, RELOAD_FAILED, RELOADED, TlsConn, 
                          showcerts_fp, tls_conf, wait_fail_line)
 from tlslogd import T, poll
 
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI missing")
+pytestmark = pytest.mark.peers("openssl")  # fails when missing (conftest.py)
 
 
 @pytest.fixture(scope="module")

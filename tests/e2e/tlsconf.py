@@ -25,9 +25,9 @@ from peers.local import check_numbered
 from peers.procs import ProcGroup
 from tlslogd import T, file_output, poll, read_json_lines
 
-need_rsyslog = pytest.mark.skipif(not rs.available(), reason="rsyslogd not unpacked in .deps "
-                                  "(run scripts/install-peers)")
-need_syslogng = pytest.mark.skipif(not sng.available(), reason="syslog-ng not installed")
+# Missing peers fail the test (conftest.py: pytest_runtest_setup).
+need_rsyslog = pytest.mark.peers("rsyslog")
+need_syslogng = pytest.mark.peers("syslog-ng")
 
 # Names in the test certificates.
 TLSLOGD_NAME = "tlslogd.test"   # tlslogd's own server certificate

@@ -183,7 +183,7 @@ class Daemon:
     """One tlslogd process. Use through the `daemon` fixture (which stops it in teardown)."""
 
     def __init__(self, workdir, conf, name="tlslogd", stdout_file=False, cwd=None, env=None,
-                 args=None, conf_name=None):
+                 args=None, conf_name=None, wrap=None):
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.name = name
@@ -213,6 +213,9 @@ class Daemon:
         self.cwd = cwd
         self.env = env
         self.args = args
+        # A command that runs the binary in its place, keeping its PID (it must exec it), e.g.
+        # unshare into a private network namespace: wrap + [BINARY] + args.
+        self.wrap = list(wrap or [])
         self.proc = None
         self._ports = {}
         self.exit_code = None
@@ -237,7 +240,8 @@ class Daemon:
         if self.stdout_path is not None:
             self._out_f = open(self.stdout_path, "ab")
             out = self._out_f
-        self.proc = subprocess.Popen([BINARY] + list(args), cwd=self.cwd or str(self.dir), env=e,
+        self.proc = subprocess.Popen(self.wrap + [BINARY] + list(args),
+                                     cwd=self.cwd or str(self.dir), env=e,
                                      stdin=subprocess.DEVNULL, stdout=out, stderr=self._log_f)
         if wait:
             self.wait_ready(timeout or T(20))
@@ -418,3 +422,24 @@ def have_ipv6():
         return False
     finally:
         s.close()
+
+
+def private_net_wrap():
+    """A wrap for Daemon that runs it in a network namespace of its own, with only a loopback
+    interface: fixed ports (the embedded default's 5514) cannot collide with anything else
+    that runs, tests in parallel included. None where namespaces cannot be made (not root):
+    then the caller falls back to the shared loopback. Reach the daemon from there with
+    in_netns(pid, argv)."""
+    if os.geteuid() != 0:
+        return None
+    r = subprocess.run(["unshare", "--net", "true"], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=T(10))
+    if r.returncode != 0:
+        return None
+    return ["unshare", "--net", "--", "sh", "-c", 'ip link set lo up && exec "$0" "$@"']
+
+
+def in_netns(pid, argv):
+    """argv run inside the network namespace of process pid (see private_net_wrap)."""
+    return ["nsenter", "--net=/proc/%d/ns/net" % pid] + [str(a) for a in argv]
+

@@ -3,6 +3,7 @@
  * message, and the value syntaxes (sizes, durations, listen addresses).
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -364,7 +367,35 @@ static void test_syntax_errors(void **state)
                   "(while parsing a flow sequence that starts at line 3)");
     expect_errors("inputs:\n  - name: a\n   transport: tcp\n",
                   "t.yaml:3: YAML syntax error at column 4: did not find expected '-' "
-                  "indicator (while parsing a block collection that starts at line 2)");
+                  "indicator (while parsing a block collection that starts at line 2); check "
+                  "the indentation of line 3: its text starts in column 4, that of line 2 "
+                  "above it in column 5 (the keys of one mapping, and the items of one list, "
+                  "start in the same column; what belongs to a key is indented further)");
+    /* Indented too far: libyaml's words say nothing of indentation; the hint does, and
+     * compares with the line above that has content (the comment is skipped). */
+    expect_errors("inputs:\n  - name: a\n     transport: udp\n",
+                  "t.yaml:3: YAML syntax error at column 15: mapping values are not allowed in "
+                  "this context; check the indentation of line 3: its text starts in column 6, "
+                  "that of line 2 above it in column 5 (the keys of one mapping, and the items "
+                  "of one list, start in the same column; what belongs to a key is indented "
+                  "further); or, if its value contains ': ', quote the value");
+    expect_errors("inputs:\n  - name: a\n    # the transport\n\n     transport: udp\n",
+                  "t.yaml:5: YAML syntax error at column 6: did not find expected key (while "
+                  "parsing a block mapping that starts at line 2); check the indentation of "
+                  "line 5: its text starts in column 6, that of line 2 above it in column 5 "
+                  "(the keys of one mapping, and the items of one list, start in the same "
+                  "column; what belongs to a key is indented further)");
+    expect_errors("tls:\n  ca_file: a.pem\n cert_file: b.pem\n",
+                  "t.yaml:3: YAML syntax error at column 2: did not find expected key (while "
+                  "parsing a block mapping that starts at line 1); check the indentation of "
+                  "line 3: its text starts in column 2, that of line 2 above it in column 3 "
+                  "(the keys of one mapping, and the items of one list, start in the same "
+                  "column; what belongs to a key is indented further)");
+    /* Lined up: then the likely cause is an unquoted ': ' in the value. */
+    expect_errors("outputs:\n  - name: o\n    path: C: x.log\n",
+                  "t.yaml:3: YAML syntax error at column 12: mapping values are not allowed in "
+                  "this context; line 3 lines up with line 2 above it: if its value contains "
+                  "': ', quote the value");
     expect_errors("inputs:\n\t- name: a\n",
                   "t.yaml:2: YAML syntax error at column 1: found character that cannot start "
                   "any token (while scanning for the next token that starts at line 2); "
@@ -739,7 +770,7 @@ static void test_tls_merge(void **state)
                                 "  - name: t2\n"
                                 "    transport: tls\n"
                                 "    listen: \":0\"\n"
-                                "    tls: {}\n"
+                                "    tls: {auth: anon}\n"
                                 "outputs:\n"
                                 "  - name: f\n"
                                 "    type: forward\n"
@@ -796,16 +827,16 @@ static void test_tls_merge(void **state)
     /* A copy, not the top-level block's strings. */
     assert_ptr_not_equal(t1->ca_file, top->ca_file);
 
-    /* t2: everything inherited; an empty block sets nothing, so the line is the top's. */
+    /* t2: everything but auth inherited (a CA with no auth is an error on an input). */
     assert_int_equal(c->inputs[1].port, 0);
     assert_false(c->inputs[1].hostname_must_match_cert);
     assert_int_equal(c->inputs[1].framing, TL_FRAMING_AUTO);
     assert_int_equal(c->inputs[1].max_connections, 10000);
-    assert_int_equal(t2->line, 1);
+    assert_int_equal(t2->line, 22);
     assert_string_equal(t2->cert_file, "/etc/server.pem");
     assert_int_equal(t2->min_version, 13);
     assert_int_equal(t2->handshake_timeout_ms, 10000);
-    assert_int_equal(t2->auth, TL_AUTH_DEFAULT);
+    assert_int_equal(t2->auth, TL_AUTH_ANON);
     assert_int_equal(t2->n_permitted_peers, 2);
     assert_string_equal(t2->permitted_peers[0], "*.example.net");
     assert_string_equal(t2->permitted_peers[1], "192.0.2.1");
@@ -1394,7 +1425,7 @@ static void test_queue(void **state)
         assert_int_equal(o[i].queue_messages, 100000);
         assert_int_equal(o[i].full, TL_QFULL_BLOCK);
         assert_null(o[i].queue_dir);
-        assert_false(o[i].sync);
+        assert_int_equal(o[i].sync, TL_QSYNC_NONE);
     }
     /* Forward-only keys stay zero on file and stdout outputs; drain_timeout applies to all. */
     assert_int_equal(o[0].drain_timeout_ms, 10000);
@@ -1406,7 +1437,7 @@ static void test_queue(void **state)
     assert_int_equal(o[2].queue_sync_interval_ms, 1000);
     assert_int_equal(o[2].queue_segment_bytes, 8 * 1024 * 1024);
 
-    assert_true(o[3].sync);
+    assert_int_equal(o[3].sync, TL_QSYNC_ALWAYS);
     assert_int_equal(o[3].queue_messages, 7);
     assert_int_equal(o[3].full, TL_QFULL_DROP);
     assert_int_equal(o[4].queue_messages, 100000);
@@ -1520,8 +1551,7 @@ static void test_queue_errors(void **state)
                   "t.yaml:15: unknown key 'memory_mesages' in outputs[0] (o).queue; allowed: "
                   "memory_messages, memory_bytes, full, dir, max_bytes, sync, sync_interval, "
                   "segment_size, drain_timeout; did you mean 'memory_messages'?",
-                  "t.yaml:19: outputs[1] (p).sync: 'maybe' is not a boolean; use true, false, "
-                  "yes or no",
+                  "t.yaml:19: outputs[1] (p).sync: 'maybe' is not one of none, always",
                   "t.yaml:20: outputs[1] (p).queue: expected a mapping of queue settings "
                   "(memory_messages, full, dir, ...), got a single value",
                   "t.yaml:26: outputs[2] (q).queue.max_bytes: '512KiB' is out of range; "
@@ -1727,6 +1757,169 @@ static char *read_text(const char *path)
     return text;
 }
 
+/* A file output's sync takes the queue's words (but not interval) and, as before, booleans. */
+static void test_file_sync_words(void **state)
+{
+    struct tl_conf *c = load_ok(BASE_INPUTS
+                                "outputs:\n"
+                                "  - {name: a, type: file, path: a.log, sync: always}\n"
+                                "  - {name: b, type: file, path: b.log, sync: none}\n"
+                                "  - {name: c, type: file, path: c.log, sync: true}\n"
+                                "  - {name: d, type: file, path: d.log, sync: \"no\"}\n"
+                                "  - {name: e, type: file, path: e.log, sync: True}\n");
+
+    (void)state;
+    assert_int_equal(c->outputs[0].sync, TL_QSYNC_ALWAYS);
+    assert_int_equal(c->outputs[1].sync, TL_QSYNC_NONE);
+    assert_int_equal(c->outputs[2].sync, TL_QSYNC_ALWAYS);
+    assert_int_equal(c->outputs[3].sync, TL_QSYNC_NONE);
+    assert_int_equal(c->outputs[4].sync, TL_QSYNC_ALWAYS);
+    tl_conf_free(c);
+    expect_errors(BASE_INPUTS
+                  "outputs:\n"
+                  "  - {name: a, type: file, path: a.log, sync: interval}\n",
+                  "t.yaml:6: outputs[0] (a).sync: interval is for a forward output's disk "
+                  "queue (queue.sync); a file output has no sync timer: choose always (fsync "
+                  "after every batch) or none (the kernel writes when it likes)");
+}
+
+/* Issue 12: an input that has a CA (its own or inherited) and no auth would accept anyone. */
+static void test_implicit_anon_input(void **state)
+{
+    struct tl_conf *c;
+
+    (void)state;
+    expect_errors("tls: {ca_file: /ca.pem, cert_file: /c.pem, key_file: /k.pem}\n"
+                  "inputs:\n"
+                  "  - name: t\n"
+                  "    transport: tls\n"
+                  "    listen: \":1\"\n"
+                  "  - name: r\n"
+                  "    transport: relp\n"
+                  "    listen: \":2\"\n"
+                  "    tls: {}\n"
+                  BASE_OUTPUTS,
+                  "t.yaml:3: inputs[0] (t).tls: a CA is configured (tls.ca_file, here or at "
+                  "the top level) but no tls.auth, so any client would be accepted, with or "
+                  "without a certificate; set auth: certvalid, name or fingerprint, or auth: "
+                  "anon to accept anyone",
+                  "t.yaml:6: inputs[1] (r).tls: a CA is configured (tls.ca_file, here or at "
+                  "the top level) but no tls.auth, so any client would be accepted, with or "
+                  "without a certificate; set auth: certvalid, name or fingerprint, or auth: "
+                  "anon to accept anyone");
+    expect_errors("inputs:\n"
+                  "  - name: d\n"
+                  "    transport: tls\n"
+                  "    listen: \":3\"\n"
+                  "    tls: {ca_dir: /cas, cert_file: /c.pem, key_file: /k.pem}\n"
+                  BASE_OUTPUTS,
+                  "t.yaml:2: inputs[0] (d).tls: a CA is configured (tls.ca_dir, here or at "
+                  "the top level) but no tls.auth, so any client would be accepted, with or "
+                  "without a certificate; set auth: certvalid, name or fingerprint, or auth: "
+                  "anon to accept anyone");
+    /* Said out loud it is fine; so is no CA at all (nothing suggests a client check), and
+     * plain relp and outputs are not concerned. */
+    c = load_ok("tls: {ca_file: /ca.pem, cert_file: /c.pem, key_file: /k.pem}\n"
+                "inputs:\n"
+                "  - {name: t, transport: tls, listen: \":1\", tls: {auth: anon}}\n"
+                "  - {name: r, transport: relp, listen: \":2\"}\n"
+                "  - {name: n, transport: tls, listen: \":3\", tls: {auth: certvalid}}\n"
+                "outputs:\n"
+                "  - {name: f, type: forward, targets: h}\n");
+    assert_int_equal(c->inputs[0].tls.auth, TL_AUTH_ANON);
+    tl_conf_free(c);
+    c = load_ok("inputs:\n"
+                "  - {name: t, transport: tls, listen: \":1\", tls: {cert_file: /c, key_file: "
+                "/k}}\n" BASE_OUTPUTS);
+    assert_int_equal(c->inputs[0].tls.auth, TL_AUTH_DEFAULT);
+    tl_conf_free(c);
+}
+
+/* tl_conf_check_files: each file key, once per block that sets it, with its line. */
+static void test_check_files(void **state)
+{
+    char dir[] = "/tmp/tlslogd-test-conf-XXXXXX";
+    char text[2048];
+    char cwd[256];
+    char want[4][2048];
+    struct tl_conf_errors errs = {0};
+    struct tl_conf *c;
+    FILE *f;
+    size_t i;
+
+    int back = open(".", O_RDONLY | O_DIRECTORY);
+
+    (void)state;
+    assert_true(back >= 0);
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(chdir(dir), 0);
+    assert_non_null(getcwd(cwd, sizeof(cwd)));
+    f = fopen("ca.pem", "w");
+    assert_non_null(f);
+    fclose(f);
+    assert_int_equal(mkdir("cas", 0700), 0);
+    snprintf(text, sizeof(text),
+             "tls:\n"
+             "  ca_file: ca.pem\n"
+             "  cert_file: %s/missing.pem\n"
+             "  key_file: cas\n"
+             "inputs:\n"
+             "  - name: t\n"
+             "    transport: tls\n"
+             "    listen: \":1\"\n"
+             "    tls:\n"
+             "      auth: certvalid\n"
+             "      ca_dir: nodir\n"
+             "      crl_file: ca.pem\n"
+             "      key_password_file: pw\n"
+             "outputs:\n"
+             "  - {name: f, type: forward, targets: h, tls: {ca_file: system, ca_dir: cas}}\n",
+             dir);
+    c = load_ok(text);
+    assert_false(tl_conf_check_files(c, &errs));
+    snprintf(want[0], sizeof(want[0]),
+             "t.yaml:3: tls.cert_file: cannot read file '%s/missing.pem': No such file or "
+             "directory; cert_file must name this side's certificate in PEM, then its "
+             "intermediates (tlslog cert issue makes one): fix the path or put the file there",
+             dir);
+    snprintf(want[1], sizeof(want[1]),
+             "t.yaml:4: tls.key_file: cannot read file 'cas' (relative to the working "
+             "directory %s): it is a directory, not a file; key_file must name the PEM private "
+             "key of cert_file: fix the path", cwd);
+    snprintf(want[2], sizeof(want[2]),
+             "t.yaml:11: inputs[0] (t).tls.ca_dir: cannot read directory 'nodir' (relative to "
+             "the working directory %s): No such file or directory; ca_dir must name a "
+             "directory of CA certificates named by hash (openssl rehash DIR): fix the path or "
+             "create it", cwd);
+    snprintf(want[3], sizeof(want[3]),
+             "t.yaml:13: inputs[0] (t).tls.key_password_file: cannot read file 'pw' (relative "
+             "to the working directory %s): No such file or directory; key_password_file must "
+             "name a file whose first line is the password of key_file: fix the path or put "
+             "the file there", cwd);
+    if (errs.n != 4) {
+        print_errors(&errs);
+    }
+    assert_int_equal(errs.n, 4);
+    for (i = 0; i < 4; i++) {
+        assert_string_equal(errs.lines[i], want[i]);
+    }
+    tl_conf_errors_fini(&errs);
+    tl_conf_free(c);
+
+    /* Every file there: nothing to say. */
+    c = load_ok("tls: {ca_file: ca.pem, ca_dir: cas, crl_file: ca.pem}\n" BASE_INPUTS
+                BASE_OUTPUTS);
+    assert_true(tl_conf_check_files(c, &errs));
+    assert_int_equal(errs.n, 0);
+    tl_conf_errors_fini(&errs);
+    tl_conf_free(c);
+    assert_int_equal(unlink("ca.pem"), 0);
+    assert_int_equal(rmdir("cas"), 0);
+    assert_int_equal(fchdir(back), 0); /* later tests write into the working directory */
+    close(back);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 static void test_docs_match_tables(void **state)
 {
     static const char begin[] = "<!-- BEGIN KEY REFERENCE";
@@ -1795,6 +1988,9 @@ int main(void)
         cmocka_unit_test(test_parse_size),
         cmocka_unit_test(test_parse_duration),
         cmocka_unit_test(test_parse_listen),
+        cmocka_unit_test(test_file_sync_words),
+        cmocka_unit_test(test_implicit_anon_input),
+        cmocka_unit_test(test_check_files),
         cmocka_unit_test(test_docs_match_tables),
     };
 
