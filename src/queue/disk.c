@@ -24,11 +24,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SEG_MAGIC "TLDQSEG1"
-#define ACK_MAGIC "TLDQACK1"
+#define SEG_MAGIC "TLDQSEG2"
+#define ACK_MAGIC "TLDQACK2"
 #define SEG_HEADER 16u
 #define HDR TL_DQ_RECORD_HEADER
-#define ACK_SLOT_BYTES 40u
+#define REC_MAGIC 0x5152444cu          /* the bytes "LDRQ" that start every record */
+#define SEG_NUM_MAX (UINT64_C(1) << 62) /* higher numbers are not ours: left alone */
+#define ACK_SLOT_BYTES 48u
 #define ACK_SLOT_STRIDE 512u          /* each slot in its own disk sector */
 #define READ_CHUNK (256u * 1024)      /* bytes per pread */
 #define WRITE_CHUNK (1024u * 1024)    /* append buffer written once it holds this much */
@@ -92,7 +94,9 @@ struct tl_dq {
     size_t ring_cap;
 
     uint64_t ack_off;   /* in segs[0] */
+    uint64_t ack_seq;   /* sequence number of the record at the ack position */
     uint64_t ack_gen;
+    uint64_t next_seq;  /* sequence number of the next record appended */
     bool ack_dirty;     /* moved since the ack file was written */
     bool ack_unsynced;  /* written since the ack file was synced */
     bool data_unsynced; /* tail written since it was synced */
@@ -177,10 +181,10 @@ uint32_t tl_crc32c(uint32_t crc, const void *data, size_t len)
     return ~crc;
 }
 
-/* CRC of a record: its 4 length bytes, then the payload. */
-static uint32_t record_crc(const uint8_t *lenbytes, const void *payload, size_t len)
+/* CRC of a record: its 8 length and sequence bytes, then the payload. */
+static uint32_t record_crc(const uint8_t *lenseq, const void *payload, size_t len)
 {
-    return tl_crc32c(tl_crc32c(0, lenbytes, 4), payload, len);
+    return tl_crc32c(tl_crc32c(0, lenseq, 8), payload, len);
 }
 
 /* ---- small helpers ---- */
@@ -331,14 +335,15 @@ static bool grow(uint8_t **buf, size_t *cap, size_t need)
 
 /* ---- the ack file ---- */
 
-static void ack_slot(uint8_t *s, uint64_t gen, uint64_t num, uint64_t off)
+static void ack_slot(uint8_t *s, uint64_t gen, uint64_t num, uint64_t off, uint64_t seq)
 {
     memcpy(s, ACK_MAGIC, 8);
     put64(s + 8, gen);
     put64(s + 16, num);
     put64(s + 24, off);
-    put32(s + 32, tl_crc32c(0, s, 32));
-    put32(s + 36, 0);
+    put64(s + 32, seq);
+    put32(s + 40, tl_crc32c(0, s, 40));
+    put32(s + 44, 0);
 }
 
 static bool write_ack_at(struct tl_dq *q, uint64_t num, uint64_t off, char *err,
@@ -347,7 +352,7 @@ static bool write_ack_at(struct tl_dq *q, uint64_t num, uint64_t off, char *err,
     uint8_t s[ACK_SLOT_BYTES];
     uint64_t gen = q->ack_gen + 1;
 
-    ack_slot(s, gen, num, off);
+    ack_slot(s, gen, num, off, q->ack_seq);
     if (!pwrite_full(q->ackfd, s, sizeof(s), (gen & 1) * ACK_SLOT_STRIDE)) {
         seterr(err, errlen, "queue.dir %s: cannot write the ack file: %s", q->dir,
                strerror(errno));
@@ -367,17 +372,21 @@ static bool write_ack(struct tl_dq *q, char *err, size_t errlen)
     return write_ack_at(q, q->segs[0].num, q->ack_off, err, errlen);
 }
 
-/* Reads the newer valid slot. Returns false when there is no ack file content at all. */
-static bool read_ack(struct tl_dq *q, uint64_t *num, uint64_t *off, struct tl_dq_recovery *rec)
+/* Reads the newer valid slot. Returns false when there is none; *damaged says whether the
+ * file held something that was not a valid slot (rather than being new and empty). */
+static bool read_ack(struct tl_dq *q, uint64_t *num, uint64_t *off, uint64_t *seq,
+                     bool *damaged, struct tl_dq_recovery *rec)
 {
     uint8_t buf[ACK_SLOT_STRIDE + ACK_SLOT_BYTES];
     ssize_t n = pread_full(q->ackfd, buf, sizeof(buf), 0);
     bool found = false;
+    int bad = 0;
 
+    *damaged = false;
     if (n <= 0) {
         if (n < 0) {
-            add_sentence(rec->detail, sizeof(rec->detail),
-                         "ack: cannot read (%s): all records are delivered again.",
+            *damaged = true;
+            add_sentence(rec->detail, sizeof(rec->detail), "ack: cannot read (%s).",
                          strerror(errno));
         }
         return false;
@@ -385,9 +394,11 @@ static bool read_ack(struct tl_dq *q, uint64_t *num, uint64_t *off, struct tl_dq
     for (size_t i = 0; i < 2; i++) {
         const uint8_t *s = buf + i * ACK_SLOT_STRIDE;
         if ((size_t)n < i * ACK_SLOT_STRIDE + ACK_SLOT_BYTES) {
+            bad += (size_t)n > i * ACK_SLOT_STRIDE;
             break;
         }
-        if (memcmp(s, ACK_MAGIC, 8) != 0 || get32(s + 32) != tl_crc32c(0, s, 32)) {
+        if (memcmp(s, ACK_MAGIC, 8) != 0 || get32(s + 40) != tl_crc32c(0, s, 40)) {
+            bad++;
             continue;
         }
         uint64_t gen = get64(s + 8);
@@ -395,13 +406,20 @@ static bool read_ack(struct tl_dq *q, uint64_t *num, uint64_t *off, struct tl_dq
             q->ack_gen = gen;
             *num = get64(s + 16);
             *off = get64(s + 24);
+            *seq = get64(s + 32);
             found = true;
         }
     }
     if (!found) {
+        *damaged = true;
         add_sentence(rec->detail, sizeof(rec->detail),
-                     "ack: no valid position in %zd bytes: all records are delivered again.",
-                     n);
+                     "ack: no valid position in its %zd bytes.", n);
+    } else if (bad && q->ack_gen > 1) {
+        /* One slot is damaged: the other is at most one update older, so what was
+         * acknowledged in between is delivered again. */
+        add_sentence(rec->detail, sizeof(rec->detail),
+                     "ack: one of its two slots is damaged; the older position is used, so the "
+                     "messages acknowledged in its last update are delivered again.");
     }
     return found;
 }
@@ -728,7 +746,12 @@ static enum rd read_disk(struct tl_dq *q, uint64_t lim, const uint8_t **rec, uin
         goto read_error;
     }
     const uint8_t *p = q->rbuf + (off - q->rb_off);
-    uint32_t n = get32(p);
+    uint32_t n = get32(p + 4);
+    if (get32(p) != REC_MAGIC) {
+        snprintf(why, sizeof(why), "a record header is damaged");
+        lose_rest(q, i, off, why);
+        return RD_LOST;
+    }
     if ((uint64_t)n > lim - off - HDR) {
         snprintf(why, sizeof(why), "record length %" PRIu32 " runs past the end", n);
         lose_rest(q, i, off, why);
@@ -738,8 +761,8 @@ static enum rd read_disk(struct tl_dq *q, uint64_t lim, const uint8_t **rec, uin
         goto read_error;
     }
     p = q->rbuf + (off - q->rb_off);
-    uint32_t want = get32(p + 4);
-    uint32_t got = record_crc(p, p + HDR, n);
+    uint32_t want = get32(p + 12);
+    uint32_t got = record_crc(p + 4, p + HDR, n);
     if (want != got) {
         snprintf(why, sizeof(why),
                  "record (length %" PRIu32 ") fails its CRC (stored 0x%08" PRIx32
@@ -785,7 +808,7 @@ bool tl_dq_peek(struct tl_dq *q, const uint8_t **rec, size_t *len)
         const uint8_t *p;
         if (q->rseg == q->nsegs - 1 && q->wfd >= 0 && q->roff >= q->wbase) {
             p = q->wbuf + (q->roff - q->wbase);
-            n = get32(p);
+            n = get32(p + 4);
             p += HDR;
         } else {
             uint64_t lim = q->rseg == q->nsegs - 1 && q->wfd >= 0 ? q->wbase : s->end;
@@ -851,6 +874,7 @@ void tl_dq_ack(struct tl_dq *q, uint64_t n)
         q->ring_n--;
         assert(q->segs[0].unacked > 0 && q->ack_off + size <= q->segs[0].end);
         q->ack_off += size;
+        q->ack_seq++;
         q->segs[0].unacked--;
         q->count--;
         q->bytes -= size;
@@ -905,7 +929,7 @@ enum tl_dq_rc tl_dq_append(struct tl_dq *q, const void *rec, size_t len, char *e
 {
     uint64_t size = HDR + (uint64_t)len;
 
-    if (len > UINT32_MAX || (q->max_bytes > 0 && size > q->max_bytes)) {
+    if (len > UINT32_MAX - HDR || (q->max_bytes > 0 && size > q->max_bytes)) {
         seterr(err, errlen, "queue.dir %s: a record of %zu bytes can never fit (max_bytes %"
                PRIu64 ")", q->dir, len, q->max_bytes);
         return TL_DQ_ERROR;
@@ -932,8 +956,11 @@ enum tl_dq_rc tl_dq_append(struct tl_dq *q, const void *rec, size_t len, char *e
         return TL_DQ_ERROR;
     }
     uint8_t *p = q->wbuf + q->wlen;
-    put32(p, (uint32_t)len);
-    put32(p + 4, record_crc(p, rec, len));
+    put32(p, REC_MAGIC);
+    put32(p + 4, (uint32_t)len);
+    put32(p + 8, (uint32_t)q->next_seq);
+    put32(p + 12, record_crc(p + 4, rec, len));
+    q->next_seq++;
     if (len > 0) {
         memcpy(p + HDR, rec, len);
     }
@@ -958,7 +985,7 @@ uint64_t tl_dq_discard_unwritten(struct tl_dq *q)
     size_t boundary = 0;
     uint64_t lost = 0;
     for (size_t off = 0; off < q->wlen;) {
-        size_t end = off + HDR + get32(q->wbuf + off);
+        size_t end = off + HDR + get32(q->wbuf + off + 4);
         if (end > q->wdone) {
             if (lost == 0) {
                 boundary = off;
@@ -975,6 +1002,7 @@ uint64_t tl_dq_discard_unwritten(struct tl_dq *q)
     q->count -= lost;
     q->unread -= lost;
     q->bytes -= bytes;
+    q->next_seq -= lost;
     if (q->disk > q->wbase + boundary) {
         /* Best effort: if it fails, the next open reports the torn record. */
         int rc = ftruncate(q->wfd, (off_t)(q->wbase + boundary));
@@ -1044,85 +1072,274 @@ static const uint8_t *scan_at(struct scan *sc, uint64_t off, size_t need, size_t
     return sc->buf + (off - sc->boff);
 }
 
-/* Checks the records of one segment from off to size; returns where the valid ones end and
- * counts them in *records. A problem is reported and ends the scan. */
-static uint64_t scan_records(struct scan *sc, const char *name, uint64_t off, uint64_t size,
-                             uint64_t *records, struct tl_dq_recovery *rec, bool *io_error)
+enum rv { RV_OK, RV_SHORT, RV_BAD, RV_IO };
+
+/* Is there a whole, valid record at off (the file has size bytes)? RV_SHORT: what is there
+ * runs past the end of the file (a write cut short, or a damaged length); RV_BAD: no valid
+ * record starts here. */
+static enum rv record_at(struct scan *sc, uint64_t off, uint64_t size, uint32_t *len,
+                         uint32_t *seq)
+{
+    size_t got;
+    if (size - off < HDR) {
+        return RV_SHORT;
+    }
+    const uint8_t *p = scan_at(sc, off, HDR, &got);
+    if (p == NULL || got < HDR) {
+        return RV_IO;
+    }
+    if (get32(p) != REC_MAGIC) {
+        return RV_BAD;
+    }
+    uint8_t lenseq[8];
+    memcpy(lenseq, p + 4, 8);
+    uint32_t n = get32(p + 4);
+    uint32_t want = get32(p + 12);
+    *seq = get32(p + 8);
+    if ((uint64_t)n > size - off - HDR) {
+        return RV_SHORT;
+    }
+    uint32_t crc = tl_crc32c(0, lenseq, 8);
+    uint64_t pos = off + HDR;
+    uint64_t left = n;
+    while (left > 0) {
+        p = scan_at(sc, pos, left < sc->cap ? (size_t)left : sc->cap, &got);
+        if (p == NULL || got == 0) {
+            return RV_IO;
+        }
+        size_t take = got < left ? got : (size_t)left;
+        crc = tl_crc32c(crc, p, take);
+        pos += take;
+        left -= take;
+    }
+    if (crc != want) {
+        return RV_BAD;
+    }
+    *len = n;
+    return RV_OK;
+}
+
+/* The offset of the next valid record after from, or size when none follows: every record
+ * starts with REC_MAGIC and is checked by its CRC, so the scan finds its way back into the
+ * records after damaged bytes. */
+static uint64_t resync(struct scan *sc, uint64_t from, uint64_t size)
+{
+    uint8_t magic[4];
+    put32(magic, REC_MAGIC);
+    uint64_t pos = from;
+    while (pos + HDR <= size) {
+        size_t got;
+        size_t want = size - pos < sc->cap ? (size_t)(size - pos) : sc->cap;
+        const uint8_t *p = scan_at(sc, pos, want, &got);
+        if (p == NULL || got < 4) {
+            return size;
+        }
+        const uint8_t *m = memmem(p, got, magic, 4);
+        if (m == NULL) {
+            pos += got - 3;   /* a magic may straddle the window */
+            continue;
+        }
+        uint64_t cand = pos + (uint64_t)(m - p);
+        uint32_t len;
+        uint32_t seq;
+        if (record_at(sc, cand, size, &len, &seq) == RV_OK) {
+            return cand;
+        }
+        pos = cand + 1;
+    }
+    return size;
+}
+
+/* Where the records of a segment lie, for rewriting one with damaged bytes inside. */
+struct run {
+    uint64_t start;
+    uint64_t end;
+    uint64_t records;
+};
+
+/* Recovery's path through the records, across segments, in order. */
+struct walk {
+    bool seq_known;
+    uint32_t expect;     /* sequence number the next record should carry */
+    bool have_first;
+    uint64_t first_seq;  /* the first record kept: the new ack position */
+    char why[400];       /* what was seen since the last good record (explains a gap) */
+    char hint[NAME_MAX_LEN]; /* the previous segment, until this one's first good record */
+    struct run *runs;
+    size_t n_runs;
+    size_t cap_runs;
+};
+
+static void note(struct walk *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void note(struct walk *w, const char *fmt, ...)
+{
+    size_t used = strlen(w->why);
+    va_list ap;
+    va_start(ap, fmt);
+    if (used + 3 < sizeof(w->why)) {
+        if (used) {
+            memcpy(w->why + used, "; ", 3);
+            used += 2;
+        }
+        (void)vsnprintf(w->why + used, sizeof(w->why) - used, fmt, ap);
+    }
+    va_end(ap);
+}
+
+/* A valid record with sequence number seq at off of name: a jump from the expected number
+ * is messages lost, said with what explains it. */
+static void good_record(struct walk *w, const char *name, uint64_t off, uint32_t seq,
+                        struct tl_dq_recovery *rec)
+{
+    char because[sizeof(w->why) + 64];
+    if (w->why[0]) {
+        snprintf(because, sizeof(because), "%s", w->why);
+    } else if (w->hint[0]) {
+        snprintf(because, sizeof(because), "the end of %s is missing", w->hint);
+    } else {
+        snprintf(because, sizeof(because), "a gap in the sequence numbers");
+    }
+    w->hint[0] = '\0';
+    if (w->seq_known && seq != w->expect) {
+        int32_t d = (int32_t)(seq - w->expect);
+        if (d > 0) {
+            rec->lost_records += (uint64_t)d;
+            add_sentence(rec->detail, sizeof(rec->detail),
+                         "%s: %" PRId32 " messages missing before offset %" PRIu64 " (%s): "
+                         "they are lost.",
+                         name, d, off, because);
+        } else {
+            add_sentence(rec->detail, sizeof(rec->detail),
+                         "%s: the sequence numbers go back by %" PRId32 " at offset %" PRIu64
+                         " (%s): those messages may be delivered twice.",
+                         name, -d, off, because);
+        }
+    }
+    if (!w->have_first) {
+        w->have_first = true;
+        w->first_seq = seq;
+    }
+    w->seq_known = true;
+    w->expect = seq + 1;
+    w->why[0] = '\0';
+}
+
+static bool add_run(struct walk *w, uint64_t start, uint64_t end)
+{
+    if (w->n_runs > 0 && w->runs[w->n_runs - 1].end == start) {
+        w->runs[w->n_runs - 1].end = end;
+        w->runs[w->n_runs - 1].records++;
+        return true;
+    }
+    if (w->n_runs == w->cap_runs) {
+        size_t cap = w->cap_runs ? w->cap_runs * 2 : 8;
+        struct run *r = realloc(w->runs, cap * sizeof(*r));
+        if (r == NULL) {
+            return false;
+        }
+        w->runs = r;
+        w->cap_runs = cap;
+    }
+    w->runs[w->n_runs++] = (struct run){start, end, 1};
+    return true;
+}
+
+/* Checks the records of one segment from off to size: the valid ones go to w->runs (and
+ * are counted in *records), damaged bytes are skipped up to the next valid record and noted.
+ * *io_error: a read failed (the rest of the segment is not trusted). */
+static void scan_records(struct scan *sc, const char *name, uint64_t off, uint64_t size,
+                         struct walk *w, uint64_t *records, struct tl_dq_recovery *rec,
+                         bool *io_error)
 {
     *records = 0;
     *io_error = false;
+    w->n_runs = 0;
     while (off < size) {
-        uint64_t remain = size - off;
-        size_t got;
-        const uint8_t *p;
-
-        if (remain < HDR) {
-            add_sentence(rec->detail, sizeof(rec->detail),
-                         "%s: torn record header at offset %" PRIu64 " (%" PRIu64
-                         " bytes): skipped.", name, off, remain);
-            rec->corrupt_records++;
-            rec->skipped_bytes += remain;
-            return off;
-        }
-        p = scan_at(sc, off, HDR, &got);
-        if (p == NULL || got < HDR) {
-            goto io;
-        }
-        uint8_t lenbytes[4];
-        memcpy(lenbytes, p, 4);
-        uint32_t len = get32(p);
-        uint32_t want = get32(p + 4);
-        if ((uint64_t)len > remain - HDR) {
-            add_sentence(rec->detail, sizeof(rec->detail),
-                         "%s: torn record at offset %" PRIu64 " (length %" PRIu32
-                         " but only %" PRIu64 " bytes follow the header): %" PRIu64
-                         " bytes skipped.", name, off, len, remain - HDR, remain);
-            rec->corrupt_records++;
-            rec->skipped_bytes += remain;
-            return off;
-        }
-        uint32_t crc = tl_crc32c(0, lenbytes, 4);
-        uint64_t pos = off + HDR;
-        uint64_t left = len;
-        while (left > 0) {
-            p = scan_at(sc, pos, 1, &got);
-            if (p == NULL || got == 0) {
+        uint32_t len = 0;
+        uint32_t seq = 0;
+        errno = 0;
+        enum rv r = record_at(sc, off, size, &len, &seq);
+        if (r == RV_OK) {
+            good_record(w, name, off, seq, rec);
+            if (!add_run(w, off, off + HDR + len)) {
+                *io_error = true;
+                errno = ENOMEM;
                 goto io;
             }
-            size_t take = got < left ? got : (size_t)left;
-            crc = tl_crc32c(crc, p, take);
-            pos += take;
-            left -= take;
+            (*records)++;
+            off += HDR + (uint64_t)len;
+            continue;
         }
-        if (crc != want) {
-            add_sentence(rec->detail, sizeof(rec->detail),
-                         "%s: record at offset %" PRIu64 " (length %" PRIu32
-                         ") fails its CRC (stored 0x%08" PRIx32 ", computed 0x%08" PRIx32
-                         "): it and the rest of the segment, %" PRIu64 " bytes, skipped.",
-                         name, off, len, want, crc, remain);
-            rec->corrupt_records++;
-            rec->skipped_bytes += remain;
-            return off;
+        if (r == RV_IO) {
+            *io_error = true;
+            goto io;
         }
-        (*records)++;
-        off += HDR + (uint64_t)len;
+        uint64_t next = resync(sc, off + 1, size);
+        rec->corrupt_records++;
+        rec->skipped_bytes += next - off;
+        if (next == size && r == RV_SHORT) {
+            note(w, "%s ends with a partial record of %" PRIu64 " bytes at offset %" PRIu64,
+                 name, size - off, off);
+        } else {
+            note(w, "%" PRIu64 " damaged bytes at offset %" PRIu64 " of %s", next - off, off,
+                 name);
+        }
+        off = next;
     }
-    return off;
+    return;
 
 io:
-    add_sentence(rec->detail, sizeof(rec->detail),
-                 "%s: read error at offset %" PRIu64 " (%s): the rest of the segment, %"
-                 PRIu64 " bytes, skipped.", name, off,
-                 errno != 0 ? strerror(errno) : "file shrank", size - off);
+    note(w, "%s could not be read from offset %" PRIu64 " (%s)", name, off,
+         errno != 0 ? strerror(errno) : "file shrank");
     rec->corrupt_records++;
     rec->skipped_bytes += size - off;
-    *io_error = true;
-    return off;
 }
 
-/* Recovers one segment file (number num, not before the ack segment). */
+/* Writes a segment again with only its valid records (w->runs), in place of the old one
+ * (a new file renamed over it). Returns the new size, or 0 when it cannot. */
+static uint64_t rewrite_segment(struct tl_dq *q, int fd, uint64_t num, const struct walk *w)
+{
+    char name[NAME_MAX_LEN];
+    char tmp[NAME_MAX_LEN + 8];
+    uint8_t hdr[SEG_HEADER];
+    uint8_t buf[65536];
+    uint64_t end = SEG_HEADER;
+
+    seg_name(name, num);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+    int out = openat(q->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (out < 0) {
+        return 0;
+    }
+    memcpy(hdr, SEG_MAGIC, 8);
+    put64(hdr + 8, num);
+    bool ok = pwrite_full(out, hdr, SEG_HEADER, 0);
+    for (size_t i = 0; ok && i < w->n_runs; i++) {
+        for (uint64_t pos = w->runs[i].start; ok && pos < w->runs[i].end;) {
+            uint64_t left = w->runs[i].end - pos;
+            size_t want = left < sizeof(buf) ? (size_t)left : sizeof(buf);
+            ssize_t n = pread_full(fd, buf, want, pos);
+            ok = n == (ssize_t)want && pwrite_full(out, buf, want, end);
+            pos += want;
+            end += want;
+        }
+    }
+    ok = ok && fdatasync(out) == 0;
+    close(out);
+    if (!ok || renameat(q->dirfd, tmp, q->dirfd, name) != 0) {
+        (void)unlinkat(q->dirfd, tmp, 0);
+        return 0;
+    }
+    q->dir_unsynced = true;
+    return end;
+}
+
+/* Recovers one segment file (number num, from offset start: the ack position or its
+ * header). */
 static bool recover_segment(struct tl_dq *q, uint64_t num, uint64_t start, struct scan *sc,
-                            struct tl_dq_recovery *rec, char *err, size_t errlen)
+                            struct walk *w, struct tl_dq_recovery *rec, char *err,
+                            size_t errlen)
 {
     char name[NAME_MAX_LEN];
     struct stat st;
@@ -1134,6 +1351,7 @@ static bool recover_segment(struct tl_dq *q, uint64_t num, uint64_t start, struc
     if (fd < 0 || fstat(fd, &st) != 0) {
         add_sentence(rec->detail, sizeof(rec->detail), "%s: cannot open (%s): skipped.", name,
                      strerror(errno));
+        note(w, "%s could not be opened", name);
         rec->bad_files++;
         if (fd >= 0) {
             close(fd);
@@ -1147,6 +1365,7 @@ static bool recover_segment(struct tl_dq *q, uint64_t num, uint64_t start, struc
     if (n < 0) {
         add_sentence(rec->detail, sizeof(rec->detail), "%s: cannot read (%s): skipped.", name,
                      strerror(errno));
+        note(w, "%s could not be read", name);
         rec->bad_files++;
         rec->skipped_bytes += size;
         close(fd);
@@ -1166,10 +1385,13 @@ static bool recover_segment(struct tl_dq *q, uint64_t num, uint64_t start, struc
     if (n < (ssize_t)SEG_HEADER || memcmp(hdr, good, SEG_HEADER) != 0) {
         char bad[NAME_MAX_LEN + 4];
         const char *what = n < (ssize_t)SEG_HEADER ? "file too short"
+                           : memcmp(hdr, "TLDQSEG1", 8) == 0
+                               ? "the format of tlslogd 0.1, which this version does not read"
                            : memcmp(hdr, SEG_MAGIC, 8) != 0 ? "wrong magic"
-                                                              : "wrong segment number";
+                                                            : "wrong segment number";
         snprintf(bad, sizeof(bad), "%s.bad", name);
         close(fd);
+        note(w, "%s had a bad header", name);
         if (renameat(q->dirfd, name, q->dirfd, bad) == 0) {
             add_sentence(rec->detail, sizeof(rec->detail),
                          "%s: bad segment header (%s): %" PRIu64
@@ -1186,21 +1408,47 @@ static bool recover_segment(struct tl_dq *q, uint64_t num, uint64_t start, struc
     }
 
     uint64_t records = 0;
-    uint64_t end = size;
+    uint64_t end = start < size ? start : size;
     bool io_error = false;
+    w->n_runs = 0;
     if (start < size) {
         sc->fd = fd;
         sc->blen = 0;
         sc->boff = 0;
-        errno = 0;
-        end = scan_records(sc, name, start, size, &records, rec, &io_error);
-        if (end < size && !io_error) {
-            if (ftruncate(fd, (off_t)end) != 0) {
-                add_sentence(rec->detail, sizeof(rec->detail),
-                             "%s: cannot truncate to %" PRIu64 " bytes (%s).", name, end,
-                             strerror(errno));
-            }
+        scan_records(sc, name, start, size, w, &records, rec, &io_error);
+    }
+    bool truncate = false;
+    if (w->n_runs == 1 && w->runs[0].start == start) {
+        /* Valid from the start: at most a damaged tail, cut off so that it is said once. */
+        end = w->runs[0].end;
+        truncate = end < size;
+    } else if (w->n_runs > 0) {
+        /* Damaged bytes before valid records: the segment is written again without them. */
+        uint64_t rewritten = io_error ? 0 : rewrite_segment(q, fd, num, w);
+        if (rewritten > 0) {
+            add_sentence(rec->detail, sizeof(rec->detail),
+                         "%s: rewritten without its damaged bytes; its %" PRIu64
+                         " valid records are delivered.", name, records);
+            start = SEG_HEADER;
+            end = rewritten;
+        } else {
+            /* Cannot (disk full, read error): keep the valid records before the first
+             * damage; the others are lost with it. */
+            uint64_t kept = w->runs[0].start == start ? w->runs[0].records : 0;
+            end = kept ? w->runs[0].end : start;
+            rec->lost_records += records - kept;
+            add_sentence(rec->detail, sizeof(rec->detail),
+                         "%s: cannot be rewritten without its damaged bytes (%s): the %" PRIu64
+                         " valid records after offset %" PRIu64 " are lost too.",
+                         name, io_error ? "read error" : strerror(errno), records - kept, end);
+            records = kept;
+            truncate = !io_error;
         }
+    }
+    if (truncate && ftruncate(fd, (off_t)end) != 0) {
+        add_sentence(rec->detail, sizeof(rec->detail),
+                     "%s: cannot truncate to %" PRIu64 " bytes (%s).", name, end,
+                     strerror(errno));
     }
     close(fd);
     if (records == 0) {
@@ -1227,9 +1475,18 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The numbers of the segment files in the directory, sorted. */
-static bool list_segments(struct tl_dq *q, uint64_t **out, size_t *n, char *err,
-                          size_t errlen)
+/* Files recovery knows besides the segments: they are neither reported nor touched. */
+static bool own_file(const char *name)
+{
+    size_t n = strlen(name);
+    return strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || strcmp(name, "ack") == 0 ||
+           strcmp(name, "lock") == 0 || (n > 4 && strcmp(name + n - 4, ".bad") == 0);
+}
+
+/* The numbers of the segment files in the directory, sorted; anything else is reported
+ * and left alone (a leftover of an interrupted rewrite is deleted). */
+static bool list_segments(struct tl_dq *q, uint64_t **out, size_t *n,
+                          struct tl_dq_recovery *rec, char *err, size_t errlen)
 {
     size_t cap = 0;
     uint64_t *v = NULL;
@@ -1247,7 +1504,28 @@ static bool list_segments(struct tl_dq *q, uint64_t **out, size_t *n, char *err,
     }
     while ((e = readdir(d)) != NULL) {
         uint64_t num;
+        size_t len = strlen(e->d_name);
         if (!parse_seg_name(e->d_name, &num)) {
+            char base[NAME_MAX_LEN];
+            if (len == 26 && strcmp(e->d_name + 22, ".tmp") == 0 && len - 4 < sizeof(base)) {
+                memcpy(base, e->d_name, len - 4);
+                base[len - 4] = '\0';
+                if (parse_seg_name(base, &num)) {
+                    (void)unlinkat(q->dirfd, e->d_name, 0);
+                    continue;
+                }
+            }
+            if (!own_file(e->d_name)) {
+                rec->unknown_files++;
+                add_sentence(rec->detail, sizeof(rec->detail),
+                             "%s: not a file of the queue: left alone.", e->d_name);
+            }
+            continue;
+        }
+        if (num >= SEG_NUM_MAX) {
+            rec->unknown_files++;
+            add_sentence(rec->detail, sizeof(rec->detail),
+                         "%s: segment number out of range: left alone.", e->d_name);
             continue;
         }
         if (*n == cap) {
@@ -1346,43 +1624,96 @@ static bool recover(struct tl_dq *q, struct tl_dq_recovery *rec, char *err, size
 {
     uint64_t ack_num = 0;
     uint64_t ack_off = SEG_HEADER;
-    bool have_ack = read_ack(q, &ack_num, &ack_off, rec);
+    uint64_t ack_seq = 0;
+    bool ack_damaged = false;
+    bool have_ack = read_ack(q, &ack_num, &ack_off, &ack_seq, &ack_damaged, rec);
     uint64_t *nums = NULL;
     size_t n = 0;
     struct scan sc = { .fd = -1, .buf = q->rbuf, .cap = q->rcap };
+    struct walk w = {0};
     bool ok = true;
+    char name[NAME_MAX_LEN];
 
-    if (!list_segments(q, &nums, &n, err, errlen)) {
+    if (!list_segments(q, &nums, &n, rec, err, errlen)) {
         return false;
     }
     if (ack_off < SEG_HEADER) {
         ack_off = SEG_HEADER;
     }
+    if (have_ack && ack_num >= SEG_NUM_MAX) {
+        add_sentence(rec->detail, sizeof(rec->detail),
+                     "ack: position in segment %" PRIu64 ", out of range: ignored.", ack_num);
+        have_ack = false;
+        ack_damaged = true;
+    }
+    if (have_ack) {
+        /* The first record kept must be the one at the ack position. */
+        w.seq_known = true;
+        w.expect = (uint32_t)ack_seq;
+    }
     q->next_num = 1;
     if (have_ack && ack_num >= q->next_num) {
-        q->next_num = ack_num == UINT64_MAX ? UINT64_MAX : ack_num + 1;
+        q->next_num = ack_num + 1;
     }
+    bool have_prev = false;
+    uint64_t prev = 0;
     for (size_t i = 0; i < n && ok; i++) {
         uint64_t num = nums[i];
         if (num >= q->next_num) {
-            q->next_num = num == UINT64_MAX ? UINT64_MAX : num + 1;
+            q->next_num = num + 1;
         }
         if (have_ack && num < ack_num) {
-            char name[NAME_MAX_LEN];
             seg_name(name, num);
             (void)unlinkat(q->dirfd, name, 0);   /* fully acknowledged */
             q->dir_unsynced = true;
             continue;
         }
+        if (have_ack && !have_prev && num > ack_num) {
+            seg_name(name, ack_num);
+            note(&w, "%s, where the ack position is, is missing", name);
+        } else if (have_prev && num > prev + 1) {
+            char a[NAME_MAX_LEN];
+            seg_name(a, prev + 1);
+            seg_name(name, num - 1);
+            if (num == prev + 2) {
+                note(&w, "%s is missing", a);
+            } else {
+                note(&w, "%s to %s are missing", a, name);
+            }
+        } else if (have_prev) {
+            seg_name(w.hint, prev);
+        }
         uint64_t start = have_ack && num == ack_num ? ack_off : SEG_HEADER;
-        ok = recover_segment(q, num, start, &sc, rec, err, errlen);
+        ok = recover_segment(q, num, start, &sc, &w, rec, err, errlen);
+        have_prev = true;
+        prev = num;
     }
     free(nums);
+    free(w.runs);
     if (!ok) {
         return false;
     }
+    if (w.why[0] != '\0') {
+        /* Damage after the last good record: how many messages it held cannot be told. */
+        add_sentence(rec->detail, sizeof(rec->detail),
+                     "%s: the messages in it are lost (not known how many: the last one was "
+                     "probably being written when tlslogd stopped).", w.why);
+    }
+    if (ack_damaged && q->count > 0) {
+        rec->redelivered = q->count;
+        add_sentence(rec->detail, sizeof(rec->detail),
+                     "ack: so the %" PRIu64 " messages found are all delivered again, from the "
+                     "oldest segment; those delivered before are duplicates.", q->count);
+    }
     rec->records = q->count;
     rec->bytes = q->bytes;
+    /* Sequence numbers go on from the last record (or the ack position). */
+    q->next_seq = w.seq_known ? w.expect : ack_seq;
+    q->ack_seq = w.have_first ? w.first_seq : q->next_seq;
+    if (w.seq_known && w.have_first) {
+        /* The numbers are 32 bits on disk: keep the 64-bit counters consistent. */
+        q->ack_seq = q->next_seq - q->count;
+    }
     if (!new_tail(q, err, errlen)) {
         return false;
     }

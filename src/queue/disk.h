@@ -66,7 +66,7 @@
 #include <stdint.h>
 
 #define TL_DQ_SEGMENT_BYTES_DEFAULT (8u * 1024 * 1024)
-#define TL_DQ_RECORD_HEADER 8u   /* length + CRC before each payload */
+#define TL_DQ_RECORD_HEADER 16u  /* magic, length, sequence number, CRC before each payload */
 
 enum tl_dq_sync { TL_DQ_SYNC_NONE, TL_DQ_SYNC_INTERVAL, TL_DQ_SYNC_ALWAYS };
 
@@ -82,10 +82,13 @@ struct tl_dq_opts {
 struct tl_dq_recovery {
     uint64_t records;            /* unacknowledged records, to be delivered */
     uint64_t bytes;              /* their bytes (headers included), as tl_dq_bytes */
-    uint64_t corrupt_records;    /* torn or CRC-failing records (each ends its segment) */
+    uint64_t corrupt_records;    /* places with torn or damaged bytes */
     uint64_t bad_files;          /* segment files skipped for a bad header */
     uint64_t skipped_bytes;      /* bytes not delivered because of those problems */
-    char detail[512];            /* one sentence per problem, "" when all was well */
+    uint64_t lost_records;       /* messages known to be missing (gaps in the sequence) */
+    uint64_t redelivered;        /* messages delivered again: the ack position was lost */
+    uint64_t unknown_files;      /* files in the directory that are not the queue's */
+    char detail[1536];           /* one sentence per problem, "" when all was well */
 };
 
 struct tl_dq;
