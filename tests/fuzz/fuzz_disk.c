@@ -93,6 +93,12 @@ static void clean_dir(void)
     closedir(d);
 }
 
+static void remove_dir(void)
+{
+    clean_dir();
+    rmdir(dir);
+}
+
 static int count_fds(void)
 {
     DIR *d = opendir("/proc/self/fd");
@@ -239,8 +245,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     if (dir[0] == '\0') {
-        snprintf(dir, sizeof(dir), "/tmp/fuzz_disk.XXXXXX");
-        CHECK(mkdtemp(dir) != NULL);
+        /* In memory where there is a tmpfs: the runs do many small writes and fsyncs. */
+        snprintf(dir, sizeof(dir), "/dev/shm/fuzz_disk.XXXXXX");
+        if (mkdtemp(dir) == NULL) {
+            snprintf(dir, sizeof(dir), "/tmp/fuzz_disk.XXXXXX");
+            CHECK(mkdtemp(dir) != NULL);
+        }
+        atexit(remove_dir);
     }
     int fds = count_fds();
     uint8_t flags = data[0];
