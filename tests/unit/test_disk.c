@@ -1132,9 +1132,10 @@ static void test_ack_file(void **state)
     assert_int_equal(rec.redelivered, 20);
     assert_int_equal(rec.lost_records, 0);
     expect_range(q, 0, 20, 1);
-    tl_dq_ack(q, 2);
     tl_dq_close(q);
-    reopen_clean(e, 0, 18);
+    /* Both slots were written at the open (found by fuzz_disk: with one written, the junk
+     * left in the other was reported again). */
+    reopen_clean(e, 0, 20);
 
     /* The file deleted (or emptied). */
     assert_int_equal(unlink(path_in(e, "ack")), 0);
