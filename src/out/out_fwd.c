@@ -1327,11 +1327,13 @@ bool tl_out_fwd_init(struct tl_output *out)
             fwd_free(f);
             return false;
         }
-        if (rec.corrupt_records || rec.bad_files) {
-            tl_warn("output %s: disk queue %s: damaged records found at start (%s) %llu bytes "
-                    "cannot be delivered; the %llu other messages will be",
+        if (rec.detail[0]) {
+            /* Every anomaly, with the messages it concerns (lost, or delivered again). */
+            tl_warn("output %s: disk queue %s: at start: %s (in all: lost %llu, delivered "
+                    "again %llu, to deliver %llu)",
                     out->conf->name, out->conf->queue_dir, rec.detail,
-                    (unsigned long long)rec.skipped_bytes, (unsigned long long)rec.records);
+                    (unsigned long long)rec.lost_records, (unsigned long long)rec.redelivered,
+                    (unsigned long long)rec.records);
         }
         if (rec.records) {
             tl_notice("output %s: %llu messages from the disk queue %s are delivered first",

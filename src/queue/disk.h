@@ -14,21 +14,35 @@
  * not: a record that cannot be delivered (torn write, CRC mismatch, unreadable disk) is
  * counted and described (tl_dq_recovery at open, tl_dq_take_problem while running).
  *
- * On-disk format (all integers little endian):
- *   DIR/seg-%016llx.q  segment number N in lower-case hex; 16-byte header: "TLDQSEG1", u64 N;
- *                      then records: u32 length, u32 CRC-32C, payload. The CRC covers the 4
- *                      length bytes and the payload (not just the payload, as first planned):
- *                      a zero-filled tail, which some file systems expose after a power loss,
- *                      would otherwise read as a run of valid empty records, and a damaged
- *                      length is caught directly rather than by chance.
- *   DIR/ack            two 40-byte slots at offsets 0 and 512: "TLDQACK1", u64 generation,
+ * On-disk format 2 (all integers little endian):
+ *   DIR/seg-%016llx.q  segment number N in lower-case hex, below 2^62 (a higher one is not
+ *                      the queue's: reported and left alone); 16-byte header: "TLDQSEG2",
+ *                      u64 N; then records of a 16-byte header and the payload: u32 magic
+ *                      "LDRQ", u32 length, u32 sequence number, u32 CRC-32C of the length,
+ *                      the sequence number and the payload. The sequence number is the low 32
+ *                      bits of a counter that runs through the whole queue (not per segment):
+ *                      a gap in it is messages missing, wherever they went. The magic and
+ *                      the CRC let recovery find the next valid record after damaged bytes;
+ *                      the CRC also covers the length, so that a damaged length is caught
+ *                      directly, and a zero-filled tail (some file systems show one after a
+ *                      power loss) is not a run of valid empty records.
+ *                      After the records there may be one marker: u32 magic "LDRS", u32 0,
+ *                      u32 sequence number, u32 CRC-32C of the 8 bytes before it. It says that
+ *                      the records that follow (in the next segment) start at that number:
+ *                      recovery writes one where it found and reported a gap, so that the
+ *                      next open does not report the gap again.
+ *   DIR/ack            two 48-byte slots at offsets 0 and 512: "TLDQACK2", u64 generation,
  *                      u64 segment number, u64 offset of the first unacknowledged record,
- *                      u32 CRC-32C of the preceding 32 bytes, u32 zero. Updates overwrite
- *                      the older slot in place; recovery takes the valid slot with the higher
- *                      generation. This replaces "write a temp file and rename": no file is
- *                      created per update, no directory fsync is needed for it, and a torn
- *                      write damages only the slot being written.
+ *                      u64 its sequence number, u32 CRC-32C of the preceding 40 bytes, u32
+ *                      zero. Updates overwrite the older slot in place (update 1 goes to 512;
+ *                      the slot at 0 stays all zeros until update 2, which is not damage);
+ *                      recovery takes the valid slot with the higher generation. This replaces
+ *                      "write a temp file and rename": no file is created per update, no
+ *                      directory fsync is needed for it, and a torn write damages only the slot
+ *                      being written.
  *   DIR/lock           flock()ed while open; holds the owner's pid.
+ *   Format 1 ("TLDQSEG1", "TLDQACK1": records of u32 length, u32 CRC, payload) is not read:
+ *   its segments are reported with the number of messages they hold and renamed *.bad.
  *
  * Segments are append-only and only the newest ("tail") is written: every tl_dq_open starts
  * a new tail, so a segment from before a crash is never appended to. Recovery therefore
@@ -37,15 +51,36 @@
  * buffer and acknowledged, but never written) cannot hide new records. A new segment also
  * starts when a record would take the tail past segment_bytes (a record larger than that
  * gets a segment of its own). A segment is deleted once all its records are acknowledged and
- * it is not the tail.
+ * it is not the tail. When the tail's file cannot be created (a full or read-only file
+ * system), the queue works on without it: records on disk are delivered, appends return
+ * TL_DQ_RETRY until it can be created (also at tl_dq_open, which then still succeeds).
  *
- * Recovery (tl_dq_open) scans the segments in order, starting each at the ack position or at
- * its header. A record whose length runs past the end of the file, or whose CRC does not
- * match, is reported; the rest of that segment is skipped (records have no sync marker, and
- * after a torn write nothing valid follows) and truncated on disk so that it is reported
- * once. A file whose header is wrong is reported and renamed to *.bad; a file shorter than a
- * header, holding a prefix of the right header, is a segment whose creation was cut short
- * and is deleted. Segments before the ack position are deleted.
+ * Recovery (tl_dq_open) walks the records of the segments in order, from the ack position
+ * on, and says in tl_dq_recovery.detail what it found, one sentence per anomaly, each with
+ * the file, the offset and the number of messages concerned; the counters sum them up:
+ *   - messages missing (a segment truncated, deleted or unreadable; records cut out): the
+ *     sequence number of the next valid record jumps; the jump is the count (lost_records),
+ *     and the sentence says what explains it. Segments before the ack position are deleted.
+ *   - damaged bytes inside a segment (a torn write, a flipped bit, zeros): the scan goes on at
+ *     the next offset where a valid record starts (its magic, then its CRC), so the records
+ *     after the damage are delivered. A segment with damaged bytes (or a jump in the numbers)
+ *     between valid records is written again with only those records, numbered without gaps
+ *     (a temporary seg-N.q.tmp renamed over it; a leftover one from a rewrite that was cut
+ *     short is deleted); if it cannot be (a full disk), the records before the damage are
+ *     kept and the others counted as lost. Damage after the last valid record is cut off.
+ *   - a torn record at the very end of the newest segment: 1 message lost, the one being
+ *     written when tlslogd stopped. Damage at the end with nothing valid after it: not known
+ *     how many messages it held.
+ *   - a segment whose header is wrong (or of format 1) is renamed *.bad; one whose creation
+ *     was cut short (a prefix of its header) is deleted.
+ *   - the ack file: one slot damaged: the other is used (if the damaged one was newer, what it
+ *     acknowledged is delivered again); no valid position: every record found is delivered
+ *     again (redelivered). Both slots are written anew.
+ *   - files that are not the queue's (unknown_files): reported and left alone; no file name
+ *     keeps the queue from opening.
+ * Everything reported is repaired (cut, rewritten, marked) so that it is reported once.
+ * Numbers never decide what is delivered, only what is said: every valid record found is
+ * delivered, in order.
  *
  * Sync policy: NONE never calls fsync (the kernel writes when it wants: a crash of the
  * process loses nothing that tl_dq_flush wrote, a crash of the machine may). ALWAYS makes
@@ -54,7 +89,7 @@
  * sync_interval_ms, from tl_dq_flush and tl_dq_tick; a full segment is synced when the next
  * one starts. The ack position is written at each flush and tick when it moved, and at close.
  *
- * Disk use: max_bytes limits the unacknowledged records (8-byte header plus payload each);
+ * Disk use: max_bytes limits the unacknowledged records (16-byte header plus payload each);
  * the files can be larger by the acknowledged part of the oldest segment and one segment
  * header per segment, so by at most segment_bytes plus a little.
  */
@@ -66,7 +101,7 @@
 #include <stdint.h>
 
 #define TL_DQ_SEGMENT_BYTES_DEFAULT (8u * 1024 * 1024)
-#define TL_DQ_RECORD_HEADER 8u   /* length + CRC before each payload */
+#define TL_DQ_RECORD_HEADER 16u  /* magic, length, sequence number, CRC before each payload */
 
 enum tl_dq_sync { TL_DQ_SYNC_NONE, TL_DQ_SYNC_INTERVAL, TL_DQ_SYNC_ALWAYS };
 
@@ -82,10 +117,15 @@ struct tl_dq_opts {
 struct tl_dq_recovery {
     uint64_t records;            /* unacknowledged records, to be delivered */
     uint64_t bytes;              /* their bytes (headers included), as tl_dq_bytes */
-    uint64_t corrupt_records;    /* torn or CRC-failing records (each ends its segment) */
-    uint64_t bad_files;          /* segment files skipped for a bad header */
+    uint64_t corrupt_records;    /* places with torn or damaged bytes */
+    uint64_t bad_files;          /* segment files skipped: bad header, cannot be opened */
     uint64_t skipped_bytes;      /* bytes not delivered because of those problems */
-    char detail[512];            /* one sentence per problem, "" when all was well */
+    uint64_t lost_records;       /* messages known to be missing (gaps in the sequence, a
+                                  * torn last record, records of a segment that cannot be
+                                  * rewritten, of a format 1 segment) */
+    uint64_t redelivered;        /* messages delivered again: the ack position was lost */
+    uint64_t unknown_files;      /* files in the directory that are not the queue's */
+    char detail[1536];           /* one sentence per problem, "" when all was well */
 };
 
 struct tl_dq;
@@ -100,7 +140,8 @@ struct tl_dq *tl_dq_open(const struct tl_dq_opts *o, struct tl_dq_recovery *rec,
 /* After a final tl_dq_flush failed (at shutdown): the records of the append buffer that
  * are not completely in the file leave the queue, and a partly written one is cut off the
  * file, so that the next tl_dq_open finds no torn record. Rewinds the read cursor. Returns
- * how many records were dropped (the caller counts and reports them as lost). */
+ * how many unacknowledged records were dropped (the caller counts and reports them as lost;
+ * those read from the buffer and acknowledged were delivered and are not counted). */
 uint64_t tl_dq_discard_unwritten(struct tl_dq *q);
 
 /* Writes buffered appends and the ack position, syncs (unless the policy is NONE), closes.
@@ -127,7 +168,8 @@ bool tl_dq_flush(struct tl_dq *q, char *err, size_t errlen);
 
 /* The next record after the read cursor, or false when there is none. *rec stays valid until
  * the next call on q. Records are checked against their CRC when read from a file; a record
- * that fails (or a read error) drops the rest of its segment, see tl_dq_take_problem. */
+ * that fails (or a read error) drops the rest of its segment, see tl_dq_take_problem (the file
+ * is cut there, with a marker, so that the next open does not report it again). */
 bool tl_dq_peek(struct tl_dq *q, const uint8_t **rec, size_t *len);
 
 /* Moves the read cursor past the record tl_dq_peek returned (peeks first if needed). */

@@ -309,9 +309,14 @@ def relp_forward(pki, port, name="fwd", tls=True, **kw):
 
 
 # ---------------------------------------------------------------------------------------------
-# Disk queue files (src/queue/disk.h: "TLDQSEG1" u64 N header, then u32 len, u32 crc, payload)
+# Disk queue files (src/queue/disk.h, format 2: a "TLDQSEG2" u64 N header, then records of
+# u32 magic "LDRQ", u32 length, u32 sequence number, u32 CRC-32C, payload; a marker "LDRS" with
+# length 0 may follow the records)
 
 SEG_HEADER = 16
+REC_HEADER = 16
+REC_MAGIC = b"LDRQ"
+MARK_MAGIC = b"LDRS"
 
 
 def segments(qdir):
@@ -319,16 +324,21 @@ def segments(qdir):
 
 
 def segment_records(path):
-    """[(offset, length)] of the complete records in a segment file."""
+    """[(offset, length, seq)] of the complete records in a segment file, in order (the CRC is
+    not checked: the tests damage files on purpose and read them back as they are)."""
     data = Path(path).read_bytes()
-    assert data[:8] == b"TLDQSEG1", "not a segment: %s %r" % (path, data[:16])
+    assert data[:8] == b"TLDQSEG2", "not a segment: %s %r" % (path, data[:16])
     out, off = [], SEG_HEADER
-    while off + 8 <= len(data):
-        n, _crc = struct.unpack_from("<II", data, off)
-        if off + 8 + n > len(data):
+    while off + REC_HEADER <= len(data):
+        magic = data[off:off + 4]
+        n, seq, _crc = struct.unpack_from("<III", data, off + 4)
+        if magic == MARK_MAGIC:
+            off += REC_HEADER
+            continue
+        assert magic == REC_MAGIC, "no record at offset %d of %s: %r" % (
+            off, path, data[off:off + REC_HEADER])
+        if off + REC_HEADER + n > len(data):
             break
-        out.append((off, n))
-        off += 8 + n
+        out.append((off, n, seq))
+        off += REC_HEADER + n
     return out
-
-

@@ -1,7 +1,7 @@
 """Reliable delivery between two tlslogd over RELP over TLS (issue 4): the receiver killed
 (SIGKILL) and restarted, the sender stopped (SIGTERM) and restarted with a disk queue, a
 backlog bigger than the memory bound held on disk while the receiver is down, and a torn
-record at the end of a disk queue segment.
+record at the end of the newest disk queue segment (reported once, with the message lost).
 
 Every message is numbered ("MARKER seq=N CHECK"); the receiving tlslogd writes format raw to
 one file (opened in append by each incarnation) and relutil.tally reports every missing and
@@ -15,10 +15,9 @@ import time
 
 
 from peers.ports import free_port
-from relutil import (Feeder, asan_env, feed, load, parse_stats, peak_rss_kib, relp_forward,
-                     relp_input,
-                     rss_kib, sanitized, segment_records, segments, stats, tally, wait_count,
-                     wait_distinct)
+from relutil import (REC_HEADER, Feeder, asan_env, feed, load, parse_stats, peak_rss_kib,
+                     relp_forward, relp_input, rss_kib, sanitized, segment_records, segments,
+                     stats, tally, wait_count, wait_distinct)
 from tlsconf import pki  # noqa: F401
 from tlslogd import T, config, file_output, poll, tcp_input
 
@@ -188,20 +187,21 @@ def test_relp_tls_backlog_on_disk_memory_bounded(daemon, tmp_path, pki):
 # ---------------------------------------------------------------------------------------------
 # 5. torn write at the end of a segment
 
-TORN_RE = r"(?i)\btorn\b|corrupt|\bcrc\b|checksum"
+TORN_RE = r"(?i)\btorn\b|corrupt|\bcrc\b|checksum|damaged|messages? (missing|lost)"
 
 
 def torn_lines(d, tmp_path):
-    """d's log lines about a torn or corrupt record (the test's own paths, which hold the test
-    name, do not count)."""
+    """d's log lines about a torn, damaged or lost record (the test's own paths, which hold the
+    test name, do not count)."""
     return [l for l in d.log_text().splitlines()
             if re.search(TORN_RE, l.replace(str(tmp_path), "TMP"))]
 
 
 def test_disk_queue_torn_record_skipped_rest_delivered(daemon, tmp_path, pki):
     """1,000 messages queued on disk (receiver down, SIGTERM writes memory to disk); the last
-    record of the last segment is cut in half; at the next start the sender reports it in one
-    log line and delivers the 999 others, none twice."""
+    record of the newest segment is cut in half; at the next start the sender reports it in
+    one log line that names the file, the offset and the one message lost, delivers the 999
+    others, none twice, and the next start after that has nothing to report."""
     n = 1000
     out = tmp_path / "rx.raw"
     qdir = tmp_path / "txq"
@@ -213,23 +213,37 @@ def test_disk_queue_torn_record_skipped_rest_delivered(daemon, tmp_path, pki):
     segs = [p for p in segments(qdir) if segment_records(p)]
     assert segs, "no segment with records in %s: %s" % (qdir, os.listdir(qdir))
     last = segs[-1]
+    assert last == segments(qdir)[-1], "the newest segment holds no record: %s" % (
+        os.listdir(qdir))
     recs = segment_records(last)
     nrecs = sum(len(segment_records(p)) for p in segs)
-    off, length = recs[-1]
+    off, length, _seq = recs[-1]
     data = last.read_bytes()
-    torn = re.search(rb"t seq=(\d{8})", data[off + 8:off + 8 + length])
+    body = data[off + REC_HEADER:off + REC_HEADER + length]
+    torn = re.search(rb"t seq=(\d{8})", body)
     torn_seq = int(torn.group(1)) if torn else None
-    os.truncate(last, off + 8 + length // 2)
+    os.truncate(last, off + REC_HEADER + length // 2)
     before = len(torn_lines(tx, tmp_path))
     tx.start()
     rx = daemon(rx_conf(pki, out, port), name="rx")
     t = wait_distinct(out, "t", n, T(30), alive=[rx, tx], stall=T(2))
     lines = torn_lines(tx, tmp_path)[before:]
-    msg = ("torn record: %d records in %d segment(s) before the cut, cut seq %s in %s at %d+8+%d/2;"
-           " %s; sender lines: %r" % (nrecs, len(segs), torn_seq, last.name, off, length,
-                                      t.summary(), lines))
+    msg = ("torn record: %d records in %d segment(s) before the cut, cut seq %s in %s at "
+           "%d+%d+%d/2; %s; sender lines: %r" % (nrecs, len(segs), torn_seq, last.name, off,
+                                                  REC_HEADER, length, t.summary(), lines))
     print("\n" + msg)
     assert nrecs == n, msg
     assert len(lines) == 1, msg + "\nsender log:\n" + tx.log_tail(20)
+    said = "%s ends with a torn record of %d bytes at offset %d: 1 message lost, probably the " \
+        "one being written when tlslogd stopped." % (last.name, REC_HEADER + length // 2, off)
+    assert said in lines[0], msg
+    assert "(in all: lost 1, delivered again 0, to deliver %d)" % (n - 1) \
+        in lines[0], msg
     assert t.missing == [torn_seq], msg
     assert not t.dups and not t.corrupt, msg
+    # Said once: the next start has nothing to report.
+    before = len(torn_lines(tx, tmp_path))
+    assert tx.stop() == 0, tx.log_tail(20)
+    tx.start()
+    tx.wait_log(r"output fwd: connected to", timeout=T(10))
+    assert torn_lines(tx, tmp_path)[before:] == [], tx.log_tail(20)

@@ -1,10 +1,13 @@
 /*
  * test_disk.c: the disk queue: append/read/ack/rewind, persistence across close and open,
- * segment rollover and deletion, max_bytes, and recovery from damaged files (torn tail,
- * flipped byte, zero-filled tail, bad header, bad ack file), with the exact report text.
+ * segment rollover and deletion, max_bytes, write failures (TL_DQ_RETRY,
+ * tl_dq_discard_unwritten), and recovery: every case of issue 10 point 5 (a middle segment
+ * truncated, a segment deleted, a sequence gap, a garbled ack file, bytes flipped inside a
+ * segment, stray files, a format 1 segment, a cut-short or impossible rewrite), each with
+ * the exact report, its counts, and a second open that finds nothing more to say.
  *
  * Records are generated from their index (rec_make), so a reader can check any record
- * without keeping a copy.
+ * without keeping a copy. Records of 100 bytes take 116 on disk (TL_DQ_RECORD_HEADER).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,7 +23,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <grp.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,6 +34,8 @@
 #include "queue/disk.h"
 
 #define MAXREC 70000
+#define RH TL_DQ_RECORD_HEADER
+#define R100 (RH + 100)   /* a record of scheme 0 on disk */
 
 struct env {
     char base[64];
@@ -237,9 +245,100 @@ static uint64_t rec_offset(uint64_t first, uint64_t i, int scheme)
 {
     uint64_t off = 16;
     for (uint64_t k = first; k < i; k++) {
-        off += 8 + rec_size(k, scheme);
+        off += RH + rec_size(k, scheme);
     }
     return off;
+}
+
+static const char *seg_file(uint64_t num)
+{
+    static char name[4][32];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(name[k], sizeof(name[k]), "seg-%016" PRIx64 ".q", num);
+    return name[k];
+}
+
+/* rec->detail must be exactly the formatted text. */
+static void detail_is(const struct tl_dq_recovery *rec, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void detail_is(const struct tl_dq_recovery *rec, const char *fmt, ...)
+{
+    char want[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(want, sizeof(want), fmt, ap);
+    va_end(ap);
+    assert_string_equal(rec->detail, want);
+}
+
+/* Opens again and checks that recovery has nothing more to say: what it reported was
+ * repaired (reported once). */
+static void reopen_clean(struct env *e, uint64_t seg_bytes, uint64_t records)
+{
+    struct tl_dq_recovery rec;
+    struct tl_dq *q = open_q(e, seg_bytes, 0, &rec);
+    assert_string_equal(rec.detail, "");
+    assert_int_equal(rec.records, records);
+    assert_int_equal(rec.lost_records, 0);
+    assert_int_equal(rec.redelivered, 0);
+    assert_int_equal(rec.corrupt_records, 0);
+    tl_dq_close(q);
+}
+
+/* Removes bytes [off, off + n) of a file, moving the rest down. */
+static void cut_bytes(const char *path, uint64_t off, uint64_t n)
+{
+    uint64_t size = file_size(path);
+    uint8_t *buf = malloc(size);
+    int fd = open(path, O_RDWR);
+    assert_non_null(buf);
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, buf, size, 0), (ssize_t)size);
+    memmove(buf + off, buf + off + n, size - off - n);
+    assert_int_equal(pwrite(fd, buf, size - n, 0), (ssize_t)(size - n));
+    assert_int_equal(ftruncate(fd, (off_t)(size - n)), 0);
+    close(fd);
+    free(buf);
+}
+
+static uint64_t drain_all(struct tl_dq *q)
+{
+    const uint8_t *p;
+    size_t n;
+    uint64_t k = 0;
+    while (tl_dq_peek(q, &p, &n)) {
+        tl_dq_advance(q);
+        k++;
+    }
+    return k;
+}
+
+/* RLIMIT_FSIZE (soft) of limit bytes, with SIGXFSZ ignored: a write past it fails with
+ * EFBIG (or is cut short there), for root and any user alike. 0 restores the limit; so does
+ * teardown, should a test fail in between. */
+static struct rlimit saved_fsize;
+static bool fsize_lowered;
+
+static void file_limit(uint64_t limit)
+{
+    struct rlimit r;
+
+    if (limit == 0) {
+        if (fsize_lowered) {
+            assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved_fsize), 0);
+            signal(SIGXFSZ, SIG_DFL);
+            fsize_lowered = false;
+        }
+        return;
+    }
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved_fsize), 0);
+    fsize_lowered = true;
+    signal(SIGXFSZ, SIG_IGN);
+    r = saved_fsize;
+    r.rlim_cur = limit;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &r), 0);
 }
 
 static void rm_rf(const char *path)
@@ -279,10 +378,12 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct env *e = *state;
+    file_limit(0);
     rm_rf(e->base);
     free(e);
     return 0;
 }
+
 
 /* ---- tests ---- */
 
@@ -324,7 +425,7 @@ static void test_sequence(void **state)
     assert_int_equal(tl_dq_unread(q), 10);
     uint64_t bytes = 0;
     for (uint64_t i = 0; i < 10; i++) {
-        bytes += 8 + rec_size(i, 1);
+        bytes += RH + rec_size(i, 1);
     }
     assert_int_equal(tl_dq_bytes(q), bytes);
 
@@ -337,7 +438,7 @@ static void test_sequence(void **state)
     expect_next(q, 3, 1);
     tl_dq_ack(q, 2);
     assert_int_equal(tl_dq_count(q), 8);
-    assert_int_equal(tl_dq_bytes(q), bytes - (16 + rec_size(0, 1) + rec_size(1, 1)));
+    assert_int_equal(tl_dq_bytes(q), bytes - (2 * RH + rec_size(0, 1) + rec_size(1, 1)));
     tl_dq_rewind(q);
     assert_int_equal(tl_dq_unread(q), 8);
     expect_range(q, 2, 5, 1);
@@ -422,24 +523,24 @@ static void test_rollover(void **state)
 {
     struct env *e = *state;
     struct tl_dq_recovery rec;
-    /* 1024-byte segments: 16 + 9 * 108 = 988, so 9 records of 100 bytes per segment. */
+    /* 1024-byte segments: 16 + 8 * 116 = 944, so 8 records of 100 bytes per segment. */
     struct tl_dq *q = open_q(e, 1024, 0, &rec);
     uint64_t segs[64];
 
     append_range(q, 0, 100, 0);
     flush_q(q);
     size_t n = list_segs(e, segs, 64);
-    assert_int_equal(n, 12);   /* 11 full + 1 record */
-    assert_int_equal(file_size(seg_path(e, segs[0])), 16 + 9 * 108);
-    assert_int_equal(file_size(seg_path(e, segs[11])), 16 + 108);
+    assert_int_equal(n, 13);   /* 12 full + 4 records */
+    assert_int_equal(file_size(seg_path(e, segs[0])), 16 + 8 * R100);
+    assert_int_equal(file_size(seg_path(e, segs[12])), 16 + 4 * R100);
 
     expect_range(q, 0, 20, 0);
-    tl_dq_ack(q, 8);   /* first segment: 8 of 9 */
-    assert_int_equal(list_segs(e, segs, 64), 12);
+    tl_dq_ack(q, 7);   /* first segment: 7 of 8 */
+    assert_int_equal(list_segs(e, segs, 64), 13);
     tl_dq_ack(q, 1);   /* first segment done */
+    assert_int_equal(list_segs(e, segs, 64), 12);
+    tl_dq_ack(q, 12);  /* 20 acknowledged: two segments gone, the third has 4 of 8 */
     assert_int_equal(list_segs(e, segs, 64), 11);
-    tl_dq_ack(q, 11);  /* 20 acknowledged: two segments gone, the third has 2 of 9 */
-    assert_int_equal(list_segs(e, segs, 64), 10);
     tl_dq_close(q);
 
     q = open_q(e, 1024, 0, &rec);
@@ -459,9 +560,9 @@ static void test_rollover(void **state)
     flush_q(q);
     n = list_segs(e, segs, 64);
     assert_int_equal(n, 3);
-    assert_int_equal(file_size(seg_path(e, segs[0])), 16 + 2 * 108);
-    assert_int_equal(file_size(seg_path(e, segs[1])), 16 + 8 + 3000);
-    assert_int_equal(file_size(seg_path(e, segs[2])), 16 + 2 * 108);
+    assert_int_equal(file_size(seg_path(e, segs[0])), 16 + 2 * R100);
+    assert_int_equal(file_size(seg_path(e, segs[1])), 16 + RH + 3000);
+    assert_int_equal(file_size(seg_path(e, segs[2])), 16 + 2 * R100);
     expect_range(q, 100, 102, 0);
     const uint8_t *p;
     size_t len;
@@ -479,7 +580,7 @@ static void test_full(void **state)
 {
     struct env *e = *state;
     struct tl_dq_recovery rec;
-    struct tl_dq *q = open_q(e, 0, 10 * 108, &rec);
+    struct tl_dq *q = open_q(e, 0, 10 * R100, &rec);
     static uint8_t buf[MAXREC];
     char err[256];
 
@@ -494,173 +595,367 @@ static void test_full(void **state)
     append_range(q, 10, 13, 0);
     assert_int_equal(tl_dq_append(q, buf, n, err, sizeof(err)), TL_DQ_FULL);
     /* a record that can never fit */
-    assert_int_equal(tl_dq_append(q, buf, 10 * 108, err, sizeof(err)), TL_DQ_ERROR);
+    assert_int_equal(tl_dq_append(q, buf, 10 * R100, err, sizeof(err)), TL_DQ_ERROR);
     assert_non_null(strstr(err, "can never fit"));
     /* one that exactly fills an empty queue fits */
     expect_range(q, 3, 13, 0);
     tl_dq_ack(q, 10);
-    assert_int_equal(tl_dq_append(q, buf, 10 * 108 - 8, err, sizeof(err)), TL_DQ_OK);
+    assert_int_equal(tl_dq_append(q, buf, 10 * R100 - RH, err, sizeof(err)), TL_DQ_OK);
     tl_dq_close(q);
 
     /* The limit counts what recovery found. */
-    q = open_q(e, 0, 10 * 108, &rec);
-    assert_int_equal(tl_dq_bytes(q), 10 * 108);
+    q = open_q(e, 0, 10 * R100, &rec);
+    assert_int_equal(tl_dq_bytes(q), 10 * R100);
     assert_int_equal(tl_dq_append(q, "", 0, err, sizeof(err)), TL_DQ_FULL);
     tl_dq_close(q);
 }
 
+/* The newest segment ends in a torn record (the process stopped in the middle of a write):
+ * one message lost, said once; the file is cut back so that appends and the next open go
+ * on cleanly. */
 static void test_torn_tail(void **state)
 {
     struct env *e = *state;
     struct tl_dq_recovery rec;
     struct tl_dq *q = open_q(e, 0, 0, &rec);
     uint64_t segs[8];
-    char want[512];
 
     append_range(q, 0, 100, 1);
     tl_dq_close(q);
     assert_int_equal(list_segs(e, segs, 8), 1);
     assert_int_equal(segs[0], 1);
     uint64_t off = rec_offset(0, 99, 1);
-    do_truncate(seg_path(e, 1), off + 8 + 5);
+    do_truncate(seg_path(e, 1), off + RH + 5);
 
     q = open_q(e, 0, 0, &rec);
-    snprintf(want, sizeof(want),
-             "seg-0000000000000001.q: torn record at offset %" PRIu64 " (length %zu but only "
-             "5 bytes follow the header): 13 bytes skipped.", off, rec_size(99, 1));
-    assert_string_equal(rec.detail, want);
+    detail_is(&rec, "seg-0000000000000001.q ends with a torn record of 21 bytes at offset %"
+              PRIu64 ": 1 message lost, probably the one being written when tlslogd stopped.",
+              off);
     assert_int_equal(rec.records, 99);
+    assert_int_equal(rec.lost_records, 1);
     assert_int_equal(rec.corrupt_records, 1);
-    assert_int_equal(rec.skipped_bytes, 13);
+    assert_int_equal(rec.skipped_bytes, 21);
     assert_int_equal(rec.bad_files, 0);
-    assert_int_equal(file_size(seg_path(e, 1)), off);   /* the tail was cut off */
+    assert_int_equal(file_size(seg_path(e, 1)), off);   /* the torn part was cut off */
     expect_range(q, 0, 99, 1);
     expect_end(q);
     append_range(q, 1000, 1010, 1);   /* appends continue */
     expect_range(q, 1000, 1010, 1);
     tl_dq_ack(q, 50);
     tl_dq_close(q);
+    reopen_clean(e, 0, 59);
 
-    /* A torn record header (fewer than 8 bytes) this time. */
-    q = open_q(e, 0, 0, &rec);
-    assert_string_equal(rec.detail, "");
-    assert_int_equal(rec.records, 59);
-    tl_dq_close(q);
+    /* A torn record header (fewer than 16 bytes) this time. */
     assert_int_equal(list_segs(e, segs, 8), 2);
     uint64_t size = file_size(seg_path(e, segs[1]));
-    do_truncate(seg_path(e, segs[1]), size - 8 - rec_size(1009, 1) + 3);
+    uint64_t last = size - RH - rec_size(1009, 1);
+    do_truncate(seg_path(e, segs[1]), last + 3);
     q = open_q(e, 0, 0, &rec);
-    snprintf(want, sizeof(want),
-             "seg-%016" PRIx64 ".q: torn record header at offset %" PRIu64
-             " (3 bytes): skipped.", segs[1], size - 8 - rec_size(1009, 1));
-    assert_string_equal(rec.detail, want);
+    detail_is(&rec, "%s ends with a torn record of 3 bytes at offset %" PRIu64 ": 1 message "
+              "lost, probably the one being written when tlslogd stopped.", seg_file(segs[1]),
+              last);
     assert_int_equal(rec.records, 58);
+    assert_int_equal(rec.lost_records, 1);
     expect_range(q, 50, 99, 1);
     expect_range(q, 1000, 1009, 1);
     expect_end(q);
     tl_dq_close(q);
+    reopen_clean(e, 0, 58);
 }
 
-static void test_flipped_byte(void **state)
+/* Issue 10 point 5: a middle segment truncated, at a record boundary and in the middle of a
+ * record: the messages missing are counted from the sequence numbers at the next segment. */
+static void test_truncated_middle_segment(void **state)
 {
     struct env *e = *state;
     struct tl_dq_recovery rec;
-    /* 2048-byte segments, records of 10..209 bytes: 100 records span about 6 segments. */
-    struct tl_dq *q = open_q(e, 2048, 0, &rec);
-    uint64_t segs[32];
-    char want[512];
+    struct tl_dq *q = open_q(e, 1024, 0, &rec);
 
-    append_range(q, 0, 100, 1);
+    append_range(q, 0, 40, 0);   /* segments 1..5, 8 records each */
     tl_dq_close(q);
-    size_t n = list_segs(e, segs, 32);
-    assert_true(n >= 4);
-    /* Find the segment holding record 40 and its first record. */
-    uint64_t first = 0;
-    size_t si = 0;
-    for (si = 0; si < n; si++) {
-        uint64_t size = file_size(seg_path(e, segs[si]));
-        uint64_t k = first;
-        uint64_t off = 16;
-        while (off < size) {
-            off += 8 + rec_size(k, 1);
-            k++;
-        }
-        if (40 < k) {
-            break;
-        }
-        first = k;
-    }
-    assert_true(si > 0 && si + 1 < n);   /* a middle segment */
-    uint64_t last = first;   /* first record of the next segment */
-    for (uint64_t off = 16; off < file_size(seg_path(e, segs[si])); last++) {
-        off += 8 + rec_size(last, 1);
-    }
-    uint64_t off40 = rec_offset(first, 40, 1);
-    uint64_t size = file_size(seg_path(e, segs[si]));
-    flip(seg_path(e, segs[si]), off40 + 8 + 3);
 
-    q = open_q(e, 2048, 0, &rec);
-    assert_int_equal(rec.corrupt_records, 1);
-    assert_int_equal(rec.skipped_bytes, size - off40);
-    assert_int_equal(rec.records, 100 - (last - 40));
-    snprintf(want, sizeof(want), "seg-%016" PRIx64 ".q: record at offset %" PRIu64
-             " (length %zu) fails its CRC", segs[si], off40, rec_size(40, 1));
-    assert_true(strncmp(rec.detail, want, strlen(want)) == 0);
-    snprintf(want, sizeof(want), "): it and the rest of the segment, %" PRIu64
-             " bytes, skipped.", size - off40);
-    assert_non_null(strstr(rec.detail, want));
-    expect_range(q, 0, 40, 1);
-    expect_range(q, last, 100, 1);
-    expect_end(q);
-    append_range(q, 100, 110, 1);
-    expect_range(q, 100, 110, 1);
+    /* Segment 2 (records 8..15) loses its last 3 records. */
+    do_truncate(seg_path(e, 2), 16 + 5 * R100);
+    q = open_q(e, 1024, 0, &rec);
+    detail_is(&rec, "seg-0000000000000003.q: 3 messages missing before offset 16 (the end of "
+              "seg-0000000000000002.q is missing): they are lost.");
+    assert_int_equal(rec.lost_records, 3);
+    assert_int_equal(rec.records, 37);
+    assert_int_equal(rec.corrupt_records, 0);
+    assert_int_equal(rec.skipped_bytes, 0);
+    expect_range(q, 0, 13, 0);
+    expect_range(q, 16, 40, 0);
     expect_end(q);
     tl_dq_close(q);
+    /* Said once: a marker after the records of segment 2 bridges the gap. */
+    assert_int_equal(file_size(seg_path(e, 2)), 16 + 5 * R100 + RH);
+    reopen_clean(e, 1024, 37);
 
-    /* Reported once: the damaged part was truncated. */
-    q = open_q(e, 2048, 0, &rec);
-    assert_string_equal(rec.detail, "");
-    assert_int_equal(rec.records, 100 - (last - 40) + 10);
-    tl_dq_close(q);
-
-    /* A flipped length byte is caught as well (the CRC covers the length). */
-    n = list_segs(e, segs, 32);
-    flip(seg_path(e, segs[0]), 16 + 8 + rec_size(0, 1));   /* length of record 1, low byte */
-    q = open_q(e, 2048, 0, &rec);
+    /* Segment 4 (records 24..31) is cut 50 bytes into record 29. */
+    do_truncate(seg_path(e, 4), 16 + 5 * R100 + 50);
+    q = open_q(e, 1024, 0, &rec);
+    detail_is(&rec, "seg-0000000000000005.q: 3 messages missing before offset 16 "
+              "(seg-0000000000000004.q ends with a torn record of 50 bytes at offset %u): "
+              "they are lost.", 16 + 5 * R100);
+    assert_int_equal(rec.lost_records, 3);
     assert_int_equal(rec.corrupt_records, 1);
-    expect_range(q, 0, 1, 1);
-    const uint8_t *p;
-    size_t len;
-    assert_true(tl_dq_peek(q, &p, &len));
-    uint64_t idx;
-    memcpy(&idx, p, 8);
-    assert_true(idx > 1);
+    assert_int_equal(rec.skipped_bytes, 50);
+    assert_int_equal(rec.records, 34);
+    assert_int_equal(file_size(seg_path(e, 4)), 16 + 5 * R100 + RH);
+    expect_range(q, 0, 13, 0);
+    expect_range(q, 16, 29, 0);
+    expect_range(q, 32, 40, 0);
+    expect_end(q);
+    append_range(q, 40, 45, 0);
     tl_dq_close(q);
+    reopen_clean(e, 1024, 39);
 }
 
+/* Issue 10 point 5: segment files deleted, one, then two in a row, then the one holding the
+ * ack position. */
+static void test_deleted_segment(void **state)
+{
+    struct env *e = *state;
+    struct tl_dq_recovery rec;
+    struct tl_dq *q = open_q(e, 1024, 0, &rec);
+
+    append_range(q, 0, 56, 0);   /* segments 1..7 */
+    expect_range(q, 0, 3, 0);
+    tl_dq_ack(q, 3);             /* the ack position: record 3, in segment 1 */
+    tl_dq_close(q);
+
+    assert_int_equal(unlink(seg_path(e, 3)), 0);
+    q = open_q(e, 1024, 0, &rec);
+    detail_is(&rec, "seg-0000000000000004.q: 8 messages missing before offset 16 "
+              "(seg-0000000000000003.q is missing): they are lost.");
+    assert_int_equal(rec.lost_records, 8);
+    assert_int_equal(rec.records, 45);
+    expect_range(q, 3, 16, 0);
+    expect_range(q, 24, 56, 0);
+    expect_end(q);
+    tl_dq_close(q);
+    reopen_clean(e, 1024, 45);
+
+    assert_int_equal(unlink(seg_path(e, 4)), 0);
+    assert_int_equal(unlink(seg_path(e, 5)), 0);
+    q = open_q(e, 1024, 0, &rec);
+    detail_is(&rec, "seg-0000000000000006.q: 16 messages missing before offset 16 "
+              "(seg-0000000000000003.q to seg-0000000000000005.q are missing): they are lost.");
+    assert_int_equal(rec.lost_records, 16);
+    assert_int_equal(rec.records, 29);
+    tl_dq_close(q);
+    reopen_clean(e, 1024, 29);
+
+    assert_int_equal(unlink(seg_path(e, 1)), 0);
+    q = open_q(e, 1024, 0, &rec);
+    detail_is(&rec, "seg-0000000000000002.q: 5 messages missing before offset 16 "
+              "(seg-0000000000000001.q, where the ack position is, is missing): they are "
+              "lost.");
+    assert_int_equal(rec.lost_records, 5);
+    assert_int_equal(rec.records, 24);
+    expect_range(q, 8, 16, 0);
+    expect_range(q, 40, 56, 0);
+    expect_end(q);
+    tl_dq_close(q);
+    reopen_clean(e, 1024, 24);
+}
+
+/* Issue 10 point 5: a gap in the sequence numbers with every record intact (one cut out of
+ * a segment; the first one of a segment cut out), and numbers that go back. */
+static void test_sequence_gap(void **state)
+{
+    struct env *e = *state;
+    struct tl_dq_recovery rec;
+    struct tl_dq *q = open_q(e, 1024, 0, &rec);
+
+    append_range(q, 0, 24, 0);   /* segments 1..3 */
+    tl_dq_close(q);
+
+    cut_bytes(seg_path(e, 1), 16 + 5 * R100, R100);   /* record 5 */
+    q = open_q(e, 1024, 0, &rec);
+    detail_is(&rec, "seg-0000000000000001.q: 1 message missing before offset %u (a gap in the "
+              "sequence numbers): it is lost. seg-0000000000000001.q: rewritten with its 7 "
+              "valid records only, numbered without gaps; they are delivered.",
+              16 + 5 * R100);
+    assert_int_equal(rec.lost_records, 1);
+    assert_int_equal(rec.corrupt_records, 0);
+    assert_int_equal(rec.records, 23);
+    expect_range(q, 0, 5, 0);
+    expect_range(q, 6, 24, 0);
+    expect_end(q);
+    tl_dq_close(q);
+    reopen_clean(e, 1024, 23);
+
+    cut_bytes(seg_path(e, 3), 16, R100);   /* record 16 */
+    q = open_q(e, 1024, 0, &rec);
+    detail_is(&rec, "seg-0000000000000003.q: 1 message missing before offset 16 (the end of "
+              "seg-0000000000000002.q is missing): it is lost.");
+    assert_int_equal(rec.lost_records, 1);
+    assert_int_equal(rec.records, 22);
+    tl_dq_close(q);
+    reopen_clean(e, 1024, 22);
+
+    /* Record 9 twice (a copy of it in place of record 10). */
+    uint8_t r9[R100];
+    int fd = open(seg_path(e, 2), O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, r9, R100, 16 + R100), R100);
+    assert_int_equal(pwrite(fd, r9, R100, 16 + 2 * R100), R100);
+    close(fd);
+    q = open_q(e, 1024, 0, &rec);
+    detail_is(&rec, "seg-0000000000000002.q: the sequence numbers go back by 1 at offset %u: "
+              "those messages may be delivered twice. "
+              "seg-0000000000000002.q: 1 message missing before offset %u (a gap in the "
+              "sequence numbers): it is lost. "
+              "seg-0000000000000002.q: rewritten with its 8 valid records only, numbered "
+              "without gaps; they are delivered.", 16 + 2 * R100, 16 + 3 * R100);
+    assert_int_equal(rec.lost_records, 1);
+    assert_int_equal(rec.records, 22);
+    expect_range(q, 0, 5, 0);
+    expect_range(q, 6, 10, 0);
+    expect_range(q, 9, 10, 0);
+    expect_range(q, 11, 16, 0);
+    expect_range(q, 17, 24, 0);
+    expect_end(q);
+    tl_dq_close(q);
+    reopen_clean(e, 1024, 22);
+}
+
+/* Issue 10 point 5: two bytes flipped in the middle of a middle segment: only the record
+ * they hit is lost; the scan finds the next record by its magic and CRC, and the segment is
+ * written again without the damaged bytes. Then a flipped length byte and a flipped magic
+ * byte in the first segment. */
+static void test_flipped_bytes(void **state)
+{
+    struct env *e = *state;
+    struct tl_dq_recovery rec;
+    /* 16384-byte segments hold 141 records of 100 bytes: 0..140, 141..281, 282..399. */
+    struct tl_dq *q = open_q(e, 16384, 0, &rec);
+    uint64_t segs[8];
+
+    append_range(q, 0, 400, 0);
+    tl_dq_close(q);
+    assert_int_equal(list_segs(e, segs, 8), 3);
+    uint64_t off200 = 16 + 59 * R100;   /* record 200 in segment 2 */
+    flip(seg_path(e, 2), off200 + RH + 40);
+    flip(seg_path(e, 2), off200 + RH + 41);
+
+    q = open_q(e, 16384, 0, &rec);
+    detail_is(&rec, "seg-0000000000000002.q: 1 message missing before offset %" PRIu64 " (116 "
+              "damaged bytes at offset %" PRIu64 " of seg-0000000000000002.q): it is lost. "
+              "seg-0000000000000002.q: rewritten with its 140 valid records only, numbered "
+              "without gaps; they are delivered.", off200 + R100, off200);
+    assert_int_equal(rec.corrupt_records, 1);
+    assert_int_equal(rec.skipped_bytes, R100);
+    assert_int_equal(rec.lost_records, 1);
+    assert_int_equal(rec.bad_files, 0);
+    assert_int_equal(rec.records, 399);
+    expect_range(q, 0, 200, 0);
+    expect_range(q, 201, 400, 0);
+    expect_end(q);
+    append_range(q, 400, 410, 0);
+    expect_range(q, 400, 410, 0);
+    tl_dq_close(q);
+    assert_false(exists(path_in(e, "seg-0000000000000002.q.tmp")));
+    reopen_clean(e, 16384, 409);
+
+    /* The low byte of the length of record 5 (the CRC covers the length) and the first
+     * magic byte of record 7. */
+    flip(seg_path(e, 1), 16 + 5 * R100 + 4);
+    flip(seg_path(e, 1), 16 + 7 * R100);
+    q = open_q(e, 16384, 0, &rec);
+    detail_is(&rec, "seg-0000000000000001.q: 1 message missing before offset %u (116 damaged "
+              "bytes at offset %u of seg-0000000000000001.q): it is lost. "
+              "seg-0000000000000001.q: 1 message missing before offset %u (116 damaged bytes "
+              "at offset %u of seg-0000000000000001.q): it is lost. "
+              "seg-0000000000000001.q: rewritten with its 139 valid records only, numbered "
+              "without gaps; they are delivered.",
+              16 + 6 * R100, 16 + 5 * R100, 16 + 8 * R100, 16 + 7 * R100);
+    assert_int_equal(rec.corrupt_records, 2);
+    assert_int_equal(rec.lost_records, 2);
+    assert_int_equal(rec.records, 407);
+    expect_range(q, 0, 5, 0);
+    expect_next(q, 6, 0);
+    expect_range(q, 8, 200, 0);
+    expect_range(q, 201, 410, 0);
+    expect_end(q);
+    tl_dq_close(q);
+    reopen_clean(e, 16384, 407);
+}
+
+/* What a file system may show after a power loss: the size grew, the data did not. */
 static void test_zero_tail(void **state)
 {
     struct env *e = *state;
     struct tl_dq_recovery rec;
     struct tl_dq *q = open_q(e, 0, 0, &rec);
     static const uint8_t zeros[4096];
-    char want[512];
 
     append_range(q, 0, 10, 1);
     tl_dq_close(q);
-    /* What a file system may show after a power loss: the size grew, the data did not. */
     uint64_t size = file_size(seg_path(e, 1));
     patch(seg_path(e, 1), size, zeros, sizeof(zeros));
     q = open_q(e, 0, 0, &rec);
+    detail_is(&rec, "4096 damaged bytes at offset %" PRIu64 " of seg-0000000000000001.q: the "
+              "messages there, if any, are lost (not known how many).", size);
     assert_int_equal(rec.records, 10);
     assert_int_equal(rec.corrupt_records, 1);
-    snprintf(want, sizeof(want), "seg-0000000000000001.q: record at offset %" PRIu64
-             " (length 0) fails its CRC (stored 0x00000000, computed 0x48674bc7): it and the "
-             "rest of the segment, 4096 bytes, skipped.", size);
-    assert_string_equal(rec.detail, want);
+    assert_int_equal(rec.skipped_bytes, 4096);
+    assert_int_equal(rec.lost_records, 0);
+    assert_int_equal(file_size(seg_path(e, 1)), size);
     expect_range(q, 0, 10, 1);
     expect_end(q);
     tl_dq_close(q);
+    reopen_clean(e, 0, 10);
+}
+
+/* Issue 10 point 5: files that are not the queue's, among them a segment name out of range
+ * (seg-ffffffffffffffff.q once kept tlslogd from starting): each is reported at every
+ * start, in the order of the names, and left alone; the queue works. */
+static void test_stray_files(void **state)
+{
+    struct env *e = *state;
+    struct tl_dq_recovery rec;
+    struct tl_dq *q = open_q(e, 0, 0, &rec);
+    static const char *const stray[] = {
+        "seg-ffffffffffffffff.q", "seg-4000000000000000.q", "notes.txt",
+        "seg-0000000000000009.q~", "seg-000000000000000A.q",
+    };
+    static const char want[] =
+        "notes.txt: not a file of the queue: left alone. "
+        "seg-0000000000000009.q~: not a file of the queue: left alone. "
+        "seg-000000000000000A.q: not a file of the queue: left alone. "
+        "seg-4000000000000000.q: segment number out of range: left alone. "
+        "seg-ffffffffffffffff.q: segment number out of range: left alone.";
+
+    append_range(q, 0, 10, 1);
+    tl_dq_close(q);
+    for (size_t i = 0; i < sizeof(stray) / sizeof(stray[0]); i++) {
+        patch(path_in(e, stray[i]), 0, "TLDQSEG2junk", 12);
+    }
+    /* Where queue.dir is the root of a file system of its own. */
+    assert_int_equal(mkdir(path_in(e, "lost+found"), 0700), 0);
+
+    for (int round = 0; round < 2; round++) {
+        q = open_q(e, 0, 0, &rec);
+        assert_string_equal(rec.detail, want);
+        assert_int_equal(rec.unknown_files, 5);
+        assert_int_equal(rec.bad_files, 0);
+        assert_int_equal(rec.lost_records, 0);
+        assert_int_equal(rec.records, 10 + (uint64_t)round);
+        expect_range(q, 0, 10, 1);
+        if (round == 0) {
+            append_range(q, 10, 11, 1);
+        }
+        expect_range(q, 10, 11, 1);
+        expect_end(q);
+        tl_dq_close(q);
+    }
+    for (size_t i = 0; i < sizeof(stray) / sizeof(stray[0]); i++) {
+        assert_true(exists(path_in(e, stray[i])));
+    }
+    /* Numbering went on as if they were not there. */
+    assert_true(exists(seg_path(e, 2)));
 }
 
 static void test_bad_files(void **state)
@@ -670,92 +965,193 @@ static void test_bad_files(void **state)
     struct tl_dq *q = open_q(e, 1024, 0, &rec);
     uint64_t segs[32];
 
-    append_range(q, 0, 30, 0);   /* 9 per segment: 1..4 */
+    append_range(q, 0, 30, 0);   /* 8 per segment: 1..4 */
     tl_dq_close(q);
     assert_int_equal(list_segs(e, segs, 32), 4);
-    /* Wrong magic in segment 2 (records 9..17). */
+    /* Wrong magic in segment 2 (records 8..15). */
     patch(seg_path(e, 2), 0, "XXXX", 4);
-    /* A segment whose creation was cut short, a file with a foreign name, an empty one. */
+    /* Segments whose creation was cut short (a prefix of the header, or nothing). */
     patch(seg_path(e, 7), 0, "TLDQSEG", 7);
-    patch(path_in(e, "seg-0000000000000009.q~"), 0, "junk", 4);
-    patch(path_in(e, "notes.txt"), 0, "hello", 5);
     int fd = open(seg_path(e, 8), O_CREAT | O_WRONLY, 0600);
     assert_true(fd >= 0);
     close(fd);
-    /* A header naming another segment. */
-    static uint8_t hdr[16] = "TLDQSEG1";
+    /* A header naming another segment; a file too short for a header, with the highest
+     * number there is. */
+    static uint8_t hdr[16] = "TLDQSEG2";
     hdr[8] = 3;
     patch(seg_path(e, 6), 0, hdr, 16);
+    patch(path_in(e, "seg-3fffffffffffffff.q"), 0, "junk", 4);
 
     q = open_q(e, 1024, 0, &rec);
     assert_string_equal(rec.detail,
-                        "seg-0000000000000002.q: bad segment header (wrong magic): 988 bytes "
+                        "seg-0000000000000002.q: bad segment header (wrong magic): 944 bytes "
                         "skipped, file renamed to seg-0000000000000002.q.bad. "
+                        "seg-0000000000000003.q: 8 messages missing before offset 16 "
+                        "(seg-0000000000000002.q had a bad header): they are lost. "
                         "seg-0000000000000006.q: bad segment header (wrong segment number): 16 "
                         "bytes skipped, file renamed to seg-0000000000000006.q.bad. "
                         "seg-0000000000000007.q: segment creation was cut short (7 of 16 "
                         "header bytes): deleted. "
                         "seg-0000000000000008.q: segment creation was cut short (0 of 16 "
-                        "header bytes): deleted.");
-    assert_int_equal(rec.bad_files, 2);
+                        "header bytes): deleted. "
+                        "seg-3fffffffffffffff.q: bad segment header (file too short): 4 bytes "
+                        "skipped, file renamed to seg-3fffffffffffffff.q.bad. "
+                        "seg-0000000000000006.q had a bad header; seg-3fffffffffffffff.q had a "
+                        "bad header: the messages there, if any, are lost (not known how "
+                        "many).");
+    assert_int_equal(rec.bad_files, 3);
     assert_int_equal(rec.corrupt_records, 0);
-    assert_int_equal(rec.records, 21);
+    assert_int_equal(rec.lost_records, 8);
+    assert_int_equal(rec.records, 22);
     assert_true(exists(path_in(e, "seg-0000000000000002.q.bad")));
-    assert_true(exists(path_in(e, "notes.txt")));
+    assert_true(exists(path_in(e, "seg-3fffffffffffffff.q.bad")));
     assert_false(exists(seg_path(e, 7)));
     assert_false(exists(seg_path(e, 8)));
-    expect_range(q, 0, 9, 0);
-    expect_range(q, 18, 30, 0);
+    expect_range(q, 0, 8, 0);
+    expect_range(q, 16, 30, 0);
     expect_end(q);
-    /* New segments are numbered past every file seen. */
+    /* New segments are numbered after the ones kept (the others are gone or renamed). */
     append_range(q, 30, 31, 0);
     tl_dq_close(q);
-    assert_true(exists(seg_path(e, 9)));   /* (the "~" file is not a segment) */
+    assert_true(exists(seg_path(e, 5)));
+    reopen_clean(e, 1024, 23);
 }
 
+/* Issue 10 point 5 (an upgrade): a segment and an ack file of format 1 are reported, the
+ * segment is renamed *.bad with the count of its messages, and the queue starts anew. */
+static void test_format_1(void **state)
+{
+    struct env *e = *state;
+    struct tl_dq_recovery rec;
+    uint8_t f[64];
+    size_t n = 16;
+    static const char *const msg[] = { "a", "bb", "ccc" };
+
+    assert_int_equal(mkdir(e->dir, 0700), 0);
+    memcpy(f, "TLDQSEG1", 8);
+    memset(f + 8, 0, 8);
+    f[8] = 1;
+    for (size_t i = 0; i < 3; i++) {
+        uint32_t len = (uint32_t)strlen(msg[i]);
+        uint8_t lb[4] = { (uint8_t)len, 0, 0, 0 };
+        uint32_t crc = tl_crc32c(tl_crc32c(0, lb, 4), msg[i], len);
+        memcpy(f + n, lb, 4);
+        for (int k = 0; k < 4; k++) {
+            f[n + 4 + (size_t)k] = (uint8_t)(crc >> (8 * k));
+        }
+        memcpy(f + n + 8, msg[i], len);
+        n += 8 + len;
+    }
+    patch(seg_path(e, 1), 0, f, n);
+    uint8_t a[552];
+    memset(a, 0, sizeof(a));
+    memcpy(a + 512, "TLDQACK1", 8);
+    a[520] = 1;    /* generation */
+    a[528] = 1;    /* segment */
+    a[536] = 16;   /* offset */
+    uint32_t crc = tl_crc32c(0, a + 512, 32);
+    for (int k = 0; k < 4; k++) {
+        a[544 + k] = (uint8_t)(crc >> (8 * k));
+    }
+    patch(path_in(e, "ack"), 0, a, sizeof(a));
+
+    struct tl_dq *q = open_q(e, 0, 0, &rec);
+    detail_is(&rec, "ack: in the format of tlslogd 0.1, which this version does not read. "
+              "seg-0000000000000001.q: bad segment header (the format of tlslogd 0.1, which "
+              "this version does not read: its 3 messages are not delivered): %zu bytes "
+              "skipped, file renamed to seg-0000000000000001.q.bad.", n);
+    assert_int_equal(rec.lost_records, 3);
+    assert_int_equal(rec.bad_files, 1);
+    assert_int_equal(rec.redelivered, 0);
+    assert_int_equal(rec.records, 0);
+    assert_true(exists(path_in(e, "seg-0000000000000001.q.bad")));
+    expect_end(q);
+    append_range(q, 0, 2, 1);
+    tl_dq_close(q);
+    reopen_clean(e, 0, 2);
+}
+
+/* Issue 10 point 5: a garbled ack file, one slot and both; a slot that was never written
+ * is not damage; the file gone. */
 static void test_ack_file(void **state)
 {
     struct env *e = *state;
     struct tl_dq_recovery rec;
     struct tl_dq *q = open_q(e, 0, 0, &rec);
+    static const uint8_t zero[48];
+    uint8_t s[48];
 
     append_range(q, 0, 20, 1);
+    tl_dq_close(q);
+    /* Update 1 went to the slot at 512; the one at 0 was never written. */
+    int fd = open(path_in(e, "ack"), O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, s, 48, 0), 48);
+    close(fd);
+    assert_memory_equal(s, zero, 48);
+    reopen_clean(e, 0, 20);   /* update 2, at 0 */
+
+    q = open_q(e, 0, 0, &rec);   /* update 3, at 512 */
     expect_range(q, 0, 10, 1);
     tl_dq_ack(q, 5);
-    flush_q(q);
+    flush_q(q);                  /* update 4, at 0: position 5 */
     tl_dq_ack(q, 5);
-    tl_dq_close(q);   /* the newer slot says 10, the older 5 */
+    tl_dq_close(q);              /* update 5, at 512: position 10 */
 
-    /* Damage the newer slot: the older one is used (duplicates, no loss). */
-    uint8_t s0[40];
-    uint8_t s1[40];
-    int fd = open(path_in(e, "ack"), O_RDWR);
-    assert_true(fd >= 0);
-    assert_int_equal(pread(fd, s0, 40, 0), 40);
-    assert_int_equal(pread(fd, s1, 40, 512), 40);
-    uint64_t g0;
-    uint64_t g1;
-    memcpy(&g0, s0 + 8, 8);
-    memcpy(&g1, s1 + 8, 8);
-    assert_int_equal(pwrite(fd, "\xff", 1, g0 > g1 ? 20 : 532), 1);
-    close(fd);
-    q = open_q(e, 0, 0, &rec);
-    assert_string_equal(rec.detail, "");
+    /* The newer slot damaged: the older one is used (duplicates, no loss). */
+    patch(path_in(e, "ack"), 512 + 20, "\xff", 1);
+    q = open_q(e, 0, 0, &rec);   /* writes update 5 at 512 again */
+    assert_string_equal(rec.detail, "ack: the slot at offset 512 is damaged, the one at offset "
+                        "0 (update 4) is used; if the damaged one was newer, the messages it "
+                        "acknowledged are delivered again.");
     assert_int_equal(rec.records, 15);
+    assert_int_equal(rec.redelivered, 0);
+    assert_int_equal(rec.lost_records, 0);
     expect_range(q, 5, 20, 1);
     tl_dq_close(q);
+    reopen_clean(e, 0, 15);      /* update 6, at 0 */
+
+    /* The older slot damaged: the newer one is used. */
+    patch(path_in(e, "ack"), 512 + 3, "\x00", 1);
+    q = open_q(e, 0, 0, &rec);
+    assert_string_equal(rec.detail, "ack: the slot at offset 512 is damaged, the one at offset "
+                        "0 (update 6) is used; if the damaged one was newer, the messages it "
+                        "acknowledged are delivered again.");
+    assert_int_equal(rec.records, 15);
+    tl_dq_close(q);
+    reopen_clean(e, 0, 15);
 
     /* No valid slot at all: everything is delivered again, and that is said. */
     static const uint8_t junk[600] = { 1, 2, 3 };
     patch(path_in(e, "ack"), 0, junk, sizeof(junk));
     q = open_q(e, 0, 0, &rec);
-    assert_string_equal(rec.detail,
-                        "ack: no valid position in 552 bytes: all records are delivered again.");
+    assert_string_equal(rec.detail, "ack: neither of its two slots holds a valid position. "
+                        "ack: so the 20 messages found are all delivered again, from the "
+                        "oldest segment; those delivered before are duplicates.");
     assert_int_equal(rec.records, 20);
+    assert_int_equal(rec.redelivered, 20);
+    assert_int_equal(rec.lost_records, 0);
     expect_range(q, 0, 20, 1);
     tl_dq_close(q);
+    /* Both slots were written at the open (found by fuzz_disk: with one written, the junk
+     * left in the other was reported again). */
+    reopen_clean(e, 0, 20);
+
+    /* The file deleted (or emptied). */
+    assert_int_equal(unlink(path_in(e, "ack")), 0);
+    q = open_q(e, 0, 0, &rec);
+    assert_string_equal(rec.detail, "ack: no position in the file (new, or emptied), so the 20 "
+                        "messages found are all delivered again, from the oldest segment; "
+                        "those delivered before are duplicates.");
+    assert_int_equal(rec.redelivered, 20);
+    expect_range(q, 0, 20, 1);
+    tl_dq_close(q);
+    reopen_clean(e, 0, 20);
 }
 
+/* The ack position reached the disk and the data before it did not (a crash of the machine
+ * with queue.sync other than always): said, since messages written after that position
+ * were lost with it. */
 static void test_ack_ahead_of_data(void **state)
 {
     struct env *e = *state;
@@ -767,8 +1163,6 @@ static void test_ack_ahead_of_data(void **state)
     append_range(q, 10, 20, 1);   /* only in the append buffer */
     expect_range(q, 0, 20, 1);
     tl_dq_ack(q, 15);
-    /* The ack position reaches the file before the data does, then the process dies: the
-     * tail never gets records 10..19. */
     char err[128];
     assert_true(tl_dq_tick(q, 0, err, sizeof(err)));
     uint64_t segs[8];
@@ -785,17 +1179,85 @@ static void test_ack_ahead_of_data(void **state)
     assert_int_equal(system(cmd), 0);
 
     q = open_q(e, 0, 0, &rec);
+    detail_is(&rec, "seg-0000000000000001.q ends at byte %" PRIu64 ", before the ack position "
+              "(offset %" PRIu64 "): the messages there, if any, are lost (not known how "
+              "many).", rec_offset(0, 10, 1), rec_offset(0, 15, 1));
     assert_int_equal(rec.records, 0);
     expect_end(q);
     append_range(q, 100, 105, 1);
     tl_dq_close(q);
     q = open_q(e, 0, 0, &rec);
+    assert_string_equal(rec.detail, "");
     assert_int_equal(rec.records, 5);
     expect_range(q, 100, 105, 1);
     expect_end(q);
     tl_dq_close(q);
 }
 
+/* Issue 10 point 5: tlslogd stopped in the middle of a rewrite: the leftover is deleted
+ * (said), and the segment, still as it was, is recovered again. */
+static void test_rewrite_cut_short(void **state)
+{
+    struct env *e = *state;
+    struct tl_dq_recovery rec;
+    struct tl_dq *q = open_q(e, 0, 0, &rec);
+
+    append_range(q, 0, 20, 0);
+    tl_dq_close(q);
+    flip(seg_path(e, 1), 16 + 10 * R100 + RH + 7);
+    /* The part of a copy that a rewrite had written. */
+    patch(path_in(e, "seg-0000000000000001.q.tmp"), 0, "TLDQSEG2\x01\0\0\0\0\0\0\0LDRQ", 20);
+
+    q = open_q(e, 0, 0, &rec);
+    detail_is(&rec, "seg-0000000000000001.q.tmp: left by a rewrite that was cut short: deleted. "
+              "seg-0000000000000001.q: 1 message missing before offset %u (116 damaged bytes "
+              "at offset %u of seg-0000000000000001.q): it is lost. seg-0000000000000001.q: "
+              "rewritten with its 19 valid records only, numbered without gaps; they are "
+              "delivered.", 16 + 11 * R100, 16 + 10 * R100);
+    assert_int_equal(rec.lost_records, 1);
+    assert_int_equal(rec.unknown_files, 0);
+    assert_false(exists(path_in(e, "seg-0000000000000001.q.tmp")));
+    expect_range(q, 0, 10, 0);
+    expect_range(q, 11, 20, 0);
+    expect_end(q);
+    tl_dq_close(q);
+    reopen_clean(e, 0, 19);
+}
+
+/* Issue 10 point 5: a rewrite that cannot be done (here: files may not grow past 4096
+ * bytes): the records before the damage are kept, the others counted as lost. */
+static void test_rewrite_impossible(void **state)
+{
+    struct env *e = *state;
+    struct tl_dq_recovery rec;
+    struct tl_dq *q = open_q(e, 0, 0, &rec);
+
+    append_range(q, 0, 300, 0);   /* 34816 bytes, one segment */
+    tl_dq_close(q);
+    uint64_t off100 = 16 + 100 * R100;
+    flip(seg_path(e, 1), off100 + RH + 50);
+
+    file_limit(4096);
+    q = open_q(e, 0, 0, &rec);
+    detail_is(&rec, "seg-0000000000000001.q: 1 message missing before offset %" PRIu64 " (116 "
+              "damaged bytes at offset %" PRIu64 " of seg-0000000000000001.q): it is lost. "
+              "seg-0000000000000001.q: cannot be rewritten without its damaged bytes (File "
+              "too large): the 199 valid records after offset %" PRIu64 " are lost too.",
+              off100 + R100, off100, off100);
+    assert_int_equal(rec.lost_records, 200);
+    assert_int_equal(rec.corrupt_records, 1);
+    assert_int_equal(rec.records, 100);
+    assert_int_equal(file_size(seg_path(e, 1)), off100);
+    assert_false(exists(path_in(e, "seg-0000000000000001.q.tmp")));
+    expect_range(q, 0, 100, 0);
+    expect_end(q);
+    tl_dq_close(q);
+    file_limit(0);
+    reopen_clean(e, 0, 100);
+}
+
+/* Damage found while reading (after the open): the rest of that segment is dropped and said;
+ * the file is cut there with a marker, so the next open does not say it again. */
 static void test_read_time_damage(void **state)
 {
     struct env *e = *state;
@@ -803,51 +1265,55 @@ static void test_read_time_damage(void **state)
     struct tl_dq *q = open_q(e, 1024, 0, &rec);
     char want[512];
 
-    append_range(q, 0, 30, 0);   /* segments 1..4, 9 records each */
+    append_range(q, 0, 30, 0);   /* segments 1..4, 8 records each */
     flush_q(q);
     assert_null(tl_dq_take_problem(q));
-    /* Damage record 12 (segment 2, fourth record) while the queue is open. */
-    flip(seg_path(e, 2), 16 + 3 * 108 + 8 + 50);
+    /* Damage record 12 (segment 2, fifth record) while the queue is open. */
+    flip(seg_path(e, 2), 16 + 4 * R100 + RH + 50);
     expect_range(q, 0, 12, 0);
     assert_int_equal(tl_dq_count(q), 30);
-    expect_range(q, 18, 30, 0);   /* the rest of segment 2 is dropped */
+    expect_range(q, 16, 30, 0);   /* the rest of segment 2 is dropped */
     expect_end(q);
-    assert_int_equal(tl_dq_count(q), 24);
+    assert_int_equal(tl_dq_count(q), 26);
     const char *pr = tl_dq_take_problem(q);
     assert_non_null(pr);
     snprintf(want, sizeof(want), "seg-0000000000000002.q: record (length 100) fails its CRC");
     assert_true(strncmp(pr, want, strlen(want)) == 0);
-    assert_non_null(strstr(pr, "at offset 340: 6 records (648 bytes) from there to the end "
+    assert_non_null(strstr(pr, "at offset 480: 4 records (464 bytes) from there to the end "
                                "of the segment are lost."));
     assert_null(tl_dq_take_problem(q));
-    assert_int_equal(file_size(seg_path(e, 2)), 340);
+    assert_int_equal(file_size(seg_path(e, 2)), 480 + RH);   /* cut, and a marker */
+    tl_dq_close(q);
+    reopen_clean(e, 1024, 26);
+
+    q = open_q(e, 1024, 0, &rec);
+    expect_range(q, 0, 12, 0);
+    expect_range(q, 16, 20, 0);
     /* Acknowledgements and rewind keep working across the hole. */
     tl_dq_ack(q, 14);
-    assert_int_equal(tl_dq_count(q), 10);
+    assert_int_equal(tl_dq_count(q), 12);
     tl_dq_rewind(q);
-    expect_range(q, 20, 30, 0);
+    expect_range(q, 18, 30, 0);
     /* A segment file that vanished. */
     append_range(q, 30, 50, 0);
     flush_q(q);
     tl_dq_rewind(q);
-    tl_dq_ack(q, 0);
     uint64_t segs[16];
     size_t n = list_segs(e, segs, 16);
-    assert_true(n >= 4);
-    assert_int_equal(unlink(seg_path(e, segs[n - 2])), 0);
-    uint64_t got = 0;
-    const uint8_t *p;
-    size_t len;
-    while (tl_dq_peek(q, &p, &len)) {
-        tl_dq_advance(q);
-        got++;
-    }
-    assert_int_equal(got, 30 - 9);
-    assert_int_equal(tl_dq_count(q), 30 - 9);
+    assert_int_equal(n, 5);   /* 3, 4, 5 (the open's tail, 30..37), 6 and 7 */
+    assert_int_equal(unlink(seg_path(e, 6)), 0);
+    assert_int_equal(drain_all(q), 32 - 8);
+    assert_int_equal(tl_dq_count(q), 32 - 8);
     pr = tl_dq_take_problem(q);
     assert_non_null(pr);
     assert_non_null(strstr(pr, "read failed (No such file or directory)"));
     tl_dq_close(q);
+    /* Gone with its file: no marker could be written, so the next open tells again. */
+    q = open_q(e, 1024, 0, &rec);
+    assert_string_equal(rec.detail, "seg-0000000000000007.q: 8 messages missing before offset "
+                        "16 (seg-0000000000000006.q is missing): they are lost.");
+    tl_dq_close(q);
+    reopen_clean(e, 1024, 24);
 }
 
 static void test_tail_damage(void **state)
@@ -859,7 +1325,7 @@ static void test_tail_damage(void **state)
     append_range(q, 0, 10, 0);
     flush_q(q);
     append_range(q, 10, 12, 0);   /* buffered */
-    flip(seg_path(e, 1), 16 + 5 * 108 + 20);
+    flip(seg_path(e, 1), 16 + 5 * R100 + 20);
     expect_range(q, 0, 5, 0);
     expect_end(q);   /* 5..11 dropped, buffered ones included */
     assert_int_equal(tl_dq_count(q), 5);
@@ -874,6 +1340,210 @@ static void test_tail_damage(void **state)
     expect_range(q, 0, 5, 0);
     expect_range(q, 20, 25, 0);
     tl_dq_close(q);
+}
+
+/* A write that fails (here: a file may not grow past 4096 bytes, EFBIG) keeps the records
+ * buffered; once the buffer is full, appends say TL_DQ_RETRY and add nothing; when writing
+ * works again everything reaches the file, in order, and nothing is torn. */
+static void test_append_retry(void **state)
+{
+    struct env *e = *state;
+    struct tl_dq_recovery rec;
+    struct tl_dq *q = open_q(e, 0, 0, &rec);
+    static uint8_t buf[MAXREC];
+    char err[256];
+    char want[256];
+
+    file_limit(4096);
+    append_range(q, 0, 100, 0);
+    assert_false(tl_dq_flush(q, err, sizeof(err)));
+    snprintf(want, sizeof(want), "queue.dir %s: cannot write seg-0000000000000001.q: File too "
+             "large", e->dir);
+    assert_string_equal(err, want);
+    assert_int_equal(file_size(seg_path(e, 1)), 4096);   /* a short write, then EFBIG */
+    assert_int_equal(tl_dq_count(q), 100);
+    expect_range(q, 0, 100, 0);   /* from the buffer */
+    tl_dq_rewind(q);
+
+    uint64_t i = 100;
+    enum tl_dq_rc rc;
+    for (;;) {
+        size_t n = rec_make(i, 0, buf);
+        errno = 0;
+        rc = tl_dq_append(q, buf, n, err, sizeof(err));
+        if (rc != TL_DQ_OK) {
+            break;
+        }
+        i++;
+        assert_true(i < 20000);
+    }
+    assert_int_equal(rc, TL_DQ_RETRY);
+    assert_int_equal(errno, EFBIG);
+    assert_string_equal(err, want);
+    assert_true(i > 9000);   /* about 1 MiB buffered before appends are refused */
+    assert_int_equal(tl_dq_count(q), i);
+    assert_int_equal(tl_dq_unread(q), i);
+    size_t n = rec_make(i, 0, buf);
+    assert_int_equal(tl_dq_append(q, buf, n, err, sizeof(err)), TL_DQ_RETRY);
+    assert_int_equal(tl_dq_count(q), i);
+
+    file_limit(0);
+    assert_int_equal(tl_dq_append(q, buf, n, err, sizeof(err)), TL_DQ_OK);
+    flush_q(q);
+    assert_int_equal(tl_dq_count(q), i + 1);
+    expect_range(q, 0, i + 1, 0);
+    expect_end(q);
+    tl_dq_close(q);
+    reopen_clean(e, 0, i + 1);
+}
+
+/* At a stop after a failed flush: what is not completely in the file leaves the queue, the
+ * partial record is cut off, and the counts say what is left; records read from the buffer
+ * and acknowledged are not counted as lost. */
+static void test_discard_unwritten(void **state)
+{
+    struct env *e = *state;
+    struct tl_dq_recovery rec;
+    struct tl_dq *q = open_q(e, 0, 0, &rec);
+    char err[256];
+    /* 4096 bytes: the header and 35 records (4076 bytes), and 20 bytes of record 35. */
+    const uint64_t whole = 35;
+    const uint64_t cut = 16 + whole * R100;
+
+    assert_int_equal(tl_dq_discard_unwritten(q), 0);   /* nothing buffered */
+    file_limit(4096);
+    append_range(q, 0, 100, 0);
+    assert_false(tl_dq_flush(q, err, sizeof(err)));
+    expect_range(q, 0, 10, 0);
+    tl_dq_ack(q, 5);
+    assert_int_equal(tl_dq_discard_unwritten(q), 100 - whole);
+    assert_int_equal(tl_dq_count(q), whole - 5);
+    assert_int_equal(tl_dq_unread(q), whole - 5);
+    assert_int_equal(tl_dq_bytes(q), (whole - 5) * R100);
+    assert_int_equal(file_size(seg_path(e, 1)), cut);
+    expect_range(q, 5, whole, 0);   /* from the file now, after a rewind */
+    expect_end(q);
+    file_limit(0);
+    /* Appends go on after the cut, with no gap in the numbers. */
+    append_range(q, 200, 205, 0);
+    expect_range(q, 200, 205, 0);
+    tl_dq_close(q);
+    reopen_clean(e, 0, whole - 5 + 5);
+    q = open_q(e, 0, 0, &rec);
+    expect_range(q, 5, whole, 0);
+    expect_range(q, 200, 205, 0);
+    tl_dq_ack(q, whole);
+    tl_dq_close(q);
+    reopen_clean(e, 0, 0);
+
+    /* The ack position inside what is discarded: records 0..37 were read from the buffer and
+     * acknowledged, 35..37 never reached the file. */
+    q = open_q(e, 0, 0, &rec);
+    uint64_t segs[4];
+    assert_int_equal(list_segs(e, segs, 4), 1);
+    file_limit(4096);
+    append_range(q, 0, 100, 0);
+    assert_false(tl_dq_flush(q, err, sizeof(err)));
+    expect_range(q, 0, 40, 0);
+    tl_dq_ack(q, 38);
+    assert_int_equal(tl_dq_discard_unwritten(q), 100 - 38);
+    assert_int_equal(tl_dq_count(q), 0);
+    assert_int_equal(tl_dq_unread(q), 0);
+    assert_int_equal(tl_dq_bytes(q), 0);
+    expect_end(q);
+    tl_dq_close(q);
+    file_limit(0);
+    reopen_clean(e, 0, 0);
+    q = open_q(e, 0, 0, &rec);
+    append_range(q, 300, 303, 0);
+    tl_dq_close(q);
+    reopen_clean(e, 0, 3);
+}
+
+/* The file system takes no new file at the open (here: a directory without write
+ * permission; a full one does the same): the queue opens anyway, delivers what is on disk,
+ * and appends say TL_DQ_RETRY until the new segment can be created. Runs in a child, as
+ * nobody when we are root (root may write anyway). */
+static int child_no_new_segment(struct env *e)
+{
+    int step = 0;   /* the exit status says which check failed */
+#define CHILD_CHECK(c)                                                                         \
+    do {                                                                                       \
+        step++;                                                                                \
+        if (!(c)) {                                                                            \
+            return step;                                                                       \
+        }                                                                                      \
+    } while (0)
+    struct tl_dq_opts o = { .dir = e->dir, .sync = TL_DQ_SYNC_NONE };
+    struct tl_dq_recovery rec;
+    char err[256];
+    char want[512];
+    static uint8_t buf[MAXREC];
+    const uint8_t *p;
+    size_t n;
+
+    if (geteuid() == 0) {
+        static const char *const files[] = { "", "/q", "/q/ack", "/q/lock",
+                                             "/q/seg-0000000000000001.q" };
+        for (size_t i = 0; i < 5; i++) {
+            char path[256];
+            snprintf(path, sizeof(path), "%s%s", e->base, files[i]);
+            CHILD_CHECK(chown(path, 65534, 65534) == 0);
+        }
+        CHILD_CHECK(setgroups(0, NULL) == 0 && setgid(65534) == 0 && setuid(65534) == 0);
+    }
+    CHILD_CHECK(chmod(e->dir, 0555) == 0);
+    struct tl_dq *q = tl_dq_open(&o, &rec, err, sizeof(err));
+    CHILD_CHECK(q != NULL);
+    CHILD_CHECK(strcmp(rec.detail, "seg-0000000000000002.q: cannot be created yet (Permission "
+                       "denied): new messages wait until it can.") == 0);
+    CHILD_CHECK(rec.records == 10);
+    for (uint64_t i = 0; i < 10; i++) {
+        size_t wn = rec_make(i, 1, buf);
+        CHILD_CHECK(tl_dq_peek(q, &p, &n) && n == wn && memcmp(p, buf, n) == 0);
+        tl_dq_advance(q);
+    }
+    CHILD_CHECK(!tl_dq_peek(q, &p, &n));
+    tl_dq_ack(q, 4);
+    n = rec_make(10, 1, buf);
+    errno = 0;
+    CHILD_CHECK(tl_dq_append(q, buf, n, err, sizeof(err)) == TL_DQ_RETRY && errno == EACCES);
+    snprintf(want, sizeof(want), "queue.dir %s: cannot create seg-0000000000000002.q: "
+             "Permission denied", e->dir);
+    CHILD_CHECK(strcmp(err, want) == 0);
+    CHILD_CHECK(tl_dq_count(q) == 6);
+    CHILD_CHECK(tl_dq_flush(q, err, sizeof(err)));   /* the ack file is still writable */
+    CHILD_CHECK(chmod(e->dir, 0700) == 0);
+    CHILD_CHECK(tl_dq_append(q, buf, n, err, sizeof(err)) == TL_DQ_OK);
+    CHILD_CHECK(tl_dq_peek(q, &p, &n) && n == rec_size(10, 1));
+    tl_dq_close(q);
+    q = tl_dq_open(&o, &rec, err, sizeof(err));
+    CHILD_CHECK(q != NULL && rec.detail[0] == '\0' && rec.records == 7);
+    tl_dq_close(q);
+    return 0;
+#undef CHILD_CHECK
+}
+
+static void test_open_without_new_segment(void **state)
+{
+    struct env *e = *state;
+    struct tl_dq_recovery rec;
+    struct tl_dq *q = open_q(e, 0, 0, &rec);
+    int status;
+
+    append_range(q, 0, 10, 1);
+    tl_dq_close(q);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        _exit(child_no_new_segment(e));
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        print_message("child failed: status %d (check %d of child_no_new_segment)\n", status,
+                      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        fail();
+    }
 }
 
 static void test_dirs_and_lock(void **state)
@@ -1138,13 +1808,23 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rollover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_flipped_byte, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_middle_segment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deleted_segment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sequence_gap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flipped_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zero_tail, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stray_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_format_1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ack_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ack_ahead_of_data, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rewrite_cut_short, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rewrite_impossible, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_time_damage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tail_damage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_retry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_discard_unwritten, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_without_new_segment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dirs_and_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_policies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_process, setup, teardown),
