@@ -43,6 +43,7 @@ struct tl_input_stats {
     atomic_uint_fast64_t handshake_failed;
     atomic_uint_fast64_t rejected_hostname;
     atomic_uint_fast64_t dropped_full;  /* datagrams dropped: an output queue was full */
+    atomic_uint_fast64_t truncated_eof; /* of truncated: the connection ended mid-line */
     atomic_uint_fast64_t hs_fail[TL_HS_REASONS];
 };
 

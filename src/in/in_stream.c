@@ -263,6 +263,85 @@ static bool relp_process(struct conn *c, const uint8_t *data, size_t len, size_t
     }
 }
 
+static void note_oversized(struct conn *c, const struct tl_frame *fr)
+{
+    atomic_fetch_add_explicit(&c->in->stats.truncated, 1, memory_order_relaxed);
+    char what[160];
+    snprintf(what, sizeof(what),
+             "message of %zu bytes truncated to %zu (max_message_size); raise "
+             "max_message_size or check the sender's framing",
+             fr->orig_len, fr->len);
+    peer_warn(c->in, c->peer, what);
+}
+
+/*
+ * The connection ends with p[0..n) not framed yet. An unterminated LF line is delivered,
+ * but marked truncated unless the peer proved that it ended there (a TLS close_notify,
+ * clean): over plain TCP a FIN cannot tell the end of a message from a connection cut in
+ * the middle of one, and over TLS a missing close_notify means the same. how says why it
+ * ends ("connection closed"). A partial octet-counted frame or RELP frame says itself that
+ * it is incomplete: reported and dropped.
+ */
+static void finish_tail(struct conn *c, const uint8_t *p, size_t n, const struct timespec *now,
+                        bool clean, const char *how)
+{
+    char err[256];
+    if (c->relp) {
+        if (tl_relp_finish(&c->rp, n, err, sizeof(err)) != TL_RELP_OK) {
+            peer_warn(c->in, c->peer, err);
+        }
+        return;
+    }
+    struct tl_frame fr;
+    enum tl_frame_rc rc = tl_framer_finish(&c->fr, p, n, &fr, err, sizeof(err));
+    if (rc == TL_FRAME_ERROR) {
+        peer_warn(c->in, c->peer, err);
+    }
+    if (rc != TL_FRAME_OK) {
+        return;
+    }
+    if (fr.truncated) {
+        note_oversized(c, &fr);
+    } else if (!clean) {
+        fr.truncated = true;
+        atomic_fetch_add_explicit(&c->in->stats.truncated, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&c->in->stats.truncated_eof, 1, memory_order_relaxed);
+        char what[300];
+        snprintf(what, sizeof(what),
+                 "%s in the middle of a message: its %zu bytes received are kept, marked "
+                 "truncated",
+                 how, fr.len);
+        peer_warn(c->in, c->peer, what);
+    }
+    tl_in_deliver(c->w, c->in, &c->s->peer, c->peer_id, fr.p, fr.len, fr.truncated,
+                  now->tv_sec, (uint32_t)(now->tv_nsec / 1000));
+    c->msgs++;
+}
+
+/* Closes a connection that did not end by itself (shutdown): what it had sent of an
+ * unfinished message is kept, marked truncated. */
+static void conn_end(struct conn *c, enum tl_log_level level, const char *why, const char *how)
+{
+    if (c->tail_len && !c->closing) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        finish_tail(c, c->tail, c->tail_len, &now, false, how);
+        c->tail_len = 0;
+    }
+    conn_close(c, level, why);
+}
+
+/* The peer closed the connection with p[0..n) left unframed. */
+static void conn_eof(struct conn *c, const uint8_t *p, size_t n, const struct timespec *now)
+{
+    bool tls = tl_stream_is_tls(c->s);
+    bool clean = tls && tl_stream_tls_close_notified(c->s);
+    finish_tail(c, p, n, now, clean,
+                tls ? "connection closed without a TLS close_notify (cut on the way?)"
+                    : "connection closed");
+    c->tail_len = 0;
+}
+
 /* Frames and delivers data[0..len); keeps the unfinished tail. false: connection broken. */
 static bool conn_process(struct conn *c, const uint8_t *data, size_t len, bool eof)
 {
@@ -275,10 +354,7 @@ static bool conn_process(struct conn *c, const uint8_t *data, size_t len, bool e
             return false;
         }
         if (eof) {
-            if (tl_relp_finish(&c->rp, len - off, err, sizeof(err)) != TL_RELP_OK) {
-                peer_warn(c->in, c->peer, err);
-            }
-            c->tail_len = 0;
+            conn_eof(c, data + off, len - off, &now);
             return true;
         }
         goto keep_tail;
@@ -291,13 +367,7 @@ static bool conn_process(struct conn *c, const uint8_t *data, size_t len, bool e
         off += used;
         if (rc == TL_FRAME_OK) {
             if (fr.truncated) {
-                atomic_fetch_add_explicit(&c->in->stats.truncated, 1, memory_order_relaxed);
-                char what[160];
-                snprintf(what, sizeof(what),
-                         "message of %zu bytes truncated to %zu (max_message_size); raise "
-                         "max_message_size or check the sender's framing",
-                         fr.orig_len, fr.len);
-                peer_warn(c->in, c->peer, what);
+                note_oversized(c, &fr);
             }
             tl_in_deliver(c->w, c->in, &c->s->peer, c->peer_id, fr.p, fr.len, fr.truncated,
                           now.tv_sec, (uint32_t)(now.tv_nsec / 1000));
@@ -312,17 +382,7 @@ static bool conn_process(struct conn *c, const uint8_t *data, size_t len, bool e
         break;
     }
     if (eof) {
-        struct tl_frame fr;
-        enum tl_frame_rc rc = tl_framer_finish(&c->fr, data + off, len - off, &fr, err,
-                                               sizeof(err));
-        if (rc == TL_FRAME_OK) {
-            tl_in_deliver(c->w, c->in, &c->s->peer, c->peer_id, fr.p, fr.len, fr.truncated,
-                          now.tv_sec, (uint32_t)(now.tv_nsec / 1000));
-            c->msgs++;
-        } else if (rc == TL_FRAME_ERROR) {
-            peer_warn(c->in, c->peer, err);
-        }
-        c->tail_len = 0;
+        conn_eof(c, data + off, len - off, &now);
         return true;
     }
 keep_tail:;
@@ -518,20 +578,7 @@ static void conn_drain(struct tl_in_item *it)
 
 static void conn_item_close(struct tl_in_item *it)
 {
-    struct conn *c = (struct conn *)it;
-    if (c->tail_len) {
-        struct tl_frame fr;
-        char err[256];
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        if (tl_framer_finish(&c->fr, c->tail, c->tail_len, &fr, err, sizeof(err)) ==
-            TL_FRAME_OK) {
-            tl_in_deliver(c->w, c->in, &c->s->peer, c->peer_id, fr.p, fr.len, fr.truncated,
-                          now.tv_sec, (uint32_t)(now.tv_nsec / 1000));
-        }
-        c->tail_len = 0;
-    }
-    conn_close(c, TL_LOG_DEBUG, "shutting down");
+    conn_end((struct conn *)it, TL_LOG_DEBUG, "shutting down", "tlslogd is stopping");
 }
 
 static void accept_cb(struct tl_ev_loop *loop, struct tl_ev_io *io, unsigned events)
