@@ -268,7 +268,7 @@ void tl_server_log_stats(struct tl_server *srv)
         tl_info("stats: input %s: received=%llu malformed=%llu truncated=%llu "
                 "connections_open=%llu connections_total=%llu connections_refused=%llu "
                 "connection_errors=%llu handshake_failures=%llu rejected_hostname=%llu "
-                "dropped_queue_full=%llu truncated_at_eof=%llu",
+                "dropped_queue_full=%llu truncated_at_eof=%llu tls_on_plain=%llu",
                 srv->inputs[i].conf->name, (unsigned long long)atomic_load(&s->received),
                 (unsigned long long)atomic_load(&s->malformed),
                 (unsigned long long)atomic_load(&s->truncated),
@@ -279,7 +279,8 @@ void tl_server_log_stats(struct tl_server *srv)
                 (unsigned long long)atomic_load(&s->handshake_failed),
                 (unsigned long long)atomic_load(&s->rejected_hostname),
                 (unsigned long long)atomic_load(&s->dropped_full),
-                (unsigned long long)atomic_load(&s->truncated_eof));
+                (unsigned long long)atomic_load(&s->truncated_eof),
+                (unsigned long long)atomic_load(&s->tls_on_plain));
         char reasons[1024];
         size_t n = 0;
         reasons[0] = '\0';

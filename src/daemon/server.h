@@ -44,6 +44,7 @@ struct tl_input_stats {
     atomic_uint_fast64_t rejected_hostname;
     atomic_uint_fast64_t dropped_full;  /* datagrams dropped: an output queue was full */
     atomic_uint_fast64_t truncated_eof; /* of truncated: the connection ended mid-line */
+    atomic_uint_fast64_t tls_on_plain;  /* a TLS client on a plain tcp or relp input */
     atomic_uint_fast64_t hs_fail[TL_HS_REASONS];
 };
 

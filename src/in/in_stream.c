@@ -432,6 +432,26 @@ static void conn_interest(struct conn *c)
     tl_ev_set(tl_worker_loop(c->w), &c->io, mask);
 }
 
+/* The first bytes of a TLS ClientHello: a handshake record (22), version 3.x. */
+static bool speaks_tls(const uint8_t *p, size_t n)
+{
+    return n >= 1 && p[0] == 0x16 && (n < 2 || p[1] == 0x03);
+}
+
+/* A TLS client on a plain input would have its handshake logged as lines of binary junk:
+ * refuse it and say what to change (the TLS input does the reverse for plaintext). */
+static void refuse_tls_client(struct conn *c)
+{
+    atomic_fetch_add_explicit(&c->in->stats.tls_on_plain, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->in->stats.conn_errors, 1, memory_order_relaxed);
+    conn_close(c, TL_LOG_WARNING,
+               c->relp ? "this client speaks TLS: give this relp input a tls: block (RELP over "
+                         "TLS), or point the client at a plain RELP port; nothing was logged"
+                       : "this client speaks TLS: use transport: tls (an input with a "
+                         "certificate), or point the client at a plain tcp port; nothing was "
+                         "logged");
+}
+
 /* Reads until the socket is empty (or the per-event budget is spent) and processes. */
 static void conn_read(struct conn *c, int budget)
 {
@@ -445,6 +465,10 @@ static void conn_read(struct conn *c, int budget)
         size_t n = 0;
         enum tl_io rc = tl_stream_read(c->s, buf + have, cap - have, &n);
         if (rc == TL_IO_OK) {
+            if (c->bytes == 0 && !c->in->has_tls && speaks_tls(buf, n)) {
+                refuse_tls_client(c);
+                return;
+            }
             c->bytes += n;
             if (!conn_process(c, buf, have + n, false)) {
                 return;
