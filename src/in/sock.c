@@ -14,6 +14,7 @@
 
 #include "core/log.h"
 #include "in/in.h"
+#include "in/limits.h"
 
 static const char *in_kind(const struct tl_input *in)
 {
@@ -290,6 +291,13 @@ bool tl_in_bind(struct tl_input *in, size_t n_workers)
     if (in->conf->transport == TL_TR_UNIX) {
         return bind_unix(in);
     }
+    if (in->conf->transport != TL_TR_UDP) {
+        in->lim = tl_in_limits_new(n_workers);
+        if (!in->lim) {
+            tl_error("input %s: out of memory at start-up", in->conf->name);
+            return false;
+        }
+    }
     return bind_inet(in, n_workers);
 }
 
@@ -334,4 +342,6 @@ void tl_in_unbind(struct tl_input *in)
     free(in->fds);
     in->fds = NULL;
     in->n_fds = 0;
+    tl_in_limits_free(in->lim);
+    in->lim = NULL;
 }
