@@ -49,6 +49,7 @@ struct tl_input_stats {
     atomic_uint_fast64_t refused_source;     /* max_connections_per_source */
     atomic_uint_fast64_t handshakes_dropped; /* max_handshakes: oldest dropped, or refused */
     atomic_uint_fast64_t closed_budget;      /* partial_frame_budget */
+    atomic_uint_fast64_t accept_pauses;      /* episodes out of file descriptors */
     atomic_uint_fast64_t truncated_eof;      /* of truncated: the connection ended mid-line */
     atomic_uint_fast64_t tls_on_plain;       /* a TLS client on a plain tcp or relp input */
     atomic_uint_fast64_t hs_fail[TL_HS_REASONS];

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +28,9 @@
 /* Reads per readiness event before yielding to other connections. */
 #define READS_PER_EVENT 4
 
+/* Out of file descriptors: how long a listener waits before it tries to accept again. */
+#define ACCEPT_RETRY_MS 100
+
 /* idle_timeout is checked this many times per timeout against the connection's byte count,
  * so reads do no bookkeeping for it: a connection is closed between idle_timeout and
  * idle_timeout * (1 + 1 / IDLE_CHECKS) after its last byte. */
@@ -37,6 +41,8 @@ struct listener {
     struct tl_ev_io io;
     struct tl_input *in;
     struct tl_worker *w;
+    bool out_of_fds;             /* accepts paused until the backlog is drained again */
+    struct tl_ev_timer retry;
 };
 
 struct conn {
@@ -792,6 +798,83 @@ static bool make_handshake_room(struct listener *l)
     return true;
 }
 
+/*
+ * Out of file descriptors (or socket memory): the pending connection stays in the kernel's
+ * backlog, and a level-triggered listener would report it again at once, spinning. Take the
+ * listener out of the loop and try again in ACCEPT_RETRY_MS; new connections wait in the
+ * backlog meanwhile. One line per episode and input, until the backlog is drained again.
+ */
+static void listener_pause(struct listener *l, int err)
+{
+    struct tl_ev_loop *loop = tl_worker_loop(l->w);
+    struct tl_input *in = l->in;
+    tl_ev_del(loop, &l->io);
+    tl_ev_timer_start(loop, &l->retry, ACCEPT_RETRY_MS);
+    if (l->out_of_fds) {
+        return;
+    }
+    l->out_of_fds = true;
+    if (atomic_fetch_add(&in->lim->accept_paused, 1) != 0) {
+        return; /* another listener of this input said it already */
+    }
+    atomic_store(&in->lim->paused_since_ms, tl_now_ms());
+    atomic_fetch_add_explicit(&in->stats.accept_pauses, 1, memory_order_relaxed);
+    unsigned long long open = atomic_load(&in->stats.conn_open);
+    struct rlimit rl;
+    char limit[64] = "unknown";
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        snprintf(limit, sizeof(limit), "%llu", (unsigned long long)rl.rlim_cur);
+    }
+    if (err == EMFILE) {
+        tl_error("input %s: cannot accept connections: tlslogd has reached its limit of %s "
+                 "open files (RLIMIT_NOFILE), with %llu connections open on this input; new "
+                 "connections wait in the listen backlog and are accepted as others close "
+                 "(accepting is retried every %d ms); hint: raise LimitNOFILE= (systemd) or "
+                 "ulimit -n, or lower max_connections",
+                 in->conf->name, limit, open, ACCEPT_RETRY_MS);
+    } else if (err == ENFILE) {
+        tl_error("input %s: cannot accept connections: the system's limit of open files "
+                 "(fs.file-max) is reached, with %llu connections open on this input; new "
+                 "connections wait in the listen backlog (accepting is retried every %d ms); "
+                 "hint: raise fs.file-max, lower max_connections, or find the process that "
+                 "holds the files",
+                 in->conf->name, open, ACCEPT_RETRY_MS);
+    } else {
+        tl_error("input %s: cannot accept connections: %s, with %llu connections open on this "
+                 "input; new connections wait in the listen backlog (accepting is retried "
+                 "every %d ms); hint: lower max_connections or free memory",
+                 in->conf->name, strerror(err), open, ACCEPT_RETRY_MS);
+    }
+}
+
+/* The backlog is empty: an episode out of file descriptors is over for this listener. */
+static void listener_caught_up(struct listener *l)
+{
+    if (!l->out_of_fds) {
+        return;
+    }
+    l->out_of_fds = false;
+    struct tl_input *in = l->in;
+    if (atomic_fetch_sub(&in->lim->accept_paused, 1) != 1) {
+        return;
+    }
+    tl_info("input %s: accepting connections again: every waiting connection was accepted "
+            "(accepts were paused for %lld ms)",
+            in->conf->name, (long long)(tl_now_ms() - atomic_load(&in->lim->paused_since_ms)));
+}
+
+static void accept_cb(struct tl_ev_loop *loop, struct tl_ev_io *io, unsigned events);
+
+static void listener_retry(struct tl_ev_loop *loop, void *arg)
+{
+    struct listener *l = arg;
+    if (!tl_ev_set(loop, &l->io, TL_EV_READ)) {
+        tl_ev_timer_start(loop, &l->retry, ACCEPT_RETRY_MS);
+        return;
+    }
+    accept_cb(loop, &l->io, TL_EV_READ);
+}
+
 /* The checks of the connection limits on a new connection from peer. False: refused (and
  * said why); true: it holds a slot of max_connections_per_source (*counted). */
 static bool admit(struct listener *l, const struct tl_addr *peer, const char *peer_text,
@@ -849,17 +932,21 @@ static void accept_cb(struct tl_ev_loop *loop, struct tl_ev_io *io, unsigned eve
         socklen_t slen = sizeof(ss);
         int fd = accept4(io->fd, (struct sockaddr *)&ss, &slen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
-                errno == ECONNABORTED) {
+            int e = errno;
+            if (e == EAGAIN || e == EWOULDBLOCK) {
+                listener_caught_up(l);
+                return;
+            }
+            if (e == EINTR || e == ECONNABORTED) {
+                return;
+            }
+            if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+                listener_pause(l, e);
                 return;
             }
             unsigned suppressed = 0;
             if (tl_ratelimit_ok(&in->rl, 20, &suppressed)) {
-                tl_error("input %s: accept failed: %s%s", in->conf->name, strerror(errno),
-                         errno == EMFILE || errno == ENFILE
-                             ? "; raise the open files limit (LimitNOFILE) or lower "
-                               "max_connections"
-                             : "");
+                tl_error("input %s: accept failed: %s", in->conf->name, strerror(e));
             }
             return;
         }
@@ -942,6 +1029,11 @@ static void accept_cb(struct tl_ev_loop *loop, struct tl_ev_io *io, unsigned eve
         atomic_fetch_add_explicit(&in->stats.conn_total, 1, memory_order_relaxed);
         tl_debug("input %s: %s: connection accepted", in->conf->name, peer_text);
     }
+    /* 64 accepted: out of file descriptors, the episode ends only when an accept finds the
+     * backlog empty, and a backlog emptied by this very turn raises no more events. */
+    if (l->out_of_fds && !tl_ev_timer_armed(&l->retry)) {
+        tl_ev_timer_start(loop, &l->retry, ACCEPT_RETRY_MS);
+    }
 }
 
 /* Shutdown: connections the kernel completed but we had not accepted yet hold data their
@@ -961,6 +1053,10 @@ static void listener_drain(struct tl_in_item *it)
 static void listener_close(struct tl_in_item *it)
 {
     struct listener *l = (struct listener *)it;
+    tl_ev_timer_stop(tl_worker_loop(l->w), &l->retry);
+    if (l->out_of_fds) {
+        atomic_fetch_sub(&l->in->lim->accept_paused, 1);
+    }
     tl_ev_del(tl_worker_loop(l->w), &l->io);
     tl_worker_remove_item(l->w, &l->item);
     close(l->io.fd);
@@ -979,6 +1075,7 @@ bool tl_in_stream_attach(struct tl_input *in, struct tl_worker *w, int fd)
     l->item.drain = listener_drain;
     l->item.close = listener_close;
     l->item.in = in;
+    tl_ev_timer_init(&l->retry, listener_retry, l);
     tl_ev_io_init(&l->io, fd, accept_cb, l);
     if (!tl_ev_set(tl_worker_loop(w), &l->io, TL_EV_READ)) {
         tl_error("input %s: cannot watch listener: %s", in->conf->name, strerror(errno));

@@ -185,6 +185,8 @@ struct tl_in_limits *tl_in_limits_new(size_t n_workers)
     }
     l->n_workers = n_workers;
     atomic_init(&l->handshakes, 0);
+    atomic_init(&l->accept_paused, 0);
+    atomic_init(&l->paused_since_ms, 0);
     return l;
 }
 

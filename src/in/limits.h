@@ -1,7 +1,8 @@
 /*
  * limits.h: the bookkeeping behind the connection limits of a stream input (tcp, tls, relp):
- * connections per source address (max_connections_per_source) and TLS handshakes in
- * progress (max_handshakes). It is touched when a connection is accepted or closed, never per message, so
+ * connections per source address (max_connections_per_source), TLS handshakes in progress
+ * (max_handshakes), and the pause of its listeners when the process runs out of file
+ * descriptors. It is touched when a connection is accepted or closed, never per message, so
  * the limits cost nothing on the path of the data.
  *
  * One tl_in_limits per stream input, shared by its workers (connections of one input are
@@ -84,6 +85,8 @@ struct tl_in_limits {
     struct tl_in_link *handshaking;  /* per worker: its connections in a handshake, oldest
                                       * first */
     size_t n_workers;
+    atomic_uint accept_paused;       /* listeners whose accepts are paused (out of fds) */
+    atomic_int_fast64_t paused_since_ms;
 };
 
 struct tl_in_limits *tl_in_limits_new(size_t n_workers);
