@@ -216,6 +216,11 @@ static const struct key top_keys[] = {
              "for unix inputs); handy with port 0"},
     {.name = "stats_interval", .type = KT_DURATION, FIELD(struct tl_conf, stats_interval_ms),
      .max = 24 * HOUR, .def = "0", .help = "how often to log message counters; 0 turns it off"},
+    {.name = "partial_frame_budget", .type = KT_SIZE, FIELD(struct tl_conf, partial_frame_budget),
+     .min = 64 * KIB, .max = 64 * GIB, .def = "64MiB",
+     .help = "memory all tcp, tls and relp connections together may keep in unfinished "
+             "messages; beyond it the connection keeping the largest is closed; at least twice "
+             "the largest max_message_size (see Connection limits in tls.md)"},
     {.name = "tls", .type = KT_TLS,
      .help = "TLS settings shared by every tls input, TLS forward output and RELP over TLS; "
              "each may override single keys in its own `tls:` (see TLS)"},
@@ -258,6 +263,19 @@ static const struct key input_keys[] = {
     {.name = "max_connections", .type = KT_UINT, FIELD(struct tl_conf_input, max_connections),
      .applies = IN_CONN, .min = 1, .max = 1000000, .def = "10000",
      .help = "further connections are refused until one closes"},
+    {.name = "max_connections_per_source", .type = KT_UINT,
+     FIELD(struct tl_conf_input, max_conn_per_source), .applies = IN_CONN, .min = 1,
+     .max = 1000000, .def = "64",
+     .help = "connections one peer IP address may hold open; further ones from it are "
+             "refused, so one host cannot take every slot"},
+    {.name = "max_handshakes", .type = KT_UINT, FIELD(struct tl_conf_input, max_handshakes),
+     .applies = IN_TLS, .min = 1, .max = 1000000, .def = "256",
+     .help = "TLS handshakes in progress at once (relp: over TLS only); a new connection "
+             "beyond it drops the oldest unfinished one"},
+    {.name = "idle_timeout", .type = KT_DURATION, FIELD(struct tl_conf_input, idle_timeout_ms),
+     .applies = IN_CONN, .max = 24 * HOUR, .def = "10m",
+     .help = "a connection that sends nothing for this long after its handshake is closed "
+             "(see Connection limits in tls.md for what senders do then); 0 turns it off"},
     {.name = "recv_buffer", .type = KT_SIZE, FIELD(struct tl_conf_input, recv_buffer),
      .applies = KIND(TL_TR_UDP) | KIND(TL_TR_UNIX), .max = GIB, .def = "0",
      .help = "socket receive buffer (SO_RCVBUF); 0 keeps the kernel default"},
@@ -2058,6 +2076,10 @@ static void finish_input(struct ld *ld, struct tl_conf *c, void *item, int kind,
     if (kind == TL_TR_RELP) {
         /* RELP over TLS exactly when the input has a tls: block of its own. */
         if (tls == NULL) {
+            if (found[key_index(&input_section, "max_handshakes")] != NULL) {
+                errf(ld, key_line(map, "max_handshakes"), "%s.max_handshakes: applies only to "
+                     "RELP over TLS; give this input a tls: block or remove the key", where);
+            }
             return;
         }
         in->relp_tls = true;
@@ -2578,6 +2600,41 @@ out:
 
 /* ---- top level ------------------------------------------------------------------------- */
 
+/* One connection in the middle of a maximal message holds max_message_size bytes of it
+ * between reads: a budget below twice the largest would close honest senders of large
+ * messages as soon as a second one is in the middle of one too. (The default, 64 MiB, is
+ * twice the largest max_message_size allowed.) */
+static void check_partial_budget(struct ld *ld, const struct tl_conf *c,
+                                 const struct tl_yaml_node *root, char **labels)
+{
+    size_t largest = 0;
+    size_t at = 0;
+    char a[32];
+    char b[32];
+    char need[32];
+    size_t i;
+
+    for (i = 0; i < c->n_inputs; i++) {
+        const struct tl_conf_input *in = &c->inputs[i];
+
+        if ((in->transport == TL_TR_TCP || in->transport == TL_TR_TLS ||
+             in->transport == TL_TR_RELP) && in->max_message_size > largest) {
+            largest = in->max_message_size;
+            at = i;
+        }
+    }
+    if (largest == 0 || c->partial_frame_budget == 0 ||
+        c->partial_frame_budget >= 2 * (uint64_t)largest) {
+        return;
+    }
+    errf(ld, key_line(root, "partial_frame_budget"),
+         "partial_frame_budget (%s) is less than twice the largest max_message_size of a "
+         "tcp, tls or relp input (%s: %s); raise partial_frame_budget to at least %s or lower "
+         "max_message_size", size_text(c->partial_frame_budget, a, sizeof(a)),
+         labels != NULL ? labels[at] : c->inputs[at].name,
+         size_text(largest, b, sizeof(b)), size_text(2 * (uint64_t)largest, need, sizeof(need)));
+}
+
 static void walk_top(struct ld *ld, struct tl_conf *c, const struct tl_yaml_node *root)
 {
     const struct tl_yaml_node *found[MAX_KEYS];
@@ -2613,6 +2670,7 @@ static void walk_top(struct ld *ld, struct tl_conf *c, const struct tl_yaml_node
                                sizeof(*c->inputs), offsetof(struct tl_conf_input, line),
                                finish_input, &c->n_inputs, &in_labels);
         check_inputs(ld, c, in_labels);
+        check_partial_budget(ld, c, root, in_labels);
     }
     if (found[i_out] != NULL) {
         c->outputs = walk_items(ld, c, &output_section, "outputs", found[i_out],

@@ -100,6 +100,9 @@ struct tl_conf_input {
     enum tl_framing framing;     /* tcp and tls */
     size_t max_message_size;     /* default 64 KiB */
     size_t max_connections;      /* tcp, tls and relp: default 10000 */
+    size_t max_conn_per_source;  /* tcp, tls and relp: per peer address, default 64 */
+    size_t max_handshakes;       /* tls and relp over TLS: in flight, default 256 */
+    uint64_t idle_timeout_ms;    /* tcp, tls and relp: after the handshake; 0 = off; 10 min */
     size_t recv_buffer;          /* SO_RCVBUF for udp/unix, 0 = kernel default */
     struct tl_conf_tls tls;      /* tls, and relp with relp_tls: merged with the top-level
                                   * block; zero otherwise */
@@ -170,6 +173,7 @@ struct tl_conf {
     enum tl_log_level log_level;
     char *port_file;             /* if set, each listener's "name port" is written here */
     uint64_t stats_interval_ms;  /* 0 = off */
+    uint64_t partial_frame_budget; /* bytes of unfinished frames all connections may hold */
     struct tl_conf_tls tls;      /* the top-level tls: block, defaults applied; inputs and
                                   * outputs hold their own merged copies */
     struct tl_conf_input *inputs;

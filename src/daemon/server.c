@@ -63,6 +63,7 @@ bool tl_server_init(struct tl_server *srv, struct tl_conf *conf)
 {
     memset(srv, 0, sizeof(*srv));
     srv->conf = conf;
+    atomic_init(&srv->partial_bytes, 0);
     srv->n_workers = conf->workers ? conf->workers : cpu_count();
     srv->outputs = calloc(conf->n_outputs, sizeof(*srv->outputs));
     srv->inputs = calloc(conf->n_inputs, sizeof(*srv->inputs));
@@ -419,7 +420,9 @@ void tl_server_log_stats(struct tl_server *srv)
         tl_info("stats: input %s: received=%llu malformed=%llu truncated=%llu "
                 "connections_open=%llu connections_total=%llu connections_refused=%llu "
                 "connection_errors=%llu handshake_failures=%llu rejected_hostname=%llu "
-                "dropped_queue_full=%llu",
+                "dropped_queue_full=%llu truncated_at_eof=%llu closed_idle=%llu "
+                "refused_per_source=%llu handshakes_dropped=%llu closed_over_budget=%llu "
+                "accept_pauses=%llu tls_on_plain=%llu",
                 srv->inputs[i].conf->name, (unsigned long long)atomic_load(&s->received),
                 (unsigned long long)atomic_load(&s->malformed),
                 (unsigned long long)atomic_load(&s->truncated),
@@ -429,7 +432,14 @@ void tl_server_log_stats(struct tl_server *srv)
                 (unsigned long long)atomic_load(&s->conn_errors),
                 (unsigned long long)atomic_load(&s->handshake_failed),
                 (unsigned long long)atomic_load(&s->rejected_hostname),
-                (unsigned long long)atomic_load(&s->dropped_full));
+                (unsigned long long)atomic_load(&s->dropped_full),
+                (unsigned long long)atomic_load(&s->truncated_eof),
+                (unsigned long long)atomic_load(&s->closed_idle),
+                (unsigned long long)atomic_load(&s->refused_source),
+                (unsigned long long)atomic_load(&s->handshakes_dropped),
+                (unsigned long long)atomic_load(&s->closed_budget),
+                (unsigned long long)atomic_load(&s->accept_pauses),
+                (unsigned long long)atomic_load(&s->tls_on_plain));
         char reasons[1024];
         size_t n = 0;
         reasons[0] = '\0';

@@ -25,6 +25,7 @@
 struct tl_server;
 struct tl_worker;
 struct tl_output;
+struct tl_in_limits;
 
 /* Handshake failure reasons counted per input (tl_stream_tls_fail_kind, plus "timeout"). */
 #define TL_HS_REASONS 23
@@ -43,6 +44,14 @@ struct tl_input_stats {
     atomic_uint_fast64_t handshake_failed;
     atomic_uint_fast64_t rejected_hostname;
     atomic_uint_fast64_t dropped_full;  /* datagrams dropped: an output queue was full */
+    /* Connection limits (tcp, tls, relp). */
+    atomic_uint_fast64_t closed_idle;        /* idle_timeout */
+    atomic_uint_fast64_t refused_source;     /* max_connections_per_source */
+    atomic_uint_fast64_t handshakes_dropped; /* max_handshakes: oldest dropped, or refused */
+    atomic_uint_fast64_t closed_budget;      /* partial_frame_budget */
+    atomic_uint_fast64_t accept_pauses;      /* episodes out of file descriptors */
+    atomic_uint_fast64_t truncated_eof;      /* of truncated: the connection ended mid-line */
+    atomic_uint_fast64_t tls_on_plain;       /* a TLS client on a plain tcp or relp input */
     atomic_uint_fast64_t hs_fail[TL_HS_REASONS];
 };
 
@@ -60,6 +69,7 @@ struct tl_input {
     struct tl_ratelimit rl;    /* for lines peers can cause */
     bool has_tls;
     struct tl_tls_slot tls;    /* transport tls: the current context */
+    struct tl_in_limits *lim;  /* tcp, tls, relp: what the connection limits count (in/) */
 };
 
 struct tl_output_stats {
@@ -130,6 +140,9 @@ struct tl_server {
     struct tl_worker **workers;
     size_t n_workers;
     size_t scratch_size;       /* per-worker read buffer: largest max_message_size + 64 KiB */
+    /* Bytes of unfinished frames held by every connection (partial_frame_budget). Every
+     * worker writes it: on a cache line of its own, away from the fields they only read. */
+    _Alignas(64) atomic_size_t partial_bytes;
 };
 
 /* Binds every listener (so errors surface before anything starts); false after logging
@@ -160,6 +173,8 @@ void tl_worker_free(struct tl_worker *w);
 /* Worker side, used by the inputs. */
 struct tl_ev_loop;
 struct tl_ev_loop *tl_worker_loop(struct tl_worker *w);
+/* 0 .. n_workers - 1. */
+size_t tl_worker_id(const struct tl_worker *w);
 /* Per-worker scratch read buffer (srv->scratch_size bytes). */
 uint8_t *tl_worker_scratch(struct tl_worker *w);
 /* Takes the reference on m and routes it to the outputs of input in. */

@@ -57,6 +57,11 @@ struct tl_ev_loop *tl_worker_loop(struct tl_worker *w)
     return w->loop;
 }
 
+size_t tl_worker_id(const struct tl_worker *w)
+{
+    return w->id;
+}
+
 uint8_t *tl_worker_scratch(struct tl_worker *w)
 {
     return w->scratch;
@@ -85,6 +90,20 @@ void tl_worker_remove_item(struct tl_worker *w, struct tl_in_item *it)
     it->next->prev = it->prev;
     it->prev = NULL;
     it->next = NULL;
+}
+
+struct tl_in_item *tl_worker_largest_partial(struct tl_worker *w)
+{
+    struct tl_in_item *best = NULL;
+    size_t most = 0;
+    for (struct tl_in_item *it = w->items.next; it != &w->items; it = it->next) {
+        size_t n = it->held ? it->held(it) : 0;
+        if (n > most) {
+            most = n;
+            best = it;
+        }
+    }
+    return best;
 }
 
 bool tl_worker_input_blocked(const struct tl_worker *w, const struct tl_input *in)

@@ -22,6 +22,8 @@ struct tl_in_item {
     /* After a TLS reload: re-check the peer against the input's new policy, close it if it
      * no longer passes; NULL for items without a TLS peer. */
     void (*recheck)(struct tl_in_item *it);
+    /* Bytes of an unfinished frame it keeps between reads; NULL for items that keep none. */
+    size_t (*held)(const struct tl_in_item *it);
     /* The input it belongs to: it pauses while one of the input's outputs is full. */
     struct tl_input *in;
     struct tl_in_item *prev;
@@ -42,6 +44,9 @@ bool tl_in_dgram_attach(struct tl_input *in, struct tl_worker *w, int fd);
 /* The worker's list of items (worker.c). */
 void tl_worker_add_item(struct tl_worker *w, struct tl_in_item *it);
 void tl_worker_remove_item(struct tl_worker *w, struct tl_in_item *it);
+/* The item that keeps the most bytes of an unfinished frame; NULL when none keeps any.
+ * Walks every item: for partial_frame_budget, which is exceeded only under abuse. */
+struct tl_in_item *tl_worker_largest_partial(struct tl_worker *w);
 
 /* Turns one received frame into a message: copies, stamps, parses, routes. */
 /* id: the connection's TLS identity or NULL; the message takes its own reference. */

@@ -6,9 +6,12 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,6 +21,7 @@
 #include "ev/loop.h"
 #include "frame/frame.h"
 #include "in/in.h"
+#include "in/limits.h"
 #include "relp/relp.h"
 #include "transport/stream.h"
 #include "transport/tls.h"
@@ -25,11 +29,21 @@
 /* Reads per readiness event before yielding to other connections. */
 #define READS_PER_EVENT 4
 
+/* Out of file descriptors: how long a listener waits before it tries to accept again. */
+#define ACCEPT_RETRY_MS 100
+
+/* idle_timeout is checked this many times per timeout against the connection's byte count,
+ * so reads do no bookkeeping for it: a connection is closed between idle_timeout and
+ * idle_timeout * (1 + 1 / IDLE_CHECKS) after its last byte. */
+#define IDLE_CHECKS 4
+
 struct listener {
     struct tl_in_item item;
     struct tl_ev_io io;
     struct tl_input *in;
     struct tl_worker *w;
+    bool out_of_fds;             /* accepts paused until the backlog is drained again */
+    struct tl_ev_timer retry;
 };
 
 struct conn {
@@ -49,6 +63,13 @@ struct conn {
     bool paused;                 /* back-pressure: not watched by the loop */
     struct tl_ev_timer hs_timer; /* TLS: handshake_timeout */
     struct tl_peer_id *peer_id;  /* TLS: who the peer is (NULL on plain TCP) */
+    /* Connection limits. */
+    bool source_counted;         /* holds a slot of max_connections_per_source */
+    struct tl_in_link hs_link;   /* on the worker's list of handshakes (max_handshakes) */
+    int64_t accepted_ms;
+    struct tl_ev_timer idle_timer; /* idle_timeout: fires IDLE_CHECKS times per timeout */
+    uint64_t idle_bytes;         /* bytes at the last check */
+    unsigned idle_checks;        /* checks in a row that saw no new bytes */
     /* RELP (transport: relp): the session, and what we send back (rsp frames). */
     bool relp;
     struct tl_relp_parser rp;
@@ -64,6 +85,7 @@ struct conn {
 };
 
 #define RELP_OUT_MAX (4u << 20) /* responses a client does not read: beyond, it is dropped */
+#define DRAIN_READS_MAX 100000  /* at shutdown, per connection: a bound, never reached */
 #define SETTLE_POLL_MS 2        /* while acknowledgements wait for outputs to settle */
 
 /* One warning line about something a peer did, rate-limited per input. */
@@ -91,6 +113,34 @@ static void conn_free(struct tl_ev_loop *loop, void *arg)
     free(c);
 }
 
+/* partial_frame_budget: every change to the bytes a connection keeps between reads goes
+ * through here, so the daemon-wide count stays exact. */
+static void set_tail_len(struct conn *c, size_t n)
+{
+    atomic_size_t *total = &c->in->srv->partial_bytes;
+    if (n > c->tail_len) {
+        atomic_fetch_add_explicit(total, n - c->tail_len, memory_order_relaxed);
+    } else if (n < c->tail_len) {
+        atomic_fetch_sub_explicit(total, c->tail_len - n, memory_order_relaxed);
+    }
+    c->tail_len = n;
+}
+
+static size_t conn_held(const struct tl_in_item *it)
+{
+    const struct conn *c = (const struct conn *)it;
+    return c->closing ? 0 : c->tail_len;
+}
+
+/* Off the worker's list of handshakes in progress (max_handshakes). */
+static void handshake_untrack(struct conn *c)
+{
+    if (!tl_in_link_empty(&c->hs_link)) {
+        tl_in_link_remove(&c->hs_link);
+        atomic_fetch_sub_explicit(&c->in->lim->handshakes, 1, memory_order_relaxed);
+    }
+}
+
 static void conn_close(struct conn *c, enum tl_log_level level, const char *why)
 {
     if (c->closing) {
@@ -103,6 +153,17 @@ static void conn_close(struct conn *c, enum tl_log_level level, const char *why)
     if (c->ack_ready) {
         tl_worker_settle_wait(c->w, -1);
     }
+    tl_ev_timer_stop(loop, &c->idle_timer);
+    handshake_untrack(c);
+    if (c->source_counted) {
+        tl_src_put(&c->in->lim->sources, &c->s->peer);
+        c->source_counted = false;
+    }
+    /* Freed now rather than with the connection after the turn: a turn that sheds many
+     * connections for partial_frame_budget must not hold all their tails until its end. */
+    set_tail_len(c, 0);
+    free(c->tail);
+    c->tail = NULL;
     tl_ev_del(loop, &c->io);
     tl_worker_remove_item(c->w, &c->item);
     if (c->ack_waiting) {
@@ -265,6 +326,120 @@ static bool relp_process(struct conn *c, const uint8_t *data, size_t len, size_t
     }
 }
 
+static void note_oversized(struct conn *c, const struct tl_frame *fr)
+{
+    atomic_fetch_add_explicit(&c->in->stats.truncated, 1, memory_order_relaxed);
+    char what[160];
+    snprintf(what, sizeof(what),
+             "message of %zu bytes truncated to %zu (max_message_size); raise "
+             "max_message_size or check the sender's framing",
+             fr->orig_len, fr->len);
+    peer_warn(c->in, c->peer, what);
+}
+
+/*
+ * The connection ends with p[0..n) not framed yet. An unterminated LF line is delivered,
+ * but marked truncated unless the peer proved that it ended there (a TLS close_notify,
+ * clean): over plain TCP a FIN cannot tell the end of a message from a connection cut in
+ * the middle of one, and over TLS a missing close_notify means the same. how says why it
+ * ends ("connection closed"). A partial octet-counted frame or RELP frame says itself that
+ * it is incomplete: reported and dropped.
+ */
+static void finish_tail(struct conn *c, const uint8_t *p, size_t n, const struct timespec *now,
+                        bool clean, const char *how)
+{
+    char err[256];
+    if (c->relp) {
+        if (tl_relp_finish(&c->rp, n, err, sizeof(err)) != TL_RELP_OK) {
+            peer_warn(c->in, c->peer, err);
+        }
+        return;
+    }
+    struct tl_frame fr;
+    enum tl_frame_rc rc = tl_framer_finish(&c->fr, p, n, &fr, err, sizeof(err));
+    if (rc == TL_FRAME_ERROR) {
+        peer_warn(c->in, c->peer, err);
+    }
+    if (rc != TL_FRAME_OK) {
+        return;
+    }
+    if (fr.truncated) {
+        note_oversized(c, &fr);
+    } else if (!clean) {
+        fr.truncated = true;
+        atomic_fetch_add_explicit(&c->in->stats.truncated, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&c->in->stats.truncated_eof, 1, memory_order_relaxed);
+        char what[300];
+        snprintf(what, sizeof(what),
+                 "%s in the middle of a message: its %zu bytes received are kept, marked "
+                 "truncated",
+                 how, fr.len);
+        peer_warn(c->in, c->peer, what);
+    }
+    tl_in_deliver(c->w, c->in, &c->s->peer, c->peer_id, fr.p, fr.len, fr.truncated,
+                  now->tv_sec, (uint32_t)(now->tv_nsec / 1000));
+    c->msgs++;
+}
+
+/* Closes a connection that did not end by itself (shutdown, a limit): what it had sent of
+ * an unfinished message is kept, marked truncated. */
+static void conn_end(struct conn *c, enum tl_log_level level, const char *why, const char *how)
+{
+    if (c->tail_len && !c->closing) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        finish_tail(c, c->tail, c->tail_len, &now, false, how);
+        set_tail_len(c, 0);
+    }
+    conn_close(c, level, why);
+}
+
+/*
+ * The unfinished frames of all connections exceed partial_frame_budget: close the
+ * connection that keeps the largest one on this worker. c's own grew by the read that went
+ * over, so the one closed keeps at least as much as that read added, and the total is back
+ * at most where it was before. Each worker looks only at its own connections (the kernel
+ * spreads connections evenly, and an attacker's with them). False when c was closed.
+ */
+static bool shed_largest(struct conn *c)
+{
+    struct tl_in_item *it = tl_worker_largest_partial(c->w);
+    if (!it) {
+        return true;
+    }
+    struct conn *v = (struct conn *)it; /* only connections keep partial frames */
+    char budget[32];
+    uint64_t b = c->in->srv->conf->partial_frame_budget;
+    if (b % (1024 * 1024) == 0) {
+        snprintf(budget, sizeof(budget), "%llu MiB", (unsigned long long)(b >> 20));
+    } else {
+        snprintf(budget, sizeof(budget), "%llu bytes", (unsigned long long)b);
+    }
+    char why[400];
+    snprintf(why, sizeof(why),
+             "the unfinished messages of all connections exceed partial_frame_budget (%s) and "
+             "this one keeps the largest (%zu bytes); its bytes are discarded; hint: many "
+             "connections that send parts of messages and never finish them (find them by "
+             "address), or raise partial_frame_budget for many senders of very large messages",
+             budget, v->tail_len);
+    atomic_fetch_add_explicit(&v->in->stats.closed_budget, 1, memory_order_relaxed);
+    /* Not kept as a truncated message: that would move the memory the budget bounds into
+     * the output queues, and whatever the peer sends into the logs. */
+    conn_close(v, TL_LOG_WARNING, why);
+    return v != c;
+}
+
+/* The peer closed the connection with p[0..n) left unframed. */
+static void conn_eof(struct conn *c, const uint8_t *p, size_t n, const struct timespec *now)
+{
+    bool tls = tl_stream_is_tls(c->s);
+    bool clean = tls && tl_stream_tls_close_notified(c->s);
+    finish_tail(c, p, n, now, clean,
+                tls ? "connection closed without a TLS close_notify (cut on the way?)"
+                    : "connection closed");
+    set_tail_len(c, 0);
+}
+
 /* Frames and delivers data[0..len); keeps the unfinished tail. false: connection broken. */
 static bool conn_process(struct conn *c, const uint8_t *data, size_t len, bool eof)
 {
@@ -277,10 +452,7 @@ static bool conn_process(struct conn *c, const uint8_t *data, size_t len, bool e
             return false;
         }
         if (eof) {
-            if (tl_relp_finish(&c->rp, len - off, err, sizeof(err)) != TL_RELP_OK) {
-                peer_warn(c->in, c->peer, err);
-            }
-            c->tail_len = 0;
+            conn_eof(c, data + off, len - off, &now);
             return true;
         }
         goto keep_tail;
@@ -293,13 +465,7 @@ static bool conn_process(struct conn *c, const uint8_t *data, size_t len, bool e
         off += used;
         if (rc == TL_FRAME_OK) {
             if (fr.truncated) {
-                atomic_fetch_add_explicit(&c->in->stats.truncated, 1, memory_order_relaxed);
-                char what[160];
-                snprintf(what, sizeof(what),
-                         "message of %zu bytes truncated to %zu (max_message_size); raise "
-                         "max_message_size or check the sender's framing",
-                         fr.orig_len, fr.len);
-                peer_warn(c->in, c->peer, what);
+                note_oversized(c, &fr);
             }
             tl_in_deliver(c->w, c->in, &c->s->peer, c->peer_id, fr.p, fr.len, fr.truncated,
                           now.tv_sec, (uint32_t)(now.tv_nsec / 1000));
@@ -314,17 +480,7 @@ static bool conn_process(struct conn *c, const uint8_t *data, size_t len, bool e
         break;
     }
     if (eof) {
-        struct tl_frame fr;
-        enum tl_frame_rc rc = tl_framer_finish(&c->fr, data + off, len - off, &fr, err,
-                                               sizeof(err));
-        if (rc == TL_FRAME_OK) {
-            tl_in_deliver(c->w, c->in, &c->s->peer, c->peer_id, fr.p, fr.len, fr.truncated,
-                          now.tv_sec, (uint32_t)(now.tv_nsec / 1000));
-            c->msgs++;
-        } else if (rc == TL_FRAME_ERROR) {
-            peer_warn(c->in, c->peer, err);
-        }
-        c->tail_len = 0;
+        conn_eof(c, data + off, len - off, &now);
         return true;
     }
 keep_tail:;
@@ -332,7 +488,7 @@ keep_tail:;
     if (rest == 0) {
         free(c->tail);
         c->tail = NULL;
-        c->tail_len = 0;
+        set_tail_len(c, 0);
         return true;
     }
     if (data + off != c->tail) {
@@ -345,7 +501,12 @@ keep_tail:;
         free(c->tail);
         c->tail = t;
     }
-    c->tail_len = rest;
+    size_t before = c->tail_len;
+    set_tail_len(c, rest);
+    if (rest > before && atomic_load_explicit(&c->in->srv->partial_bytes, memory_order_relaxed) >
+                             c->in->srv->conf->partial_frame_budget) {
+        return shed_largest(c);
+    }
     return true;
 }
 
@@ -374,6 +535,26 @@ static void conn_interest(struct conn *c)
     tl_ev_set(tl_worker_loop(c->w), &c->io, mask);
 }
 
+/* The first bytes of a TLS ClientHello: a handshake record (22), version 3.x. */
+static bool speaks_tls(const uint8_t *p, size_t n)
+{
+    return n >= 1 && p[0] == 0x16 && (n < 2 || p[1] == 0x03);
+}
+
+/* A TLS client on a plain input would have its handshake logged as lines of binary junk:
+ * refuse it and say what to change (the TLS input does the reverse for plaintext). */
+static void refuse_tls_client(struct conn *c)
+{
+    atomic_fetch_add_explicit(&c->in->stats.tls_on_plain, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->in->stats.conn_errors, 1, memory_order_relaxed);
+    conn_close(c, TL_LOG_WARNING,
+               c->relp ? "this client speaks TLS: give this relp input a tls: block (RELP over "
+                         "TLS), or point the client at a plain RELP port; nothing was logged"
+                       : "this client speaks TLS: use transport: tls (an input with a "
+                         "certificate), or point the client at a plain tcp port; nothing was "
+                         "logged");
+}
+
 /* Reads until the socket is empty (or the per-event budget is spent) and processes. */
 static void conn_read(struct conn *c, int budget)
 {
@@ -387,6 +568,10 @@ static void conn_read(struct conn *c, int budget)
         size_t n = 0;
         enum tl_io rc = tl_stream_read(c->s, buf + have, cap - have, &n);
         if (rc == TL_IO_OK) {
+            if (c->bytes == 0 && !c->in->has_tls && speaks_tls(buf, n)) {
+                refuse_tls_client(c);
+                return;
+            }
             c->bytes += n;
             if (!conn_process(c, buf, have + n, false)) {
                 return;
@@ -411,6 +596,69 @@ static void conn_read(struct conn *c, int budget)
      * back for it after the other connections had their turn. */
     if (tl_stream_pending(c->s)) {
         tl_ev_defer(tl_worker_loop(c->w), conn_continue, c);
+    }
+}
+
+/*
+ * What a sender hears before we close a connection it did nothing wrong on: RELP's
+ * serverclose hint (best effort: one try); the caller then closes TCP, without a TLS
+ * close_notify.
+ * RFC 5425 section 4.4 asks a receiver to attempt a close_notify exchange first, but rsyslog
+ * (ossl and gtls drivers) checks a connection by peeking at its socket before it writes: the
+ * alert's bytes make a closed connection look alive, and rsyslog wrote its next messages
+ * into it and lost them, while after a bare FIN it reconnected first and lost nothing
+ * (measured with rsyslog 8.2302; see docs/tls.md, Connection limits).
+ */
+static void conn_goodbye(struct conn *c)
+{
+    if (c->relp && tl_relp_server_shutdown(&c->rs, &c->out) && c->out.len) {
+        size_t n = 0;
+        (void)tl_stream_write(c->s, c->out.data, c->out.len, &n);
+    }
+}
+
+static int64_t idle_period(const struct conn *c)
+{
+    int64_t period = (int64_t)c->in->conf->idle_timeout_ms / IDLE_CHECKS;
+    return period > 0 ? period : 1;
+}
+
+static void idle_check(struct tl_ev_loop *loop, void *arg)
+{
+    struct conn *c = arg;
+    int64_t limit = (int64_t)c->in->conf->idle_timeout_ms;
+    /* Not the peer's silence: new bytes, or we hold it back (back-pressure), or it waits for
+     * RELP answers that wait for our outputs. (Answers it does not read do not count.) */
+    if (c->bytes != c->idle_bytes || c->paused || c->to_ack) {
+        c->idle_bytes = c->bytes;
+        c->idle_checks = 0;
+    } else {
+        c->idle_checks++;
+    }
+    if (c->idle_checks < IDLE_CHECKS) {
+        tl_ev_timer_start(loop, &c->idle_timer, idle_period(c));
+        return;
+    }
+    atomic_fetch_add_explicit(&c->in->stats.closed_idle, 1, memory_order_relaxed);
+    char why[300];
+    if (limit % 1000 == 0) {
+        snprintf(why, sizeof(why), "nothing received for %lld s (idle_timeout); the sender "
+                 "reconnects when it has more to send", (long long)(limit / 1000));
+    } else {
+        snprintf(why, sizeof(why), "nothing received for %lld ms (idle_timeout); the sender "
+                 "reconnects when it has more to send", (long long)limit);
+    }
+    conn_goodbye(c);
+    conn_end(c, TL_LOG_INFO, why, "closing (idle_timeout)");
+}
+
+/* idle_timeout counts from the end of the handshake (TLS) or the accept. */
+static void idle_start(struct conn *c)
+{
+    if (c->in->conf->idle_timeout_ms) {
+        c->idle_bytes = c->bytes;
+        c->idle_checks = 0;
+        tl_ev_timer_start(tl_worker_loop(c->w), &c->idle_timer, idle_period(c));
     }
 }
 
@@ -462,6 +710,8 @@ static void handshake_done(struct conn *c)
 {
     c->handshaking = false;
     tl_ev_timer_stop(tl_worker_loop(c->w), &c->hs_timer);
+    handshake_untrack(c);
+    idle_start(c);
     c->peer_id = tl_stream_tls_peer_id(c->s);
     char sess[128];
     tl_stream_tls_session(c->s, sess, sizeof(sess));
@@ -533,6 +783,7 @@ static void conn_pause(struct tl_in_item *it, bool paused)
     }
     tl_ev_set(loop, &c->io, TL_EV_READ);
     conn_interest(c);
+    c->idle_checks = 0; /* idle_timeout: the pause was ours */
     /* Whatever arrived meanwhile (or TLS holds decrypted) is read on the next turn. */
     tl_ev_defer(loop, conn_continue, c);
 }
@@ -543,26 +794,181 @@ static void conn_drain(struct tl_in_item *it)
     if (c->handshaking) {
         return;
     }
-    /* Bounded: whatever the kernel holds now, not what keeps arriving. */
-    conn_read(c, 64);
+    /* Everything the kernel holds now is ours (the sender's TCP was told so), however much
+     * that is; what keeps arriving is not: read until as many bytes as it held have come
+     * through (TLS: the plaintext is smaller, so until the socket is empty), bounded. */
+    int inq = 0;
+    if (ioctl(c->io.fd, FIONREAD, &inq) < 0 || inq < 0) {
+        inq = 0;
+    }
+    uint64_t until = c->bytes + (uint64_t)inq;
+    for (int i = 0; i < DRAIN_READS_MAX && !c->closing; i++) {
+        uint64_t before = c->bytes;
+        if (before >= until && !tl_stream_pending(c->s)) {
+            break;
+        }
+        conn_read(c, 1);
+        if (c->bytes == before) {
+            break; /* empty, closed, or broken */
+        }
+    }
 }
 
 static void conn_item_close(struct tl_in_item *it)
 {
-    struct conn *c = (struct conn *)it;
-    if (c->tail_len) {
-        struct tl_frame fr;
-        char err[256];
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        if (tl_framer_finish(&c->fr, c->tail, c->tail_len, &fr, err, sizeof(err)) ==
-            TL_FRAME_OK) {
-            tl_in_deliver(c->w, c->in, &c->s->peer, c->peer_id, fr.p, fr.len, fr.truncated,
-                          now.tv_sec, (uint32_t)(now.tv_nsec / 1000));
-        }
-        c->tail_len = 0;
+    conn_end((struct conn *)it, TL_LOG_DEBUG, "shutting down", "tlslogd is stopping");
+}
+
+#define CONN_OF_HS_LINK(l) ((struct conn *)((char *)(l) - offsetof(struct conn, hs_link)))
+
+/* max_handshakes are in progress: a new TLS connection drops the oldest unfinished one of
+ * this worker (a flood of connections that never finish cannot keep new clients out). Each
+ * worker touches only its own connections; the kernel spreads them evenly. False when this
+ * worker has none to drop. */
+static bool make_handshake_room(struct listener *l)
+{
+    struct tl_input *in = l->in;
+    struct tl_in_link *head = &in->lim->handshaking[tl_worker_id(l->w)];
+    if (tl_in_link_empty(head)) {
+        return false;
     }
-    conn_close(c, TL_LOG_DEBUG, "shutting down");
+    struct conn *old = CONN_OF_HS_LINK(head->next);
+    atomic_fetch_add_explicit(&in->stats.handshakes_dropped, 1, memory_order_relaxed);
+    char why[500];
+    snprintf(why, sizeof(why),
+             "TLS handshake failed: not completed after %lld ms and dropped, the oldest of "
+             "%zu handshakes in progress on this input (max_handshakes), to make room for a "
+             "new connection; hint: many clients that connect and do not finish their "
+             "handshake (a flood or a scanner: find them by address); raise max_handshakes "
+             "only for many honest clients on slow links",
+             (long long)(tl_now_ms() - old->accepted_ms),
+             (size_t)atomic_load_explicit(&in->lim->handshakes, memory_order_relaxed));
+    conn_close(old, TL_LOG_WARNING, why);
+    return true;
+}
+
+/*
+ * Out of file descriptors (or socket memory): the pending connection stays in the kernel's
+ * backlog, and a level-triggered listener would report it again at once, spinning. Take the
+ * listener out of the loop and try again in ACCEPT_RETRY_MS; new connections wait in the
+ * backlog meanwhile. One line per episode and input, until the backlog is drained again.
+ */
+static void listener_pause(struct listener *l, int err)
+{
+    struct tl_ev_loop *loop = tl_worker_loop(l->w);
+    struct tl_input *in = l->in;
+    tl_ev_del(loop, &l->io);
+    tl_ev_timer_start(loop, &l->retry, ACCEPT_RETRY_MS);
+    if (l->out_of_fds) {
+        return;
+    }
+    l->out_of_fds = true;
+    if (atomic_fetch_add(&in->lim->accept_paused, 1) != 0) {
+        return; /* another listener of this input said it already */
+    }
+    atomic_store(&in->lim->paused_since_ms, tl_now_ms());
+    atomic_fetch_add_explicit(&in->stats.accept_pauses, 1, memory_order_relaxed);
+    unsigned long long open = atomic_load(&in->stats.conn_open);
+    struct rlimit rl;
+    char limit[64] = "unknown";
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        snprintf(limit, sizeof(limit), "%llu", (unsigned long long)rl.rlim_cur);
+    }
+    if (err == EMFILE) {
+        tl_error("input %s: cannot accept connections: tlslogd has reached its limit of %s "
+                 "open files (RLIMIT_NOFILE), with %llu connections open on this input; new "
+                 "connections wait in the listen backlog and are accepted as others close "
+                 "(accepting is retried every %d ms); hint: raise LimitNOFILE= (systemd) or "
+                 "ulimit -n, or lower max_connections",
+                 in->conf->name, limit, open, ACCEPT_RETRY_MS);
+    } else if (err == ENFILE) {
+        tl_error("input %s: cannot accept connections: the system's limit of open files "
+                 "(fs.file-max) is reached, with %llu connections open on this input; new "
+                 "connections wait in the listen backlog (accepting is retried every %d ms); "
+                 "hint: raise fs.file-max, lower max_connections, or find the process that "
+                 "holds the files",
+                 in->conf->name, open, ACCEPT_RETRY_MS);
+    } else {
+        tl_error("input %s: cannot accept connections: %s, with %llu connections open on this "
+                 "input; new connections wait in the listen backlog (accepting is retried "
+                 "every %d ms); hint: lower max_connections or free memory",
+                 in->conf->name, strerror(err), open, ACCEPT_RETRY_MS);
+    }
+}
+
+/* The backlog is empty: an episode out of file descriptors is over for this listener. */
+static void listener_caught_up(struct listener *l)
+{
+    if (!l->out_of_fds) {
+        return;
+    }
+    l->out_of_fds = false;
+    struct tl_input *in = l->in;
+    if (atomic_fetch_sub(&in->lim->accept_paused, 1) != 1) {
+        return;
+    }
+    tl_info("input %s: accepting connections again: every waiting connection was accepted "
+            "(accepts were paused for %lld ms)",
+            in->conf->name, (long long)(tl_now_ms() - atomic_load(&in->lim->paused_since_ms)));
+}
+
+static void accept_cb(struct tl_ev_loop *loop, struct tl_ev_io *io, unsigned events);
+
+static void listener_retry(struct tl_ev_loop *loop, void *arg)
+{
+    struct listener *l = arg;
+    if (!tl_ev_set(loop, &l->io, TL_EV_READ)) {
+        tl_ev_timer_start(loop, &l->retry, ACCEPT_RETRY_MS);
+        return;
+    }
+    accept_cb(loop, &l->io, TL_EV_READ);
+}
+
+/* The checks of the connection limits on a new connection from peer. False: refused (and
+ * said why); true: it holds a slot of max_connections_per_source (*counted). */
+static bool admit(struct listener *l, const struct tl_addr *peer, const char *peer_text,
+                  bool *counted)
+{
+    struct tl_input *in = l->in;
+    const struct tl_conf_input *conf = in->conf;
+    *counted = false;
+    uint64_t open = atomic_load_explicit(&in->stats.conn_open, memory_order_relaxed);
+    if (open >= conf->max_connections) {
+        atomic_fetch_add_explicit(&in->stats.conn_rejected, 1, memory_order_relaxed);
+        peer_warn(in, peer_text, "connection refused: max_connections reached");
+        return false;
+    }
+    enum tl_src_rc rc = tl_src_take(&in->lim->sources, peer, conf->max_conn_per_source);
+    if (rc != TL_SRC_OK) {
+        char what[300];
+        if (rc == TL_SRC_FULL) {
+            atomic_fetch_add_explicit(&in->stats.refused_source, 1, memory_order_relaxed);
+            snprintf(what, sizeof(what),
+                     "connection refused: this address already has %zu connections open "
+                     "(max_connections_per_source); hint: a sender that leaks connections, or "
+                     "an attack; raise max_connections_per_source for a relay or NAT that "
+                     "sends for many hosts",
+                     conf->max_conn_per_source);
+        } else {
+            snprintf(what, sizeof(what), "connection refused: out of memory");
+        }
+        peer_warn(in, peer_text, what);
+        return false;
+    }
+    *counted = true;
+    if (in->has_tls &&
+        atomic_load_explicit(&in->lim->handshakes, memory_order_relaxed) >=
+            conf->max_handshakes &&
+        !make_handshake_room(l)) {
+        atomic_fetch_add_explicit(&in->stats.handshakes_dropped, 1, memory_order_relaxed);
+        peer_warn(in, peer_text,
+                  "connection refused: max_handshakes TLS handshakes are in progress on this "
+                  "input (on other threads)");
+        tl_src_put(&in->lim->sources, peer);
+        *counted = false;
+        return false;
+    }
+    return true;
 }
 
 static void accept_cb(struct tl_ev_loop *loop, struct tl_ev_io *io, unsigned events)
@@ -575,17 +981,21 @@ static void accept_cb(struct tl_ev_loop *loop, struct tl_ev_io *io, unsigned eve
         socklen_t slen = sizeof(ss);
         int fd = accept4(io->fd, (struct sockaddr *)&ss, &slen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
-                errno == ECONNABORTED) {
+            int e = errno;
+            if (e == EAGAIN || e == EWOULDBLOCK) {
+                listener_caught_up(l);
+                return;
+            }
+            if (e == EINTR || e == ECONNABORTED) {
+                return;
+            }
+            if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+                listener_pause(l, e);
                 return;
             }
             unsigned suppressed = 0;
             if (tl_ratelimit_ok(&in->rl, 20, &suppressed)) {
-                tl_error("input %s: accept failed: %s%s", in->conf->name, strerror(errno),
-                         errno == EMFILE || errno == ENFILE
-                             ? "; raise the open files limit (LimitNOFILE) or lower "
-                               "max_connections"
-                             : "");
+                tl_error("input %s: accept failed: %s", in->conf->name, strerror(e));
             }
             return;
         }
@@ -593,11 +1003,9 @@ static void accept_cb(struct tl_ev_loop *loop, struct tl_ev_io *io, unsigned eve
         tl_addr_from_sockaddr(&peer, (struct sockaddr *)&ss, slen);
         char peer_text[TL_ADDR_STRLEN];
         tl_addr_format(&peer, true, peer_text, sizeof(peer_text));
-        uint64_t open = atomic_load_explicit(&in->stats.conn_open, memory_order_relaxed);
-        if (open >= in->conf->max_connections) {
-            atomic_fetch_add_explicit(&in->stats.conn_rejected, 1, memory_order_relaxed);
+        bool counted = false;
+        if (!admit(l, &peer, peer_text, &counted)) {
             close(fd);
-            peer_warn(in, peer_text, "connection refused: max_connections reached");
             continue;
         }
         int one = 1;
@@ -605,6 +1013,7 @@ static void accept_cb(struct tl_ev_loop *loop, struct tl_ev_io *io, unsigned eve
         struct conn *c = calloc(1, sizeof(*c));
         if (!c) {
             close(fd);
+            tl_src_put(&in->lim->sources, &peer);
             tl_error("input %s: out of memory accepting %s", in->conf->name, peer_text);
             continue;
         }
@@ -620,6 +1029,7 @@ static void accept_cb(struct tl_ev_loop *loop, struct tl_ev_io *io, unsigned eve
         }
         if (!s) {
             free(c);
+            tl_src_put(&in->lim->sources, &peer);
             tl_error("input %s: cannot accept %s: %s", in->conf->name, peer_text, err);
             continue;
         }
@@ -636,10 +1046,13 @@ static void accept_cb(struct tl_ev_loop *loop, struct tl_ev_io *io, unsigned eve
         }
         tl_ev_timer_init(&c->hs_timer, handshake_timeout, c);
         tl_ev_timer_init(&c->settle_timer, relp_settle_check, c);
+        tl_ev_timer_init(&c->idle_timer, idle_check, c);
+        tl_in_link_init(&c->hs_link);
         c->item.drain = conn_drain;
         c->item.close = conn_item_close;
         c->item.pause = conn_pause;
         c->item.recheck = in->has_tls ? conn_recheck : NULL;
+        c->item.held = conn_held;
         c->item.in = in;
         tl_ev_io_init(&c->io, fd, conn_cb, c);
         c->paused = tl_worker_input_blocked(l->w, in);
@@ -647,17 +1060,29 @@ static void accept_cb(struct tl_ev_loop *loop, struct tl_ev_io *io, unsigned eve
             tl_error("input %s: cannot watch connection from %s: %s", in->conf->name, peer_text,
                      strerror(errno));
             tl_stream_free(s);
+            tl_src_put(&in->lim->sources, &peer);
             free(c);
             continue;
         }
+        c->source_counted = counted;
+        c->accepted_ms = tl_now_ms();
         tl_worker_add_item(l->w, &c->item);
         if (in->has_tls) {
             c->handshaking = true;
             tl_ev_timer_start(loop, &c->hs_timer, (int64_t)in->conf->tls.handshake_timeout_ms);
+            tl_in_link_append(&in->lim->handshaking[tl_worker_id(l->w)], &c->hs_link);
+            atomic_fetch_add_explicit(&in->lim->handshakes, 1, memory_order_relaxed);
+        } else {
+            idle_start(c);
         }
         atomic_fetch_add_explicit(&in->stats.conn_open, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&in->stats.conn_total, 1, memory_order_relaxed);
         tl_debug("input %s: %s: connection accepted", in->conf->name, peer_text);
+    }
+    /* 64 accepted: out of file descriptors, the episode ends only when an accept finds the
+     * backlog empty, and a backlog emptied by this very turn raises no more events. */
+    if (l->out_of_fds && !tl_ev_timer_armed(&l->retry)) {
+        tl_ev_timer_start(loop, &l->retry, ACCEPT_RETRY_MS);
     }
 }
 
@@ -678,6 +1103,10 @@ static void listener_drain(struct tl_in_item *it)
 static void listener_close(struct tl_in_item *it)
 {
     struct listener *l = (struct listener *)it;
+    tl_ev_timer_stop(tl_worker_loop(l->w), &l->retry);
+    if (l->out_of_fds) {
+        atomic_fetch_sub(&l->in->lim->accept_paused, 1);
+    }
     tl_ev_del(tl_worker_loop(l->w), &l->io);
     tl_worker_remove_item(l->w, &l->item);
     close(l->io.fd);
@@ -696,6 +1125,7 @@ bool tl_in_stream_attach(struct tl_input *in, struct tl_worker *w, int fd)
     l->item.drain = listener_drain;
     l->item.close = listener_close;
     l->item.in = in;
+    tl_ev_timer_init(&l->retry, listener_retry, l);
     tl_ev_io_init(&l->io, fd, accept_cb, l);
     if (!tl_ev_set(tl_worker_loop(w), &l->io, TL_EV_READ)) {
         tl_error("input %s: cannot watch listener: %s", in->conf->name, strerror(errno));

@@ -14,14 +14,17 @@
 
 #include "core/log.h"
 #include "in/in.h"
+#include "in/limits.h"
 
 static const char *in_kind(const struct tl_input *in)
 {
     return tl_transport_name(in->conf->transport);
 }
 
+/* probe: a socket that only checks that nobody holds the address (see probe_port): no
+ * SO_REUSEPORT, no listen. */
 static int bind_one(struct tl_input *in, const struct sockaddr *sa, socklen_t salen, int type,
-                    uint16_t port)
+                    uint16_t port, bool probe)
 {
     int fd = socket(sa->sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
@@ -29,15 +32,22 @@ static int bind_one(struct tl_input *in, const struct sockaddr *sa, socklen_t sa
     }
     int one = 1;
     int zero = 0;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    /* TCP: SO_REUSEADDR only lets us bind over connections of an earlier run in TIME_WAIT,
+     * never over a listener. UDP: it would let us share the port, so the probe goes
+     * without it. */
+    if (!probe || type == SOCK_STREAM) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    }
+    if (!probe) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    }
     if (sa->sa_family == AF_INET6) {
         /* "::" serves IPv4 too unless an IPv6 address was asked for explicitly. */
         const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
         int v6only = IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr) ? 0 : 1;
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, v6only ? &one : &zero, sizeof(int));
     }
-    if (type == SOCK_DGRAM && in->conf->recv_buffer) {
+    if (type == SOCK_DGRAM && in->conf->recv_buffer && !probe) {
         int sz = (int)in->conf->recv_buffer;
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
     }
@@ -54,7 +64,7 @@ static int bind_one(struct tl_input *in, const struct sockaddr *sa, socklen_t sa
         errno = e;
         return -1;
     }
-    if (type == SOCK_STREAM && listen(fd, 1024) < 0) {
+    if (type == SOCK_STREAM && !probe && listen(fd, 1024) < 0) {
         int e = errno;
         close(fd);
         errno = e;
@@ -74,6 +84,28 @@ static uint16_t bound_port(int fd)
         return ntohs(((struct sockaddr_in *)&ss)->sin_port);
     }
     return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+/*
+ * Our per-worker sockets share their port with SO_REUSEPORT, and so would a second tlslogd
+ * started with the same configuration: the kernel would split the connections and datagrams
+ * between the two, silently. A socket bound without SO_REUSEPORT conflicts with every
+ * socket already there (another program's, or another tlslogd's group), so binding one
+ * first gives "address already in use" as for any other program; it is closed before our
+ * own sockets are bound. Only two daemons starting within the same microseconds could both
+ * pass. With port 0 the probe also picks the port: one nobody holds. Returns 0 or errno.
+ */
+static int probe_port(struct tl_input *in, const struct addrinfo *ai, int type, uint16_t *port)
+{
+    int fd = bind_one(in, ai->ai_addr, ai->ai_addrlen, type, *port, true);
+    if (fd < 0) {
+        return errno;
+    }
+    if (*port == 0) {
+        *port = bound_port(fd);
+    }
+    close(fd);
+    return 0;
 }
 
 static bool bind_inet(struct tl_input *in, size_t n_workers)
@@ -128,22 +160,23 @@ static bool bind_inet(struct tl_input *in, size_t n_workers)
     size_t used_addrs = 0;
     bool ok = true;
     for (struct addrinfo *ai = list; ai && ok; ai = ai->ai_next) {
+        int e = probe_port(in, ai, type, &port);
+        if (e && !c->host && ai == &any6 && (e == EAFNOSUPPORT || e == EADDRNOTAVAIL)) {
+            /* No IPv6 on this host. */
+            ai = &any4;
+            e = probe_port(in, ai, type, &port);
+        }
         for (size_t w = 0; w < n_workers; w++) {
-            int fd = bind_one(in, ai->ai_addr, ai->ai_addrlen, type, port);
-            if (fd < 0 && !c->host && ai == &any6 && w == 0 &&
-                (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL)) {
-                /* No IPv6 on this host. */
-                ai = &any4;
-                fd = bind_one(in, ai->ai_addr, ai->ai_addrlen, type, port);
-            }
+            int fd = e ? -1 : bind_one(in, ai->ai_addr, ai->ai_addrlen, type, port, false);
             if (fd < 0) {
+                e = e ? e : errno;
                 tl_error("input %s: cannot listen on %s port %u (%s): %s%s", c->name,
-                         c->host ? c->host : "*", port, in_kind(in), strerror(errno),
-                         errno == EADDRINUSE ? "; another program uses that port: stop it or "
-                                               "change 'listen'"
-                         : errno == EACCES ? "; ports below 1024 need root or "
-                                             "CAP_NET_BIND_SERVICE"
-                                           : "");
+                         c->host ? c->host : "*", port, in_kind(in), strerror(e),
+                         e == EADDRINUSE ? "; another program (perhaps another tlslogd) uses "
+                                           "that port: stop it or change 'listen'"
+                         : e == EACCES ? "; ports below 1024 need root or "
+                                         "CAP_NET_BIND_SERVICE"
+                                       : "");
                 ok = false;
                 break;
             }
@@ -167,6 +200,23 @@ static bool bind_inet(struct tl_input *in, size_t n_workers)
     return ok;
 }
 
+/* Whether a process serves the unix socket at path: 0 when a datagram connect reaches a
+ * bound socket (EPROTOTYPE: a stream socket is bound), ECONNREFUSED when nothing is bound to
+ * the file any more, another errno when it cannot be told. */
+static int unix_served(const char *path)
+{
+    struct sockaddr_un sun = {0};
+    sun.sun_family = AF_UNIX;
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return errno;
+    }
+    int e = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 ? 0 : errno;
+    close(fd);
+    return e;
+}
+
 static bool bind_unix(struct tl_input *in)
 {
     const struct tl_conf_input *c = in->conf;
@@ -185,8 +235,24 @@ static bool bind_unix(struct tl_input *in)
                      c->name, c->path);
             return false;
         }
-        /* A socket left behind by an earlier run (or by systemd-journald on /dev/log:
-         * removing that one is the operator's decision, made by pointing path at it). */
+        /* A socket file stays behind when its process dies. Replacing it is right then;
+         * replacing the socket of a process that still serves it would leave that process
+         * deaf (another tlslogd, or a syslog daemon on /dev/log), so ask first. */
+        int e = unix_served(c->path);
+        if (e == 0 || e == EPROTOTYPE) {
+            tl_error("input %s: cannot bind unix socket '%s': socket in use by a running "
+                     "process (another tlslogd, or a syslog daemon?); stop it or change "
+                     "'path'", c->name, c->path);
+            return false;
+        }
+        if (e != ECONNREFUSED) {
+            tl_error("input %s: cannot bind unix socket '%s': cannot tell whether a running "
+                     "process serves it (connect: %s); remove it if none does, or change "
+                     "'path'", c->name, c->path, strerror(e));
+            return false;
+        }
+        tl_info("input %s: replacing '%s', a socket no process serves any more", c->name,
+                c->path);
         unlink(c->path);
     }
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -210,6 +276,7 @@ static bool bind_unix(struct tl_input *in)
     in->fds = calloc(1, sizeof(int));
     if (!in->fds) {
         close(fd);
+        unlink(c->path);
         return false;
     }
     in->fds[0] = fd;
@@ -223,6 +290,13 @@ bool tl_in_bind(struct tl_input *in, size_t n_workers)
 {
     if (in->conf->transport == TL_TR_UNIX) {
         return bind_unix(in);
+    }
+    if (in->conf->transport != TL_TR_UDP) {
+        in->lim = tl_in_limits_new(n_workers);
+        if (!in->lim) {
+            tl_error("input %s: out of memory at start-up", in->conf->name);
+            return false;
+        }
     }
     return bind_inet(in, n_workers);
 }
@@ -260,10 +334,14 @@ void tl_in_unbind(struct tl_input *in)
             close(in->fds[i]);
         }
     }
+    /* A unix socket file is ours to remove only when we bound it (fds is set then): not
+     * the one of a running process that made our start fail. */
+    if (in->conf->transport == TL_TR_UNIX && in->conf->path && in->fds) {
+        unlink(in->conf->path);
+    }
     free(in->fds);
     in->fds = NULL;
     in->n_fds = 0;
-    if (in->conf->transport == TL_TR_UNIX && in->conf->path) {
-        unlink(in->conf->path);
-    }
+    tl_in_limits_free(in->lim);
+    in->lim = NULL;
 }

@@ -544,7 +544,8 @@ struct tl_tls_ctx *tl_tls_ctx_new(const struct tl_conf_tls *conf, enum tl_tls_ro
     SSL_CTX_set_min_proto_version(c->ssl,
                                   conf->min_version == 13 ? TLS1_3_VERSION : TLS1_2_VERSION);
     /* No renegotiation, no compression; a peer that drops TCP without close_notify is an
-     * EOF the framer judges (on a frame boundary it is harmless), not an error. */
+     * EOF the framer judges (on a frame boundary it is harmless), not an error (inputs
+     * learn which kind of EOF it was: see tls_handshake). */
     SSL_CTX_set_options(c->ssl, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                                     SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
@@ -1168,6 +1169,12 @@ static enum tl_io tls_handshake(struct tl_stream *s)
     if (rc == 1) {
         t->handshake_done = true;
         t->wants = TL_WANT_READ;
+        /* From now on an input must tell an end the sender meant (close_notify) from a TCP
+         * connection cut in the middle of a message: read_failed makes both an EOF, and
+         * tl_stream_tls_close_notified says which one it was. */
+        if (t->role == TL_TLS_SERVER) {
+            SSL_clear_options(t->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
+        }
         return TL_IO_OK;
     }
     return after_ssl_call(t, rc, "handshake");
@@ -1175,6 +1182,12 @@ static enum tl_io tls_handshake(struct tl_stream *s)
 
 static enum tl_io read_failed(struct tls_stream *t, int rc)
 {
+    if (SSL_get_error(t->ssl, rc) == SSL_ERROR_SSL &&
+        ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+        /* TCP ended without close_notify (server role, see tls_handshake). */
+        ERR_clear_error();
+        return TL_IO_EOF;
+    }
     enum tl_io r = after_ssl_call(t, rc, "read");
     if (r == TL_IO_EOF && (SSL_get_shutdown(t->ssl) & SSL_RECEIVED_SHUTDOWN)) {
         /* RFC 5425 §4.4: answer the peer's close_notify. */
@@ -1489,4 +1502,10 @@ bool tl_stream_tls_recheck(struct tl_stream *s, struct tl_tls_slot *slot, char *
         tl_tls_ctx_unref(now);
     }
     return ok;
+}
+
+bool tl_stream_tls_close_notified(const struct tl_stream *s)
+{
+    const struct tls_stream *t = (const struct tls_stream *)s;
+    return (SSL_get_shutdown(t->ssl) & SSL_RECEIVED_SHUTDOWN) != 0;
 }

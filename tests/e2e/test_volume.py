@@ -165,7 +165,9 @@ def test_max_connections(daemon, tmp_path):
 
 def test_many_concurrent_connections(daemon, tmp_path):
     out = tmp_path / "out.log"
-    d = daemon(config([tcp_input("t")], [file_output("o", out, format="raw")]))
+    # All from 127.0.0.1: more than the default max_connections_per_source (64).
+    d = daemon(config([tcp_input("t", max_connections_per_source=1000)],
+                      [file_output("o", out, format="raw")]))
     port = d.port("t")
     nconn, per = 300, 10
     socks = []

@@ -180,8 +180,11 @@ static void test_defaults(void **state)
     assert_int_equal(c->inputs[0].framing, TL_FRAMING_AUTO);
     assert_int_equal(c->inputs[0].max_message_size, 65536);
     assert_int_equal(c->inputs[0].max_connections, 10000);
+    assert_int_equal(c->inputs[0].max_conn_per_source, 64);
+    assert_int_equal(c->inputs[0].idle_timeout_ms, 10 * 60 * 1000);
     assert_int_equal(c->inputs[0].recv_buffer, 0);
     assert_null(c->inputs[0].path);
+    assert_int_equal(c->partial_frame_budget, 64 * 1024 * 1024);
 
     assert_null(c->inputs[1].host);
     assert_int_equal(c->inputs[1].port, 9999);
@@ -422,7 +425,8 @@ static void test_top_level_shape(void **state)
                   "'outputs' (see examples/minimal.yaml)");
     expect_errors("- a\n- b\n",
                   "t.yaml:1: the top level must be a mapping of keys (workers, log_level, "
-                  "port_file, stats_interval, tls, inputs, outputs, routes), not a list");
+                  "port_file, stats_interval, partial_frame_budget, tls, inputs, outputs, "
+                  "routes), not a list");
     expect_errors("workers: 1\n", "t.yaml:1: missing required key 'inputs' at top level",
                   "t.yaml:1: missing required key 'outputs' at top level");
     expect_errors("inputs: []\noutputs:\n",
@@ -442,8 +446,8 @@ static void test_unknown_keys(void **state)
     expect_errors(BASE_INPUTS "ouputs:\n  - name: o\n    type: stdout\n",
                   "t.yaml:1: missing required key 'outputs' at top level",
                   "t.yaml:5: unknown key 'ouputs' at top level; allowed: workers, log_level, "
-                  "port_file, stats_interval, tls, inputs, outputs, routes; did you mean "
-                  "'outputs'?");
+                  "port_file, stats_interval, partial_frame_budget, tls, inputs, outputs, "
+                  "routes; did you mean 'outputs'?");
     expect_errors("tls:\n  ca_fiel: x\n" BASE_INPUTS BASE_OUTPUTS,
                   "t.yaml:2: unknown key 'ca_fiel' in tls; allowed: ca_file, ca_dir, "
                   "cert_file, key_file, key_password_file, crl_file, min_version, ciphers, "
@@ -452,8 +456,8 @@ static void test_unknown_keys(void **state)
     expect_errors(BASE_INPUTS "    trasnport: udp\n" BASE_OUTPUTS,
                   "t.yaml:5: unknown key 'trasnport' in inputs[0] (a); allowed: name, "
                   "transport, listen, path, socket_mode, framing, max_message_size, "
-                  "max_connections, recv_buffer, tls, hostname_must_match_cert; did you mean "
-                  "'transport'?");
+                  "max_connections, max_connections_per_source, max_handshakes, idle_timeout, "
+                  "recv_buffer, tls, hostname_must_match_cert; did you mean 'transport'?");
     expect_errors(BASE_INPUTS BASE_OUTPUTS "    Format: json\n",
                   "t.yaml:8: unknown key 'Format' in outputs[0] (o); allowed: name, type, "
                   "path, format, flush_interval, buffer_size, max_open_files, file_mode, "
@@ -1184,6 +1188,91 @@ static void test_forward_errors(void **state)
 }
 
 /* ---- RELP and queues ------------------------------------------------------------------- */
+
+/* The keys of the connection limits: values, what they apply to, the budget's floor. */
+static void test_connection_limits(void **state)
+{
+    struct tl_conf *c = load_ok("partial_frame_budget: 1MiB\n"
+                                "tls:\n"
+                                "  cert_file: /c.pem\n"
+                                "  key_file: /c.key\n"
+                                "inputs:\n"
+                                "  - name: t\n"
+                                "    transport: tls\n"
+                                "    listen: \":0\"\n"
+                                "    max_connections_per_source: 3\n"
+                                "    max_handshakes: 5\n"
+                                "    idle_timeout: 0\n"
+                                "  - {name: r, transport: relp, listen: \":1\", tls: {}, "
+                                "max_handshakes: 9, idle_timeout: 1500ms}\n"
+                                "  - {name: p, transport: relp, listen: \":2\"}\n"
+                                BASE_OUTPUTS);
+
+    (void)state;
+    assert_int_equal(c->partial_frame_budget, 1024 * 1024);
+    assert_int_equal(c->inputs[0].max_conn_per_source, 3);
+    assert_int_equal(c->inputs[0].max_handshakes, 5);
+    assert_int_equal(c->inputs[0].idle_timeout_ms, 0);
+    assert_int_equal(c->inputs[1].max_handshakes, 9);
+    assert_int_equal(c->inputs[1].idle_timeout_ms, 1500);
+    assert_int_equal(c->inputs[2].max_handshakes, 256);
+    assert_int_equal(c->inputs[2].max_conn_per_source, 64);
+    tl_conf_free(c);
+
+    expect_errors("inputs:\n"
+                  "  - name: u\n"
+                  "    transport: udp\n"
+                  "    listen: \":1\"\n"
+                  "    idle_timeout: 1m\n"
+                  "    max_connections_per_source: 2\n"
+                  "  - name: t\n"
+                  "    transport: tcp\n"
+                  "    listen: \":2\"\n"
+                  "    max_handshakes: 4\n"
+                  "    max_connections_per_source: 0\n"
+                  "  - name: r\n"
+                  "    transport: relp\n"
+                  "    listen: \":3\"\n"
+                  "    max_handshakes: 4\n"
+                  BASE_OUTPUTS,
+                  "t.yaml:5: inputs[0] (u).idle_timeout: idle_timeout applies only to tcp, tls "
+                  "and relp inputs; this one's transport is udp",
+                  "t.yaml:6: inputs[0] (u).max_connections_per_source: "
+                  "max_connections_per_source applies only to tcp, tls and relp inputs; this "
+                  "one's transport is udp",
+                  "t.yaml:10: inputs[1] (t).max_handshakes: max_handshakes applies only to tls "
+                  "and relp inputs; this one's transport is tcp",
+                  "t.yaml:11: inputs[1] (t).max_connections_per_source: '0' is out of range; "
+                  "allowed: 1..1000000",
+                  "t.yaml:15: inputs[2] (r).max_handshakes: applies only to RELP over TLS; "
+                  "give this input a tls: block or remove the key");
+    expect_errors("partial_frame_budget: 1MiB\n"
+                  BASE_INPUTS
+                  "    max_message_size: 1MiB\n"
+                  BASE_OUTPUTS,
+                  "t.yaml:1: partial_frame_budget (1MiB) is less than twice the largest "
+                  "max_message_size of a tcp, tls or relp input (inputs[0] (a): 1MiB); raise "
+                  "partial_frame_budget to at least 2MiB or lower max_message_size");
+    /* The default budget fits the largest max_message_size. */
+    c = load_ok(BASE_INPUTS "    max_message_size: 16MiB\n" BASE_OUTPUTS);
+    assert_int_equal(c->partial_frame_budget, 64 * 1024 * 1024);
+    tl_conf_free(c);
+    /* UDP inputs hold no partial frames: their max_message_size does not count. */
+    c = load_ok("partial_frame_budget: 64KiB\n"
+                "inputs:\n"
+                "  - {name: u, transport: udp, listen: \":1\", max_message_size: 1MiB}\n"
+                "  - {name: a, transport: tcp, listen: \":1\", max_message_size: 32KiB}\n"
+                BASE_OUTPUTS);
+    tl_conf_free(c);
+    expect_errors("inputs:\n"
+                  "  - {name: a, transport: tcp, listen: \":1\", max_message_size: 16MiB}\n"
+                  "  - {name: b, transport: relp, listen: \":2\", max_message_size: 16MiB}\n"
+                  "partial_frame_budget: 16MiB\n"
+                  BASE_OUTPUTS,
+                  "t.yaml:4: partial_frame_budget (16MiB) is less than twice the largest "
+                  "max_message_size of a tcp, tls or relp input (inputs[0] (a): 16MiB); raise "
+                  "partial_frame_budget to at least 32MiB or lower max_message_size");
+}
 
 static void test_relp_input(void **state)
 {
@@ -1991,6 +2080,7 @@ int main(void)
         cmocka_unit_test(test_file_sync_words),
         cmocka_unit_test(test_implicit_anon_input),
         cmocka_unit_test(test_check_files),
+        cmocka_unit_test(test_connection_limits),
         cmocka_unit_test(test_docs_match_tables),
     };
 
