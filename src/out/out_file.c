@@ -837,19 +837,23 @@ bool tl_out_file_check(const struct tl_conf_output *conf, char *err, size_t errl
         return true;
     }
     const char *t = conf->path;
-    bool constant = strchr(t, '{') == NULL;
-    char probe[4096];
-    if (constant) {
-        int fd = open_path(conf, t);
-        if (fd < 0) {
+    if (strchr(t, '{') == NULL) {
+        /* An existing file must take appends; a new one is not created before the daemon
+         * runs (a start that fails later must not leave it behind): its directory is tested
+         * like a template's. */
+        int fd = open(t, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
+        if (fd >= 0) {
+            close(fd);
+            return true;
+        }
+        if (errno != ENOENT) {
             snprintf(err, errlen, "output %s: cannot open %s for writing: %s; %s",
                      conf->name, t, strerror(errno), tl_write_remedy(errno));
             return false;
         }
-        close(fd);
-        return true;
     }
     size_t dir = static_dir_len(t);
+    char probe[4096];
     int n = snprintf(probe, sizeof(probe), "%.*s.tlslogd-write-test.%ld", (int)dir, t,
                      (long)getpid());
     if (n < 0 || (size_t)n >= sizeof(probe)) {
