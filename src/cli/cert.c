@@ -44,6 +44,7 @@
 #include <openssl/x509v3.h>
 
 #include "cli/cli.h"
+#include "core/fsutil.h"
 #include "transport/tls_verify.h"
 
 #define CA_DAYS_DEFAULT 3650UL
@@ -587,27 +588,10 @@ static bool write_replace(const char *path, mode_t mode, const struct pem_out *o
 /* mkdir -p with mode 0700 for what it creates. */
 static bool make_dirs(const char *dir)
 {
-    char buf[PATH_MAX];
-    struct stat st;
-    size_t len = strlen(dir);
-    if (len == 0 || len >= sizeof(buf)) {
-        tl_cli_fail("'%s' is not a usable directory name", dir);
-        return false;
-    }
-    memcpy(buf, dir, len + 1);
-    for (size_t i = 1; i <= len; i++) {
-        if (buf[i] == '/' || buf[i] == '\0') {
-            char c = buf[i];
-            buf[i] = '\0';
-            if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
-                tl_cli_fail("cannot create the directory %s: %s", buf, strerror(errno));
-                return false;
-            }
-            buf[i] = c;
-        }
-    }
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        tl_cli_fail("%s exists and is not a directory", dir);
+    if (!tl_mkdir_p(dir, 0700, true)) {
+        tl_cli_fail(errno == ENOTDIR ? "%s exists and is not a directory (%s)"
+                                     : "cannot create the directory %s: %s",
+                    dir, strerror(errno));
         return false;
     }
     return true;
@@ -984,43 +968,19 @@ static bool cn_ok(const char *name)
 }
 
 /*
- * A host name for a dNSName SAN: labels of letters, digits, '-' and '_' (1..63 bytes, no '-'
- * at either end), at most 253 bytes, no trailing dot; "*" is allowed as the whole first label
- * when at least two labels follow (RFC 6125 §6.4.3, as tls_verify.c matches it).
+ * A host name for a dNSName SAN (core/names.h's rules; no trailing dot); "*" is allowed as the
+ * whole first label when at least two labels follow (RFC 6125 §6.4.3, as names.c matches it).
  */
 static bool dns_name_ok(const char *name)
 {
-    size_t len = strlen(name);
-    size_t labels = 0;
-    const char *p = name;
-    bool wildcard = false;
-    if (len == 0 || len > 253) {
-        return false;
-    }
+    size_t at;
     if (strncmp(name, "*.", 2) == 0) {
-        wildcard = true;
-        p += 2;
-    }
-    for (;;) {
-        const char *dot = strchr(p, '.');
-        size_t llen = dot != NULL ? (size_t)(dot - p) : strlen(p);
-        if (llen == 0 || llen > 63 || p[0] == '-' || p[llen - 1] == '-') {
+        name += 2;
+        if (strchr(name, '.') == NULL) {
             return false;
         }
-        for (size_t i = 0; i < llen; i++) {
-            unsigned char ch = (unsigned char)p[i];
-            if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                  (ch >= '0' && ch <= '9') || ch == '-' || ch == '_')) {
-                return false;
-            }
-        }
-        labels++;
-        if (dot == NULL) {
-            break;
-        }
-        p = dot + 1;
     }
-    return !wildcard || labels >= 2;
+    return tl_hostname_problem(name, strlen(name), &at) == TL_HOST_OK;
 }
 
 /* Checks --name values for issue and self-signed; returns -1 or a usage status. */

@@ -628,12 +628,16 @@ static bool rejected_us(const struct sender *x)
     if (x->s == NULL || !tl_stream_is_tls(x->s)) {
         return false;
     }
-    const char *kind = tl_stream_tls_fail_kind(x->s);
-    return strcmp(kind, "peer_rejected_our_certificate") == 0 ||
-           strcmp(kind, "client_certificate_required") == 0 ||
-           strcmp(kind, "handshake_failure_alert") == 0 ||
-           strcmp(kind, "peer_internal_error") == 0 ||
-           strcmp(kind, "closed_after_handshake") == 0;
+    switch (tl_stream_tls_fail_reason(x->s)) {
+    case TL_HS_PEER_REJECTED_OUR_CERTIFICATE:
+    case TL_HS_CLIENT_CERTIFICATE_REQUIRED:
+    case TL_HS_HANDSHAKE_FAILURE_ALERT:
+    case TL_HS_PEER_INTERNAL_ERROR:
+    case TL_HS_CLOSED_AFTER_HANDSHAKE:
+        return true;
+    default:
+        return false;
+    }
 }
 
 /* A failure once connected; a rejection of our certificate is still "cannot connect". */
@@ -659,7 +663,7 @@ static int fail_closed(struct sender *x, enum tl_io rc)
     if (tl_stream_is_tls(x->s)) {
         bool young = tl_now_ms() < x->hs_done_ms + x->settle_ms + 1000;
         bool reset = rc == TL_IO_ERROR &&
-                     strcmp(tl_stream_tls_fail_kind(x->s), "io_error") == 0;
+                     tl_stream_tls_fail_reason(x->s) == TL_HS_IO_ERROR;
         if (young && (rc == TL_IO_EOF || reset)) {
             return fail_connect(x, tl_stream_tls_early_close(x->s));
         }
@@ -803,7 +807,7 @@ static int open_stream(struct sender *x)
                                    "(does it speak TLS on this port?)");
         }
         if (rc == TL_IO_ERROR && !answered &&
-            strcmp(tl_stream_tls_fail_kind(x->s), "closed_in_handshake") == 0) {
+            tl_stream_tls_fail_reason(x->s) == TL_HS_CLOSED_IN_HANDSHAKE) {
             /* Closed before we saw a byte of TLS from it (OpenSSL may have read the answer
              * first, so this cannot be sure). */
             return fail_connect(x, "the server closed the connection during the TLS handshake "

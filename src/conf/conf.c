@@ -25,7 +25,7 @@
 
 #include "conf/yaml_tree.h"
 #include "core/buf.h"
-#include "transport/tls_verify.h"
+#include "core/names.h"
 
 #define MAX_ERRORS 100
 #define MAX_KEYS 24
@@ -528,10 +528,6 @@ const char *tl_transport_name(enum tl_transport t)
     return word_at(transport_words, COUNT(transport_words), (unsigned)t);
 }
 
-const char *tl_log_level_name(enum tl_log_level l)
-{
-    return word_at(log_level_words, COUNT(log_level_words), (unsigned)l);
-}
 
 /* ---- collecting errors ----------------------------------------------------------------- */
 

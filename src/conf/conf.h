@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/log.h"
 #include "frame/frame.h"
 #include "parse/format.h"
 
@@ -79,14 +80,6 @@ struct tl_conf_tls {
 struct tl_conf_target {
     char *host;
     uint16_t port;
-};
-
-enum tl_log_level {
-    TL_LOG_ERROR = 0,
-    TL_LOG_WARNING,
-    TL_LOG_NOTICE,
-    TL_LOG_INFO,
-    TL_LOG_DEBUG,
 };
 
 struct tl_conf_input {
@@ -221,7 +214,6 @@ bool tl_parse_listen(const char *s, uint16_t default_port, char **host, uint16_t
                      char *why, size_t whylen);
 
 const char *tl_transport_name(enum tl_transport t);
-const char *tl_log_level_name(enum tl_log_level l);
 
 /* The key reference as Markdown tables, generated from the tables the loader validates
  * with (docs/configuration.md embeds it; a unit test checks they agree). malloc'd; the

@@ -4,6 +4,8 @@
  */
 #include "conf/conf.h"
 
+#include "core/names.h"
+
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,60 +146,6 @@ static bool all_digits(const char *s, size_t len)
     return len > 0;
 }
 
-/* A host name (RFC 1123 labels, '_' tolerated) or an IPv4 address. */
-static bool valid_host(const char *s, size_t len, char *why, size_t whylen)
-{
-    size_t i;
-    size_t label = 0;
-    bool numeric = true;
-    char buf[64];
-    struct in_addr a4;
-
-    if (len > 253) {
-        snprintf(why, whylen, "the host name is longer than 253 characters");
-        return false;
-    }
-    for (i = 0; i < len; i++) {
-        char c = s[i];
-
-        if (c == '.') {
-            if (label == 0) {
-                goto bad;
-            }
-            label = 0;
-            continue;
-        }
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_')) {
-            goto bad;
-        }
-        if (!(c >= '0' && c <= '9')) {
-            numeric = false;
-        }
-        if (++label > 63) {
-            goto bad;
-        }
-    }
-    if (numeric) {
-        /* Only digits and dots: it must be a real IPv4 address, not a typo of one. */
-        if (len >= sizeof(buf)) {
-            goto bad_ip;
-        }
-        memcpy(buf, s, len);
-        buf[len] = '\0';
-        if (inet_pton(AF_INET, buf, &a4) != 1) {
-            goto bad_ip;
-        }
-    }
-    return true;
-bad:
-    snprintf(why, whylen, "'%.*s' is not a host name or IP address", (int)(len > 64 ? 64 : len),
-             s);
-    return false;
-bad_ip:
-    snprintf(why, whylen, "'%.*s' is not a valid IPv4 address", (int)(len > 64 ? 64 : len), s);
-    return false;
-}
 
 /* The inside of "[...]": an IPv6 address, optionally with a zone ("fe80::1%eth0"). */
 static bool valid_v6(const char *s, size_t len, char *why, size_t whylen)
@@ -285,7 +233,7 @@ bool tl_parse_listen(const char *s, uint16_t default_port, char **host, uint16_t
         if (colon != NULL && !parse_port(colon + 1, strlen(colon + 1), port, why, whylen)) {
             return false;
         }
-        if (hlen > 0 && !valid_host(h, hlen, why, whylen)) {
+        if (hlen > 0 && !tl_hostname_check(h, hlen, why, whylen)) {
             return false;
         }
         if (hlen == 0) {

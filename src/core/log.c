@@ -10,6 +10,11 @@ static atomic_int current_level = TL_LOG_INFO;
 
 static const char *const level_names[] = {"error", "warning", "notice", "info", "debug"};
 
+const char *tl_log_level_name(enum tl_log_level l)
+{
+    return (size_t)l < sizeof(level_names) / sizeof(level_names[0]) ? level_names[l] : "?";
+}
+
 void tl_log_set_level(enum tl_log_level level)
 {
     atomic_store(&current_level, (int)level);
@@ -77,4 +82,23 @@ bool tl_ratelimit_ok(struct tl_ratelimit *rl, unsigned burst, unsigned *suppress
     }
     atomic_fetch_add(&rl->suppressed, 1);
     return false;
+}
+
+void tl_log_rl(struct tl_ratelimit *rl, unsigned burst, enum tl_log_level level,
+               const char *fmt, ...)
+{
+    unsigned suppressed = 0;
+    if (!tl_log_enabled(level) || !tl_ratelimit_ok(rl, burst, &suppressed)) {
+        return;
+    }
+    char line[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (suppressed) {
+        tl_log(level, "%s (%u similar lines suppressed before this one)", line, suppressed);
+    } else {
+        tl_log(level, "%s", line);
+    }
 }

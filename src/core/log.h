@@ -10,7 +10,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "conf/conf.h"
+enum tl_log_level {
+    TL_LOG_ERROR = 0,
+    TL_LOG_WARNING,
+    TL_LOG_NOTICE,
+    TL_LOG_INFO,
+    TL_LOG_DEBUG,
+};
+
+/* "error", "warning", ...: the word for a level (the configuration's log_level words). */
+const char *tl_log_level_name(enum tl_log_level l);
 
 void tl_log_set_level(enum tl_log_level level);
 bool tl_log_enabled(enum tl_log_level level);
@@ -42,6 +51,15 @@ struct tl_ratelimit {
 /* Returns true when a line may be logged now; *suppressed (may be NULL) gets how many were
  * dropped since the last allowed line. */
 bool tl_ratelimit_ok(struct tl_ratelimit *rl, unsigned burst, unsigned *suppressed);
+
+/*
+ * Logs one line at level when rl allows it (at most burst per 10 s); the first line after
+ * lines were suppressed ends with "(N similar lines suppressed before this one)". The one
+ * way to log what a peer or a message can cause, so that no rate-limited call forgets the
+ * count.
+ */
+void tl_log_rl(struct tl_ratelimit *rl, unsigned burst, enum tl_log_level level,
+               const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* Milliseconds on CLOCK_MONOTONIC. */
 int64_t tl_now_ms(void);

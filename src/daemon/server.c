@@ -8,24 +8,6 @@
 
 #include "in/in.h"
 
-const char *const tl_hs_reason_names[TL_HS_REASONS] = {
-    "unknown_ca", "expired", "not_yet_valid", "revoked", "bad_certificate",
-    "name_mismatch", "fingerprint_mismatch", "no_client_certificate", "protocol_version",
-    "no_shared_cipher", "plaintext", "closed_early", "closed_in_handshake", "timeout",
-    "peer_rejected_our_certificate", "io_error", "handshake_failed", "not_tls",
-    "handshake_failure_alert", "ca_as_leaf", "crl_problem", "peer_internal_error", "other",
-};
-
-size_t tl_hs_reason_index(const char *kind)
-{
-    for (size_t i = 0; i + 1 < TL_HS_REASONS; i++) {
-        if (strcmp(kind, tl_hs_reason_names[i]) == 0) {
-            return i;
-        }
-    }
-    return TL_HS_REASONS - 1;
-}
-
 static size_t cpu_count(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -447,7 +429,7 @@ void tl_server_log_stats(struct tl_server *srv)
             unsigned long long v = atomic_load(&s->hs_fail[k]);
             if (v && n < sizeof(reasons)) {
                 int w = snprintf(reasons + n, sizeof(reasons) - n, "%s%s=%llu", n ? " " : "",
-                                 tl_hs_reason_names[k], v);
+                                 tl_hs_reason_name((enum tl_hs_reason)k), v);
                 n += w > 0 ? (size_t)w : 0;
             }
         }

@@ -27,11 +27,6 @@ struct tl_worker;
 struct tl_output;
 struct tl_in_limits;
 
-/* Handshake failure reasons counted per input (tl_stream_tls_fail_kind, plus "timeout"). */
-#define TL_HS_REASONS 23
-extern const char *const tl_hs_reason_names[TL_HS_REASONS];
-/* Index of a reason name; the last slot ("other") for names not in the table. */
-size_t tl_hs_reason_index(const char *kind);
 
 struct tl_input_stats {
     atomic_uint_fast64_t received;

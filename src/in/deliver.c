@@ -19,16 +19,14 @@ static bool hostname_ok(struct tl_input *in, const struct tl_msg *m)
         return true;
     }
     atomic_fetch_add_explicit(&in->stats.rejected_hostname, 1, memory_order_relaxed);
-    unsigned suppressed = 0;
-    if (tl_ratelimit_ok(&in->rl, 20, &suppressed)) {
-        char peer[TL_ADDR_STRLEN];
-        tl_addr_format(&m->peer, true, peer, sizeof(peer));
-        int hl = m->hostname.len > 255 ? 255 : (int)m->hostname.len;
-        tl_warn("input %s: %s: message rejected: HOSTNAME '%.*s' is not a name of the sender's "
-                "certificate (%s) and hostname_must_match_cert is on",
-                in->conf->name, peer, hl, (const char *)tl_msg_at(m, m->hostname),
-                id && id->names ? id->names : "no certificate");
-    }
+    char peer[TL_ADDR_STRLEN];
+    tl_addr_format(&m->peer, true, peer, sizeof(peer));
+    int hl = m->hostname.len > 255 ? 255 : (int)m->hostname.len;
+    tl_log_rl(&in->rl, 20, TL_LOG_WARNING,
+              "input %s: %s: message rejected: HOSTNAME '%.*s' is not a name of the sender's "
+              "certificate (%s) and hostname_must_match_cert is on",
+              in->conf->name, peer, hl, (const char *)tl_msg_at(m, m->hostname),
+              id && id->names ? id->names : "no certificate");
     return false;
 }
 

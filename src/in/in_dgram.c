@@ -67,10 +67,8 @@ static bool dgram_read(struct dgram *d, int rounds)
         last_n = n;
         if (n < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-                unsigned suppressed = 0;
-                if (tl_ratelimit_ok(&in->rl, 20, &suppressed)) {
-                    tl_error("input %s: receive failed: %s", in->conf->name, strerror(errno));
-                }
+                tl_log_rl(&in->rl, 20, TL_LOG_ERROR, "input %s: receive failed: %s",
+                          in->conf->name, strerror(errno));
             }
             return false;
         }
@@ -89,14 +87,12 @@ static bool dgram_read(struct dgram *d, int rounds)
                 truncated = true;
                 len = in->conf->max_message_size;
                 atomic_fetch_add_explicit(&in->stats.truncated, 1, memory_order_relaxed);
-                unsigned suppressed = 0;
-                if (tl_ratelimit_ok(&in->rl, 20, &suppressed)) {
-                    char p[TL_ADDR_STRLEN];
-                    tl_addr_format(&peer, true, p, sizeof(p));
-                    tl_warn("input %s: %s: datagram longer than max_message_size=%zu truncated; "
-                            "raise max_message_size",
-                            in->conf->name, p, in->conf->max_message_size);
-                }
+                char p[TL_ADDR_STRLEN];
+                tl_addr_format(&peer, true, p, sizeof(p));
+                tl_log_rl(&in->rl, 20, TL_LOG_WARNING,
+                          "input %s: %s: datagram longer than max_message_size=%zu truncated; "
+                          "raise max_message_size",
+                          in->conf->name, p, in->conf->max_message_size);
             }
             tl_in_deliver(d->w, in, &peer, NULL, d->bufs + (size_t)i * d->slot, len, truncated,
                           now.tv_sec, (uint32_t)(now.tv_nsec / 1000));

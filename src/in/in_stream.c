@@ -91,14 +91,7 @@ struct conn {
 /* One warning line about something a peer did, rate-limited per input. */
 static void peer_warn(struct tl_input *in, const char *peer, const char *what)
 {
-    unsigned suppressed = 0;
-    if (!tl_ratelimit_ok(&in->rl, 20, &suppressed)) {
-        return;
-    }
-    if (suppressed) {
-        tl_warn("input %s: %u similar lines suppressed", in->conf->name, suppressed);
-    }
-    tl_warn("input %s: %s: %s", in->conf->name, peer, what);
+    tl_log_rl(&in->rl, 20, TL_LOG_WARNING, "input %s: %s: %s", in->conf->name, peer, what);
 }
 
 static void conn_free(struct tl_ev_loop *loop, void *arg)
@@ -667,7 +660,7 @@ static void handshake_timeout(struct tl_ev_loop *loop, void *arg)
     struct conn *c = arg;
     (void)loop;
     atomic_fetch_add_explicit(&c->in->stats.handshake_failed, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&c->in->stats.hs_fail[tl_hs_reason_index("timeout")], 1,
+    atomic_fetch_add_explicit(&c->in->stats.hs_fail[TL_HS_TIMEOUT], 1,
                               memory_order_relaxed);
     char why[300];
     snprintf(why, sizeof(why),
@@ -741,13 +734,12 @@ static void conn_handshake(struct conn *c)
         return;
     }
     atomic_fetch_add_explicit(&c->in->stats.handshake_failed, 1, memory_order_relaxed);
-    const char *kind = tl_stream_tls_fail_kind(c->s);
-    atomic_fetch_add_explicit(&c->in->stats.hs_fail[tl_hs_reason_index(kind)], 1,
-                              memory_order_relaxed);
+    enum tl_hs_reason kind = tl_stream_tls_fail_reason(c->s);
+    atomic_fetch_add_explicit(&c->in->stats.hs_fail[kind], 1, memory_order_relaxed);
     char why[700];
     snprintf(why, sizeof(why), "TLS handshake failed: %s", c->s->err);
     /* A connection closed before saying anything is a port probe or a health check. */
-    conn_close(c, strcmp(kind, "closed_early") == 0 ? TL_LOG_INFO : TL_LOG_WARNING, why);
+    conn_close(c, kind == TL_HS_CLOSED_EARLY ? TL_LOG_INFO : TL_LOG_WARNING, why);
 }
 
 static void conn_cb(struct tl_ev_loop *loop, struct tl_ev_io *io, unsigned events)
@@ -993,10 +985,8 @@ static void accept_cb(struct tl_ev_loop *loop, struct tl_ev_io *io, unsigned eve
                 listener_pause(l, e);
                 return;
             }
-            unsigned suppressed = 0;
-            if (tl_ratelimit_ok(&in->rl, 20, &suppressed)) {
-                tl_error("input %s: accept failed: %s", in->conf->name, strerror(e));
-            }
+            tl_log_rl(&in->rl, 20, TL_LOG_ERROR, "input %s: accept failed: %s", in->conf->name,
+                      strerror(e));
             return;
         }
         struct tl_addr peer;

@@ -23,6 +23,7 @@
 
 #include "core/addr.h"
 #include "core/buf.h"
+#include "core/fsutil.h"
 #include "core/log.h"
 #include "core/pace.h"
 #include "core/peer.h"
@@ -284,15 +285,8 @@ static uint64_t hash_str(const char *s)
  * concern one message (its path), not the output as a whole. */
 static void warn_rl(struct writer *wr, const char *action, const char *path, const char *reason)
 {
-    unsigned suppressed = 0;
-    if (!tl_ratelimit_ok(&wr->out->rl, 10, &suppressed)) {
-        return;
-    }
-    tl_error("output %s: cannot %s %s: %s%s", wr->conf->name, action, path, reason,
-             suppressed ? " (similar lines suppressed before this one)" : "");
-    if (suppressed) {
-        tl_error("output %s: %u similar lines suppressed", wr->conf->name, suppressed);
-    }
+    tl_log_rl(&wr->out->rl, 10, TL_LOG_ERROR, "output %s: cannot %s %s: %s", wr->conf->name,
+              action, path, reason);
 }
 
 static size_t held_left(const struct writer *wr)
@@ -443,36 +437,13 @@ static void close_file(struct writer *wr, struct ofile *f)
     free(f);
 }
 
-/* mkdir -p for the directories of path. */
-static bool make_parents(const char *path, unsigned mode)
-{
-    char tmp[4096];
-    size_t n = strlen(path);
-    if (n >= sizeof(tmp)) {
-        errno = ENAMETOOLONG;
-        return false;
-    }
-    memcpy(tmp, path, n + 1);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') {
-            continue;
-        }
-        *p = '\0';
-        if (mkdir(tmp, mode) < 0 && errno != EEXIST) {
-            return false;
-        }
-        *p = '/';
-    }
-    return true;
-}
-
 /* Opens (creating directories and the file as needed); -1 with errno on a failure. */
 static int open_path(const struct tl_conf_output *conf, const char *path)
 {
     int flags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY;
     int fd = open(path, flags, conf->file_mode);
     if (fd < 0 && errno == ENOENT) {
-        if (!make_parents(path, conf->dir_mode)) {
+        if (!tl_mkdir_p(path, conf->dir_mode, false)) {
             return -1;
         }
         fd = open(path, flags, conf->file_mode);

@@ -518,11 +518,9 @@ static bool store(struct fwd *f, uint64_t seq)
     }
     if (rc == TL_DQ_ERROR) {
         atomic_fetch_add(&f->out->stats.dropped, 1);
-        unsigned suppressed = 0;
-        if (tl_ratelimit_ok(&f->out->rl, 10, &suppressed)) {
-            tl_error("output %s: disk queue %s: %s; message dropped", f->conf->name,
-                     f->conf->queue_dir, err);
-        }
+        tl_log_rl(&f->out->rl, 10, TL_LOG_ERROR,
+                  "output %s: disk queue %s: %s; message dropped",
+                  f->conf->name, f->conf->queue_dir, err);
         return true;
     }
     if (f->dq_unflushed == NONE) {
@@ -891,12 +889,10 @@ static void relp_responses(struct fwd *f)
             f->relp_open = true;
             break;
         case TL_RELP_EV_NAKED: {
-            unsigned suppressed = 0;
-            if (tl_ratelimit_ok(&f->out->rl, 10, &suppressed)) {
-                int l = ev.len > 200 ? 200 : (int)ev.len;
-                tl_warn("output %s: the RELP server refused a message: %.*s; it is dropped",
-                        f->conf->name, l, ev.data ? (const char *)ev.data : "");
-            }
+            int l = ev.len > 200 ? 200 : (int)ev.len;
+            tl_log_rl(&f->out->rl, 10, TL_LOG_WARNING,
+                      "output %s: the RELP server refused a message: %.*s; it is dropped",
+                      f->conf->name, l, ev.data ? (const char *)ev.data : "");
             atomic_fetch_add_explicit(&f->out->stats.dropped, 1, memory_order_relaxed);
             release(f, 1, false);
             break;
@@ -948,7 +944,7 @@ static void read_side(struct fwd *f)
         }
         const char *why = rc == TL_IO_EOF ? "the server closed the connection" : f->s->err;
         if (f->is_tls && !proved(f) &&
-            (rc == TL_IO_EOF || strcmp(tl_stream_tls_fail_kind(f->s), "io_error") == 0)) {
+            (rc == TL_IO_EOF || tl_stream_tls_fail_reason(f->s) == TL_HS_IO_ERROR)) {
             /* Closed (or reset) without an alert right after the handshake. */
             why = tl_stream_tls_early_close(f->s);
         }

@@ -10,6 +10,8 @@
  */
 #include "queue/disk.h"
 
+#include "core/fsutil.h"
+
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>
@@ -1933,29 +1935,9 @@ static bool lock_dir(struct tl_dq *q, char *err, size_t errlen)
     return true;
 }
 
-/* mkdir -p, mode 0700 for every directory it creates. */
-static bool make_dirs(const char *dir)
-{
-    char *p = strdup(dir);
-    bool ok = p != NULL;
-
-    for (char *c = p != NULL ? p + 1 : NULL; ok && c != NULL && *c != '\0'; c++) {
-        if (*c == '/') {
-            *c = '\0';
-            ok = mkdir(p, 0700) == 0 || errno == EEXIST;
-            *c = '/';
-        }
-    }
-    ok = ok && (mkdir(dir, 0700) == 0 || errno == EEXIST);
-    int saved = p != NULL ? errno : ENOMEM;
-    free(p);
-    errno = saved;
-    return ok;
-}
-
 static bool open_dir(struct tl_dq *q, char *err, size_t errlen)
 {
-    if (!make_dirs(q->dir)) {
+    if (!tl_mkdir_p(q->dir, 0700, true)) {
         seterr(err, errlen, "queue.dir %s: cannot create: %s", q->dir, strerror(errno));
         return false;
     }

@@ -76,7 +76,7 @@ struct tls_stream {
     /* The certificates involved, allocated only on a failure (they are large, and every
      * connection carries this struct while it lives). */
     struct fail_certs *fc;
-    const char *fail_kind;
+    enum tl_hs_reason hs;        /* why the handshake failed; TL_HS_OTHER until known */
     /* The end a read met after returning the records before it (TL_IO_EOF or
      * TL_IO_ERROR, err already written); TL_IO_OK when none. */
     enum tl_io read_end;
@@ -855,7 +855,7 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
             return 1;
         }
         record_failure(t, TL_VERIFY_FINGERPRINT, 0, 0, leaf, NULL);
-        t->fail_kind = "fingerprint_mismatch";
+        t->hs = TL_HS_FINGERPRINT_MISMATCH;
         X509_STORE_CTX_set_error(xs, ERR_FOR_POLICY);
         return 0;
     }
@@ -864,31 +864,31 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
         record_failure(t, TL_VERIFY_CHAIN, r, depth, leaf, cur);
         switch (r) {
         case X509_V_ERR_CERT_HAS_EXPIRED:
-            t->fail_kind = "expired";
+            t->hs = TL_HS_EXPIRED;
             break;
         case X509_V_ERR_CERT_NOT_YET_VALID:
-            t->fail_kind = "not_yet_valid";
+            t->hs = TL_HS_NOT_YET_VALID;
             break;
         case X509_V_ERR_CERT_REVOKED:
-            t->fail_kind = "revoked";
+            t->hs = TL_HS_REVOKED;
             break;
         case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
         case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
         case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
         case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
         case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
-            t->fail_kind = "unknown_ca";
+            t->hs = TL_HS_UNKNOWN_CA;
             break;
         case X509_V_ERR_UNABLE_TO_GET_CRL:
         case X509_V_ERR_CRL_HAS_EXPIRED:
         case X509_V_ERR_CRL_NOT_YET_VALID:
             /* Our CRL configuration, not the peer's certificate (the default alert,
              * unknown_ca, would send the peer looking for the wrong problem). */
-            t->fail_kind = "crl_problem";
+            t->hs = TL_HS_CRL_PROBLEM;
             X509_STORE_CTX_set_error(xs, ERR_FOR_LOCAL);
             break;
         default:
-            t->fail_kind = "bad_certificate";
+            t->hs = TL_HS_BAD_CERTIFICATE;
             break;
         }
         return 0;
@@ -899,7 +899,7 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
          * certificate is trusted as itself, and openssl req -x509 marks its self-signed
          * certificates CA:TRUE.) */
         record_failure(t, TL_VERIFY_CA_AS_LEAF, 0, 0, cur, NULL);
-        t->fail_kind = "ca_as_leaf";
+        t->hs = TL_HS_CA_AS_LEAF;
         X509_STORE_CTX_set_error(xs, ERR_FOR_CA_LEAF);
         return 0;
     }
@@ -921,7 +921,7 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
         tl_peer_cert_fini(&pc);
         if (!permitted) {
             record_failure(t, TL_VERIFY_NAME, 0, 0, cur, NULL);
-            t->fail_kind = "name_mismatch";
+            t->hs = TL_HS_NAME_MISMATCH;
             X509_STORE_CTX_set_error(xs, ERR_FOR_POLICY);
             return 0;
         }
@@ -944,13 +944,13 @@ static enum tl_io check_first_bytes(struct tls_stream *t)
         }
         snprintf(t->base.err, sizeof(t->base.err), "read failed before the TLS handshake: %s",
                  strerror(errno));
-        t->fail_kind = "io_error";
+        t->hs = TL_HS_IO_ERROR;
         return TL_IO_ERROR;
     }
     if (n == 0) {
         snprintf(t->base.err, sizeof(t->base.err),
                  "the peer closed the connection before starting a TLS handshake");
-        t->fail_kind = "closed_early";
+        t->hs = TL_HS_CLOSED_EARLY;
         return TL_IO_ERROR;
     }
     if (b[0] == 0x16 && (n < 2 || b[1] == 0x03)) {
@@ -965,7 +965,7 @@ static enum tl_io check_first_bytes(struct tls_stream *t)
              "configure the sender for TLS (e.g. rsyslog StreamDriverMode=1, syslog-ng "
              "transport(tls)), or send plaintext to a tcp input instead",
              syslog_like ? "plaintext syslog" : "data that is not TLS", ex);
-    t->fail_kind = "plaintext";
+    t->hs = TL_HS_PLAINTEXT;
     return TL_IO_ERROR;
 }
 
@@ -1020,18 +1020,18 @@ static bool explain_alert(struct tls_stream *t, int alert, char *err, size_t cap
     }
     if (alert == TL_ALERT_CERTIFICATE_REQUIRED || (!have && side == TL_VERIFY_OUTPUT &&
                                                    alert != TL_ALERT_INTERNAL_ERROR)) {
-        t->fail_kind = "client_certificate_required";
+        t->hs = TL_HS_CLIENT_CERTIFICATE_REQUIRED;
     } else if (alert == TL_ALERT_HANDSHAKE_FAILURE) {
-        t->fail_kind = "handshake_failure_alert";
+        t->hs = TL_HS_HANDSHAKE_FAILURE_ALERT;
     } else if (alert == TL_ALERT_INTERNAL_ERROR) {
-        t->fail_kind = "peer_internal_error";
+        t->hs = TL_HS_PEER_INTERNAL_ERROR;
     } else {
-        t->fail_kind = "peer_rejected_our_certificate";
+        t->hs = TL_HS_PEER_REJECTED_OUR_CERTIFICATE;
     }
     return true;
 }
 
-/* Turns a failed SSL call into a sentence in base.err (and fail_kind). */
+/* Turns a failed SSL call into a sentence in base.err (and the reason, t->hs). */
 static void explain_ssl_error(struct tls_stream *t, int ssl_error, const char *phase)
 {
     char *err = t->base.err;
@@ -1047,11 +1047,11 @@ static void explain_ssl_error(struct tls_stream *t, int ssl_error, const char *p
                               "configuration and its log)"
                             : " (it may require a client certificate (set tls.cert_file and "
                               "tls.key_file), or not trust ours: check its log)");
-            t->fail_kind = "closed_in_handshake";
+            t->hs = TL_HS_CLOSED_IN_HANDSHAKE;
         } else {
             snprintf(err, cap, "connection %s: %s", phase,
                      sys ? strerror(sys) : "closed by the peer");
-            t->fail_kind = "io_error";
+            t->hs = TL_HS_IO_ERROR;
         }
         ERR_clear_error();
         return;
@@ -1069,7 +1069,7 @@ static void explain_ssl_error(struct tls_stream *t, int ssl_error, const char *p
         ERR_clear_error();
         return;
     }
-    const char *kind = "handshake_failed";
+    enum tl_hs_reason kind = TL_HS_HANDSHAKE_FAILED;
     char detail[200];
     const char *r = ERR_reason_error_string(e);
     snprintf(detail, sizeof(detail), "%s", r ? r : "unknown error");
@@ -1080,7 +1080,7 @@ static void explain_ssl_error(struct tls_stream *t, int ssl_error, const char *p
                            "and tls.key_file; rsyslog: StreamDriver.CertFile/KeyFile; "
                            "syslog-ng: cert-file()/key-file())",
                  auth_name(t->ctx->auth));
-        kind = "no_client_certificate";
+        kind = TL_HS_NO_CLIENT_CERTIFICATE;
         break;
     case SSL_R_UNSUPPORTED_PROTOCOL:
     case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
@@ -1092,7 +1092,7 @@ static void explain_ssl_error(struct tls_stream *t, int ssl_error, const char *p
                  "upgrade the peer to TLS 1.%u or later%s",
                  detail, t->ctx->min_version - 10, t->ctx->min_version - 10,
                  t->ctx->min_version == 13 ? ", or set tls.min_version: \"1.2\"" : "");
-        kind = "protocol_version";
+        kind = TL_HS_PROTOCOL_VERSION;
         break;
     case SSL_R_WRONG_VERSION_NUMBER:
     case SSL_R_PACKET_LENGTH_TOO_LONG:
@@ -1101,25 +1101,25 @@ static void explain_ssl_error(struct tls_stream *t, int ssl_error, const char *p
                                "plaintext syslog listener? hint: point the target at the "
                                "receiver's TLS port (usually 6514), or use transport: tcp",
                      detail);
-            kind = "not_tls";
+            kind = TL_HS_NOT_TLS;
         } else {
             snprintf(err, cap, "TLS protocol version mismatch or garbage from the client (%s); "
                                "this side accepts TLS 1.%u and later (tls.min_version)",
                      detail, t->ctx->min_version - 10);
-            kind = "protocol_version";
+            kind = TL_HS_PROTOCOL_VERSION;
         }
         break;
     case SSL_R_NO_SHARED_CIPHER:
         snprintf(err, cap, "no cipher in common with the peer (%s); hint: compare tls.ciphers "
                            "(TLS 1.2) and tls.ciphersuites (TLS 1.3) with the peer's settings",
                  detail);
-        kind = "no_shared_cipher";
+        kind = TL_HS_NO_SHARED_CIPHER;
         break;
     default:
         snprintf(err, cap, "TLS %s failed: %s", phase, detail);
         break;
     }
-    t->fail_kind = kind;
+    t->hs = kind;
     ERR_clear_error();
 }
 
@@ -1340,6 +1340,9 @@ struct tl_stream *tl_stream_tls_new(int fd, const struct tl_addr *peer, struct t
 {
     pthread_once(&ex_once, make_ex_index);
     struct tls_stream *t = calloc(1, sizeof(*t));
+    if (t) {
+        t->hs = TL_HS_OTHER;
+    }
     SSL *ssl = t ? SSL_new(ctx->ssl) : NULL;
     if (!ssl) {
         snprintf(err, errlen, "out of memory for a TLS session");
@@ -1418,10 +1421,43 @@ const char *tl_stream_tls_session(struct tl_stream *s, char *out, size_t cap)
     return out;
 }
 
-const char *tl_stream_tls_fail_kind(const struct tl_stream *s)
+enum tl_hs_reason tl_stream_tls_fail_reason(const struct tl_stream *s)
 {
     const struct tls_stream *t = (const struct tls_stream *)s;
-    return t->fail_kind ? t->fail_kind : "other";
+    return t->hs;
+}
+
+static const char *const hs_reason_names[TL_HS_REASONS] = {
+    "unknown_ca",
+    "expired",
+    "not_yet_valid",
+    "revoked",
+    "bad_certificate",
+    "name_mismatch",
+    "fingerprint_mismatch",
+    "no_client_certificate",
+    "protocol_version",
+    "no_shared_cipher",
+    "plaintext",
+    "closed_early",
+    "closed_in_handshake",
+    "timeout",
+    "peer_rejected_our_certificate",
+    "io_error",
+    "handshake_failed",
+    "not_tls",
+    "handshake_failure_alert",
+    "ca_as_leaf",
+    "crl_problem",
+    "peer_internal_error",
+    "client_certificate_required",
+    "closed_after_handshake",
+    "other",
+};
+
+const char *tl_hs_reason_name(enum tl_hs_reason r)
+{
+    return (unsigned)r < TL_HS_REASONS ? hs_reason_names[r] : "other";
 }
 
 const char *tl_stream_tls_early_close(struct tl_stream *s)
@@ -1445,7 +1481,7 @@ const char *tl_stream_tls_early_close(struct tl_stream *s)
                  client ? "the loghost" : "the client", t->ctx->cert_keys);
     }
     tl_peer_cert_fini(&ours);
-    t->fail_kind = "closed_after_handshake";
+    t->hs = TL_HS_CLOSED_AFTER_HANDSHAKE;
     return err;
 }
 

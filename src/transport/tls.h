@@ -27,6 +27,40 @@ enum tl_tls_role {
     TL_TLS_CLIENT, /* forward outputs: we connect; the peer is a receiver */
 };
 
+/* Why a TLS handshake (or the first read after it) failed: counted per input
+ * (handshake_failures_by_reason), named in the counters by tl_hs_reason_name. */
+enum tl_hs_reason {
+    TL_HS_UNKNOWN_CA,
+    TL_HS_EXPIRED,
+    TL_HS_NOT_YET_VALID,
+    TL_HS_REVOKED,
+    TL_HS_BAD_CERTIFICATE,
+    TL_HS_NAME_MISMATCH,
+    TL_HS_FINGERPRINT_MISMATCH,
+    TL_HS_NO_CLIENT_CERTIFICATE,
+    TL_HS_PROTOCOL_VERSION,
+    TL_HS_NO_SHARED_CIPHER,
+    TL_HS_PLAINTEXT,
+    TL_HS_CLOSED_EARLY,
+    TL_HS_CLOSED_IN_HANDSHAKE,
+    TL_HS_TIMEOUT,
+    TL_HS_PEER_REJECTED_OUR_CERTIFICATE,
+    TL_HS_IO_ERROR,
+    TL_HS_HANDSHAKE_FAILED,
+    TL_HS_NOT_TLS,
+    TL_HS_HANDSHAKE_FAILURE_ALERT,
+    TL_HS_CA_AS_LEAF,
+    TL_HS_CRL_PROBLEM,
+    TL_HS_PEER_INTERNAL_ERROR,
+    TL_HS_CLIENT_CERTIFICATE_REQUIRED,
+    TL_HS_CLOSED_AFTER_HANDSHAKE,
+    TL_HS_OTHER,
+    TL_HS_REASONS
+};
+
+/* "unknown_ca", "expired", ...: the name in the counters. */
+const char *tl_hs_reason_name(enum tl_hs_reason r);
+
 struct tl_tls_ctx;
 
 /*
@@ -89,7 +123,7 @@ bool tl_stream_tls_close_notified(const struct tl_stream *s);
 
 /* Stats: the reason of a failed handshake as a short key ("unknown_ca", "expired",
  * "name_mismatch", ...), valid after tl_stream_handshake returned TL_IO_ERROR. */
-const char *tl_stream_tls_fail_kind(const struct tl_stream *s);
+enum tl_hs_reason tl_stream_tls_fail_reason(const struct tl_stream *s);
 
 /*
  * The peer closed (EOF, or a reset) right after the handshake, before the connection proved

@@ -8,6 +8,8 @@
  */
 #include "transport/tls_verify.h"
 
+#include "core/sb.h"
+
 #include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -28,386 +30,6 @@
 /* How many names or patterns a failure message lists before it says "N more": a certificate
  * with hundreds of SANs must not push the hint out of the line. */
 #define LIST_MAX 8
-
-/* ---- bounded text builder ---------------------------------------------------------------- */
-
-/* Appends into a caller's buffer, always NUL-terminated; remembers whether anything was cut so
- * that the result can end in "..." instead of silently losing its tail. */
-struct sb {
-    char *out;
-    size_t cap;
-    size_t len;
-    bool cut;
-};
-
-static void sb_init(struct sb *b, char *out, size_t cap)
-{
-    b->out = out;
-    b->cap = cap;
-    b->len = 0;
-    b->cut = false;
-    if (cap > 0) {
-        out[0] = '\0';
-    }
-}
-
-static void sb_putn(struct sb *b, const char *s, size_t n)
-{
-    if (b->cap == 0) {
-        b->cut = b->cut || n > 0;
-        return;
-    }
-    size_t room = b->cap - 1 - b->len;
-    if (n > room) {
-        n = room;
-        b->cut = true;
-    }
-    memcpy(b->out + b->len, s, n);
-    b->len += n;
-    b->out[b->len] = '\0';
-}
-
-static void sb_puts(struct sb *b, const char *s)
-{
-    sb_putn(b, s, strlen(s));
-}
-
-static void sb_printf(struct sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void sb_printf(struct sb *b, const char *fmt, ...)
-{
-    if (b->cap == 0) {
-        b->cut = true;
-        return;
-    }
-    size_t room = b->cap - b->len;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(b->out + b->len, room, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        b->out[b->len] = '\0';
-        return;
-    }
-    if ((size_t)n >= room) {
-        b->len = b->cap - 1;
-        b->cut = true;
-    } else {
-        b->len += (size_t)n;
-    }
-}
-
-/* Writes n bytes a peer or a config file chose: printable ASCII as is, the rest as \xNN. */
-static void sb_put_escaped_n(struct sb *b, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c < 0x7f) {
-            sb_putn(b, s + i, 1);
-        } else {
-            sb_printf(b, "\\x%02X", c);
-        }
-    }
-}
-
-static void sb_put_escaped(struct sb *b, const char *s)
-{
-    sb_put_escaped_n(b, s, strlen(s));
-}
-
-static size_t sb_done(struct sb *b)
-{
-    if (b->cut && b->cap >= 4) {
-        memcpy(b->out + b->cap - 4, "...", 4);
-        b->len = b->cap - 1;
-    }
-    return b->len;
-}
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0) {
-        return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-/* ---- host names --------------------------------------------------------------------------- */
-
-/* Our own ASCII folding: tolower() depends on the locale, and names are ASCII (RFC 5425 §5.2
- * compares internationalised names in their ACE form). */
-static unsigned char lower(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + ('a' - 'A')) : c;
-}
-
-static bool ascii_eq(const char *a, size_t alen, const char *b, size_t blen)
-{
-    if (alen != blen) {
-        return false;
-    }
-    for (size_t i = 0; i < alen; i++) {
-        if (lower((unsigned char)a[i]) != lower((unsigned char)b[i])) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/* LDH (RFC 1123 §2.1) plus '_', which real certificates and service names carry. */
-static bool is_host_char(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_';
-}
-
-enum host_problem {
-    HOST_OK = 0,
-    HOST_EMPTY,
-    HOST_EMPTY_LABEL,
-    HOST_STAR,
-    HOST_BAD_CHAR,
-};
-
-/* Checks s[0..len) as a host name; `at` gets the offset of the first offending byte. */
-static enum host_problem host_check(const char *s, size_t len, size_t *at)
-{
-    *at = 0;
-    if (len == 0) {
-        return HOST_EMPTY;
-    }
-    size_t label = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        *at = i;
-        if (c == '.') {
-            if (label == 0) {
-                return HOST_EMPTY_LABEL;
-            }
-            label = 0;
-        } else if (c == '*') {
-            return HOST_STAR;
-        } else if (!is_host_char(c)) {
-            return HOST_BAD_CHAR;
-        } else {
-            label++;
-        }
-    }
-    *at = len;
-    return label == 0 ? HOST_EMPTY_LABEL : HOST_OK;
-}
-
-static bool is_host(const char *s, size_t len)
-{
-    size_t at;
-    return host_check(s, len, &at) == HOST_OK;
-}
-
-/* Length without one trailing dot: "host.example.net." names the same host as
- * "host.example.net" (the absolute form), so either may be configured or presented. */
-static size_t strip_dot(const char *s)
-{
-    size_t n = strlen(s);
-    if (n > 0 && s[n - 1] == '.') {
-        n--;
-    }
-    return n;
-}
-
-/* RFC 1123 §2.1: a top-level label is never all digits, so a name ending in one is an address
- * written as text, and a wildcard must not stand for one of its octets. */
-static bool is_address_like(const char *s, size_t len)
-{
-    size_t i = len;
-    while (i > 0 && s[i - 1] != '.') {
-        if (s[i - 1] < '0' || s[i - 1] > '9') {
-            return false;
-        }
-        i--;
-    }
-    return i < len;
-}
-
-/*
- * "*." + suffix against a host name: the wildcard stands for exactly one whole, non-empty,
- * left-most label (RFC 5425 §5.2: "*.example.com" matches neither "example.com" nor
- * "a.b.example.com"). min_dots: how many dots the suffix needs (certificate wildcards may not
- * cover a whole top-level domain).
- */
-static bool wildcard_match(const char *suffix, size_t slen, const char *name, size_t nlen,
-                           size_t min_dots)
-{
-    if (!is_host(suffix, slen) || !is_host(name, nlen) || is_address_like(name, nlen)) {
-        return false;
-    }
-    size_t dots = 0;
-    for (size_t i = 0; i < slen; i++) {
-        dots += suffix[i] == '.';
-    }
-    if (dots < min_dots) {
-        return false;
-    }
-    const char *dot = memchr(name, '.', nlen);
-    if (dot == NULL) {
-        return false;
-    }
-    size_t rest = nlen - (size_t)(dot - name) - 1;
-    return ascii_eq(dot + 1, rest, suffix, slen);
-}
-
-static bool starts_wild(const char *s, size_t len)
-{
-    return len >= 2 && s[0] == '*' && s[1] == '.';
-}
-
-bool tl_name_match(const char *pattern, const char *name)
-{
-    if (pattern == NULL || name == NULL) {
-        return false;
-    }
-    size_t plen = strip_dot(pattern);
-    size_t nlen = strip_dot(name);
-    if (!is_host(name, nlen)) {
-        return false;
-    }
-    if (starts_wild(pattern, plen)) {
-        return wildcard_match(pattern + 2, plen - 2, name, nlen, 0);
-    }
-    return is_host(pattern, plen) && ascii_eq(pattern, plen, name, nlen);
-}
-
-bool tl_cert_name_match(const char *cert_dns_name, const char *wanted)
-{
-    if (cert_dns_name == NULL || wanted == NULL) {
-        return false;
-    }
-    size_t clen = strip_dot(cert_dns_name);
-    size_t wlen = strip_dot(wanted);
-    if (!is_host(wanted, wlen)) {
-        return false;
-    }
-    if (starts_wild(cert_dns_name, clen)) {
-        return wildcard_match(cert_dns_name + 2, clen - 2, wanted, wlen, 1);
-    }
-    return is_host(cert_dns_name, clen) && ascii_eq(cert_dns_name, clen, wanted, wlen);
-}
-
-bool tl_name_pattern_check(const char *pattern, char *err, size_t errlen)
-{
-    struct tl_san_ip ip;
-    if (pattern == NULL || pattern[0] == '\0') {
-        set_err(err, errlen, "empty peer name: it can never match");
-        return false;
-    }
-    if (tl_ip_pattern_parse(pattern, &ip)) {
-        return true;
-    }
-    size_t len = strip_dot(pattern);
-    size_t skip = starts_wild(pattern, len) ? 2 : 0;
-    size_t at;
-    enum host_problem pr = host_check(pattern + skip, len - skip, &at);
-    if (pr == HOST_OK) {
-        return true;
-    }
-    char shown[160];
-    struct sb b;
-    sb_init(&b, shown, sizeof(shown));
-    sb_put_escaped(&b, pattern);
-    sb_done(&b);
-    unsigned char c = (unsigned char)pattern[skip + at];
-    switch (pr) {
-    case HOST_STAR:
-        set_err(err, errlen,
-                "'%s': '*' is a wildcard only as the whole left-most label (\"*.example.net\"); "
-                "here it is a literal character and the name can never match", shown);
-        break;
-    case HOST_BAD_CHAR:
-        if (c >= 0x80) {
-            set_err(err, errlen,
-                    "'%s': byte 0x%02X at character %zu is not allowed in a host name; "
-                    "write internationalised names in ACE form (xn--...), RFC 5425 section 5.2",
-                    shown, c, skip + at + 1);
-        } else if (c >= 0x20 && c < 0x7f) {
-            set_err(err, errlen,
-                    "'%s': '%c' at character %zu is not allowed in a host name, so the name "
-                    "can never match", shown, c, skip + at + 1);
-        } else {
-            set_err(err, errlen,
-                    "'%s': byte 0x%02X at character %zu is not allowed in a host name, so the "
-                    "name can never match", shown, c, skip + at + 1);
-        }
-        break;
-    case HOST_EMPTY:
-    case HOST_EMPTY_LABEL:
-    case HOST_OK:
-    default:
-        set_err(err, errlen, "'%s' has an empty label (a leading dot or '..'), so it can never "
-                "match", shown);
-        break;
-    }
-    return false;
-}
-
-/* ---- IP addresses ------------------------------------------------------------------------- */
-
-bool tl_ip_pattern_parse(const char *pattern, struct tl_san_ip *out)
-{
-    memset(out, 0, sizeof(*out));
-    if (pattern == NULL) {
-        return false;
-    }
-    char buf[INET6_ADDRSTRLEN + 2];
-    size_t len = strlen(pattern);
-    const char *p = pattern;
-    /* "[v6]" is how addresses are written next to a port; accept it on its own too. */
-    if (len >= 2 && pattern[0] == '[' && pattern[len - 1] == ']') {
-        p = pattern + 1;
-        len -= 2;
-    }
-    if (len == 0 || len >= sizeof(buf)) {
-        return false;
-    }
-    memcpy(buf, p, len);
-    buf[len] = '\0';
-    if (p == pattern && inet_pton(AF_INET, buf, out->addr) == 1) {
-        out->family = AF_INET;
-    } else if (inet_pton(AF_INET6, buf, out->addr) == 1) {
-        out->family = AF_INET6;
-    } else {
-        memset(out, 0, sizeof(*out));
-        return false;
-    }
-    inet_ntop(out->family, out->addr, out->text, sizeof(out->text));
-    return true;
-}
-
-static size_t ip_len(int family)
-{
-    return family == AF_INET ? 4 : 16;
-}
-
-static bool ip_equal(const struct tl_san_ip *a, const struct tl_san_ip *b)
-{
-    /* RFC 5425 §5.2: octet comparison. Families must agree: an IPv4-mapped IPv6 SAN is a
-     * different identity from the IPv4 one (RFC 6125 gives no mapping rule). */
-    return a->family != 0 && a->family == b->family &&
-           memcmp(a->addr, b->addr, ip_len(a->family)) == 0;
-}
-
-bool tl_ip_match(const char *pattern, const struct tl_san_ip *ip)
-{
-    struct tl_san_ip want;
-    if (ip == NULL || !tl_ip_pattern_parse(pattern, &want)) {
-        return false;
-    }
-    return ip_equal(&want, ip);
-}
 
 /* ---- certificate contents ----------------------------------------------------------------- */
 
@@ -515,10 +137,10 @@ static bool read_sans(X509 *x, struct tl_peer_cert *out, char *err, size_t errle
             return true;
         }
         if (crit == -2) {
-            set_err(err, errlen, "the certificate has more than one subjectAltName extension "
+            tl_set_err(err, errlen, "the certificate has more than one subjectAltName extension "
                     "(RFC 5280 section 4.2 forbids it)");
         } else {
-            set_err(err, errlen, "the certificate's subjectAltName extension cannot be decoded");
+            tl_set_err(err, errlen, "the certificate's subjectAltName extension cannot be decoded");
         }
         return false;
     }
@@ -565,7 +187,7 @@ static bool read_sans(X509 *x, struct tl_peer_cert *out, char *err, size_t errle
     ok = true;
     goto out;
 oom:
-    set_err(err, errlen, "out of memory while reading the certificate's names");
+    tl_set_err(err, errlen, "out of memory while reading the certificate's names");
 out:
     GENERAL_NAMES_free(gens);
     return ok;
@@ -593,22 +215,22 @@ void tl_asn1_time_text(const ASN1_TIME *t, char *text, size_t cap, time_t *when)
     }
 }
 
-static void hex_colons(const char *label, const unsigned char *md, size_t len, struct sb *b)
+static void hex_colons(const char *label, const unsigned char *md, size_t len, struct tl_sb *b)
 {
     static const char hex[] = "0123456789ABCDEF";
-    sb_puts(b, label);
+    tl_sb_puts(b, label);
     for (size_t i = 0; i < len; i++) {
         char pair[3] = { hex[md[i] >> 4], hex[md[i] & 15], ':' };
-        sb_putn(b, pair, i + 1 < len ? 3 : 2);
+        tl_sb_putn(b, pair, i + 1 < len ? 3 : 2);
     }
 }
 
 static void fp_text(const char *label, const unsigned char *md, size_t len, char *out, size_t cap)
 {
-    struct sb b;
-    sb_init(&b, out, cap);
+    struct tl_sb b;
+    tl_sb_init(&b, out, cap);
     hex_colons(label, md, len, &b);
-    sb_done(&b);
+    tl_sb_done(&b);
 }
 
 static bool read_digests(X509 *x, struct tl_peer_cert *out)
@@ -642,21 +264,21 @@ bool tl_peer_cert_from_x509(X509 *x, struct tl_peer_cert *out, char *err, size_t
 {
     memset(out, 0, sizeof(*out));
     if (x == NULL) {
-        set_err(err, errlen, "no certificate");
+        tl_set_err(err, errlen, "no certificate");
         return false;
     }
     out->subject = name_oneline(X509_get_subject_name(x));
     out->issuer = name_oneline(X509_get_issuer_name(x));
     out->serial = serial_hex(X509_get0_serialNumber(x));
     if (out->subject == NULL || out->issuer == NULL || out->serial == NULL || !read_cn(x, out)) {
-        set_err(err, errlen, "out of memory while reading the certificate");
+        tl_set_err(err, errlen, "out of memory while reading the certificate");
         goto fail;
     }
     if (!read_sans(x, out, err, errlen)) {
         goto fail;
     }
     if (!read_digests(x, out)) {
-        set_err(err, errlen, "cannot compute the certificate's SHA-256/SHA-1 digest");
+        tl_set_err(err, errlen, "cannot compute the certificate's SHA-256/SHA-1 digest");
         goto fail;
     }
     tl_asn1_time_text(X509_get0_notBefore(x), out->not_before, sizeof(out->not_before),
@@ -688,39 +310,39 @@ void tl_peer_cert_fini(struct tl_peer_cert *pc)
 }
 
 /* The names a certificate is matched by, at most `max` of them, then "... (N more)". */
-static void put_names(struct sb *b, const struct tl_peer_cert *pc, size_t max)
+static void put_names(struct tl_sb *b, const struct tl_peer_cert *pc, size_t max)
 {
     size_t total = pc->n_dns + pc->n_ips + (pc->n_dns == 0 && pc->cn != NULL);
     size_t shown = 0;
     if (total == 0) {
-        sb_puts(b, "no names");
+        tl_sb_puts(b, "no names");
         return;
     }
     for (size_t i = 0; i < pc->n_dns && shown < max; i++, shown++) {
-        sb_printf(b, "%sDNS:%s", shown ? ", " : "", pc->dns[i]);
+        tl_sb_printf(b, "%sDNS:%s", shown ? ", " : "", pc->dns[i]);
     }
     for (size_t i = 0; i < pc->n_ips && shown < max; i++, shown++) {
-        sb_printf(b, "%sIP:%s", shown ? ", " : "", pc->ips[i].text);
+        tl_sb_printf(b, "%sIP:%s", shown ? ", " : "", pc->ips[i].text);
     }
     if (pc->n_dns == 0 && pc->cn != NULL && shown < max) {
-        sb_printf(b, "%sCN:%s", shown ? ", " : "", pc->cn);
+        tl_sb_printf(b, "%sCN:%s", shown ? ", " : "", pc->cn);
         shown++;
     }
     if (shown < total) {
-        sb_printf(b, ", ... (%zu more)", total - shown);
+        tl_sb_printf(b, ", ... (%zu more)", total - shown);
     }
 }
 
 size_t tl_peer_cert_names(const struct tl_peer_cert *pc, char *out, size_t cap)
 {
-    struct sb b;
-    sb_init(&b, out, cap);
+    struct tl_sb b;
+    tl_sb_init(&b, out, cap);
     if (pc == NULL) {
-        sb_puts(&b, "no certificate");
+        tl_sb_puts(&b, "no certificate");
     } else {
         put_names(&b, pc, SIZE_MAX);
     }
-    return sb_done(&b);
+    return tl_sb_done(&b);
 }
 
 static bool name_permitted(const char *name, const char *pattern)
@@ -741,7 +363,7 @@ bool tl_peer_cert_permitted(const struct tl_peer_cert *pc, const char *const *pa
         }
         if (tl_ip_pattern_parse(p, &want)) {
             for (size_t j = 0; j < pc->n_ips; j++) {
-                if (ip_equal(&want, &pc->ips[j])) {
+                if (tl_san_ip_equal(&want, &pc->ips[j])) {
                     return true;
                 }
             }
@@ -763,149 +385,14 @@ bool tl_peer_cert_permitted(const struct tl_peer_cert *pc, const char *const *pa
     return false;
 }
 
-/* ---- fingerprints ------------------------------------------------------------------------- */
-
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    c = lower(c);
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    return -1;
-}
-
-static void describe_char(unsigned char c, char *out, size_t cap)
-{
-    if (c >= 0x21 && c < 0x7f) {
-        snprintf(out, cap, "'%c'", c);
-    } else if (c == ' ') {
-        snprintf(out, cap, "a space");
-    } else {
-        snprintf(out, cap, "byte 0x%02X", c);
-    }
-}
-
-static bool fp_label(const char *s, size_t n, struct tl_fingerprint *out)
-{
-    if (ascii_eq(s, n, "sha256", 6) || ascii_eq(s, n, "sha-256", 7)) {
-        out->alg = TL_FP_SHA256;
-        out->len = TL_SHA256_LEN;
-        return true;
-    }
-    if (ascii_eq(s, n, "sha1", 4) || ascii_eq(s, n, "sha-1", 5)) {
-        out->alg = TL_FP_SHA1;
-        out->len = TL_SHA1_LEN;
-        return true;
-    }
-    return false;
-}
-
-static const char *fp_alg_name(enum tl_fp_alg alg)
-{
-    return alg == TL_FP_SHA1 ? "SHA1" : "SHA256";
-}
-
-bool tl_fingerprint_parse(const char *text, struct tl_fingerprint *out, char *err, size_t errlen)
-{
-    memset(out, 0, sizeof(*out));
-    if (text == NULL || text[0] == '\0') {
-        set_err(err, errlen, "empty fingerprint; expected e.g. \"SHA256:AB:CD:...\"");
-        return false;
-    }
-    const char *colon = strchr(text, ':');
-    size_t llen = colon != NULL ? (size_t)(colon - text) : strlen(text);
-    if (!fp_label(text, llen, out)) {
-        bool hexish = llen > 0;
-        for (size_t i = 0; i < llen; i++) {
-            hexish = hexish && hexval((unsigned char)text[i]) >= 0;
-        }
-        if (colon == NULL || hexish) {
-            set_err(err, errlen, "fingerprint has no algorithm label; write it as "
-                    "\"SHA256:<hex>\" or \"SHA1:<hex>\"");
-        } else {
-            /* Show the label, not the whole line: it may be a pasted key or garbage. */
-            char shown[100];
-            struct sb b;
-            sb_init(&b, shown, sizeof(shown));
-            sb_put_escaped_n(&b, text, llen < 24 ? llen : 24);
-            sb_done(&b);
-            set_err(err, errlen, "unknown fingerprint algorithm '%s'; expected SHA256 or SHA1 "
-                    "(also written sha-256, sha-1)", shown);
-        }
-        memset(out, 0, sizeof(*out));
-        return false;
-    }
-    if (colon == NULL) {
-        set_err(err, errlen, "%s fingerprint has no digest; expected \"%s:<hex>\"",
-                fp_alg_name(out->alg), fp_alg_name(out->alg));
-        memset(out, 0, sizeof(*out));
-        return false;
-    }
-    size_t nbytes = 0;
-    const char *p = colon + 1;
-    bool after_colon = true;  /* the label's colon: a byte must come first */
-    while (*p != '\0') {
-        size_t pos = (size_t)(p - text) + 1;
-        if (*p == ':') {
-            if (after_colon || p[1] == '\0') {
-                set_err(err, errlen, "fingerprint has a misplaced ':' at character %zu; write "
-                        "each byte as two hex digits, optionally separated by single colons",
-                        pos);
-                goto fail;
-            }
-            after_colon = true;
-            p++;
-            continue;
-        }
-        int hi = hexval((unsigned char)p[0]);
-        int lo = hi >= 0 && p[1] != '\0' ? hexval((unsigned char)p[1]) : -1;
-        if (hi < 0 || lo < 0) {
-            if (hi >= 0 && (p[1] == '\0' || p[1] == ':')) {
-                set_err(err, errlen, "fingerprint has a lone hex digit at character %zu; each "
-                        "byte is two hex digits", pos);
-            } else {
-                char what[24];
-                describe_char((unsigned char)p[hi < 0 ? 0 : 1], what, sizeof(what));
-                set_err(err, errlen, "fingerprint has %s at character %zu where a hex digit "
-                        "was expected", what, hi < 0 ? pos : pos + 1);
-            }
-            goto fail;
-        }
-        if (nbytes < out->len) {
-            out->md[nbytes] = (unsigned char)(hi << 4 | lo);
-        }
-        nbytes++;
-        after_colon = false;
-        p += 2;
-    }
-    if (nbytes != out->len) {
-        const char *looks = "";
-        if (out->alg == TL_FP_SHA256 && nbytes == TL_SHA1_LEN) {
-            looks = "; it looks like a SHA1 fingerprint: label it SHA1";
-        } else if (out->alg == TL_FP_SHA1 && nbytes == TL_SHA256_LEN) {
-            looks = "; it looks like a SHA256 fingerprint: label it SHA256";
-        }
-        set_err(err, errlen, "%s fingerprint has %zu bytes, expected %zu (%zu hex digits)%s",
-                fp_alg_name(out->alg), nbytes, out->len, out->len * 2, looks);
-        goto fail;
-    }
-    return true;
-fail:
-    memset(out, 0, sizeof(*out));
-    return false;
-}
-
 size_t tl_fingerprint_format(const struct tl_fingerprint *fp, char *out, size_t cap)
 {
-    struct sb b;
-    sb_init(&b, out, cap);
+    struct tl_sb b;
+    tl_sb_init(&b, out, cap);
     if (fp != NULL && (fp->alg == TL_FP_SHA1 || fp->alg == TL_FP_SHA256)) {
         hex_colons(fp->alg == TL_FP_SHA1 ? "SHA1:" : "SHA256:", fp->md, fp->len, &b);
     }
-    return sb_done(&b);
+    return tl_sb_done(&b);
 }
 
 bool tl_fingerprint_matches(const struct tl_fingerprint *fp, X509 *x)
@@ -1006,80 +493,80 @@ static const char *dn(const char *s)
     return s == NULL ? "(unknown)" : (s[0] == '\0' ? "(empty name)" : s);
 }
 
-static void put_patterns(struct sb *b, const char *const *names, size_t n)
+static void put_patterns(struct tl_sb *b, const char *const *names, size_t n)
 {
-    sb_puts(b, "[");
+    tl_sb_puts(b, "[");
     for (size_t i = 0; i < n && i < LIST_MAX; i++) {
-        sb_puts(b, i ? ", " : "");
-        sb_put_escaped(b, names != NULL && names[i] != NULL ? names[i] : "");
+        tl_sb_puts(b, i ? ", " : "");
+        tl_sb_put_escaped(b, names != NULL && names[i] != NULL ? names[i] : "");
     }
     if (n > LIST_MAX) {
-        sb_printf(b, ", ... (%zu more)", n - LIST_MAX);
+        tl_sb_printf(b, ", ... (%zu more)", n - LIST_MAX);
     }
-    sb_puts(b, "]");
+    tl_sb_puts(b, "]");
 }
 
-static void msg_no_cert(struct sb *b, const struct tl_verify_failure *f)
+static void msg_no_cert(struct tl_sb *b, const struct tl_verify_failure *f)
 {
     if (f->auth_mode != NULL) {
-        sb_puts(b, "the peer sent no certificate but auth mode '");
-        sb_put_escaped(b, f->auth_mode);
-        sb_puts(b, "' requires one");
+        tl_sb_puts(b, "the peer sent no certificate but auth mode '");
+        tl_sb_put_escaped(b, f->auth_mode);
+        tl_sb_puts(b, "' requires one");
     } else {
-        sb_puts(b, "the peer sent no certificate but the auth mode requires one");
+        tl_sb_puts(b, "the peer sent no certificate but the auth mode requires one");
     }
     if (f->side == TL_VERIFY_OUTPUT) {
-        sb_puts(b, "; hint: configure a certificate and key on the server");
+        tl_sb_puts(b, "; hint: configure a certificate and key on the server");
     } else {
-        sb_printf(b, "; hint: configure %s on the client",
+        tl_sb_printf(b, "; hint: configure %s on the client",
                   or_default(f->client_cert_key, "tls.cert_file and tls.key_file"));
     }
 }
 
-static void msg_name(struct sb *b, const struct tl_verify_failure *f)
+static void msg_name(struct tl_sb *b, const struct tl_verify_failure *f)
 {
     const struct tl_peer_cert *pc = f->peer;
     bool out = f->side == TL_VERIFY_OUTPUT;
     const char *key = or_default(f->names_key, out ? "the server name" : "permitted_peers");
     size_t total = pc->n_dns + pc->n_ips + (pc->n_dns == 0 && pc->cn != NULL);
     if (total == 0) {
-        sb_printf(b, "certificate (subject %s) carries no DNS name, IP address or CN to match "
+        tl_sb_printf(b, "certificate (subject %s) carries no DNS name, IP address or CN to match "
                   "%s ", dn(pc->subject), key);
         put_patterns(b, f->names, f->n_names);
-        sb_puts(b, "; hint: reissue it with a subjectAltName naming the host");
+        tl_sb_puts(b, "; hint: reissue it with a subjectAltName naming the host");
         return;
     }
-    sb_puts(b, "certificate names ");
+    tl_sb_puts(b, "certificate names ");
     put_names(b, pc, LIST_MAX);
-    sb_printf(b, " do not match %s ", key);
+    tl_sb_printf(b, " do not match %s ", key);
     put_patterns(b, f->names, f->n_names);
     if (out) {
-        sb_puts(b, "; hint: connect to the server by one of these names, or reissue its "
+        tl_sb_puts(b, "; hint: connect to the server by one of these names, or reissue its "
                 "certificate with the name you use");
     } else {
-        sb_printf(b, "; hint: add one of its names to %s", key);
+        tl_sb_printf(b, "; hint: add one of its names to %s", key);
     }
 }
 
-static void msg_fingerprint(struct sb *b, const struct tl_verify_failure *f)
+static void msg_fingerprint(struct tl_sb *b, const struct tl_verify_failure *f)
 {
     const struct tl_peer_cert *pc = f->peer;
     const char *key = or_default(f->fp_key, "fingerprints");
-    sb_printf(b, "certificate fingerprint %s (subject %s) is not in %s; hint: if this peer is "
+    tl_sb_printf(b, "certificate fingerprint %s (subject %s) is not in %s; hint: if this peer is "
               "legitimate, add this line to %s: \"%s\"", pc->sha256_text, dn(pc->subject), key,
               key, pc->sha256_text);
 }
 
-static void msg_ca_as_leaf(struct sb *b, const struct tl_verify_failure *f)
+static void msg_ca_as_leaf(struct tl_sb *b, const struct tl_verify_failure *f)
 {
     const struct tl_peer_cert *pc = f->peer;
-    sb_printf(b, "certificate (subject %s) is a CA certificate (basicConstraints CA:TRUE), not "
+    tl_sb_printf(b, "certificate (subject %s) is a CA certificate (basicConstraints CA:TRUE), not "
               "a leaf: a CA certificate is never accepted as a peer's own certificate; hint: "
               "issue the %s a leaf certificate (CA:FALSE) from the CA", dn(pc->subject),
               f->side == TL_VERIFY_OUTPUT ? "server" : "client");
 }
 
-static void msg_chain(struct sb *b, const struct tl_verify_failure *f)
+static void msg_chain(struct tl_sb *b, const struct tl_verify_failure *f)
 {
     const struct tl_peer_cert *c = f->at_depth != NULL ? f->at_depth : f->peer;
     const char *subject = dn(c != NULL ? c->subject : NULL);
@@ -1093,68 +580,68 @@ static void msg_chain(struct sb *b, const struct tl_verify_failure *f)
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
     case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
     case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
-        sb_printf(b, "certificate verify failed: the peer's certificate was issued by '%s'",
+        tl_sb_printf(b, "certificate verify failed: the peer's certificate was issued by '%s'",
                   issuer);
         if (f->depth > 0 && c != NULL && strcmp(subject, issuer) != 0) {
-            sb_printf(b, " (through '%s')", subject);
+            tl_sb_printf(b, " (through '%s')", subject);
         }
-        sb_printf(b, " which is not among the trusted CAs; hint: add that CA to %s", ca_key);
+        tl_sb_printf(b, " which is not among the trusted CAs; hint: add that CA to %s", ca_key);
         if (f->x509_result != X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN) {
             /* Field survey pain 9: a peer that sends only its leaf looks exactly like this. */
-            sb_puts(b, "; if it is an intermediate CA, the peer must send it after its own "
+            tl_sb_puts(b, "; if it is an intermediate CA, the peer must send it after its own "
                     "certificate in its cert file");
         }
         break;
     case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-        sb_printf(b, "certificate verify failed: the peer's certificate '%s' is self-signed and "
+        tl_sb_printf(b, "certificate verify failed: the peer's certificate '%s' is self-signed and "
                   "not among the trusted CAs; hint: add it to %s", subject, ca_key);
         if (c != NULL) {
-            sb_printf(b, ", or list its fingerprint \"%s\" in %s", c->sha256_text,
+            tl_sb_printf(b, ", or list its fingerprint \"%s\" in %s", c->sha256_text,
                       or_default(f->fp_key, "fingerprints"));
         }
         break;
     case X509_V_ERR_CERT_HAS_EXPIRED:
-        sb_printf(b, "certificate expired on %s (subject %s); hint: %s",
+        tl_sb_printf(b, "certificate expired on %s (subject %s); hint: %s",
                   c != NULL ? c->not_after : "(unknown date)", subject,
                   f->depth > 0 ? "renew that CA certificate (in the peer's chain or in the CA file)"
                                : "renew the peer's certificate");
         break;
     case X509_V_ERR_CERT_NOT_YET_VALID:
-        sb_printf(b, "certificate is not valid before %s (subject %s); hint: check the clocks of "
+        tl_sb_printf(b, "certificate is not valid before %s (subject %s); hint: check the clocks of "
                   "both hosts", c != NULL ? c->not_before : "(unknown date)", subject);
         break;
     case X509_V_ERR_CERT_REVOKED:
         if (f->depth > 0) {
             /* CRLs are checked for the whole chain: an intermediate CA can be revoked. */
-            sb_printf(b, "the CA certificate '%s' (serial %s) in the peer's chain has been revoked "
+            tl_sb_printf(b, "the CA certificate '%s' (serial %s) in the peer's chain has been revoked "
                       "by the CRL in %s; hint: the peer needs a certificate from a CA that is not "
                       "revoked", subject, c != NULL && c->serial != NULL ? c->serial : "?",
                       crl_key);
             break;
         }
-        sb_printf(b, "certificate (%s, serial %s) has been revoked by the CRL in %s; hint: the "
+        tl_sb_printf(b, "certificate (%s, serial %s) has been revoked by the CRL in %s; hint: the "
                   "peer needs a new certificate", subject,
                   c != NULL && c->serial != NULL ? c->serial : "?", crl_key);
         break;
     case X509_V_ERR_UNABLE_TO_GET_CRL:
-        sb_printf(b, "certificate verify failed: no CRL issued by '%s' was found in %s; hint: add "
+        tl_sb_printf(b, "certificate verify failed: no CRL issued by '%s' was found in %s; hint: add "
                   "that CA's current CRL to %s", issuer, crl_key, crl_key);
         break;
     case X509_V_ERR_CRL_HAS_EXPIRED:
-        sb_printf(b, "the CRL issued by '%s' in %s has expired; hint: fetch a fresh CRL from that "
+        tl_sb_printf(b, "the CRL issued by '%s' in %s has expired; hint: fetch a fresh CRL from that "
                   "CA", issuer, crl_key);
         break;
     case X509_V_ERR_CRL_NOT_YET_VALID:
-        sb_printf(b, "the CRL issued by '%s' in %s is not valid yet; hint: check this host's "
+        tl_sb_printf(b, "the CRL issued by '%s' in %s is not valid yet; hint: check this host's "
                   "clock", issuer, crl_key);
         break;
     case X509_V_ERR_INVALID_PURPOSE:
-        sb_printf(b, "certificate (subject %s) is not allowed for TLS %s authentication by its "
+        tl_sb_printf(b, "certificate (subject %s) is not allowed for TLS %s authentication by its "
                   "extended key usage; hint: reissue it with extendedKeyUsage %s", subject,
                   out ? "server" : "client", out ? "serverAuth" : "clientAuth");
         break;
     default:
-        sb_printf(b, "certificate verify failed: %s (subject %s, depth %d)",
+        tl_sb_printf(b, "certificate verify failed: %s (subject %s, depth %d)",
                   tl_verify_reason(f->x509_result), subject, f->depth);
         break;
     }
@@ -1162,11 +649,11 @@ static void msg_chain(struct sb *b, const struct tl_verify_failure *f)
 
 size_t tl_verify_message(const struct tl_verify_failure *f, char *out, size_t cap)
 {
-    struct sb b;
-    sb_init(&b, out, cap);
+    struct tl_sb b;
+    tl_sb_init(&b, out, cap);
     if (f == NULL) {
-        sb_puts(&b, "certificate verification failed");
-        return sb_done(&b);
+        tl_sb_puts(&b, "certificate verification failed");
+        return tl_sb_done(&b);
     }
     enum tl_verify_fail kind = f->kind;
     if (kind == TL_VERIFY_CHAIN && (f->x509_result == X509_V_ERR_HOSTNAME_MISMATCH ||
@@ -1195,10 +682,10 @@ size_t tl_verify_message(const struct tl_verify_failure *f, char *out, size_t ca
         msg_ca_as_leaf(&b, f);
         break;
     default:
-        sb_puts(&b, "certificate verification failed");
+        tl_sb_puts(&b, "certificate verification failed");
         break;
     }
-    return sb_done(&b);
+    return tl_sb_done(&b);
 }
 
 /* ---- alerts ------------------------------------------------------------------------------- */
@@ -1250,10 +737,10 @@ bool tl_alert_refuses_cert(int alert)
 
 /* "our certificate (DNS:a.example.net, ...)" material: at most 4 names, so that the hint
  * keeps its room in a log line. */
-static void put_our_names(struct sb *b, const struct tl_peer_cert *ours)
+static void put_our_names(struct tl_sb *b, const struct tl_peer_cert *ours)
 {
     if (ours == NULL) {
-        sb_puts(b, "none");
+        tl_sb_puts(b, "none");
         return;
     }
     put_names(b, ours, 4);
@@ -1266,7 +753,7 @@ size_t tl_alert_message(int alert, enum tl_verify_side side, const struct tl_pee
     const char *who = client ? "the loghost" : "the client";
     const char *keys = or_default(cert_keys, "tls.cert_file and tls.key_file");
     const char *issuer = dn(ours != NULL ? ours->issuer : NULL);
-    struct sb b;
+    struct tl_sb b;
     if (!tl_alert_refuses_cert(alert) && alert != TL_ALERT_HANDSHAKE_FAILURE &&
         alert != TL_ALERT_INTERNAL_ERROR) {
         if (cap > 0) {
@@ -1274,11 +761,11 @@ size_t tl_alert_message(int alert, enum tl_verify_side side, const struct tl_pee
         }
         return 0;
     }
-    sb_init(&b, out, cap);
+    tl_sb_init(&b, out, cap);
     if (alert == TL_ALERT_CERTIFICATE_REQUIRED || (ours == NULL && client)) {
-        sb_printf(&b, "%s requires a client certificate (alert %s); hint: set %s", who,
+        tl_sb_printf(&b, "%s requires a client certificate (alert %s); hint: set %s", who,
                   tl_alert_name(alert), keys);
-        return sb_done(&b);
+        return tl_sb_done(&b);
     }
     switch (alert) {
     case TL_ALERT_ACCESS_DENIED:
@@ -1286,71 +773,71 @@ size_t tl_alert_message(int alert, enum tl_verify_side side, const struct tl_pee
         /* tlslogd sends certificate_unknown for a name or fingerprint it does not permit:
          * OpenSSL 3.0 maps verification results to a fixed set of alerts, without
          * access_denied. */
-        sb_printf(&b, "%s refused our certificate: alert %s: it does not permit the names in "
+        tl_sb_printf(&b, "%s refused our certificate: alert %s: it does not permit the names in "
                   "our certificate (", who, tl_alert_name(alert));
         put_our_names(&b, ours);
         if (client) {
-            sb_printf(&b, "), or our fingerprint %s; hint: ask for one of them to be added to "
+            tl_sb_printf(&b, "), or our fingerprint %s; hint: ask for one of them to be added to "
                       "its permitted_peers (or the fingerprint to its fingerprints), or use a "
                       "certificate with a permitted name", ours->sha256_text);
         } else {
-            sb_puts(&b, ") for the name it connects to; hint: the client must connect by one of "
+            tl_sb_puts(&b, ") for the name it connects to; hint: the client must connect by one of "
                     "these names, or permit one (tlslogd: tls.permitted_peers, rsyslog: "
                     "StreamDriverPermittedPeers), or pin our fingerprint");
         }
         break;
     case TL_ALERT_UNKNOWN_CA:
-        sb_printf(&b, "%s refused our certificate: alert unknown_ca: it does not trust '%s', the "
+        tl_sb_printf(&b, "%s refused our certificate: alert unknown_ca: it does not trust '%s', the "
                   "CA that issued our certificate; hint: install that CA's certificate in its CA "
                   "file (tlslogd: tls.ca_file, rsyslog: DefaultNetstreamDriverCAFile, syslog-ng: "
                   "ca-file()), or, if it is an intermediate CA, append it to our certificate file", who,
                   issuer);
         break;
     case TL_ALERT_CERTIFICATE_EXPIRED:
-        sb_printf(&b, "%s refused our certificate: alert certificate_expired: our certificate "
+        tl_sb_printf(&b, "%s refused our certificate: alert certificate_expired: our certificate "
                   "(valid until %s) has expired by its clock, or a CRL it checks has; hint: renew "
                   "our certificate, or compare the two hosts' clocks", who,
                   ours->not_after);
         break;
     case TL_ALERT_CERTIFICATE_REVOKED:
-        sb_printf(&b, "%s refused our certificate: alert certificate_revoked: our certificate "
+        tl_sb_printf(&b, "%s refused our certificate: alert certificate_revoked: our certificate "
                   "(serial %s) or a CA above it is revoked by a CRL it holds; hint: get a new "
                   "certificate", who, ours->serial != NULL ? ours->serial : "?");
         break;
     case TL_ALERT_BAD_CERTIFICATE:
-        sb_printf(&b, "%s refused our certificate: alert bad_certificate: it finds our "
+        tl_sb_printf(&b, "%s refused our certificate: alert bad_certificate: it finds our "
                   "certificate (", who);
         put_our_names(&b, ours);
-        sb_printf(&b, ") invalid: not valid before %s by its clock, a signature that does not "
+        tl_sb_printf(&b, ") invalid: not valid before %s by its clock, a signature that does not "
                   "verify, or (OpenSSL peers) names that do not match the name it %s; hint: its "
                   "log says which", ours->not_before, client ? "expects" : "connects to");
         break;
     case TL_ALERT_UNSUPPORTED_CERTIFICATE:
-        sb_printf(&b, "%s refused our certificate: alert unsupported_certificate: its extended "
+        tl_sb_printf(&b, "%s refused our certificate: alert unsupported_certificate: its extended "
                   "key usage does not allow TLS %s authentication, or it is a CA certificate "
                   "(CA:TRUE); hint: reissue it as a leaf certificate with extendedKeyUsage %s",
                   who, client ? "client" : "server", client ? "clientAuth" : "serverAuth");
         break;
     case TL_ALERT_INTERNAL_ERROR:
-        sb_printf(&b, "%s aborted the handshake with alert internal_error: a tlslogd peer sends "
+        tl_sb_printf(&b, "%s aborted the handshake with alert internal_error: a tlslogd peer sends "
                   "it when it has no current CRL for a CA in our chain ('%s'), or its CRL "
                   "expired; hint: its log names the CRL", who, issuer);
         break;
     case TL_ALERT_HANDSHAKE_FAILURE:
     default:
         if (ours != NULL) {
-            sb_printf(&b, "%s aborted the handshake (alert handshake_failure): it refused our "
+            tl_sb_printf(&b, "%s aborted the handshake (alert handshake_failure): it refused our "
                       "certificate (", who);
             put_our_names(&b, ours);
-            sb_puts(&b, ") without saying why (older tlslogd versions do this when the names "
+            tl_sb_puts(&b, ") without saying why (older tlslogd versions do this when the names "
                     "are not permitted), or there is no cipher in common; hint: its log says "
                     "which");
         } else {
-            sb_printf(&b, "%s aborted the handshake (alert handshake_failure): no cipher in "
+            tl_sb_printf(&b, "%s aborted the handshake (alert handshake_failure): no cipher in "
                       "common, or it wants something we did not send; hint: compare tls.ciphers "
                       "and tls.ciphersuites with its settings; its log says which", who);
         }
         break;
     }
-    return sb_done(&b);
+    return tl_sb_done(&b);
 }
