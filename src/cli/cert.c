@@ -588,10 +588,13 @@ static bool write_replace(const char *path, mode_t mode, const struct pem_out *o
 /* mkdir -p with mode 0700 for what it creates. */
 static bool make_dirs(const char *dir)
 {
+    struct stat st;
     if (!tl_mkdir_p(dir, 0700, true)) {
-        tl_cli_fail(errno == ENOTDIR ? "%s exists and is not a directory (%s)"
-                                     : "cannot create the directory %s: %s",
-                    dir, strerror(errno));
+        tl_cli_fail("cannot create the directory %s: %s", dir, strerror(errno));
+        return false;
+    }
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        tl_cli_fail("%s exists and is not a directory", dir);
         return false;
     }
     return true;

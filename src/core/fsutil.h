@@ -9,7 +9,8 @@
 /*
  * mkdir -p. Creates each missing directory on the way to path with `mode` (before the umask):
  * all of path when `whole`, else only the directories a file at path needs. Returns false
- * with errno set (ENOTDIR when something in the way is not a directory, ENAMETOOLONG, ...).
+ * with errno set (ENOTDIR when something on the way is not a directory, ENAMETOOLONG, ...).
+ * An existing file at path itself is not an error here: opening it as a directory says so.
  */
 bool tl_mkdir_p(const char *path, unsigned mode, bool whole);
 
