@@ -18,8 +18,9 @@
  * bounds of the daemon's.
  *
  * Build (after `make build`) and run:
- *   cc -O2 -D_GNU_SOURCE -Isrc bench/filter_bench.c build/libtlcore.a \
- *      $(pkg-config --libs libpcre2-8 yaml-0.1) -lssl -lcrypto -lpthread -lm -o build/filter_bench
+ *   cc -O2 -D_GNU_SOURCE -Isrc bench/filter_bench.c \
+ *      build/libtl_route.a build/libtl_parse.a build/libtl_core.a \
+ *      $(pkg-config --libs libpcre2-8) -lpthread -lm -o build/filter_bench
  *   build/filter_bench [messages per run, default 2000000]
  */
 #include <stdint.h>

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
-#include <openssl/opensslv.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 #include "conf/conf.h"
 #include "core/log.h"
 #include "daemon/server.h"
+#include "transport/tls.h"
 
 static void usage(FILE *f)
 {
@@ -100,7 +100,7 @@ int main(int argc, char **argv)
             check = true;
             break;
         case 'V':
-            printf("tlslogd %s (%s)\n", TL_VERSION, OPENSSL_VERSION_TEXT);
+            printf("tlslogd %s (%s)\n", TL_VERSION, tl_tls_library_version());
             return 0;
         case 'h':
             usage(stdout);
@@ -164,7 +164,7 @@ int main(int argc, char **argv)
         rc = 1;
     }
     tl_notice("tlslogd %s started: configuration %s, %zu workers, %zu inputs, %zu outputs",
-              TL_VERSION, conf->file, srv.n_workers, srv.n_inputs, srv.n_outputs);
+              TL_VERSION, conf->file, srv.pl.n_workers, srv.pl.n_inputs, srv.pl.n_outputs);
 
     int64_t next_stats = conf->stats_interval_ms ? tl_now_ms() + (int64_t)conf->stats_interval_ms
                                                  : -1;

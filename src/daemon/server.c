@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "in/in.h"
+#include "out/out.h"
 
 static size_t cpu_count(void)
 {
@@ -44,89 +45,88 @@ static bool routed(const struct tl_conf *c, size_t i, size_t o)
 bool tl_server_init(struct tl_server *srv, struct tl_conf *conf)
 {
     memset(srv, 0, sizeof(*srv));
+    struct tl_pipeline *pl = &srv->pl;
     srv->conf = conf;
-    atomic_init(&srv->partial_bytes, 0);
-    srv->n_workers = conf->workers ? conf->workers : cpu_count();
-    srv->outputs = calloc(conf->n_outputs, sizeof(*srv->outputs));
-    srv->inputs = calloc(conf->n_inputs, sizeof(*srv->inputs));
-    srv->workers = calloc(srv->n_workers, sizeof(*srv->workers));
-    if (!srv->outputs || !srv->inputs || !srv->workers) {
+    pl->conf = conf;
+    atomic_init(&pl->partial_bytes, 0);
+    pl->n_workers = conf->workers ? conf->workers : cpu_count();
+    pl->outputs = calloc(conf->n_outputs, sizeof(*pl->outputs));
+    pl->inputs = calloc(conf->n_inputs, sizeof(*pl->inputs));
+    pl->workers = calloc(pl->n_workers, sizeof(*pl->workers));
+    if (!pl->outputs || !pl->inputs || !pl->workers) {
         tl_error("out of memory at start-up");
         return false;
     }
-    srv->n_outputs = conf->n_outputs;
+    /* Every input and output first gets its configuration and kind: a start that fails
+     * half-way stops and frees them all. */
+    pl->n_outputs = conf->n_outputs;
     for (size_t o = 0; o < conf->n_outputs; o++) {
-        /* All of them first: a start that fails half-way stops and frees them all. */
-        srv->outputs[o].conf = &conf->outputs[o];
-        srv->outputs[o].gconf = conf;
-        srv->outputs[o].index = o;
+        struct tl_output *out = &pl->outputs[o];
+        out->conf = &conf->outputs[o];
+        out->ops = tl_output_kind(out->conf->type);
+        out->gconf = conf;
+        out->index = o;
+        atomic_init(&out->reopen, false);
+    }
+    pl->n_inputs = conf->n_inputs;
+    for (size_t i = 0; i < conf->n_inputs; i++) {
+        struct tl_input *in = &pl->inputs[i];
+        in->conf = &conf->inputs[i];
+        in->ops = tl_input_kind(in->conf->transport);
+        in->caps = in->ops->caps;
+        in->index = i;
+        in->pl = pl;
     }
     for (size_t o = 0; o < conf->n_outputs; o++) {
-        struct tl_output *out = &srv->outputs[o];
-        atomic_init(&out->reopen, false);
+        struct tl_output *out = &pl->outputs[o];
         if (!tl_mq_init(&out->q, out->conf->queue_messages, out->conf->queue_memory_bytes)) {
             tl_error("output %s: out of memory for a queue of %zu messages", out->conf->name,
                      out->conf->queue_messages);
             return false;
         }
-        if (out->conf->type == TL_OUT_FORWARD && !tl_out_fwd_init(out)) {
-            return false;
-        }
-        char err[1024];
-        if (!tl_out_file_check(out->conf, err, sizeof(err))) {
-            tl_error("%s", err);
+        out->initialised = true;
+        if (!out->ops->init(out)) {
             return false;
         }
     }
     size_t max_msg = 0;
-    srv->n_inputs = conf->n_inputs;
     for (size_t i = 0; i < conf->n_inputs; i++) {
-        struct tl_input *in = &srv->inputs[i];
-        in->conf = &conf->inputs[i];
-        in->index = i;
-        in->srv = srv;
+        struct tl_input *in = &pl->inputs[i];
         in->outs = calloc(conf->n_outputs, sizeof(*in->outs));
         if (!in->outs) {
             return false;
         }
         for (size_t o = 0; o < conf->n_outputs; o++) {
             if (routed(conf, i, o)) {
-                in->outs[in->n_outs++] = &srv->outputs[o];
-                if (in->conf->transport == TL_TR_RELP) {
-                    srv->outputs[o].settle_waited = true;
+                in->outs[in->n_outs++] = &pl->outputs[o];
+                if (in->caps & TL_IN_ACKS) {
+                    pl->outputs[o].settle_waited = true;
                 }
             }
         }
         if (in->conf->max_message_size > max_msg) {
             max_msg = in->conf->max_message_size;
         }
-        if (in->conf->transport == TL_TR_TLS ||
-            (in->conf->transport == TL_TR_RELP && in->conf->relp_tls)) {
-            char err[1024];
-            char owner[96];
-            snprintf(owner, sizeof(owner), "input %s", in->conf->name);
-            if (!tl_tls_slot_init(&in->tls, &in->conf->tls, TL_TLS_SERVER, owner, err,
-                                  sizeof(err))) {
-                tl_error("%s", err);
-                return false;
-            }
-            in->has_tls = true;
-        }
-    }
-    srv->scratch_size = max_msg + 65536;
-    for (size_t i = 0; i < conf->n_inputs; i++) {
-        if (!tl_in_bind(&srv->inputs[i], srv->n_workers)) {
+        in->initialised = true;
+        if (!in->ops->init(in)) {
             return false;
         }
     }
-    for (size_t w = 0; w < srv->n_workers; w++) {
-        srv->workers[w] = tl_worker_new(srv, w);
-        if (!srv->workers[w]) {
+    pl->scratch_size = max_msg + 65536;
+    for (size_t i = 0; i < conf->n_inputs; i++) {
+        if (!pl->inputs[i].ops->bind(&pl->inputs[i], pl->n_workers)) {
+            return false;
+        }
+    }
+    for (size_t w = 0; w < pl->n_workers; w++) {
+        pl->workers[w] = tl_worker_new(pl, w);
+        if (!pl->workers[w]) {
             tl_error("out of memory creating worker %zu", w);
             return false;
         }
         for (size_t i = 0; i < conf->n_inputs; i++) {
-            if (!tl_in_attach(&srv->inputs[i], srv->workers[w], w)) {
+            struct tl_input *in = &pl->inputs[i];
+            if (!in->ops->attach(in, pl->workers[w], w)) {
                 return false;
             }
         }
@@ -136,19 +136,17 @@ bool tl_server_init(struct tl_server *srv, struct tl_conf *conf)
 
 bool tl_server_start(struct tl_server *srv)
 {
-    for (size_t o = 0; o < srv->n_outputs; o++) {
-        struct tl_output *out = &srv->outputs[o];
-        void *(*main_fn)(void *) =
-            out->conf->type == TL_OUT_FORWARD ? tl_out_fwd_main : tl_out_file_main;
-        int rc = pthread_create(&out->thread, NULL, main_fn, out);
+    for (size_t o = 0; o < srv->pl.n_outputs; o++) {
+        struct tl_output *out = &srv->pl.outputs[o];
+        int rc = pthread_create(&out->thread, NULL, out->ops->run, out);
         if (rc != 0) {
             tl_error("output %s: cannot start thread: %s", out->conf->name, strerror(rc));
             return false;
         }
         out->started = true;
     }
-    for (size_t w = 0; w < srv->n_workers; w++) {
-        if (!tl_worker_start(srv->workers[w])) {
+    for (size_t w = 0; w < srv->pl.n_workers; w++) {
+        if (!tl_worker_start(srv->pl.workers[w])) {
             return false;
         }
     }
@@ -162,9 +160,9 @@ void tl_server_stop(struct tl_server *srv)
      * wait as long as the longest of them, then the queues close. */
     int64_t start = tl_now_ms();
     int64_t last = start;
-    uint64_t *dropped_before = calloc(srv->n_outputs ? srv->n_outputs : 1, sizeof(uint64_t));
-    for (size_t o = 0; o < srv->n_outputs; o++) {
-        struct tl_output *out = &srv->outputs[o];
+    uint64_t *dropped_before = calloc(srv->pl.n_outputs ? srv->pl.n_outputs : 1, sizeof(uint64_t));
+    for (size_t o = 0; o < srv->pl.n_outputs; o++) {
+        struct tl_output *out = &srv->pl.outputs[o];
         int64_t deadline = start + (int64_t)out->conf->drain_timeout_ms;
         atomic_store(&out->stop_deadline_ms, deadline > 0 ? deadline : 1);
         if (deadline > last) {
@@ -175,29 +173,29 @@ void tl_server_stop(struct tl_server *srv)
         }
     }
     /* Inputs first, so that everything they accepted reaches the outputs' queues... */
-    for (size_t w = 0; w < srv->n_workers; w++) {
-        if (srv->workers[w]) {
-            tl_worker_request_stop(srv->workers[w]);
+    for (size_t w = 0; w < srv->pl.n_workers; w++) {
+        if (srv->pl.workers[w]) {
+            tl_worker_request_stop(srv->pl.workers[w]);
         }
     }
-    for (size_t w = 0; w < srv->n_workers; w++) {
-        if (!srv->workers[w]) {
+    for (size_t w = 0; w < srv->pl.n_workers; w++) {
+        if (!srv->pl.workers[w]) {
             continue;
         }
         int64_t left = last - tl_now_ms();
-        if (!tl_worker_join(srv->workers[w], left > 0 ? left : 0)) {
+        if (!tl_worker_join(srv->pl.workers[w], left > 0 ? left : 0)) {
             tl_warn("a worker is still blocked on a full output queue at the end of "
                     "drain_timeout: closing the queues; messages that cannot be queued are "
                     "dropped and counted");
-            for (size_t o = 0; o < srv->n_outputs; o++) {
-                tl_mq_close(&srv->outputs[o].q);
+            for (size_t o = 0; o < srv->pl.n_outputs; o++) {
+                tl_mq_close(&srv->pl.outputs[o].q);
             }
-            tl_worker_join(srv->workers[w], -1);
+            tl_worker_join(srv->pl.workers[w], -1);
         }
     }
     /* ...then the outputs drain their queues, flush and close, by their deadlines. */
-    for (size_t o = 0; o < srv->n_outputs; o++) {
-        struct tl_output *out = &srv->outputs[o];
+    for (size_t o = 0; o < srv->pl.n_outputs; o++) {
+        struct tl_output *out = &srv->pl.outputs[o];
         if (out->started) {
             tl_mq_close(&out->q);
             pthread_join(out->thread, NULL);
@@ -217,30 +215,33 @@ void tl_server_stop(struct tl_server *srv)
 
 void tl_server_fini(struct tl_server *srv)
 {
-    if (srv->workers) {
-        for (size_t w = 0; w < srv->n_workers; w++) {
-            tl_worker_free(srv->workers[w]);
+    struct tl_pipeline *pl = &srv->pl;
+    if (pl->workers) {
+        for (size_t w = 0; w < pl->n_workers; w++) {
+            tl_worker_free(pl->workers[w]);
         }
-        free(srv->workers);
+        free(pl->workers);
     }
-    if (srv->inputs) {
-        for (size_t i = 0; i < srv->n_inputs; i++) {
-            tl_in_unbind(&srv->inputs[i]);
-            free(srv->inputs[i].outs);
-            if (srv->inputs[i].has_tls) {
-                tl_tls_slot_fini(&srv->inputs[i].tls);
+    if (pl->inputs) {
+        for (size_t i = 0; i < pl->n_inputs; i++) {
+            struct tl_input *in = &pl->inputs[i];
+            if (in->initialised) {
+                in->ops->unbind(in);
+                in->ops->fini(in);
             }
+            free(in->outs);
         }
-        free(srv->inputs);
+        free(pl->inputs);
     }
-    if (srv->outputs) {
-        for (size_t o = 0; o < srv->n_outputs; o++) {
-            if (srv->outputs[o].conf->type == TL_OUT_FORWARD) {
-                tl_out_fwd_free(&srv->outputs[o]);
+    if (pl->outputs) {
+        for (size_t o = 0; o < pl->n_outputs; o++) {
+            struct tl_output *out = &pl->outputs[o];
+            if (out->initialised) {
+                out->ops->free(out);
             }
-            tl_mq_fini(&srv->outputs[o].q);
+            tl_mq_fini(&out->q);
         }
-        free(srv->outputs);
+        free(pl->outputs);
     }
     memset(srv, 0, sizeof(*srv));
 }
@@ -308,7 +309,7 @@ void tl_server_reload_tls(struct tl_server *srv)
     tl_conf_errors_fini(&errs);
     /* All or nothing: every new context is built before any is swapped in, so that a bad
      * file anywhere leaves the whole running policy as it was. */
-    size_t cap = srv->n_inputs + srv->n_outputs;
+    size_t cap = srv->pl.n_inputs + srv->pl.n_outputs;
     struct reload_slot *rs = calloc(cap ? cap : 1, sizeof(*rs));
     if (!rs) {
         reload_fail(file, "out of memory");
@@ -318,8 +319,8 @@ void tl_server_reload_tls(struct tl_server *srv)
     size_t n = 0;
     bool ok = true;
     char err[1024];
-    for (size_t i = 0; i < srv->n_inputs; i++) {
-        struct tl_input *in = &srv->inputs[i];
+    for (size_t i = 0; i < srv->pl.n_inputs; i++) {
+        struct tl_input *in = &srv->pl.inputs[i];
         if (!in->has_tls) {
             continue;
         }
@@ -336,10 +337,9 @@ void tl_server_reload_tls(struct tl_server *srv)
             ok = false;
         }
     }
-    for (size_t o = 0; o < srv->n_outputs; o++) {
-        struct tl_output *out = &srv->outputs[o];
-        struct tl_tls_slot *slot =
-            out->conf->type == TL_OUT_FORWARD ? tl_out_fwd_tls(out) : NULL;
+    for (size_t o = 0; o < srv->pl.n_outputs; o++) {
+        struct tl_output *out = &srv->pl.outputs[o];
+        struct tl_tls_slot *slot = out->ops->tls_slot ? out->ops->tls_slot(out) : NULL;
         if (!slot) {
             continue;
         }
@@ -377,35 +377,36 @@ void tl_server_reload_tls(struct tl_server *srv)
     if (!ok) {
         return;
     }
-    for (size_t w = 0; w < srv->n_workers; w++) {
-        tl_worker_request_recheck(srv->workers[w]);
+    for (size_t w = 0; w < srv->pl.n_workers; w++) {
+        tl_worker_request_recheck(srv->pl.workers[w]);
     }
-    for (size_t o = 0; o < srv->n_outputs; o++) {
-        if (srv->outputs[o].conf->type == TL_OUT_FORWARD) {
-            tl_out_fwd_recheck(&srv->outputs[o]);
+    for (size_t o = 0; o < srv->pl.n_outputs; o++) {
+        struct tl_output *out = &srv->pl.outputs[o];
+        if (out->ops->recheck) {
+            out->ops->recheck(out);
         }
     }
 }
 
 void tl_server_reopen(struct tl_server *srv)
 {
-    for (size_t o = 0; o < srv->n_outputs; o++) {
-        atomic_store(&srv->outputs[o].reopen, true);
-        tl_mq_kick(&srv->outputs[o].q);
+    for (size_t o = 0; o < srv->pl.n_outputs; o++) {
+        atomic_store(&srv->pl.outputs[o].reopen, true);
+        tl_mq_kick(&srv->pl.outputs[o].q);
     }
 }
 
 void tl_server_log_stats(struct tl_server *srv)
 {
-    for (size_t i = 0; i < srv->n_inputs; i++) {
-        struct tl_input_stats *s = &srv->inputs[i].stats;
+    for (size_t i = 0; i < srv->pl.n_inputs; i++) {
+        struct tl_input_stats *s = &srv->pl.inputs[i].stats;
         tl_info("stats: input %s: received=%llu malformed=%llu truncated=%llu "
                 "connections_open=%llu connections_total=%llu connections_refused=%llu "
                 "connection_errors=%llu handshake_failures=%llu rejected_hostname=%llu "
                 "dropped_queue_full=%llu truncated_at_eof=%llu closed_idle=%llu "
                 "refused_per_source=%llu handshakes_dropped=%llu closed_over_budget=%llu "
                 "accept_pauses=%llu tls_on_plain=%llu",
-                srv->inputs[i].conf->name, (unsigned long long)atomic_load(&s->received),
+                srv->pl.inputs[i].conf->name, (unsigned long long)atomic_load(&s->received),
                 (unsigned long long)atomic_load(&s->malformed),
                 (unsigned long long)atomic_load(&s->truncated),
                 (unsigned long long)atomic_load(&s->conn_open),
@@ -435,11 +436,11 @@ void tl_server_log_stats(struct tl_server *srv)
         }
         if (n) {
             tl_info("stats: handshake_failures_by_reason: input %s: %s",
-                    srv->inputs[i].conf->name, reasons);
+                    srv->pl.inputs[i].conf->name, reasons);
         }
     }
-    for (size_t o = 0; o < srv->n_outputs; o++) {
-        struct tl_output *out = &srv->outputs[o];
+    for (size_t o = 0; o < srv->pl.n_outputs; o++) {
+        struct tl_output *out = &srv->pl.outputs[o];
         tl_info("stats: output %s: written=%llu acknowledged=%llu resent=%llu queued=%zu "
                 "queued_disk=%llu write_errors=%llu dropped=%llu dropped_queue_full=%llu",
                 out->conf->name, (unsigned long long)atomic_load(&out->stats.written),
@@ -465,13 +466,11 @@ bool tl_server_write_port_file(struct tl_server *srv, const char *path)
         tl_error("cannot write port_file %s: %s", tmp, strerror(errno));
         return false;
     }
-    for (size_t i = 0; i < srv->n_inputs; i++) {
-        const struct tl_input *in = &srv->inputs[i];
-        if (in->conf->transport == TL_TR_UNIX) {
-            fprintf(f, "%s %s\n", in->conf->name, in->conf->path);
-        } else {
-            fprintf(f, "%s %u\n", in->conf->name, in->port);
-        }
+    for (size_t i = 0; i < srv->pl.n_inputs; i++) {
+        const struct tl_input *in = &srv->pl.inputs[i];
+        char line[1024];
+        in->ops->port_line(in, line, sizeof(line));
+        fprintf(f, "%s\n", line);
     }
     if (fclose(f) != 0 || rename(tmp, path) != 0) {
         tl_error("cannot write port_file %s: %s", path, strerror(errno));

@@ -1,143 +1,21 @@
 /*
- * server.h: the running daemon: inputs, outputs, worker threads, and how messages move.
+ * server.h: the running daemon: builds the pipeline (pipeline/pipeline.h) from the
+ * configuration, starts and stops its threads, reloads, counts.
  *
- * Threads: the main thread owns start-up, signals and shutdown. Each worker thread runs one
- * event loop with its own listeners (SO_REUSEPORT) and connections; it frames and parses
- * what it reads and appends each message to a per-output pending batch, which it hands to
- * the output's queue (tl_mq) once per loop turn. Each output runs its own thread that pops
- * batches and writes them.
+ * The main thread owns start-up, signals and shutdown. It never names an input or output
+ * kind: it calls their operations (in/in.h, out/out.h), found in one table each.
  */
 #ifndef TL_DAEMON_SERVER_H
 #define TL_DAEMON_SERVER_H
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
 
 #include "conf/conf.h"
-#include "core/log.h"
-#include "queue/mq.h"
-#include "ev/loop.h"
-#include "transport/tls.h"
-
-struct tl_server;
-struct tl_worker;
-struct tl_output;
-struct tl_in_limits;
-
-
-struct tl_input_stats {
-    atomic_uint_fast64_t received;
-    atomic_uint_fast64_t malformed;
-    atomic_uint_fast64_t truncated;
-    atomic_uint_fast64_t conn_open;
-    atomic_uint_fast64_t conn_total;
-    atomic_uint_fast64_t conn_rejected;
-    atomic_uint_fast64_t conn_errors;
-    atomic_uint_fast64_t handshake_failed;
-    atomic_uint_fast64_t rejected_hostname;
-    atomic_uint_fast64_t dropped_full;  /* datagrams dropped: an output queue was full */
-    /* Connection limits (tcp, tls, relp). */
-    atomic_uint_fast64_t closed_idle;        /* idle_timeout */
-    atomic_uint_fast64_t refused_source;     /* max_connections_per_source */
-    atomic_uint_fast64_t handshakes_dropped; /* max_handshakes: oldest dropped, or refused */
-    atomic_uint_fast64_t closed_budget;      /* partial_frame_budget */
-    atomic_uint_fast64_t accept_pauses;      /* episodes out of file descriptors */
-    atomic_uint_fast64_t truncated_eof;      /* of truncated: the connection ended mid-line */
-    atomic_uint_fast64_t tls_on_plain;       /* a TLS client on a plain tcp or relp input */
-    atomic_uint_fast64_t hs_fail[TL_HS_REASONS];
-};
-
-struct tl_input {
-    const struct tl_conf_input *conf;
-    size_t index;
-    struct tl_server *srv;
-    struct tl_output **outs;   /* where its messages go (routes) */
-    size_t n_outs;
-    int *fds;                  /* bound sockets: n_addrs per worker (stream, udp), or 1 (unix) */
-    size_t n_fds;
-    size_t fds_per_worker;
-    uint16_t port;             /* the port actually bound */
-    struct tl_input_stats stats;
-    struct tl_ratelimit rl;    /* for lines peers can cause */
-    bool has_tls;
-    struct tl_tls_slot tls;    /* transport tls: the current context */
-    struct tl_in_limits *lim;  /* tcp, tls, relp: what the connection limits count (in/) */
-};
-
-struct tl_output_stats {
-    atomic_uint_fast64_t written;   /* file: written; forward: handed to the connection */
-    atomic_uint_fast64_t acked;     /* forward: the receiver has them (TCP ack or RELP rsp) */
-    atomic_uint_fast64_t resent;    /* forward: sent again after a reconnect (maybe duplicates) */
-    atomic_uint_fast64_t write_errors;
-    atomic_uint_fast64_t dropped;       /* every message lost here, whatever the reason */
-    atomic_uint_fast64_t dropped_full;  /* of which: queue full with queue.full: drop */
-    atomic_uint_fast64_t queued_disk;   /* forward: messages waiting in the disk part */
-};
-
-struct tl_output {
-    const struct tl_conf_output *conf;
-    const struct tl_conf *gconf;
-    size_t index;
-    struct tl_mq q;
-    pthread_t thread;
-    bool started;
-    atomic_bool reopen;        /* set by SIGHUP, taken by the output thread */
-    /* 0 while running; once the daemon stops, the time (tl_now_ms) by which the output
-     * gives up on what it could not deliver (counted as dropped, and said). */
-    atomic_int_fast64_t stop_deadline_ms;
-    struct tl_output_stats stats;
-    struct tl_ratelimit rl;
-    void *impl;                /* the writer's own state */
-    /* Settling (docs/reliability.md). Messages enter q numbered 0, 1, 2, ... (tl_mq_push's
-     * end_seq) and the output takes them in that order. settled is how many of them, from
-     * the first, the output has settled: a file or stdout output has written them (and
-     * fsynced them, with sync), a forward output has them on disk (per queue.sync) or
-     * acknowledged by its receiver, or they were dropped and counted. It only grows, and
-     * every output kind advances it (tl_output_settle). A RELP input acknowledges a message
-     * only once every output it was routed to has settled past it. */
-    atomic_uint_fast64_t settled;
-    /* A RELP input routes here and waits for settled: settle each batch promptly (a file
-     * output writes it now rather than at its next flush_interval). */
-    bool settle_waited;
-};
-
-/* Called by the output's own thread: the first n messages of its queue are settled. */
-static inline void tl_output_settle(struct tl_output *out, uint64_t n)
-{
-    atomic_store_explicit(&out->settled, n, memory_order_release);
-}
-
-/* The writer thread of file and stdout outputs (out_file.c). */
-void *tl_out_file_main(void *arg);
-/* At start: a file output can create and write its files (the part of its path before the
- * first placeholder); false with the path, the reason and the remedy in err. */
-bool tl_out_file_check(const struct tl_conf_output *conf, char *err, size_t errlen);
-
-/* The forward output (out_fwd.c): init before the workers start, then its thread. */
-bool tl_out_fwd_init(struct tl_output *out);
-void *tl_out_fwd_main(void *arg);
-void tl_out_fwd_free(struct tl_output *out);
-/* SIGHUP: the output's TLS slot (NULL when it does not use TLS), which the server fills with
- * the reloaded context; then tl_out_fwd_recheck makes the output's own thread re-check the
- * server it is connected to against it. */
-struct tl_tls_slot *tl_out_fwd_tls(struct tl_output *out);
-void tl_out_fwd_recheck(struct tl_output *out);
+#include "pipeline/pipeline.h"
 
 struct tl_server {
-    struct tl_conf *conf;
-    struct tl_input *inputs;
-    size_t n_inputs;
-    struct tl_output *outputs;
-    size_t n_outputs;
-    struct tl_worker **workers;
-    size_t n_workers;
-    size_t scratch_size;       /* per-worker read buffer: largest max_message_size + 64 KiB */
-    /* Bytes of unfinished frames held by every connection (partial_frame_budget). Every
-     * worker writes it: on a cache line of its own, away from the fields they only read. */
-    _Alignas(64) atomic_size_t partial_bytes;
+    struct tl_pipeline pl;
+    struct tl_conf *conf;      /* owned by main.c; pl.conf is the same */
 };
 
 /* Binds every listener (so errors surface before anything starts); false after logging
@@ -155,42 +33,5 @@ void tl_server_reopen(struct tl_server *srv);
 void tl_server_reload_tls(struct tl_server *srv);
 void tl_server_log_stats(struct tl_server *srv);
 bool tl_server_write_port_file(struct tl_server *srv, const char *path);
-
-/* Worker lifecycle (worker.c), driven by the server. */
-struct tl_worker *tl_worker_new(struct tl_server *srv, size_t id);
-bool tl_worker_start(struct tl_worker *w);
-/* Sets the stop flag and wakes the loop: the worker drains its connections, then exits. */
-void tl_worker_request_stop(struct tl_worker *w);
-/* Waits up to timeout_ms (-1: forever) for the worker to exit; false on timeout. */
-bool tl_worker_join(struct tl_worker *w, int64_t timeout_ms);
-void tl_worker_free(struct tl_worker *w);
-
-/* Worker side, used by the inputs. */
-struct tl_ev_loop;
-struct tl_ev_loop *tl_worker_loop(struct tl_worker *w);
-/* 0 .. n_workers - 1. */
-size_t tl_worker_id(const struct tl_worker *w);
-/* Per-worker scratch read buffer (srv->scratch_size bytes). */
-uint8_t *tl_worker_scratch(struct tl_worker *w);
-/* Takes the reference on m and routes it to the outputs of input in. */
-void tl_worker_emit(struct tl_worker *w, struct tl_input *in, struct tl_msg *m);
-bool tl_worker_stopping(struct tl_worker *w);
-/* After a TLS reload: the worker re-checks its TLS connections against their input's new
- * policy (on its own thread, at its next turn). Any thread. */
-void tl_worker_request_recheck(struct tl_worker *w);
-/* Calls fn(loop, arg) once everything input in emitted so far is in its outputs' queues
- * (after the current turn when nothing waits). For RELP acknowledgements, which then wait
- * for the outputs to settle (tl_worker_pushed_seq). */
-bool tl_worker_after_flush(struct tl_worker *w, struct tl_input *in, tl_ev_fn *fn, void *arg);
-void tl_worker_cancel_after_flush(struct tl_worker *w, void *arg);
-/* The end_seq of this worker's last push into out's queue: once out->settled reaches it,
- * everything this worker handed to out so far is settled. */
-uint64_t tl_worker_pushed_seq(const struct tl_worker *w, const struct tl_output *out);
-/* A connection waits for outputs to settle (+1) or stopped waiting (-1): at shutdown the
- * worker gives such waits a short while to finish, so acknowledgements still go out. */
-void tl_worker_settle_wait(struct tl_worker *w, int delta);
-/* True while an output that input in is routed to has a full queue (full: block): the
- * input's connections and unix sockets on this worker are paused meanwhile. */
-bool tl_worker_input_blocked(const struct tl_worker *w, const struct tl_input *in);
 
 #endif

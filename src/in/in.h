@@ -1,8 +1,18 @@
 /*
- * in.h: inputs. Binding happens on the main thread at start-up (tl_in_bind); each worker
- * then attaches the sockets meant for it to its own loop (tl_in_attach). Everything an
- * input creates in a worker (listeners, connections, datagram sockets) is a tl_in_item on
- * that worker's list, so the worker can drain and close them at shutdown.
+ * in.h: the input interface. Every kind of input (tcp, tls, relp, udp, unix, and sources such
+ * as a file or the journal) is one struct tl_input_ops, listed in one table (kinds.c). The
+ * daemon calls these operations and never names a kind.
+ *
+ * Life of an input, all on the main thread but attach's items: init (what the kind needs
+ * before binding: a TLS context), bind (sockets, files: errors surface at start, before any
+ * thread runs), attach once per worker (the kind hands the worker what it is to watch, as
+ * struct tl_in_item, pipeline.h: the worker pauses, drains and closes them without knowing
+ * what they are), port_line (its line in port_file), then at stop unbind and fini.
+ *
+ * Contracts every kind honours: it hands each message to tl_in_deliver (or tl_worker_emit)
+ * on the worker's thread; it pauses its items while tl_worker_input_blocked() (back-pressure)
+ * unless it has TL_IN_CANNOT_PAUSE (then the worker drops and counts); with TL_IN_ACKS it
+ * acknowledges a message only once every output it went to has settled it (pipeline.h).
  */
 #ifndef TL_IN_IN_H
 #define TL_IN_IN_H
@@ -10,43 +20,38 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "daemon/server.h"
+#include "pipeline/pipeline.h"
 
-struct tl_in_item {
-    /* Read what the kernel already holds for us (shutdown drain). */
-    void (*drain)(struct tl_in_item *it);
-    /* Close and free. */
-    void (*close)(struct tl_in_item *it);
-    /* Stop or resume reading (back-pressure); NULL for items that never pause. */
-    void (*pause)(struct tl_in_item *it, bool paused);
-    /* After a TLS reload: re-check the peer against the input's new policy, close it if it
-     * no longer passes; NULL for items without a TLS peer. */
-    void (*recheck)(struct tl_in_item *it);
-    /* Bytes of an unfinished frame it keeps between reads; NULL for items that keep none. */
-    size_t (*held)(const struct tl_in_item *it);
-    /* The input it belongs to: it pauses while one of the input's outputs is full. */
-    struct tl_input *in;
-    struct tl_in_item *prev;
-    struct tl_in_item *next;
+struct tl_input_ops {
+    const char *name;   /* the transport word: "tcp", "udp", ... */
+    unsigned caps;      /* TL_IN_* (pipeline.h) */
+    /* Before binding: what the kind needs (a TLS context). Logs and returns false. */
+    bool (*init)(struct tl_input *in);
+    /* Creates its sockets or opens its sources, for n_workers workers. Logs and returns
+     * false (then unbind and fini still run). */
+    bool (*bind)(struct tl_input *in, size_t n_workers);
+    /* Hands worker number idx (of n_workers) what it is to watch, as items on w. */
+    bool (*attach)(struct tl_input *in, struct tl_worker *w, size_t idx);
+    /* The input's line in port_file: "NAME PORT", "NAME PATH". */
+    void (*port_line)(const struct tl_input *in, char *out, size_t cap);
+    /* Undoes bind (whatever state bind left), then init. */
+    void (*unbind)(struct tl_input *in);
+    void (*fini)(struct tl_input *in);
 };
 
-/* Creates and binds the input's sockets: one per address per worker for tcp and udp
- * (SO_REUSEPORT spreads the load), one for unix. Logs and returns false on failure. */
-bool tl_in_bind(struct tl_input *in, size_t n_workers);
-/* Hands the input's sockets for worker number idx to worker w. */
-bool tl_in_attach(struct tl_input *in, struct tl_worker *w, size_t idx);
-void tl_in_unbind(struct tl_input *in);
+/* The kind of an input, by its configured transport (kinds.c). */
+const struct tl_input_ops *tl_input_kind(enum tl_transport t);
 
-/* Implementations. */
+/* The kinds (kinds.c lists them). */
+extern const struct tl_input_ops tl_in_tcp_ops;
+extern const struct tl_input_ops tl_in_tls_ops;
+extern const struct tl_input_ops tl_in_relp_ops;
+extern const struct tl_input_ops tl_in_udp_ops;
+extern const struct tl_input_ops tl_in_unix_ops;
+
+/* Shared by the socket kinds. */
 bool tl_in_stream_attach(struct tl_input *in, struct tl_worker *w, int fd);
 bool tl_in_dgram_attach(struct tl_input *in, struct tl_worker *w, int fd);
-
-/* The worker's list of items (worker.c). */
-void tl_worker_add_item(struct tl_worker *w, struct tl_in_item *it);
-void tl_worker_remove_item(struct tl_worker *w, struct tl_in_item *it);
-/* The item that keeps the most bytes of an unfinished frame; NULL when none keeps any.
- * Walks every item: for partial_frame_budget, which is exceeded only under abuse. */
-struct tl_in_item *tl_worker_largest_partial(struct tl_worker *w);
 
 /* Turns one received frame into a message: copies, stamps, parses, routes. */
 /* id: the connection's TLS identity or NULL; the message takes its own reference. */

@@ -110,7 +110,7 @@ static void conn_free(struct tl_ev_loop *loop, void *arg)
  * through here, so the daemon-wide count stays exact. */
 static void set_tail_len(struct conn *c, size_t n)
 {
-    atomic_size_t *total = &c->in->srv->partial_bytes;
+    atomic_size_t *total = &c->in->pl->partial_bytes;
     if (n > c->tail_len) {
         atomic_fetch_add_explicit(total, n - c->tail_len, memory_order_relaxed);
     } else if (n < c->tail_len) {
@@ -402,7 +402,7 @@ static bool shed_largest(struct conn *c)
     }
     struct conn *v = (struct conn *)it; /* only connections keep partial frames */
     char budget[32];
-    uint64_t b = c->in->srv->conf->partial_frame_budget;
+    uint64_t b = c->in->pl->conf->partial_frame_budget;
     if (b % (1024 * 1024) == 0) {
         snprintf(budget, sizeof(budget), "%llu MiB", (unsigned long long)(b >> 20));
     } else {
@@ -496,8 +496,8 @@ keep_tail:;
     }
     size_t before = c->tail_len;
     set_tail_len(c, rest);
-    if (rest > before && atomic_load_explicit(&c->in->srv->partial_bytes, memory_order_relaxed) >
-                             c->in->srv->conf->partial_frame_budget) {
+    if (rest > before && atomic_load_explicit(&c->in->pl->partial_bytes, memory_order_relaxed) >
+                             c->in->pl->conf->partial_frame_budget) {
         return shed_largest(c);
     }
     return true;
@@ -552,7 +552,7 @@ static void refuse_tls_client(struct conn *c)
 static void conn_read(struct conn *c, int budget)
 {
     uint8_t *buf = tl_worker_scratch(c->w);
-    size_t cap = c->in->srv->scratch_size;
+    size_t cap = c->in->pl->scratch_size;
     for (int i = 0; budget < 0 || i < budget; i++) {
         size_t have = c->tail_len;
         if (have) {

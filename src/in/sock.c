@@ -1,4 +1,9 @@
-/* Binding listeners: TCP and UDP with SO_REUSEPORT per worker, unix datagram sockets. */
+/*
+ * sock.c: the socket input kinds (tcp, tls, relp, udp, unix): binding listeners (TCP and UDP
+ * with SO_REUSEPORT per worker, a unix datagram socket), handing them to the workers, and
+ * their TLS context. The connections themselves are in_stream.c's, the datagrams
+ * in_dgram.c's.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -286,48 +291,106 @@ static bool bind_unix(struct tl_input *in)
     return true;
 }
 
-bool tl_in_bind(struct tl_input *in, size_t n_workers)
+/* ---- the socket input kinds ---------------------------------------------------------- */
+
+/* tls, and relp with a tls: block: the input's TLS context (reloaded by SIGHUP). */
+static bool stream_init(struct tl_input *in)
 {
-    if (in->conf->transport == TL_TR_UNIX) {
-        return bind_unix(in);
+    if (in->conf->transport != TL_TR_TLS &&
+        !(in->conf->transport == TL_TR_RELP && in->conf->relp_tls)) {
+        return true;
     }
-    if (in->conf->transport != TL_TR_UDP) {
-        in->lim = tl_in_limits_new(n_workers);
-        if (!in->lim) {
-            tl_error("input %s: out of memory at start-up", in->conf->name);
-            return false;
-        }
+    char err[1024];
+    char owner[96];
+    snprintf(owner, sizeof(owner), "input %s", in->conf->name);
+    if (!tl_tls_slot_init(&in->tls, &in->conf->tls, TL_TLS_SERVER, owner, err, sizeof(err))) {
+        tl_error("%s", err);
+        return false;
+    }
+    in->has_tls = true;
+    return true;
+}
+
+static void stream_fini(struct tl_input *in)
+{
+    if (in->has_tls) {
+        tl_tls_slot_fini(&in->tls);
+        in->has_tls = false;
+    }
+}
+
+static bool no_init(struct tl_input *in)
+{
+    (void)in;
+    return true;
+}
+
+static void no_fini(struct tl_input *in)
+{
+    (void)in;
+}
+
+static bool stream_bind(struct tl_input *in, size_t n_workers)
+{
+    in->lim = tl_in_limits_new(n_workers);
+    if (!in->lim) {
+        tl_error("input %s: out of memory at start-up", in->conf->name);
+        return false;
     }
     return bind_inet(in, n_workers);
 }
 
-bool tl_in_attach(struct tl_input *in, struct tl_worker *w, size_t idx)
+static bool udp_bind(struct tl_input *in, size_t n_workers)
 {
-    bool is_unix = in->conf->transport == TL_TR_UNIX;
-    if (is_unix && idx != 0) {
-        /* One unix socket: it lives on the first worker. */
-        return true;
-    }
+    return bind_inet(in, n_workers);
+}
+
+static bool unix_bind(struct tl_input *in, size_t n_workers)
+{
+    (void)n_workers;
+    return bind_unix(in);
+}
+
+/* Hands the sockets meant for worker idx to w: fds are laid out address by address, one per
+ * worker within each (a unix socket, the only one, lives on the first worker). */
+static bool attach_fds(struct tl_input *in, struct tl_worker *w, size_t idx,
+                       bool (*attach_one)(struct tl_input *, struct tl_worker *, int))
+{
     size_t n_workers = in->n_fds / in->fds_per_worker;
     for (size_t i = 0; i < in->n_fds; i++) {
-        /* fds are laid out address by address, one per worker within each. */
-        bool mine = is_unix || i % n_workers == idx;
-        if (!mine) {
+        if (i % n_workers != idx) {
             continue;
         }
         int fd = in->fds[i];
         in->fds[i] = -1; /* the worker owns it now */
-        bool stream = in->conf->transport == TL_TR_TCP || in->conf->transport == TL_TR_TLS ||
-                      in->conf->transport == TL_TR_RELP;
-        bool ok = stream ? tl_in_stream_attach(in, w, fd) : tl_in_dgram_attach(in, w, fd);
-        if (!ok) {
+        if (!attach_one(in, w, fd)) {
             return false;
         }
     }
     return true;
 }
 
-void tl_in_unbind(struct tl_input *in)
+static bool stream_attach(struct tl_input *in, struct tl_worker *w, size_t idx)
+{
+    return attach_fds(in, w, idx, tl_in_stream_attach);
+}
+
+static bool dgram_attach(struct tl_input *in, struct tl_worker *w, size_t idx)
+{
+    return attach_fds(in, w, idx, tl_in_dgram_attach);
+}
+
+static void port_line(const struct tl_input *in, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s %u", in->conf->name, in->port);
+}
+
+static void path_line(const struct tl_input *in, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s %s", in->conf->name, in->conf->path);
+}
+
+static void unbind(struct tl_input *in)
 {
     for (size_t i = 0; i < in->n_fds; i++) {
         if (in->fds[i] >= 0) {
@@ -345,3 +408,19 @@ void tl_in_unbind(struct tl_input *in)
     tl_in_limits_free(in->lim);
     in->lim = NULL;
 }
+
+const struct tl_input_ops tl_in_tcp_ops = {
+    .name = "tcp", .init = stream_init, .bind = stream_bind, .attach = stream_attach,
+    .port_line = port_line, .unbind = unbind, .fini = stream_fini};
+const struct tl_input_ops tl_in_tls_ops = {
+    .name = "tls", .init = stream_init, .bind = stream_bind, .attach = stream_attach,
+    .port_line = port_line, .unbind = unbind, .fini = stream_fini};
+const struct tl_input_ops tl_in_relp_ops = {
+    .name = "relp", .caps = TL_IN_ACKS, .init = stream_init, .bind = stream_bind,
+    .attach = stream_attach, .port_line = port_line, .unbind = unbind, .fini = stream_fini};
+const struct tl_input_ops tl_in_udp_ops = {
+    .name = "udp", .caps = TL_IN_CANNOT_PAUSE, .init = no_init, .bind = udp_bind,
+    .attach = dgram_attach, .port_line = port_line, .unbind = unbind, .fini = no_fini};
+const struct tl_input_ops tl_in_unix_ops = {
+    .name = "unix", .init = no_init, .bind = unix_bind, .attach = dgram_attach,
+    .port_line = path_line, .unbind = unbind, .fini = no_fini};

@@ -28,7 +28,7 @@
 #include "core/pace.h"
 #include "core/peer.h"
 #include "core/text.h"
-#include "daemon/server.h"
+#include "out/out.h"
 #include "parse/format.h"
 
 #define POP_MAX 1024
@@ -694,7 +694,7 @@ static void give_up(struct writer *wr)
     discard_all(wr);
 }
 
-void *tl_out_file_main(void *arg)
+static void *file_run(void *arg)
 {
     struct tl_output *out = arg;
     struct writer wr = {0};
@@ -802,7 +802,9 @@ static size_t static_dir_len(const char *t)
     return n;
 }
 
-bool tl_out_file_check(const struct tl_conf_output *conf, char *err, size_t errlen)
+/* At start: the part of the path before its first placeholder can be created and written (a
+ * new constant file is not created yet: a start that fails later must leave nothing). */
+static bool check_path(const struct tl_conf_output *conf, char *err, size_t errlen)
 {
     if (conf->type != TL_OUT_FILE) {
         return true;
@@ -842,3 +844,29 @@ bool tl_out_file_check(const struct tl_conf_output *conf, char *err, size_t errl
     unlink(probe);
     return true;
 }
+
+static bool file_init(struct tl_output *out)
+{
+    char err[1024];
+    if (!check_path(out->conf, err, sizeof(err))) {
+        tl_error("%s", err);
+        return false;
+    }
+    return true;
+}
+
+static bool stdout_init(struct tl_output *out)
+{
+    (void)out;
+    return true;
+}
+
+static void file_free(struct tl_output *out)
+{
+    (void)out;
+}
+
+const struct tl_output_ops tl_out_file_ops = {
+    .name = "file", .init = file_init, .run = file_run, .free = file_free};
+const struct tl_output_ops tl_out_stdout_ops = {
+    .name = "stdout", .init = stdout_init, .run = file_run, .free = file_free};

@@ -34,7 +34,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/text.h"
-#include "daemon/server.h"
+#include "out/out.h"
 #include "ev/loop.h"
 #include "frame/frame.h"
 #include "parse/format.h"
@@ -1206,7 +1206,7 @@ static void persist_at_stop(struct fwd *f)
     }
 }
 
-void *tl_out_fwd_main(void *arg)
+static void *fwd_run(void *arg)
 {
     struct tl_output *out = arg;
     struct fwd *f = out->impl;
@@ -1270,7 +1270,7 @@ void *tl_out_fwd_main(void *arg)
 
 static void fwd_free(struct fwd *f);
 
-bool tl_out_fwd_init(struct tl_output *out)
+static bool fwd_init(struct tl_output *out)
 {
     struct fwd *f = calloc(1, sizeof(*f));
     if (!f) {
@@ -1369,7 +1369,7 @@ static void fwd_free(struct fwd *f)
     free(f);
 }
 
-void tl_out_fwd_free(struct tl_output *out)
+static void fwd_out_free(struct tl_output *out)
 {
     if (out->impl) {
         fwd_free(out->impl);
@@ -1377,13 +1377,13 @@ void tl_out_fwd_free(struct tl_output *out)
     }
 }
 
-struct tl_tls_slot *tl_out_fwd_tls(struct tl_output *out)
+static struct tl_tls_slot *fwd_tls_slot(struct tl_output *out)
 {
     struct fwd *f = out->impl;
     return f && f->is_tls ? &f->tls : NULL;
 }
 
-void tl_out_fwd_recheck(struct tl_output *out)
+static void fwd_recheck(struct tl_output *out)
 {
     struct fwd *f = out->impl;
     if (f && f->is_tls) {
@@ -1391,3 +1391,7 @@ void tl_out_fwd_recheck(struct tl_output *out)
         tl_ev_wake(f->loop);
     }
 }
+
+const struct tl_output_ops tl_out_fwd_ops = {
+    .name = "forward", .init = fwd_init, .run = fwd_run, .tls_slot = fwd_tls_slot,
+    .recheck = fwd_recheck, .free = fwd_out_free};

@@ -15,6 +15,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/opensslv.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <stdatomic.h>
@@ -1544,4 +1545,9 @@ bool tl_stream_tls_close_notified(const struct tl_stream *s)
 {
     const struct tls_stream *t = (const struct tls_stream *)s;
     return (SSL_get_shutdown(t->ssl) & SSL_RECEIVED_SHUTDOWN) != 0;
+}
+
+const char *tl_tls_library_version(void)
+{
+    return OPENSSL_VERSION_TEXT;
 }

@@ -58,6 +58,9 @@ enum tl_hs_reason {
     TL_HS_REASONS
 };
 
+/* The TLS library this was built with: "OpenSSL 3.0.x ..." (for --version). */
+const char *tl_tls_library_version(void);
+
 /* "unknown_ca", "expired", ...: the name in the counters. */
 const char *tl_hs_reason_name(enum tl_hs_reason r);
 

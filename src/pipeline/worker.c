@@ -9,9 +9,8 @@
 #include <time.h>
 
 #include "core/log.h"
-#include "daemon/server.h"
 #include "ev/loop.h"
-#include "in/in.h"
+#include "pipeline/pipeline.h"
 
 #define BATCH_MAX 1024
 #define RETRY_MS 5       /* while an output queue is full: how often to try again */
@@ -35,7 +34,7 @@ struct waiter {
 
 struct tl_worker {
     size_t id;
-    struct tl_server *srv;
+    struct tl_pipeline *pl;
     struct tl_ev_loop *loop;
     pthread_t thread;
     bool started;
@@ -146,7 +145,7 @@ static bool flush_output(struct tl_worker *w, size_t o)
     if (p->n == 0) {
         return true;
     }
-    struct tl_output *out = &w->srv->outputs[o];
+    struct tl_output *out = &w->pl->outputs[o];
     size_t done = w->final ? tl_mq_push(&out->q, p->v, p->n, &p->seq_end)
                            : tl_mq_try_push(&out->q, p->v, p->n, &p->seq_end);
     if (done == p->n) {
@@ -201,7 +200,7 @@ static void flush_all(struct tl_ev_loop *loop, void *arg)
 {
     struct tl_worker *w = arg;
     (void)loop;
-    for (size_t o = 0; o < w->srv->n_outputs; o++) {
+    for (size_t o = 0; o < w->pl->n_outputs; o++) {
         block_output(w, o, !flush_output(w, o));
     }
     run_waiters(w);
@@ -281,7 +280,7 @@ void tl_worker_emit(struct tl_worker *w, struct tl_input *in, struct tl_msg *m)
         return;
     }
     /* UDP cannot push back; unix sockets pause like streams (their senders then wait). */
-    bool dgram = in->conf->transport == TL_TR_UDP;
+    bool dgram = (in->caps & TL_IN_CANNOT_PAUSE) != 0;
     for (size_t i = 0; i < in->n_outs; i++) {
         struct tl_output *out = in->outs[i];
         size_t o = out->index;
@@ -366,26 +365,26 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-struct tl_worker *tl_worker_new(struct tl_server *srv, size_t id)
+struct tl_worker *tl_worker_new(struct tl_pipeline *pl, size_t id)
 {
     struct tl_worker *w = calloc(1, sizeof(*w));
     if (!w) {
         return NULL;
     }
     w->id = id;
-    w->srv = srv;
+    w->pl = pl;
     w->items.next = &w->items;
     w->items.prev = &w->items;
     atomic_init(&w->stop, false);
     atomic_init(&w->recheck, false);
     w->loop = tl_ev_loop_new();
-    w->scratch = malloc(srv->scratch_size);
-    w->pend = calloc(srv->n_outputs ? srv->n_outputs : 1, sizeof(*w->pend));
+    w->scratch = malloc(pl->scratch_size);
+    w->pend = calloc(pl->n_outputs ? pl->n_outputs : 1, sizeof(*w->pend));
     if (!w->loop || !w->scratch || !w->pend) {
         tl_worker_free(w);
         return NULL;
     }
-    for (size_t o = 0; o < srv->n_outputs; o++) {
+    for (size_t o = 0; o < pl->n_outputs; o++) {
         w->pend[o].v = malloc(BATCH_MAX * sizeof(struct tl_msg *));
         w->pend[o].cap = BATCH_MAX;
         if (!w->pend[o].v) {
@@ -455,7 +454,7 @@ void tl_worker_free(struct tl_worker *w)
         tl_ev_run_once(w->loop, 0);
     }
     if (w->pend) {
-        for (size_t o = 0; o < w->srv->n_outputs; o++) {
+        for (size_t o = 0; o < w->pl->n_outputs; o++) {
             for (size_t i = 0; i < w->pend[o].n; i++) {
                 tl_msg_unref(w->pend[o].v[i]);
             }
