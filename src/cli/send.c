@@ -654,21 +654,21 @@ static int fail_stream(const struct sender *x, const char *why)
 }
 
 /*
- * The server closed (rc TL_IO_EOF) or failed the connection (TL_IO_ERROR) before our close.
+ * The server closed (rc TL_EOF) or failed the connection (TL_E_IO) before our close.
  * Over TLS and soon after the handshake, a close or reset without an alert is how a server
  * that checks our certificate after the handshake (rsyslog) refuses it: say so.
  */
-static int fail_closed(struct sender *x, enum tl_io rc)
+static int fail_closed(struct sender *x, enum tl_rc rc)
 {
     if (tl_stream_is_tls(x->s)) {
         bool young = tl_now_ms() < x->hs_done_ms + x->settle_ms + 1000;
-        bool reset = rc == TL_IO_ERROR &&
+        bool reset = rc == TL_E_IO &&
                      tl_stream_tls_fail_reason(x->s) == TL_HS_IO_ERROR;
-        if (young && (rc == TL_IO_EOF || reset)) {
+        if (young && (rc == TL_EOF || reset)) {
             return fail_connect(x, tl_stream_tls_early_close(x->s));
         }
     }
-    if (rc == TL_IO_EOF) {
+    if (rc == TL_EOF) {
         return fail_stream(x, "the server closed the connection");
     }
     return fail_stream(x, x->s->err);
@@ -790,8 +790,8 @@ static int open_stream(struct sender *x)
     deadline = hs_start + o->timeout_ms;
     bool answered = false;
     for (;;) {
-        enum tl_io rc = tl_stream_handshake(x->s);
-        if (rc == TL_IO_OK) {
+        enum tl_rc rc = tl_stream_handshake(x->s);
+        if (rc == TL_OK) {
             /* The server's verdict on our certificate may still come (TLS 1.3): it is
              * awaited for a few handshake round trips before the send is called a success
              * (close_stream). */
@@ -802,11 +802,11 @@ static int open_stream(struct sender *x)
             }
             break;
         }
-        if (rc == TL_IO_EOF) {
+        if (rc == TL_EOF) {
             return fail_connect(x, "the server closed the connection during the TLS handshake "
                                    "(does it speak TLS on this port?)");
         }
-        if (rc == TL_IO_ERROR && !answered &&
+        if (rc == TL_E_IO && !answered &&
             tl_stream_tls_fail_reason(x->s) == TL_HS_CLOSED_IN_HANDSHAKE) {
             /* Closed before we saw a byte of TLS from it (OpenSSL may have read the answer
              * first, so this cannot be sure). */
@@ -814,7 +814,7 @@ static int open_stream(struct sender *x)
                                    "(the port may be a plaintext syslog listener, or the server "
                                    "wants a client certificate: 'tlslog probe' tells which)");
         }
-        if (rc == TL_IO_ERROR) {
+        if (rc == TL_E_IO) {
             return fail_connect(x, x->s->err);
         }
         short ev = tl_cli_wait(x->s->fd, poll_events(tl_stream_wants(x->s)), deadline);
@@ -913,16 +913,16 @@ static void trim_written(struct sender *x)
 
 /*
  * Reads and discards what the server sends (a syslog receiver sends no data; TLS records such
- * as session tickets and alerts are processed on the way). Returns TL_IO_AGAIN when nothing
- * more is there, TL_IO_EOF or TL_IO_ERROR as the stream says.
+ * as session tickets and alerts are processed on the way). Returns TL_AGAIN when nothing
+ * more is there, TL_EOF or TL_E_IO as the stream says.
  */
-static enum tl_io drain_reads(struct sender *x)
+static enum tl_rc drain_reads(struct sender *x)
 {
     uint8_t scratch[16384];
     for (;;) {
         size_t n = 0;
-        enum tl_io rc = tl_stream_read(x->s, scratch, sizeof(scratch), &n);
-        if (rc != TL_IO_OK) {
+        enum tl_rc rc = tl_stream_read(x->s, scratch, sizeof(scratch), &n);
+        if (rc != TL_OK) {
             return rc;
         }
     }
@@ -936,9 +936,9 @@ static int close_stream(struct sender *x)
          * waiting for ours; after it, its close would look like the answer to ours. */
         int64_t until = x->hs_done_ms + x->settle_ms;
         for (;;) {
-            enum tl_io rc = drain_reads(x);
-            if (rc == TL_IO_EOF || rc == TL_IO_ERROR) {
-                return rc == TL_IO_ERROR && rejected_us(x) ? fail_connect(x, x->s->err)
+            enum tl_rc rc = drain_reads(x);
+            if (rc == TL_EOF || rc == TL_E_IO) {
+                return rc == TL_E_IO && rejected_us(x) ? fail_connect(x, x->s->err)
                                                            : fail_closed(x, rc);
             }
             if (tl_now_ms() >= until || tl_cli_wait(x->s->fd, POLLIN, until) == 0) {
@@ -950,8 +950,8 @@ static int close_stream(struct sender *x)
     char d[32];
     char why[600];
     for (;;) {
-        enum tl_io rc = tl_stream_shutdown(x->s);
-        if (rc != TL_IO_AGAIN) {
+        enum tl_rc rc = tl_stream_shutdown(x->s);
+        if (rc != TL_AGAIN) {
             break;
         }
         if (tl_cli_wait(x->s->fd, poll_events(tl_stream_wants(x->s)), deadline) == 0) {
@@ -959,11 +959,11 @@ static int close_stream(struct sender *x)
         }
     }
     for (;;) {
-        enum tl_io rc = drain_reads(x);
-        if (rc == TL_IO_EOF) {
+        enum tl_rc rc = drain_reads(x);
+        if (rc == TL_EOF) {
             return TL_CLI_OK;
         }
-        if (rc == TL_IO_ERROR) {
+        if (rc == TL_E_IO) {
             if (rejected_us(x)) {
                 return fail_connect(x, x->s->err);
             }
@@ -1012,21 +1012,21 @@ static int run_stream(struct sender *x)
         bool blocked = false;
         while (x->sent < x->out.len) {
             size_t n = 0;
-            enum tl_io w = tl_stream_write(x->s, x->out.data + x->sent, x->out.len - x->sent, &n);
-            if (w == TL_IO_OK) {
+            enum tl_rc w = tl_stream_write(x->s, x->out.data + x->sent, x->out.len - x->sent, &n);
+            if (w == TL_OK) {
                 x->sent += n;
                 progress = tl_now_ms();
                 continue;
             }
-            if (w == TL_IO_AGAIN) {
+            if (w == TL_AGAIN) {
                 blocked = true;
                 break;
             }
-            if (w == TL_IO_ERROR) {
+            if (w == TL_E_IO) {
                 /* The reason may be waiting to be read: an alert that rejects us. */
                 char werr[sizeof(x->s->err)];
                 memcpy(werr, x->s->err, sizeof(werr));
-                if (drain_reads(x) == TL_IO_ERROR && rejected_us(x)) {
+                if (drain_reads(x) == TL_E_IO && rejected_us(x)) {
                     return fail_connect(x, x->s->err);
                 }
                 return fail_stream(x, werr);
@@ -1059,9 +1059,9 @@ static int run_stream(struct sender *x)
             return fail_stream(x, why);
         }
         if (n > 0 && (p[0].revents & (POLLIN | POLLERR | POLLHUP)) != 0) {
-            enum tl_io r = drain_reads(x);
-            if (r == TL_IO_EOF || r == TL_IO_ERROR) {
-                return r == TL_IO_ERROR && rejected_us(x) ? fail_connect(x, x->s->err)
+            enum tl_rc r = drain_reads(x);
+            if (r == TL_EOF || r == TL_E_IO) {
+                return r == TL_E_IO && rejected_us(x) ? fail_connect(x, x->s->err)
                                                           : fail_closed(x, r);
             }
         }
@@ -1093,14 +1093,14 @@ static int relp_frames(struct sender *x, struct relp *r, int64_t *progress)
         struct tl_relp_frame fr;
         struct tl_relp_event ev;
         size_t used = 0;
-        enum tl_relp_rc prc = tl_relp_next(&r->rp, x->in.data + off, x->in.len - off, &fr,
+        enum tl_rc prc = tl_relp_next(&r->rp, x->in.data + off, x->in.len - off, &fr,
                                            &used, err, sizeof(err));
         off += used;
-        if (prc == TL_RELP_AGAIN) {
+        if (prc == TL_AGAIN) {
             break;
         }
-        if (prc == TL_RELP_OK &&
-            tl_relp_client_handle(&r->cl, &fr, &ev, err, sizeof(err)) == TL_RELP_OK) {
+        if (prc == TL_OK &&
+            tl_relp_client_handle(&r->cl, &fr, &ev, err, sizeof(err)) == TL_OK) {
             *progress = tl_now_ms();
             switch (ev.type) {
             case TL_RELP_EV_OPENED:
@@ -1135,17 +1135,17 @@ static int relp_frames(struct sender *x, struct relp *r, int64_t *progress)
     return rc < 0 ? TL_CLI_OK : (r->closed ? -2 : rc);
 }
 
-/* Reads what the server sent into x->in; TL_IO_AGAIN when nothing more is there. */
-static enum tl_io relp_read(struct sender *x)
+/* Reads what the server sent into x->in; TL_AGAIN when nothing more is there. */
+static enum tl_rc relp_read(struct sender *x)
 {
     for (;;) {
         if (!tl_buf_reserve(&x->in, 16384)) {
             snprintf(x->s->err, sizeof(x->s->err), "out of memory");
-            return TL_IO_ERROR;
+            return TL_E_IO;
         }
         size_t n = 0;
-        enum tl_io rc = tl_stream_read(x->s, x->in.data + x->in.len, 16384, &n);
-        if (rc != TL_IO_OK) {
+        enum tl_rc rc = tl_stream_read(x->s, x->in.data + x->in.len, 16384, &n);
+        if (rc != TL_OK) {
             return rc;
         }
         x->in.len += n;
@@ -1203,17 +1203,17 @@ static int run_relp(struct sender *x)
         bool blocked = false;
         while (x->sent < x->out.len) {
             size_t n = 0;
-            enum tl_io w = tl_stream_write(x->s, x->out.data + x->sent, x->out.len - x->sent, &n);
-            if (w == TL_IO_OK) {
+            enum tl_rc w = tl_stream_write(x->s, x->out.data + x->sent, x->out.len - x->sent, &n);
+            if (w == TL_OK) {
                 x->sent += n;
                 progress = tl_now_ms();
                 continue;
             }
-            if (w == TL_IO_AGAIN) {
+            if (w == TL_AGAIN) {
                 blocked = true;
                 break;
             }
-            return fail_stream(x, w == TL_IO_EOF ? "the server closed the connection"
+            return fail_stream(x, w == TL_EOF ? "the server closed the connection"
                                                  : x->s->err);
         }
         if (x->sent == x->out.len) {
@@ -1250,11 +1250,11 @@ static int run_relp(struct sender *x)
             return r.opened ? fail_stream(x, why) : fail_connect(x, why);
         }
         if (n > 0 && (p[0].revents & (POLLIN | POLLERR | POLLHUP)) != 0) {
-            enum tl_io rd = relp_read(x);
+            enum tl_rc rd = relp_read(x);
             int fr = relp_frames(x, &r, &progress);
             if (fr == -2) {
                 /* The server answered our close: every message was acknowledged. */
-                for (int i = 0; i < 50 && tl_stream_shutdown(x->s) == TL_IO_AGAIN; i++) {
+                for (int i = 0; i < 50 && tl_stream_shutdown(x->s) == TL_AGAIN; i++) {
                     tl_cli_wait(x->s->fd, poll_events(tl_stream_wants(x->s)),
                                 tl_now_ms() + 20);
                 }
@@ -1263,13 +1263,13 @@ static int run_relp(struct sender *x)
             if (fr != TL_CLI_OK) {
                 return fr;
             }
-            if (rd == TL_IO_EOF) {
+            if (rd == TL_EOF) {
                 return r.opened ? fail_stream(x, "the server closed the connection")
                                 : fail_connect(x, "the server closed the connection without "
                                                   "answering our RELP open (is it a RELP "
                                                   "port?)");
             }
-            if (rd == TL_IO_ERROR) {
+            if (rd == TL_E_IO) {
                 return r.opened ? fail_stream(x, x->s->err) : fail_connect(x, x->s->err);
             }
         }

@@ -77,10 +77,10 @@ void tl_framer_init(struct tl_framer *f, enum tl_framing mode, size_t max_messag
     f->scan = 0;
 }
 
-static enum tl_frame_rc fail(char *err, size_t errlen, const char *fmt, ...)
+static enum tl_rc fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static enum tl_frame_rc fail(char *err, size_t errlen, const char *fmt, ...)
+static enum tl_rc fail(char *err, size_t errlen, const char *fmt, ...)
 {
     if (err != NULL && errlen > 0) {
         va_list ap;
@@ -88,7 +88,7 @@ static enum tl_frame_rc fail(char *err, size_t errlen, const char *fmt, ...)
         vsnprintf(err, errlen, fmt, ap);
         va_end(ap);
     }
-    return TL_FRAME_ERROR;
+    return TL_E_PROTO;
 }
 
 static void set_frame(struct tl_framer *f, struct tl_frame *fr, const uint8_t *p, size_t len)
@@ -105,7 +105,7 @@ static void set_frame(struct tl_framer *f, struct tl_frame *fr, const uint8_t *p
  * The count is checked byte by byte so an error is reported at the first bad byte,
  * whatever the chunking.
  */
-static enum tl_frame_rc octet_frame(struct tl_framer *f, const uint8_t *data, size_t len,
+static enum tl_rc octet_frame(struct tl_framer *f, const uint8_t *data, size_t len,
                                     size_t start, struct tl_frame *fr, size_t *used, char *err,
                                     size_t errlen, bool eof)
 {
@@ -155,7 +155,7 @@ static enum tl_frame_rc octet_frame(struct tl_framer *f, const uint8_t *data, si
                         "connection closed inside the octet count '%s' at stream offset %llu",
                         seen, (unsigned long long)offset);
         }
-        return TL_FRAME_AGAIN;
+        return TL_AGAIN;
     }
     assert(i > 0);
 
@@ -173,12 +173,12 @@ static enum tl_frame_rc octet_frame(struct tl_framer *f, const uint8_t *data, si
                         "received (frame at stream offset %llu)",
                         body, msglen, (unsigned long long)offset);
         }
-        return TL_FRAME_AGAIN;
+        return TL_AGAIN;
     }
     set_frame(f, fr, p + hdr, msglen);
     if (!fr->truncated) {
         *used = start + hdr + msglen;
-        return TL_FRAME_OK;
+        return TL_OK;
     }
     /* Oversized: hand out the first max bytes now and drop the rest as it arrives, which
      * keeps the stream in sync without ever buffering more than max bytes. */
@@ -190,7 +190,7 @@ static enum tl_frame_rc octet_frame(struct tl_framer *f, const uint8_t *data, si
     *used = start + hdr + f->max + here;
     f->skip = rest - here;
     f->state = f->skip > 0 ? ST_SKIP_OCTET : ST_FRAME;
-    return TL_FRAME_OK;
+    return TL_OK;
 }
 
 /*
@@ -218,7 +218,7 @@ static size_t find_end(const uint8_t *p, size_t from, size_t n)
  * NUL as some old senders use; a CR right before the LF belongs to a CRLF line end and is
  * dropped.
  */
-static enum tl_frame_rc lf_frame(struct tl_framer *f, const uint8_t *data, size_t len,
+static enum tl_rc lf_frame(struct tl_framer *f, const uint8_t *data, size_t len,
                                  size_t start, struct tl_frame *fr, size_t *used, bool eof)
 {
     const uint8_t *p = data + start;
@@ -235,7 +235,7 @@ static enum tl_frame_rc lf_frame(struct tl_framer *f, const uint8_t *data, size_
         f->scan = 0;
         set_frame(f, fr, p, n);
         *used = start + end + 1;
-        return TL_FRAME_OK;
+        return TL_OK;
     }
 
     /* No terminator yet. A trailing CR may still turn out to be half of a CRLF, so it
@@ -249,21 +249,21 @@ static enum tl_frame_rc lf_frame(struct tl_framer *f, const uint8_t *data, size_
         if (n == 0) {
             f->state = ST_FRAME;
             *used = len;
-            return TL_FRAME_AGAIN;
+            return TL_AGAIN;
         }
         set_frame(f, fr, p, n);
         *used = len;
         /* Cut before the end: what remains of the line is discarded up to its LF. */
         f->state = eof ? ST_FRAME : ST_SKIP_LF;
-        return TL_FRAME_OK;
+        return TL_OK;
     }
     f->state = ST_LF;
     f->scan = avail;
     *used = start;
-    return TL_FRAME_AGAIN;
+    return TL_AGAIN;
 }
 
-static enum tl_frame_rc frame_one(struct tl_framer *f, const uint8_t *data, size_t len,
+static enum tl_rc frame_one(struct tl_framer *f, const uint8_t *data, size_t len,
                                   struct tl_frame *fr, size_t *used, char *err, size_t errlen,
                                   bool eof)
 {
@@ -278,21 +278,21 @@ static enum tl_frame_rc frame_one(struct tl_framer *f, const uint8_t *data, size
         f->skip -= n;
         if (f->skip > 0) {
             *used = pos;
-            return TL_FRAME_AGAIN;
+            return TL_AGAIN;
         }
         f->state = ST_FRAME;
     } else if (f->state == ST_SKIP_LF) {
         pos = find_end(data, 0, len);
         if (pos == len) {
             *used = len;
-            return TL_FRAME_AGAIN;
+            return TL_AGAIN;
         }
         pos++;
         f->state = ST_FRAME;
     } else if (f->state == ST_LF) {
         if (len == 0) {
             *used = 0;
-            return TL_FRAME_AGAIN;
+            return TL_AGAIN;
         }
         return lf_frame(f, data, len, 0, fr, used, eof);
     }
@@ -304,7 +304,7 @@ static enum tl_frame_rc frame_one(struct tl_framer *f, const uint8_t *data, size
     }
     if (pos == len) {
         *used = len;
-        return TL_FRAME_AGAIN;
+        return TL_AGAIN;
     }
 
     uint8_t c = data[pos];
@@ -329,21 +329,21 @@ static enum tl_frame_rc frame_one(struct tl_framer *f, const uint8_t *data, size
                 seen, (unsigned long long)(f->consumed + pos));
 }
 
-enum tl_frame_rc tl_framer_next(struct tl_framer *f, const uint8_t *data, size_t len,
+enum tl_rc tl_framer_next(struct tl_framer *f, const uint8_t *data, size_t len,
                                 struct tl_frame *frame, size_t *used, char *err, size_t errlen)
 {
     *used = 0;
-    enum tl_frame_rc rc = frame_one(f, data, len, frame, used, err, errlen, false);
+    enum tl_rc rc = frame_one(f, data, len, frame, used, err, errlen, false);
     assert(*used <= len);
     f->consumed += *used;
     return rc;
 }
 
-enum tl_frame_rc tl_framer_finish(struct tl_framer *f, const uint8_t *data, size_t len,
+enum tl_rc tl_framer_finish(struct tl_framer *f, const uint8_t *data, size_t len,
                                   struct tl_frame *frame, char *err, size_t errlen)
 {
     size_t used = 0;
-    enum tl_frame_rc rc = frame_one(f, data, len, frame, &used, err, errlen, true);
+    enum tl_rc rc = frame_one(f, data, len, frame, &used, err, errlen, true);
     f->consumed += used;
     return rc;
 }

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/err.h"
 #include "core/buf.h"
 
 enum tl_framing {
@@ -29,11 +30,9 @@ enum tl_framing {
     TL_FRAMING_LF,    /* non-transparent only: digits are just message text */
 };
 
-enum tl_frame_rc {
-    TL_FRAME_OK = 0,  /* *frame holds one message */
-    TL_FRAME_AGAIN,   /* need more bytes; data[*used..len) must be kept and presented again */
-    TL_FRAME_ERROR,   /* the stream is broken (bad octet count): close the connection */
-};
+/* tl_framer_next's results (core/err.h): TL_OK: *frame holds one message; TL_AGAIN: need
+ * more bytes, data[*used..len) must be kept and presented again; TL_E_PROTO: the stream is
+ * broken (bad octet count): close the connection. */
 
 struct tl_frame {
     const uint8_t *p;  /* points into the caller's data */
@@ -61,22 +60,22 @@ void tl_framer_init(struct tl_framer *f, enum tl_framing mode, size_t max_messag
 /*
  * Finds the next frame in data[0..len). *used is always set to the number of bytes the
  * caller may drop from the front (a frame, its header and trailer, skipped bytes).
- * TL_FRAME_OK: *frame points into data (valid until the caller drops or moves the bytes).
- * TL_FRAME_AGAIN: keep data[*used..len), append more, call again. The framer never needs
+ * TL_OK: *frame points into data (valid until the caller drops or moves the bytes).
+ * TL_AGAIN: keep data[*used..len), append more, call again. The framer never needs
  *   more than max_message_size + 12 unconsumed bytes to make progress.
- * TL_FRAME_ERROR: err (size errlen) says what is wrong, e.g.
+ * TL_E_PROTO: err (size errlen) says what is wrong, e.g.
  *   "invalid octet count 'abc' at stream offset 1234".
  */
-enum tl_frame_rc tl_framer_next(struct tl_framer *f, const uint8_t *data, size_t len,
+enum tl_rc tl_framer_next(struct tl_framer *f, const uint8_t *data, size_t len,
                                 struct tl_frame *frame, size_t *used, char *err, size_t errlen);
 
 /*
  * At end of stream with data[0..len) left over: an unterminated LF frame is returned as
- * TL_FRAME_OK (a sender may omit the last LF). A partial octet-counted frame is
- * TL_FRAME_ERROR with a message naming how many bytes were missing; nothing left is
- * TL_FRAME_AGAIN.
+ * TL_OK (a sender may omit the last LF). A partial octet-counted frame is
+ * TL_E_PROTO with a message naming how many bytes were missing; nothing left is
+ * TL_AGAIN.
  */
-enum tl_frame_rc tl_framer_finish(struct tl_framer *f, const uint8_t *data, size_t len,
+enum tl_rc tl_framer_finish(struct tl_framer *f, const uint8_t *data, size_t len,
                                   struct tl_frame *frame, char *err, size_t errlen);
 
 /* Encoders: append one message framed for the wire. */

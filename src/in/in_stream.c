@@ -183,15 +183,15 @@ static bool relp_send_out(struct conn *c)
 {
     while (c->out.len) {
         size_t n = 0;
-        enum tl_io rc = tl_stream_write(c->s, c->out.data, c->out.len, &n);
-        if (rc == TL_IO_OK) {
+        enum tl_rc rc = tl_stream_write(c->s, c->out.data, c->out.len, &n);
+        if (rc == TL_OK) {
             tl_buf_consume(&c->out, n);
             continue;
         }
-        if (rc == TL_IO_AGAIN) {
+        if (rc == TL_AGAIN) {
             break;
         }
-        conn_close(c, TL_LOG_WARNING, rc == TL_IO_EOF ? "peer closed" : c->s->err);
+        conn_close(c, TL_LOG_WARNING, rc == TL_EOF ? "peer closed" : c->s->err);
         return false;
     }
     if (c->out.len > RELP_OUT_MAX) {
@@ -280,17 +280,17 @@ static bool relp_process(struct conn *c, const uint8_t *data, size_t len, size_t
     for (;;) {
         struct tl_relp_frame fr;
         size_t used = 0;
-        enum tl_relp_rc rc = tl_relp_next(&c->rp, data + *off, len - *off, &fr, &used, err,
+        enum tl_rc rc = tl_relp_next(&c->rp, data + *off, len - *off, &fr, &used, err,
                                           sizeof(err));
         *off += used;
-        if (rc == TL_RELP_AGAIN) {
+        if (rc == TL_AGAIN) {
             return true;
         }
         struct tl_relp_event ev = {0};
-        if (rc == TL_RELP_OK) {
+        if (rc == TL_OK) {
             rc = tl_relp_server_frame(&c->rs, &fr, &c->out, &ev, err, sizeof(err));
         }
-        if (rc == TL_RELP_ERROR) {
+        if (rc == TL_E_PROTO) {
             atomic_fetch_add_explicit(&c->in->stats.conn_errors, 1, memory_order_relaxed);
             /* Tell the client (a 500 and serverclose) before closing. */
             size_t n = 0;
@@ -343,17 +343,17 @@ static void finish_tail(struct conn *c, const uint8_t *p, size_t n, const struct
 {
     char err[256];
     if (c->relp) {
-        if (tl_relp_finish(&c->rp, n, err, sizeof(err)) != TL_RELP_OK) {
+        if (tl_relp_finish(&c->rp, n, err, sizeof(err)) != TL_OK) {
             peer_warn(c->in, c->peer, err);
         }
         return;
     }
     struct tl_frame fr;
-    enum tl_frame_rc rc = tl_framer_finish(&c->fr, p, n, &fr, err, sizeof(err));
-    if (rc == TL_FRAME_ERROR) {
+    enum tl_rc rc = tl_framer_finish(&c->fr, p, n, &fr, err, sizeof(err));
+    if (rc == TL_E_PROTO) {
         peer_warn(c->in, c->peer, err);
     }
-    if (rc != TL_FRAME_OK) {
+    if (rc != TL_OK) {
         return;
     }
     if (fr.truncated) {
@@ -453,10 +453,10 @@ static bool conn_process(struct conn *c, const uint8_t *data, size_t len, bool e
     for (;;) {
         struct tl_frame fr;
         size_t used = 0;
-        enum tl_frame_rc rc = tl_framer_next(&c->fr, data + off, len - off, &fr, &used, err,
+        enum tl_rc rc = tl_framer_next(&c->fr, data + off, len - off, &fr, &used, err,
                                              sizeof(err));
         off += used;
-        if (rc == TL_FRAME_OK) {
+        if (rc == TL_OK) {
             if (fr.truncated) {
                 note_oversized(c, &fr);
             }
@@ -465,7 +465,7 @@ static bool conn_process(struct conn *c, const uint8_t *data, size_t len, bool e
             c->msgs++;
             continue;
         }
-        if (rc == TL_FRAME_ERROR) {
+        if (rc == TL_E_PROTO) {
             atomic_fetch_add_explicit(&c->in->stats.conn_errors, 1, memory_order_relaxed);
             conn_close(c, TL_LOG_WARNING, err);
             return false;
@@ -559,8 +559,8 @@ static void conn_read(struct conn *c, int budget)
             memcpy(buf, c->tail, have);
         }
         size_t n = 0;
-        enum tl_io rc = tl_stream_read(c->s, buf + have, cap - have, &n);
-        if (rc == TL_IO_OK) {
+        enum tl_rc rc = tl_stream_read(c->s, buf + have, cap - have, &n);
+        if (rc == TL_OK) {
             if (c->bytes == 0 && !c->in->has_tls && speaks_tls(buf, n)) {
                 refuse_tls_client(c);
                 return;
@@ -571,11 +571,11 @@ static void conn_read(struct conn *c, int budget)
             }
             continue;
         }
-        if (rc == TL_IO_AGAIN) {
+        if (rc == TL_AGAIN) {
             conn_interest(c);
             return;
         }
-        if (rc == TL_IO_EOF) {
+        if (rc == TL_EOF) {
             conn_process(c, buf, have, true);
             if (!c->closing) {
                 conn_close(c, TL_LOG_DEBUG, "peer closed");
@@ -721,15 +721,15 @@ static void handshake_done(struct conn *c)
 
 static void conn_handshake(struct conn *c)
 {
-    enum tl_io rc = tl_stream_handshake(c->s);
-    if (rc == TL_IO_OK) {
+    enum tl_rc rc = tl_stream_handshake(c->s);
+    if (rc == TL_OK) {
         handshake_done(c);
         if (conn_recheck_tls(c)) {
             conn_read(c, READS_PER_EVENT);
         }
         return;
     }
-    if (rc == TL_IO_AGAIN) {
+    if (rc == TL_AGAIN) {
         conn_interest(c);
         return;
     }

@@ -381,16 +381,16 @@ static void update_interest(struct fwd *f)
 
 static void do_handshake(struct fwd *f)
 {
-    enum tl_io rc = tl_stream_handshake(f->s);
-    if (rc == TL_IO_OK) {
+    enum tl_rc rc = tl_stream_handshake(f->s);
+    if (rc == TL_OK) {
         connected(f);
         return;
     }
-    if (rc == TL_IO_AGAIN) {
+    if (rc == TL_AGAIN) {
         update_interest(f);
         return;
     }
-    fail_attempt(f, rc == TL_IO_EOF ? "the server closed the connection during the TLS "
+    fail_attempt(f, rc == TL_EOF ? "the server closed the connection during the TLS "
                                       "handshake (does it speak TLS on this port?)"
                                     : f->s->err);
 }
@@ -508,15 +508,15 @@ static bool store(struct fwd *f, uint64_t seq)
 {
     char err[300];
     errno = 0;
-    enum tl_dq_rc rc = tl_dq_append(f->dq, f->one.data, f->one.len, err, sizeof(err));
-    if (rc == TL_DQ_FULL) {
+    enum tl_rc rc = tl_dq_append(f->dq, f->one.data, f->one.len, err, sizeof(err));
+    if (rc == TL_FULL) {
         return false;
     }
-    if (rc == TL_DQ_RETRY) {
+    if (rc == TL_E_IO) {
         dq_fail(f, err, errno);
         return false;
     }
-    if (rc == TL_DQ_ERROR) {
+    if (rc == TL_E_RESOURCE) {
         atomic_fetch_add(&f->out->stats.dropped, 1);
         tl_log_rl(&f->out->rl, 10, TL_LOG_ERROR,
                   "output %s: disk queue %s: %s; message dropped",
@@ -736,33 +736,33 @@ static void send_udp(struct fwd *f)
 static void relp_pump(struct fwd *f);
 
 /*
- * Writes len bytes from p to the connection. TL_IO_OK: *n written. TL_IO_AGAIN: the socket
- * is full. TL_IO_ERROR: the connection is gone (disconnected, reconnect scheduled). After a
+ * Writes len bytes from p to the connection. TL_OK: *n written. TL_AGAIN: the socket
+ * is full. TL_E_IO: the connection is gone (disconnected, reconnect scheduled). After a
  * pause it first checks whether the receiver has closed or reset the connection: found
  * before the write, nothing is lost in a write that could not arrive.
  */
-static enum tl_io send_bytes(struct fwd *f, const uint8_t *p, size_t len, size_t *n)
+static enum tl_rc send_bytes(struct fwd *f, const uint8_t *p, size_t len, size_t *n)
 {
     int64_t now = tl_now_ms();
     *n = 0;
     if (now - f->last_write_ms > 100 && tl_stream_peer_gone(f->s)) {
         read_side(f);
         if (f->state != ST_UP) {
-            return TL_IO_ERROR;
+            return TL_E_IO;
         }
     }
-    enum tl_io rc = tl_stream_write(f->s, p, len, n);
-    if (rc == TL_IO_OK) {
+    enum tl_rc rc = tl_stream_write(f->s, p, len, n);
+    if (rc == TL_OK) {
         f->last_write_ms = now;
-        return TL_IO_OK;
+        return TL_OK;
     }
-    if (rc == TL_IO_AGAIN) {
-        return TL_IO_AGAIN;
+    if (rc == TL_AGAIN) {
+        return TL_AGAIN;
     }
-    disconnect(f, TL_LOG_WARNING, rc == TL_IO_EOF ? "the server closed the connection"
+    disconnect(f, TL_LOG_WARNING, rc == TL_EOF ? "the server closed the connection"
                                                   : f->s->err);
     schedule_reconnect(f);
-    return TL_IO_ERROR;
+    return TL_E_IO;
 }
 
 /* Moves data: fill from the queue, write, repeat until the socket or the queue is empty. */
@@ -794,8 +794,8 @@ static void pump(struct fwd *f)
             continue;
         }
         size_t n = 0;
-        enum tl_io rc = send_bytes(f, f->buf.data + f->sent, f->buf.len - f->sent, &n);
-        if (rc == TL_IO_OK) {
+        enum tl_rc rc = send_bytes(f, f->buf.data + f->sent, f->buf.len - f->sent, &n);
+        if (rc == TL_OK) {
             f->sent += n;
             mark_written(f);
             release_acked(f);
@@ -804,7 +804,7 @@ static void pump(struct fwd *f)
             }
             continue;
         }
-        if (rc == TL_IO_AGAIN) {
+        if (rc == TL_AGAIN) {
             break;
         }
         return;
@@ -837,12 +837,12 @@ static void relp_pump(struct fwd *f)
             break;
         }
         size_t n = 0;
-        enum tl_io rc = send_bytes(f, f->wire.data, f->wire.len, &n);
-        if (rc == TL_IO_OK) {
+        enum tl_rc rc = send_bytes(f, f->wire.data, f->wire.len, &n);
+        if (rc == TL_OK) {
             tl_buf_consume(&f->wire, n);
             continue;
         }
-        if (rc == TL_IO_AGAIN) {
+        if (rc == TL_AGAIN) {
             break;
         }
         return;
@@ -861,23 +861,23 @@ static void relp_responses(struct fwd *f)
     for (;;) {
         struct tl_relp_frame fr;
         size_t used = 0;
-        enum tl_relp_rc rc = tl_relp_next(&f->rp, f->rbuf.data + off, f->rbuf.len - off, &fr,
+        enum tl_rc rc = tl_relp_next(&f->rp, f->rbuf.data + off, f->rbuf.len - off, &fr,
                                           &used, err, sizeof(err));
         off += used;
-        if (rc == TL_RELP_AGAIN) {
+        if (rc == TL_AGAIN) {
             break;
         }
         struct tl_relp_event ev = {0};
-        if (rc == TL_RELP_OK) {
+        if (rc == TL_OK) {
             rc = tl_relp_client_handle(&f->cl, &fr, &ev, err, sizeof(err));
         }
-        if (rc == TL_RELP_OK && ev.type == TL_RELP_EV_ACKED) {
+        if (rc == TL_OK && ev.type == TL_RELP_EV_ACKED) {
             acked++;
             continue;
         }
         release(f, acked, true);
         acked = 0;
-        if (rc == TL_RELP_ERROR) {
+        if (rc == TL_E_PROTO) {
             char why[400];
             snprintf(why, sizeof(why), "RELP protocol error: %s", err);
             disconnect(f, TL_LOG_WARNING, why);
@@ -924,8 +924,8 @@ static void read_side(struct fwd *f)
      * otherwise wait, unseen by epoll, for the next event. */
     for (int i = 0; i < 100000; i++) {
         size_t n = 0;
-        enum tl_io rc = tl_stream_read(f->s, scratch, sizeof(scratch), &n);
-        if (rc == TL_IO_OK) {
+        enum tl_rc rc = tl_stream_read(f->s, scratch, sizeof(scratch), &n);
+        if (rc == TL_OK) {
             if (f->is_relp) {
                 if (!tl_buf_append(&f->rbuf, scratch, n)) {
                     disconnect(f, TL_LOG_ERROR, "out of memory for RELP responses");
@@ -939,12 +939,12 @@ static void read_side(struct fwd *f)
             }
             continue;
         }
-        if (rc == TL_IO_AGAIN) {
+        if (rc == TL_AGAIN) {
             return;
         }
-        const char *why = rc == TL_IO_EOF ? "the server closed the connection" : f->s->err;
+        const char *why = rc == TL_EOF ? "the server closed the connection" : f->s->err;
         if (f->is_tls && !proved(f) &&
-            (rc == TL_IO_EOF || tl_stream_tls_fail_reason(f->s) == TL_HS_IO_ERROR)) {
+            (rc == TL_EOF || tl_stream_tls_fail_reason(f->s) == TL_HS_IO_ERROR)) {
             /* Closed (or reset) without an alert right after the handshake. */
             why = tl_stream_tls_early_close(f->s);
         }
@@ -1252,7 +1252,7 @@ static void *fwd_run(void *arg)
     }
     /* Orderly close: TLS close_notify, then FIN. */
     if (f->s && f->state == ST_UP) {
-        for (int i = 0; i < 50 && tl_stream_shutdown(f->s) == TL_IO_AGAIN; i++) {
+        for (int i = 0; i < 50 && tl_stream_shutdown(f->s) == TL_AGAIN; i++) {
             tl_ev_run_once(f->loop, 20);
         }
     }

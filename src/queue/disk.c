@@ -646,9 +646,9 @@ static bool add_tail(struct tl_dq *q, char *err, size_t errlen)
     return true;
 }
 
-/* Creates the file of the pending tail. TL_DQ_RETRY (errno set): the file system refused
- * (full, read-only, no permission); TL_DQ_ERROR: no segment number is left. */
-static enum tl_dq_rc create_tail(struct tl_dq *q, char *err, size_t errlen)
+/* Creates the file of the pending tail. TL_E_IO (errno set): the file system refused
+ * (full, read-only, no permission); TL_E_RESOURCE: no segment number is left. */
+static enum tl_rc create_tail(struct tl_dq *q, char *err, size_t errlen)
 {
     char name[NAME_MAX_LEN];
     uint8_t hdr[SEG_HEADER];
@@ -659,14 +659,14 @@ static enum tl_dq_rc create_tail(struct tl_dq *q, char *err, size_t errlen)
         seterr(err, errlen, "queue.dir %s: segment numbers are exhausted; move the segment "
                "files with the highest numbers out of it", q->dir);
         errno = ERANGE;
-        return TL_DQ_ERROR;
+        return TL_E_RESOURCE;
     }
     seg_name(name, num);
     int fd = openat(q->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
         seterr(err, errlen, "queue.dir %s: cannot create %s: %s", q->dir, name,
                strerror(errno));
-        return TL_DQ_RETRY;
+        return TL_E_IO;
     }
     /* The header goes out at once, so that a crash leaves a valid (empty) segment rather
      * than an empty file that recovery would have to report. */
@@ -678,7 +678,7 @@ static enum tl_dq_rc create_tail(struct tl_dq *q, char *err, size_t errlen)
         close(fd);
         (void)unlinkat(q->dirfd, name, 0);
         errno = e;
-        return TL_DQ_RETRY;
+        return TL_E_IO;
     }
     q->tail_pending = false;
     q->wfd = fd;
@@ -688,7 +688,7 @@ static enum tl_dq_rc create_tail(struct tl_dq *q, char *err, size_t errlen)
     q->wdone = 0;
     q->data_unsynced = true;
     q->dir_unsynced = true;
-    return TL_DQ_OK;
+    return TL_OK;
 }
 
 /* Cuts the segment file fd at off, where its records end, and puts a sequence marker
@@ -1007,7 +1007,7 @@ const char *tl_dq_take_problem(struct tl_dq *q)
 
 /* ---- writing ---- */
 
-enum tl_dq_rc tl_dq_append(struct tl_dq *q, const void *rec, size_t len, char *err,
+enum tl_rc tl_dq_append(struct tl_dq *q, const void *rec, size_t len, char *err,
                            size_t errlen)
 {
     uint64_t size = HDR + (uint64_t)len;
@@ -1015,34 +1015,34 @@ enum tl_dq_rc tl_dq_append(struct tl_dq *q, const void *rec, size_t len, char *e
     if (len > UINT32_MAX - HDR || (q->max_bytes > 0 && size > q->max_bytes)) {
         seterr(err, errlen, "queue.dir %s: a record of %zu bytes can never fit (max_bytes %"
                PRIu64 ")", q->dir, len, q->max_bytes);
-        return TL_DQ_ERROR;
+        return TL_E_RESOURCE;
     }
     if (q->max_bytes > 0 && q->bytes + size > q->max_bytes) {
         seterr(err, errlen, "queue.dir %s: full (%" PRIu64 " of max_bytes %" PRIu64 ")",
                q->dir, q->bytes, q->max_bytes);
-        return TL_DQ_FULL;
+        return TL_FULL;
     }
     if (q->wfd >= 0 && tail(q)->end > SEG_HEADER && tail(q)->end + size > q->segment_bytes) {
         if (!seal_tail(q, err, errlen)) {
-            return TL_DQ_RETRY;
+            return TL_E_IO;
         }
     }
     if (q->wfd < 0 && !q->tail_pending && !add_tail(q, err, errlen)) {
-        return TL_DQ_ERROR;
+        return TL_E_RESOURCE;
     }
     if (q->tail_pending) {
-        enum tl_dq_rc rc = create_tail(q, err, errlen);
-        if (rc != TL_DQ_OK) {
+        enum tl_rc rc = create_tail(q, err, errlen);
+        if (rc != TL_OK) {
             return rc;
         }
     }
     if (q->wlen - q->wdone >= WRITE_CHUNK && !write_buf(q, err, errlen)) {
-        return TL_DQ_RETRY;
+        return TL_E_IO;
     }
     if (!grow(&q->wbuf, &q->wcap, q->wlen + (size_t)size)) {
         seterr(err, errlen, "queue.dir %s: out of memory for a record of %zu bytes", q->dir,
                len);
-        return TL_DQ_ERROR;
+        return TL_E_RESOURCE;
     }
     uint8_t *p = q->wbuf + q->wlen;
     put32(p, REC_MAGIC);
@@ -1061,7 +1061,7 @@ enum tl_dq_rc tl_dq_append(struct tl_dq *q, const void *rec, size_t len, char *e
     q->count++;
     q->bytes += size;
     q->unread++;
-    return TL_DQ_OK;
+    return TL_OK;
 }
 
 uint64_t tl_dq_discard_unwritten(struct tl_dq *q)
@@ -2067,10 +2067,10 @@ static bool recover(struct tl_dq *q, struct tl_dq_recovery *rec, char *err, size
     /* A file system that is full or read-only now does not keep the queue from opening:
      * what is on disk can be delivered, and appends try again. */
     char terr[256];
-    enum tl_dq_rc rc = create_tail(q, terr, sizeof(terr));
-    if (rc != TL_DQ_OK) {
+    enum tl_rc rc = create_tail(q, terr, sizeof(terr));
+    if (rc != TL_OK) {
         seg_name(name, tail(q)->num);
-        if (rc == TL_DQ_ERROR) {
+        if (rc == TL_E_RESOURCE) {
             add_sentence(rec->detail, sizeof(rec->detail),
                          "no segment number is left after the highest one there: new messages "
                          "cannot be queued on disk until the segment files with the highest "

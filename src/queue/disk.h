@@ -53,7 +53,7 @@
  * gets a segment of its own). A segment is deleted once all its records are acknowledged and
  * it is not the tail. When the tail's file cannot be created (a full or read-only file
  * system), the queue works on without it: records on disk are delivered, appends return
- * TL_DQ_RETRY until it can be created (also at tl_dq_open, which then still succeeds).
+ * TL_E_IO until it can be created (also at tl_dq_open, which then still succeeds).
  *
  * Recovery (tl_dq_open) walks the records of the segments in order, from the ack position
  * on, and says in tl_dq_recovery.detail what it found, one sentence per anomaly, each with
@@ -99,6 +99,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "core/err.h"
 
 #define TL_DQ_SEGMENT_BYTES_DEFAULT (8u * 1024 * 1024)
 #define TL_DQ_RECORD_HEADER 16u  /* magic, length, sequence number, CRC before each payload */
@@ -149,16 +151,15 @@ uint64_t tl_dq_discard_unwritten(struct tl_dq *q);
  * first when that matters. NULL is ignored. */
 void tl_dq_close(struct tl_dq *q);
 
-enum tl_dq_rc { TL_DQ_OK, TL_DQ_FULL, TL_DQ_RETRY, TL_DQ_ERROR };
 
 /* Adds a copy of rec[0..len) at the end. The record goes to an append buffer; it reaches
  * the file at tl_dq_flush (or earlier, when the buffer is large), and tl_dq_peek sees it at
- * once. TL_DQ_FULL: max_bytes would be exceeded (try again after acknowledgements).
- * TL_DQ_RETRY (with err; errno is the failing call's): writing or creating a file failed
+ * once. TL_FULL: max_bytes would be exceeded (try again after acknowledgements).
+ * TL_E_IO (with err; errno is the failing call's): writing or creating a file failed
  * (a full or read-only file system, an I/O error): the record was not added; keep it and
- * try again later. TL_DQ_ERROR (with err): a record that can never fit, or out of memory;
+ * try again later. TL_E_RESOURCE (with err): a record that can never fit, or out of memory;
  * the record was not added. Either way what was added before is still queued. */
-enum tl_dq_rc tl_dq_append(struct tl_dq *q, const void *rec, size_t len, char *err,
+enum tl_rc tl_dq_append(struct tl_dq *q, const void *rec, size_t len, char *err,
                            size_t errlen);
 
 /* Writes the append buffer, then syncs as the policy says (ALWAYS: now; INTERVAL: when due)

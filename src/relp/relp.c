@@ -126,7 +126,7 @@ void tl_relp_parser_init(struct tl_relp_parser *p, size_t max_data)
 }
 
 /* One frame at data[0]; on OK, *used is its length. Errors name absolute stream offsets. */
-static enum tl_relp_rc parse(const struct tl_relp_parser *p, const uint8_t *data, size_t len,
+static enum tl_rc parse(const struct tl_relp_parser *p, const uint8_t *data, size_t len,
                              struct tl_relp_frame *fr, size_t *used, char *err, size_t errlen)
 {
     unsigned long long base = p->consumed;
@@ -140,7 +140,7 @@ static enum tl_relp_rc parse(const struct tl_relp_parser *p, const uint8_t *data
     /* TXNR = 1*9DIGIT, SP */
     for (;;) {
         if (i == len) {
-            return TL_RELP_AGAIN;
+            return TL_AGAIN;
         }
         c = data[i];
         if (is_digit(c)) {
@@ -149,7 +149,7 @@ static enum tl_relp_rc parse(const struct tl_relp_parser *p, const uint8_t *data
                 set_err(err, errlen,
                         "invalid RELP TXNR '%s' at stream offset %llu: more than 9 digits", seen,
                         base);
-                return TL_RELP_ERROR;
+                return TL_E_PROTO;
             }
             txnr = txnr * 10 + (uint32_t)(c - '0');
             n++;
@@ -165,7 +165,7 @@ static enum tl_relp_rc parse(const struct tl_relp_parser *p, const uint8_t *data
                 "invalid RELP frame at stream offset %llu: expected %s, got '%s'%s",
                 base + i, n == 0 ? "a TXNR digit" : "SP after the TXNR", seen,
                 n == 0 && base > 0 ? " after the previous frame" : "");
-        return TL_RELP_ERROR;
+        return TL_E_PROTO;
     }
 
     /* COMMAND = 1*32ALPHA, SP */
@@ -173,7 +173,7 @@ static enum tl_relp_rc parse(const struct tl_relp_parser *p, const uint8_t *data
     n = 0;
     for (;;) {
         if (i == len) {
-            return TL_RELP_AGAIN;
+            return TL_AGAIN;
         }
         c = data[i];
         if (is_alpha(c)) {
@@ -182,7 +182,7 @@ static enum tl_relp_rc parse(const struct tl_relp_parser *p, const uint8_t *data
                 set_err(err, errlen,
                         "invalid RELP command '%s' at stream offset %llu: longer than 32 letters",
                         seen, base + cstart);
-                return TL_RELP_ERROR;
+                return TL_E_PROTO;
             }
             fr->cmd[n++] = (char)c;
             i++;
@@ -198,7 +198,7 @@ static enum tl_relp_rc parse(const struct tl_relp_parser *p, const uint8_t *data
                 "invalid RELP command '%s' at stream offset %llu: must be 1-32 ASCII letters "
                 "followed by SP",
                 seen, base + cstart);
-        return TL_RELP_ERROR;
+        return TL_E_PROTO;
     }
 
     /* DATALEN = 1*9DIGIT, then LF (DATALEN 0) or SP DATA LF */
@@ -206,7 +206,7 @@ static enum tl_relp_rc parse(const struct tl_relp_parser *p, const uint8_t *data
     n = 0;
     for (;;) {
         if (i == len) {
-            return TL_RELP_AGAIN;
+            return TL_AGAIN;
         }
         c = data[i];
         if (!is_digit(c)) {
@@ -217,7 +217,7 @@ static enum tl_relp_rc parse(const struct tl_relp_parser *p, const uint8_t *data
             set_err(err, errlen,
                     "invalid RELP DATALEN '%s' at stream offset %llu: more than 9 digits", seen,
                     base + dstart);
-            return TL_RELP_ERROR;
+            return TL_E_PROTO;
         }
         datalen = datalen * 10 + (uint64_t)(c - '0');
         n++;
@@ -228,7 +228,7 @@ static enum tl_relp_rc parse(const struct tl_relp_parser *p, const uint8_t *data
         set_err(err, errlen,
                 "invalid RELP frame at stream offset %llu: expected a DATALEN digit, got '%s'",
                 base + i, seen);
-        return TL_RELP_ERROR;
+        return TL_E_PROTO;
     }
     if (datalen == 0) {
         if (c != '\n') {
@@ -236,33 +236,33 @@ static enum tl_relp_rc parse(const struct tl_relp_parser *p, const uint8_t *data
                     "invalid RELP frame at stream offset %llu: DATALEN 0 must be followed by "
                     "LF, got '%s'",
                     base + i, seen);
-            return TL_RELP_ERROR;
+            return TL_E_PROTO;
         }
         fr->txnr = txnr;
         fr->data = data + i;
         fr->len = 0;
         *used = i + 1;
-        return TL_RELP_OK;
+        return TL_OK;
     }
     if (c != ' ') {
         set_err(err, errlen,
                 "invalid RELP frame at stream offset %llu: expected SP before the %llu bytes "
                 "of DATA, got '%s'",
                 base + i, (unsigned long long)datalen, seen);
-        return TL_RELP_ERROR;
+        return TL_E_PROTO;
     }
     if (datalen > p->max_data) {
         set_err(err, errlen,
                 "RELP frame of %llu bytes exceeds max_message_size=%zu (frame at stream offset "
                 "%llu); hint: raise max_message_size, RELP cannot truncate",
                 (unsigned long long)datalen, p->max_data, base);
-        return TL_RELP_ERROR;
+        return TL_E_PROTO;
     }
     size_t dl = (size_t)datalen;
     size_t start = i + 1;
     /* len - start is safe: start <= len, as data[i] exists. */
     if (len - start < dl + 1) {
-        return TL_RELP_AGAIN;
+        return TL_AGAIN;
     }
     c = data[start + dl];
     if (c != '\n') {
@@ -271,30 +271,30 @@ static enum tl_relp_rc parse(const struct tl_relp_parser *p, const uint8_t *data
                 "RELP frame not terminated by LF after DATA at stream offset %llu (got '%s'; "
                 "frame at stream offset %llu, DATALEN %zu)",
                 base + start + dl, seen, base, dl);
-        return TL_RELP_ERROR;
+        return TL_E_PROTO;
     }
     fr->txnr = txnr;
     fr->data = data + start;
     fr->len = dl;
     *used = start + dl + 1;
-    return TL_RELP_OK;
+    return TL_OK;
 }
 
-enum tl_relp_rc tl_relp_next(struct tl_relp_parser *p, const uint8_t *data, size_t len,
+enum tl_rc tl_relp_next(struct tl_relp_parser *p, const uint8_t *data, size_t len,
                              struct tl_relp_frame *fr, size_t *used, char *err, size_t errlen)
 {
     *used = 0;
     if (p->failed) {
         set_err(err, errlen, "RELP stream already failed at an earlier error");
-        return TL_RELP_ERROR;
+        return TL_E_PROTO;
     }
-    enum tl_relp_rc rc = parse(p, data, len, fr, used, err, errlen);
-    if (rc == TL_RELP_ERROR) {
+    enum tl_rc rc = parse(p, data, len, fr, used, err, errlen);
+    if (rc == TL_E_PROTO) {
         p->failed = true;
         *used = 0;
         return rc;
     }
-    if (rc == TL_RELP_AGAIN) {
+    if (rc == TL_AGAIN) {
         *used = 0;
         return rc;
     }
@@ -303,21 +303,21 @@ enum tl_relp_rc tl_relp_next(struct tl_relp_parser *p, const uint8_t *data, size
     return rc;
 }
 
-enum tl_relp_rc tl_relp_finish(struct tl_relp_parser *p, size_t len, char *err, size_t errlen)
+enum tl_rc tl_relp_finish(struct tl_relp_parser *p, size_t len, char *err, size_t errlen)
 {
     if (p->failed) {
         set_err(err, errlen, "RELP stream already failed at an earlier error");
-        return TL_RELP_ERROR;
+        return TL_E_PROTO;
     }
     if (len == 0) {
-        return TL_RELP_OK;
+        return TL_OK;
     }
     p->failed = true;
     set_err(err, errlen,
             "connection closed inside a RELP frame: %zu bytes of it received (frame at stream "
             "offset %llu)",
             len, (unsigned long long)p->consumed);
-    return TL_RELP_ERROR;
+    return TL_E_PROTO;
 }
 
 /* ---- encoder ----------------------------------------------------------------------- */
@@ -494,7 +494,7 @@ static bool put_close_rsp(struct tl_buf *out, uint32_t txnr)
  * the answers in order (nothing pending before it), then hint serverclose; both best
  * effort, as the caller closes the connection anyway.
  */
-static enum tl_relp_rc srv_reject(struct tl_relp_server *srv, uint32_t txnr, const char *rsp500,
+static enum tl_rc srv_reject(struct tl_relp_server *srv, uint32_t txnr, const char *rsp500,
                                   struct tl_buf *out)
 {
     if (rsp500 != NULL && txnr != 0 && srv->pending == 0) {
@@ -502,10 +502,10 @@ static enum tl_relp_rc srv_reject(struct tl_relp_server *srv, uint32_t txnr, con
     }
     (void)put_serverclose(out);
     srv->state = SRV_FAILED;
-    return TL_RELP_ERROR;
+    return TL_E_PROTO;
 }
 
-static enum tl_relp_rc srv_open(struct tl_relp_server *srv, const struct tl_relp_frame *fr,
+static enum tl_rc srv_open(struct tl_relp_server *srv, const struct tl_relp_frame *fr,
                                 struct tl_buf *out, struct tl_relp_event *ev, char *err,
                                 size_t errlen)
 {
@@ -536,16 +536,16 @@ static enum tl_relp_rc srv_open(struct tl_relp_server *srv, const struct tl_relp
     if (!put_rsp(out, fr->txnr, open_rsp)) {
         set_err(err, errlen, "RELP output buffer full while answering open");
         srv->state = SRV_FAILED;
-        return TL_RELP_ERROR;
+        return TL_E_PROTO;
     }
     srv->state = SRV_OPEN;
     ev->type = TL_RELP_EV_OPEN;
     ev->data = fr->len > 0 ? fr->data : NULL;
     ev->len = fr->len;
-    return TL_RELP_OK;
+    return TL_OK;
 }
 
-enum tl_relp_rc tl_relp_server_frame(struct tl_relp_server *srv, const struct tl_relp_frame *fr,
+enum tl_rc tl_relp_server_frame(struct tl_relp_server *srv, const struct tl_relp_frame *fr,
                                      struct tl_buf *out, struct tl_relp_event *ev, char *err,
                                      size_t errlen)
 {
@@ -556,7 +556,7 @@ enum tl_relp_rc tl_relp_server_frame(struct tl_relp_server *srv, const struct tl
 
     if (srv->state == SRV_FAILED) {
         set_err(err, errlen, "RELP session already ended");
-        return TL_RELP_ERROR;
+        return TL_E_PROTO;
     }
     if (srv->state == SRV_CLOSING || srv->state == SRV_DONE) {
         set_err(err, errlen, "RELP client sent '%s' (TXNR %u) after close", fr->cmd, fr->txnr);
@@ -593,7 +593,7 @@ enum tl_relp_rc tl_relp_server_frame(struct tl_relp_server *srv, const struct tl
         ev->type = TL_RELP_EV_SYSLOG;
         ev->data = fr->len > 0 ? fr->data : NULL;
         ev->len = fr->len;
-        return TL_RELP_OK;
+        return TL_OK;
     }
     if (strcmp(fr->cmd, "open") == 0) {
         return srv_open(srv, fr, out, ev, err, errlen);
@@ -603,15 +603,15 @@ enum tl_relp_rc tl_relp_server_frame(struct tl_relp_server *srv, const struct tl
         if (srv->pending > 0) {
             srv->state = SRV_CLOSING;
             srv->close_txnr = fr->txnr;
-            return TL_RELP_OK;
+            return TL_OK;
         }
         if (!put_close_rsp(out, fr->txnr)) {
             set_err(err, errlen, "RELP output buffer full while answering close");
             srv->state = SRV_FAILED;
-            return TL_RELP_ERROR;
+            return TL_E_PROTO;
         }
         srv->state = SRV_DONE;
-        return TL_RELP_OK;
+        return TL_OK;
     }
     set_err(err, errlen, "RELP client sent the unexpected command '%s' (TXNR %u)", fr->cmd,
             fr->txnr);
@@ -781,14 +781,14 @@ size_t tl_relp_client_unacked(const struct tl_relp_client *cl)
     return cl->unacked;
 }
 
-static enum tl_relp_rc cl_fail(struct tl_relp_client *cl)
+static enum tl_rc cl_fail(struct tl_relp_client *cl)
 {
     cl->state = CL_FAILED;
-    return TL_RELP_ERROR;
+    return TL_E_PROTO;
 }
 
 /* The rsp to our open: "200 OK" plus offers that must include relp_version=0 and syslog. */
-static enum tl_relp_rc cl_opened(struct tl_relp_client *cl, const struct tl_relp_frame *fr,
+static enum tl_rc cl_opened(struct tl_relp_client *cl, const struct tl_relp_frame *fr,
                                  struct tl_relp_event *ev, char *err, size_t errlen)
 {
     char seen[SNIP_TEXT * 4 + 4];
@@ -816,10 +816,10 @@ static enum tl_relp_rc cl_opened(struct tl_relp_client *cl, const struct tl_relp
     ev->type = TL_RELP_EV_OPENED;
     ev->data = r.rest_len > 0 ? r.rest : NULL;
     ev->len = r.rest_len;
-    return TL_RELP_OK;
+    return TL_OK;
 }
 
-enum tl_relp_rc tl_relp_client_handle(struct tl_relp_client *cl, const struct tl_relp_frame *fr,
+enum tl_rc tl_relp_client_handle(struct tl_relp_client *cl, const struct tl_relp_frame *fr,
                                       struct tl_relp_event *ev, char *err, size_t errlen)
 {
     char seen[SNIP_TEXT * 4 + 4];
@@ -834,7 +834,7 @@ enum tl_relp_rc tl_relp_client_handle(struct tl_relp_client *cl, const struct tl
         strcmp(fr->cmd, "serverclose") == 0 && fr->txnr == 0) {
         /* librelp's server follows its close rsp with the hint; nothing left to do. */
         ev->type = TL_RELP_EV_SERVERCLOSE;
-        return TL_RELP_OK;
+        return TL_OK;
     }
     if (cl->state == CL_FAILED || cl->state == CL_CLOSED) {
         set_err(err, errlen, "RELP server sent '%s' (TXNR %u) after the session ended", fr->cmd,
@@ -849,7 +849,7 @@ enum tl_relp_rc tl_relp_client_handle(struct tl_relp_client *cl, const struct tl
         }
         cl->state = CL_CLOSED;
         ev->type = TL_RELP_EV_SERVERCLOSE;
-        return TL_RELP_OK;
+        return TL_OK;
     }
     if (strcmp(fr->cmd, "rsp") != 0) {
         set_err(err, errlen, "RELP server sent the unexpected command '%s' (TXNR %u)", fr->cmd,
@@ -878,7 +878,7 @@ enum tl_relp_rc tl_relp_client_handle(struct tl_relp_client *cl, const struct tl
         /* librelp answers close with empty data; accept any answer, we are leaving. */
         cl->state = CL_CLOSED;
         ev->type = TL_RELP_EV_CLOSED;
-        return TL_RELP_OK;
+        return TL_OK;
     }
     /* Everything else outstanding is a syslog frame. */
     assert(cl->unacked > 0);
@@ -891,11 +891,11 @@ enum tl_relp_rc tl_relp_client_handle(struct tl_relp_client *cl, const struct tl
     }
     if (r.code == 200) {
         ev->type = TL_RELP_EV_ACKED;
-        return TL_RELP_OK;
+        return TL_OK;
     }
     ev->type = TL_RELP_EV_NAKED;
     /* The whole answer, code included: "500 reason". */
     ev->data = fr->data;
     ev->len = r.text_len + (size_t)(r.text - fr->data);
-    return TL_RELP_OK;
+    return TL_OK;
 }

@@ -38,6 +38,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/err.h"
 #include "core/buf.h"
 
 #define TL_RELP_TXNR_MAX 999999999u
@@ -52,11 +53,9 @@
 /* A server refuses a client that keeps more syslog frames unacknowledged than this. */
 #define TL_RELP_DEFAULT_MAX_PENDING 1000000
 
-enum tl_relp_rc {
-    TL_RELP_OK = 0, /* done; *fr or *ev is filled */
-    TL_RELP_AGAIN,  /* need more bytes: keep data[*used..len), append, call again */
-    TL_RELP_ERROR,  /* the session is broken: err says why; flush out, then close */
-};
+/* Results (core/err.h): TL_OK: done, *fr or *ev is filled; TL_AGAIN: need more bytes, keep
+ * data[*used..len), append, call again; TL_E_PROTO: the session is broken, err says why:
+ * flush out, then close. */
 
 /* ---- codec ------------------------------------------------------------------------- */
 
@@ -77,21 +76,21 @@ void tl_relp_parser_init(struct tl_relp_parser *p, size_t max_data);
 
 /*
  * Finds the next frame in data[0..len). *used is always set: the bytes the caller may drop.
- * TL_RELP_OK: *fr holds a frame whose data points into data[] (valid until the caller
+ * TL_OK: *fr holds a frame whose data points into data[] (valid until the caller
  *   drops or moves those bytes).
- * TL_RELP_AGAIN: keep data[*used..len) (*used is 0), append more, call again.
- * TL_RELP_ERROR: err (size errlen) names the problem and its stream offset, e.g.
+ * TL_AGAIN: keep data[*used..len) (*used is 0), append more, call again.
+ * TL_E_PROTO: err (size errlen) names the problem and its stream offset, e.g.
  *   "RELP frame of 70000 bytes exceeds max_message_size=65536 (frame at stream offset 12)".
  * Nothing is skipped between frames: a stray byte (even an LF) is an error, as in librelp.
  */
-enum tl_relp_rc tl_relp_next(struct tl_relp_parser *p, const uint8_t *data, size_t len,
+enum tl_rc tl_relp_next(struct tl_relp_parser *p, const uint8_t *data, size_t len,
                              struct tl_relp_frame *fr, size_t *used, char *err, size_t errlen);
 
 /*
- * At end of stream with len bytes left over: TL_RELP_OK when nothing is left (a clean
- * end between frames), else TL_RELP_ERROR naming the partial frame.
+ * At end of stream with len bytes left over: TL_OK when nothing is left (a clean
+ * end between frames), else TL_E_PROTO naming the partial frame.
  */
-enum tl_relp_rc tl_relp_finish(struct tl_relp_parser *p, size_t len, char *err, size_t errlen);
+enum tl_rc tl_relp_finish(struct tl_relp_parser *p, size_t len, char *err, size_t errlen);
 
 /*
  * Appends one frame. Returns false, with out unchanged, when txnr > TL_RELP_TXNR_MAX,
@@ -147,10 +146,10 @@ struct tl_relp_server {
 void tl_relp_server_init(struct tl_relp_server *srv, size_t max_pending);
 
 /*
- * Handles one frame from the client; may append to out. TL_RELP_OK with *ev set (OPEN,
- * SYSLOG or CLOSE), or TL_RELP_ERROR with err set (protocol error, or out is full).
+ * Handles one frame from the client; may append to out. TL_OK with *ev set (OPEN,
+ * SYSLOG or CLOSE), or TL_E_PROTO with err set (protocol error, or out is full).
  */
-enum tl_relp_rc tl_relp_server_frame(struct tl_relp_server *srv, const struct tl_relp_frame *fr,
+enum tl_rc tl_relp_server_frame(struct tl_relp_server *srv, const struct tl_relp_frame *fr,
                                      struct tl_buf *out, struct tl_relp_event *ev, char *err,
                                      size_t errlen);
 
@@ -194,11 +193,11 @@ void tl_relp_client_init(struct tl_relp_client *cl, size_t window);
 bool tl_relp_client_open(struct tl_relp_client *cl, struct tl_buf *out);
 
 /*
- * Handles one frame from the server (rsp or serverclose). TL_RELP_OK with *ev set, or
- * TL_RELP_ERROR with err set: an rsp for a TXNR that is not the oldest outstanding command,
+ * Handles one frame from the server (rsp or serverclose). TL_OK with *ev set, or
+ * TL_E_PROTO with err set: an rsp for a TXNR that is not the oldest outstanding command,
  * a refused open (err quotes the server's text), an unknown command, ...
  */
-enum tl_relp_rc tl_relp_client_handle(struct tl_relp_client *cl, const struct tl_relp_frame *fr,
+enum tl_rc tl_relp_client_handle(struct tl_relp_client *cl, const struct tl_relp_frame *fr,
                                       struct tl_relp_event *ev, char *err, size_t errlen);
 
 /*

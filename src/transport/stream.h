@@ -3,12 +3,12 @@
  *
  * A tl_stream wraps one connected, non-blocking socket. Implementations: plain TCP
  * (tcp.c) and TLS (tls.c, next). Callers never know which one they hold: they call
- * tl_stream_read / tl_stream_write, and when a call says TL_IO_AGAIN they ask
+ * tl_stream_read / tl_stream_write, and when a call says TL_AGAIN they ask
  * tl_stream_wants() which readiness (read, write, or both) to wait for in the event loop.
  * After a successful read they must also consume tl_stream_pending() bytes: data an
  * implementation already holds (TLS records decrypted ahead) is invisible to epoll.
  *
- * Errors: a call that returns TL_IO_ERROR leaves a sentence in stream->err saying what went
+ * Errors: a call that returns TL_E_IO leaves a sentence in stream->err saying what went
  * wrong in operator terms; the owner logs it once, adding its own name and the peer.
  * A stream belongs to the thread whose loop watches its fd.
  */
@@ -19,14 +19,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/err.h"
 #include "core/msg.h"
 
-enum tl_io {
-    TL_IO_OK = 0,
-    TL_IO_AGAIN,   /* nothing can be done now: wait for tl_stream_wants() */
-    TL_IO_EOF,     /* the peer closed the connection cleanly */
-    TL_IO_ERROR,   /* see stream->err */
-};
+/* Results (core/err.h): TL_OK; TL_AGAIN: nothing can be done now, wait for tl_stream_wants();
+ * TL_EOF: the peer closed the connection cleanly; TL_E_IO: see stream->err. */
 
 enum {
     TL_WANT_READ = 1u << 0,
@@ -37,14 +34,14 @@ struct tl_stream;
 
 struct tl_stream_ops {
     const char *name;  /* "tcp", "tls" */
-    /* Drives a handshake; TL_IO_OK once done (plain TCP: at once). */
-    enum tl_io (*handshake)(struct tl_stream *s);
-    enum tl_io (*read)(struct tl_stream *s, void *buf, size_t len, size_t *nread);
-    enum tl_io (*write)(struct tl_stream *s, const void *buf, size_t len, size_t *nwritten);
+    /* Drives a handshake; TL_OK once done (plain TCP: at once). */
+    enum tl_rc (*handshake)(struct tl_stream *s);
+    enum tl_rc (*read)(struct tl_stream *s, void *buf, size_t len, size_t *nread);
+    enum tl_rc (*write)(struct tl_stream *s, const void *buf, size_t len, size_t *nwritten);
     unsigned (*wants)(const struct tl_stream *s);
     size_t (*pending)(const struct tl_stream *s);
-    /* Starts an orderly close (TLS close_notify); TL_IO_AGAIN until it is done. */
-    enum tl_io (*shutdown)(struct tl_stream *s);
+    /* Starts an orderly close (TLS close_notify); TL_AGAIN until it is done. */
+    enum tl_rc (*shutdown)(struct tl_stream *s);
     /* Closes the fd and frees everything. */
     void (*free)(struct tl_stream *s);
     /* Bytes handed to the kernel so far (TLS: ciphertext, records included). With the
@@ -60,15 +57,15 @@ struct tl_stream {
     char err[512];
 };
 
-static inline enum tl_io tl_stream_handshake(struct tl_stream *s)
+static inline enum tl_rc tl_stream_handshake(struct tl_stream *s)
 {
     return s->ops->handshake(s);
 }
-static inline enum tl_io tl_stream_read(struct tl_stream *s, void *buf, size_t len, size_t *n)
+static inline enum tl_rc tl_stream_read(struct tl_stream *s, void *buf, size_t len, size_t *n)
 {
     return s->ops->read(s, buf, len, n);
 }
-static inline enum tl_io tl_stream_write(struct tl_stream *s, const void *buf, size_t len,
+static inline enum tl_rc tl_stream_write(struct tl_stream *s, const void *buf, size_t len,
                                          size_t *n)
 {
     return s->ops->write(s, buf, len, n);
@@ -81,7 +78,7 @@ static inline size_t tl_stream_pending(const struct tl_stream *s)
 {
     return s->ops->pending(s);
 }
-static inline enum tl_io tl_stream_shutdown(struct tl_stream *s)
+static inline enum tl_rc tl_stream_shutdown(struct tl_stream *s)
 {
     return s->ops->shutdown(s);
 }

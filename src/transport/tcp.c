@@ -17,13 +17,13 @@ struct tcp_stream {
     uint64_t written;
 };
 
-static enum tl_io tcp_handshake(struct tl_stream *s)
+static enum tl_rc tcp_handshake(struct tl_stream *s)
 {
     (void)s;
-    return TL_IO_OK;
+    return TL_OK;
 }
 
-static enum tl_io tcp_read(struct tl_stream *s, void *buf, size_t len, size_t *nread)
+static enum tl_rc tcp_read(struct tl_stream *s, void *buf, size_t len, size_t *nread)
 {
     struct tcp_stream *t = (struct tcp_stream *)s;
     *nread = 0;
@@ -31,24 +31,24 @@ static enum tl_io tcp_read(struct tl_stream *s, void *buf, size_t len, size_t *n
         ssize_t r = recv(s->fd, buf, len, 0);
         if (r > 0) {
             *nread = (size_t)r;
-            return TL_IO_OK;
+            return TL_OK;
         }
         if (r == 0) {
-            return TL_IO_EOF;
+            return TL_EOF;
         }
         if (errno == EINTR) {
             continue;
         }
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
             t->wants = TL_WANT_READ;
-            return TL_IO_AGAIN;
+            return TL_AGAIN;
         }
         snprintf(s->err, sizeof(s->err), "read failed: %s", strerror(errno));
-        return TL_IO_ERROR;
+        return TL_E_IO;
     }
 }
 
-static enum tl_io tcp_write(struct tl_stream *s, const void *buf, size_t len, size_t *nwritten)
+static enum tl_rc tcp_write(struct tl_stream *s, const void *buf, size_t len, size_t *nwritten)
 {
     struct tcp_stream *t = (struct tcp_stream *)s;
     *nwritten = 0;
@@ -57,17 +57,17 @@ static enum tl_io tcp_write(struct tl_stream *s, const void *buf, size_t len, si
         if (w >= 0) {
             *nwritten = (size_t)w;
             t->written += (uint64_t)w;
-            return TL_IO_OK;
+            return TL_OK;
         }
         if (errno == EINTR) {
             continue;
         }
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
             t->wants = TL_WANT_WRITE;
-            return TL_IO_AGAIN;
+            return TL_AGAIN;
         }
         snprintf(s->err, sizeof(s->err), "write failed: %s", strerror(errno));
-        return TL_IO_ERROR;
+        return TL_E_IO;
     }
 }
 
@@ -82,10 +82,10 @@ static size_t tcp_pending(const struct tl_stream *s)
     return 0;
 }
 
-static enum tl_io tcp_shutdown(struct tl_stream *s)
+static enum tl_rc tcp_shutdown(struct tl_stream *s)
 {
     shutdown(s->fd, SHUT_WR);
-    return TL_IO_OK;
+    return TL_OK;
 }
 
 static void tcp_free(struct tl_stream *s)

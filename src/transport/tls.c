@@ -78,9 +78,9 @@ struct tls_stream {
      * connection carries this struct while it lives). */
     struct fail_certs *fc;
     enum tl_hs_reason hs;        /* why the handshake failed; TL_HS_OTHER until known */
-    /* The end a read met after returning the records before it (TL_IO_EOF or
-     * TL_IO_ERROR, err already written); TL_IO_OK when none. */
-    enum tl_io read_end;
+    /* The end a read met after returning the records before it (TL_EOF or
+     * TL_E_IO, err already written); TL_OK when none. */
+    enum tl_rc read_end;
 };
 
 /* Before an SSL call on the data path: ERR_clear_error walks and resets every slot of the
@@ -934,29 +934,29 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
 
 /* Before SSL_accept: does the client speak TLS at all? A TLS connection starts with a
  * handshake record: 0x16, then version 0x03 0x0N. */
-static enum tl_io check_first_bytes(struct tls_stream *t)
+static enum tl_rc check_first_bytes(struct tls_stream *t)
 {
     uint8_t b[24];
     ssize_t n = recv(t->base.fd, b, sizeof(b), MSG_PEEK);
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
             t->wants = TL_WANT_READ;
-            return TL_IO_AGAIN;
+            return TL_AGAIN;
         }
         snprintf(t->base.err, sizeof(t->base.err), "read failed before the TLS handshake: %s",
                  strerror(errno));
         t->hs = TL_HS_IO_ERROR;
-        return TL_IO_ERROR;
+        return TL_E_IO;
     }
     if (n == 0) {
         snprintf(t->base.err, sizeof(t->base.err),
                  "the peer closed the connection before starting a TLS handshake");
         t->hs = TL_HS_CLOSED_EARLY;
-        return TL_IO_ERROR;
+        return TL_E_IO;
     }
     if (b[0] == 0x16 && (n < 2 || b[1] == 0x03)) {
         t->checked_first_bytes = true;
-        return TL_IO_OK;
+        return TL_OK;
     }
     char ex[24 * 4 + 4];
     tl_quote_bytes(ex, b, (size_t)n, 24);
@@ -967,7 +967,7 @@ static enum tl_io check_first_bytes(struct tls_stream *t)
              "transport(tls)), or send plaintext to a tcp input instead",
              syslog_like ? "plaintext syslog" : "data that is not TLS", ex);
     t->hs = TL_HS_PLAINTEXT;
-    return TL_IO_ERROR;
+    return TL_E_IO;
 }
 
 /* What the verify callback found wrong, in the operator's words. */
@@ -1124,43 +1124,43 @@ static void explain_ssl_error(struct tls_stream *t, int ssl_error, const char *p
     ERR_clear_error();
 }
 
-static enum tl_io after_ssl_call(struct tls_stream *t, int rc, const char *phase)
+static enum tl_rc after_ssl_call(struct tls_stream *t, int rc, const char *phase)
 {
     int se = SSL_get_error(t->ssl, rc);
     switch (se) {
     case SSL_ERROR_WANT_READ:
         t->wants = TL_WANT_READ;
-        return TL_IO_AGAIN;
+        return TL_AGAIN;
     case SSL_ERROR_WANT_WRITE:
         t->wants = TL_WANT_WRITE;
-        return TL_IO_AGAIN;
+        return TL_AGAIN;
     case SSL_ERROR_ZERO_RETURN:
         if (t->handshake_done) {
-            return TL_IO_EOF;
+            return TL_EOF;
         }
         explain_ssl_error(t, se, phase);
-        return TL_IO_ERROR;
+        return TL_E_IO;
     case SSL_ERROR_SYSCALL:
         if (t->handshake_done && errno == 0 && ERR_peek_error() == 0) {
-            return TL_IO_EOF;
+            return TL_EOF;
         }
         explain_ssl_error(t, se, phase);
-        return TL_IO_ERROR;
+        return TL_E_IO;
     default:
         explain_ssl_error(t, se, phase);
-        return TL_IO_ERROR;
+        return TL_E_IO;
     }
 }
 
-static enum tl_io tls_handshake(struct tl_stream *s)
+static enum tl_rc tls_handshake(struct tl_stream *s)
 {
     struct tls_stream *t = (struct tls_stream *)s;
     if (t->handshake_done) {
-        return TL_IO_OK;
+        return TL_OK;
     }
     if (t->role == TL_TLS_SERVER && !t->checked_first_bytes) {
-        enum tl_io rc = check_first_bytes(t);
-        if (rc != TL_IO_OK) {
+        enum tl_rc rc = check_first_bytes(t);
+        if (rc != TL_OK) {
             return rc;
         }
     }
@@ -1176,34 +1176,34 @@ static enum tl_io tls_handshake(struct tl_stream *s)
         if (t->role == TL_TLS_SERVER) {
             SSL_clear_options(t->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
         }
-        return TL_IO_OK;
+        return TL_OK;
     }
     return after_ssl_call(t, rc, "handshake");
 }
 
-static enum tl_io read_failed(struct tls_stream *t, int rc)
+static enum tl_rc read_failed(struct tls_stream *t, int rc)
 {
     if (SSL_get_error(t->ssl, rc) == SSL_ERROR_SSL &&
         ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
         /* TCP ended without close_notify (server role, see tls_handshake). */
         ERR_clear_error();
-        return TL_IO_EOF;
+        return TL_EOF;
     }
-    enum tl_io r = after_ssl_call(t, rc, "read");
-    if (r == TL_IO_EOF && (SSL_get_shutdown(t->ssl) & SSL_RECEIVED_SHUTDOWN)) {
+    enum tl_rc r = after_ssl_call(t, rc, "read");
+    if (r == TL_EOF && (SSL_get_shutdown(t->ssl) & SSL_RECEIVED_SHUTDOWN)) {
         /* RFC 5425 §4.4: answer the peer's close_notify. */
         SSL_shutdown(t->ssl);
     }
     return r;
 }
 
-static enum tl_io tls_read(struct tl_stream *s, void *buf, size_t len, size_t *nread)
+static enum tl_rc tls_read(struct tl_stream *s, void *buf, size_t len, size_t *nread)
 {
     struct tls_stream *t = (struct tls_stream *)s;
     *nread = 0;
-    if (t->read_end != TL_IO_OK) {
-        enum tl_io r = t->read_end;
-        t->read_end = TL_IO_OK;
+    if (t->read_end != TL_OK) {
+        enum tl_rc r = t->read_end;
+        t->read_end = TL_OK;
         return r;
     }
     clear_errors();
@@ -1222,8 +1222,8 @@ static enum tl_io tls_read(struct tl_stream *s, void *buf, size_t len, size_t *n
         rc = SSL_read_ex(t->ssl, (uint8_t *)buf + got, len - got, &more);
         if (rc != 1) {
             /* Report what came before first; the end (if it is one) on the next call. */
-            enum tl_io r = read_failed(t, rc);
-            if (r != TL_IO_AGAIN) {
+            enum tl_rc r = read_failed(t, rc);
+            if (r != TL_AGAIN) {
                 t->read_end = r;
             }
             break;
@@ -1231,10 +1231,10 @@ static enum tl_io tls_read(struct tl_stream *s, void *buf, size_t len, size_t *n
         got += more;
     }
     *nread = got;
-    return TL_IO_OK;
+    return TL_OK;
 }
 
-static enum tl_io tls_write(struct tl_stream *s, const void *buf, size_t len, size_t *nwritten)
+static enum tl_rc tls_write(struct tl_stream *s, const void *buf, size_t len, size_t *nwritten)
 {
     struct tls_stream *t = (struct tls_stream *)s;
     *nwritten = 0;
@@ -1242,7 +1242,7 @@ static enum tl_io tls_write(struct tl_stream *s, const void *buf, size_t len, si
     errno = 0;
     int rc = SSL_write_ex(t->ssl, buf, len, nwritten);
     if (rc == 1) {
-        return TL_IO_OK;
+        return TL_OK;
     }
     return after_ssl_call(t, rc, "write");
 }
@@ -1263,29 +1263,29 @@ static size_t tls_pending(const struct tl_stream *s)
     return SSL_has_pending(t->ssl) ? 1 : 0;
 }
 
-static enum tl_io tls_shutdown(struct tl_stream *s)
+static enum tl_rc tls_shutdown(struct tl_stream *s)
 {
     struct tls_stream *t = (struct tls_stream *)s;
     if (!t->handshake_done) {
-        return TL_IO_OK;
+        return TL_OK;
     }
     ERR_clear_error();
     int rc = SSL_shutdown(t->ssl);
     if (rc >= 0) {
         /* 0: our close_notify is sent; waiting for the peer's is not required. */
-        return TL_IO_OK;
+        return TL_OK;
     }
     int se = SSL_get_error(t->ssl, rc);
     ERR_clear_error();
     if (se == SSL_ERROR_WANT_WRITE) {
         t->wants = TL_WANT_WRITE;
-        return TL_IO_AGAIN;
+        return TL_AGAIN;
     }
     if (se == SSL_ERROR_WANT_READ) {
         t->wants = TL_WANT_READ;
-        return TL_IO_AGAIN;
+        return TL_AGAIN;
     }
-    return TL_IO_OK;
+    return TL_OK;
 }
 
 static void tls_free(struct tl_stream *s)

@@ -119,13 +119,13 @@ struct tl_peer_id *tl_stream_tls_peer_id(struct tl_stream *s);
 const char *tl_stream_tls_session(struct tl_stream *s, char *out, size_t cap);
 /* True for streams made by tl_stream_tls_new. */
 bool tl_stream_is_tls(const struct tl_stream *s);
-/* Server role, after a read returned TL_IO_EOF: true when the peer ended the connection
+/* Server role, after a read returned TL_EOF: true when the peer ended the connection
  * with close_notify, false when the TCP connection just ended (a sender that crashed, or
  * someone on the path cutting it: RFC 5246 section 7.2.1's truncation attack). */
 bool tl_stream_tls_close_notified(const struct tl_stream *s);
 
 /* Stats: the reason of a failed handshake as a short key ("unknown_ca", "expired",
- * "name_mismatch", ...), valid after tl_stream_handshake returned TL_IO_ERROR. */
+ * "name_mismatch", ...), valid after tl_stream_handshake returned TL_E_IO. */
 enum tl_hs_reason tl_stream_tls_fail_reason(const struct tl_stream *s);
 
 /*

@@ -340,9 +340,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * or at a later open, where a tail is created at once). */
     bool exhausted = base != 1;
     for (size_t i = 0; i < 3; i++) {
-        enum tl_dq_rc rc = tl_dq_append(q, extra[i], extra_len[i], err, sizeof(err));
-        if (rc != TL_DQ_OK) {
-            CHECK(rc == TL_DQ_ERROR && exhausted);
+        enum tl_rc rc = tl_dq_append(q, extra[i], extra_len[i], err, sizeof(err));
+        if (rc != TL_OK) {
+            CHECK(rc == TL_E_RESOURCE && exhausted);
             break;
         }
         want[nwant].p = extra[i];

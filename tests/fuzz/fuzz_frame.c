@@ -59,7 +59,7 @@ static void run(enum tl_framing mode, size_t max, uint64_t seed, const uint8_t *
     struct tl_frame fr;
     size_t used;
     char err[256];
-    enum tl_frame_rc rc;
+    enum tl_rc rc;
 
     CHECK(buf != NULL);
     r->hash = 0xcbf29ce484222325ull;
@@ -82,16 +82,16 @@ static void run(enum tl_framing mode, size_t max, uint64_t seed, const uint8_t *
             rc = tl_framer_next(&f, buf + off, have - off, &fr, &used, err, sizeof(err));
             fence(buf, 0, cap, cap);
             CHECK(used <= have - off);
-            if (rc == TL_FRAME_ERROR) {
+            if (rc == TL_E_PROTO) {
                 CHECK(memchr(err, '\0', sizeof(err)) != NULL);
                 r->error = true;
                 goto out;
             }
-            if (rc == TL_FRAME_AGAIN) {
+            if (rc == TL_AGAIN) {
                 off += used;
                 break;
             }
-            CHECK(rc == TL_FRAME_OK);
+            CHECK(rc == TL_OK);
             CHECK(used > 0);
             add_frame(r, &fr, buf + off, have - off, max);
             off += used;
@@ -105,9 +105,9 @@ static void run(enum tl_framing mode, size_t max, uint64_t seed, const uint8_t *
     fence(buf, 0, have, cap);
     rc = tl_framer_finish(&f, buf, have, &fr, err, sizeof(err));
     fence(buf, 0, cap, cap);
-    if (rc == TL_FRAME_OK) {
+    if (rc == TL_OK) {
         add_frame(r, &fr, buf, have, max);
-    } else if (rc == TL_FRAME_ERROR) {
+    } else if (rc == TL_E_PROTO) {
         r->error = true;
     }
 out:

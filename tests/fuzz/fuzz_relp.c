@@ -38,9 +38,9 @@ static void check_output(const struct tl_buf *out, size_t from)
 
     tl_relp_parser_init(&p, TL_RELP_DATALEN_MAX);
     while (off < out->len) {
-        enum tl_relp_rc rc = tl_relp_next(&p, out->data + off, out->len - off, &fr, &used, NULL,
+        enum tl_rc rc = tl_relp_next(&p, out->data + off, out->len - off, &fr, &used, NULL,
                                           0);
-        CHECK(rc == TL_RELP_OK);
+        CHECK(rc == TL_OK);
         CHECK(strcmp(fr.cmd, "rsp") == 0 || strcmp(fr.cmd, "serverclose") == 0 ||
               strcmp(fr.cmd, "open") == 0 || strcmp(fr.cmd, "syslog") == 0 ||
               strcmp(fr.cmd, "close") == 0);
@@ -93,7 +93,7 @@ static void session_frame(struct session *s, const struct tl_relp_frame *fr, str
 {
     struct tl_relp_event ev;
     char err[256];
-    enum tl_relp_rc rc;
+    enum tl_rc rc;
     size_t mark = s->out.len;
 
     if (s->dead) {
@@ -107,33 +107,33 @@ static void session_frame(struct session *s, const struct tl_relp_frame *fr, str
         ack_some(s, s->npending / 2);
         mark = s->out.len;
         rc = tl_relp_server_frame(&s->srv, fr, &s->out, &ev, err, sizeof(err));
-        if (rc == TL_RELP_OK && ev.type == TL_RELP_EV_SYSLOG) {
+        if (rc == TL_OK && ev.type == TL_RELP_EV_SYSLOG) {
             CHECK(ev.txnr == fr->txnr);
             CHECK(ev.len == fr->len);
             CHECK(s->npending < 40);
             s->pending[s->npending++] = ev.txnr;
             CHECK(tl_relp_server_pending(&s->srv) == s->npending);
         }
-        if (rc == TL_RELP_OK && ev.type == TL_RELP_EV_CLOSE) {
+        if (rc == TL_OK && ev.type == TL_RELP_EV_CLOSE) {
             ack_some(s, 0);
             CHECK(tl_relp_server_done(&s->srv));
         }
     } else {
         rc = tl_relp_client_handle(&s->cl, fr, &ev, err, sizeof(err));
         CHECK(tl_relp_client_unacked(&s->cl) <= 5);
-        if (rc == TL_RELP_OK && (ev.type == TL_RELP_EV_ACKED || ev.type == TL_RELP_EV_NAKED)) {
+        if (rc == TL_OK && (ev.type == TL_RELP_EV_ACKED || ev.type == TL_RELP_EV_NAKED)) {
             CHECK(ev.txnr == fr->txnr);
         }
-        while (rc == TL_RELP_OK && tl_relp_client_can_send(&s->cl) && s->nsent < 20) {
+        while (rc == TL_OK && tl_relp_client_can_send(&s->cl) && s->nsent < 20) {
             uint32_t t;
             CHECK(tl_relp_client_send(&s->cl, "<13>fuzz", 8, &s->out, &t));
             s->nsent++;
         }
-        if (rc == TL_RELP_OK && s->nsent == 20 && tl_relp_client_is_open(&s->cl)) {
+        if (rc == TL_OK && s->nsent == 20 && tl_relp_client_is_open(&s->cl)) {
             CHECK(tl_relp_client_close(&s->cl, &s->out));
         }
     }
-    if (rc == TL_RELP_ERROR) {
+    if (rc == TL_E_PROTO) {
         CHECK(memchr(err, '\0', sizeof(err)) != NULL);
         s->dead = true;
         ev.type = TL_RELP_EV_NONE;
@@ -156,7 +156,7 @@ static void run(bool server, size_t max, uint64_t seed, const uint8_t *in, size_
     struct session s;
     size_t used;
     char err[256];
-    enum tl_relp_rc rc;
+    enum tl_rc rc;
 
     CHECK(buf != NULL);
     r->hash = 0xcbf29ce484222325ull;
@@ -178,17 +178,17 @@ static void run(bool server, size_t max, uint64_t seed, const uint8_t *in, size_
             rc = tl_relp_next(&p, buf + off, have - off, &fr, &used, err, sizeof(err));
             fence(buf, 0, cap, cap);
             CHECK(used <= have - off);
-            if (rc == TL_RELP_ERROR) {
+            if (rc == TL_E_PROTO) {
                 CHECK(used == 0);
                 CHECK(memchr(err, '\0', sizeof(err)) != NULL);
                 r->error = true;
                 goto out;
             }
-            if (rc == TL_RELP_AGAIN) {
+            if (rc == TL_AGAIN) {
                 CHECK(used == 0);
                 break;
             }
-            CHECK(rc == TL_RELP_OK);
+            CHECK(rc == TL_OK);
             CHECK(used > 0);
             CHECK(fr.len <= max);
             CHECK(fr.data >= buf + off && fr.data + fr.len <= buf + have);
@@ -210,7 +210,7 @@ static void run(bool server, size_t max, uint64_t seed, const uint8_t *in, size_
         memmove(buf, buf + off, have - off);
         have -= off;
     }
-    if (tl_relp_finish(&p, have, err, sizeof(err)) == TL_RELP_ERROR) {
+    if (tl_relp_finish(&p, have, err, sizeof(err)) == TL_E_PROTO) {
         r->error = true;
     }
 out:

@@ -1,6 +1,6 @@
 /*
  * test_disk.c: the disk queue: append/read/ack/rewind, persistence across close and open,
- * segment rollover and deletion, max_bytes, write failures (TL_DQ_RETRY,
+ * segment rollover and deletion, max_bytes, write failures (TL_E_IO,
  * tl_dq_discard_unwritten), and recovery: every case of issue 10 point 5 (a middle segment
  * truncated, a segment deleted, a sequence gap, a garbled ack file, bytes flipped inside a
  * segment, stray files, a format 1 segment, a cut-short or impossible rewrite), each with
@@ -110,7 +110,7 @@ static void append_range(struct tl_dq *q, uint64_t from, uint64_t to, int scheme
 
     for (uint64_t i = from; i < to; i++) {
         size_t n = rec_make(i, scheme, buf);
-        assert_int_equal(tl_dq_append(q, buf, n, err, sizeof(err)), TL_DQ_OK);
+        assert_int_equal(tl_dq_append(q, buf, n, err, sizeof(err)), TL_OK);
     }
 }
 
@@ -458,7 +458,7 @@ static void test_sequence(void **state)
 
     /* Appends after everything was acknowledged; a zero-length record. */
     char err[128];
-    assert_int_equal(tl_dq_append(q, "", 0, err, sizeof(err)), TL_DQ_OK);
+    assert_int_equal(tl_dq_append(q, "", 0, err, sizeof(err)), TL_OK);
     append_range(q, 10, 12, 1);
     assert_true(tl_dq_peek(q, &p, &n));
     assert_int_equal(n, 0);
@@ -555,7 +555,7 @@ static void test_rollover(void **state)
     char err[128];
     memset(big, 'x', sizeof(big));
     append_range(q, 100, 102, 0);
-    assert_int_equal(tl_dq_append(q, big, sizeof(big), err, sizeof(err)), TL_DQ_OK);
+    assert_int_equal(tl_dq_append(q, big, sizeof(big), err, sizeof(err)), TL_OK);
     append_range(q, 102, 104, 0);
     flush_q(q);
     n = list_segs(e, segs, 64);
@@ -586,27 +586,27 @@ static void test_full(void **state)
 
     append_range(q, 0, 10, 0);
     size_t n = rec_make(10, 0, buf);
-    assert_int_equal(tl_dq_append(q, buf, n, err, sizeof(err)), TL_DQ_FULL);
+    assert_int_equal(tl_dq_append(q, buf, n, err, sizeof(err)), TL_FULL);
     assert_int_equal(tl_dq_count(q), 10);
     /* reading alone makes no room */
     expect_range(q, 0, 3, 0);
-    assert_int_equal(tl_dq_append(q, buf, n, err, sizeof(err)), TL_DQ_FULL);
+    assert_int_equal(tl_dq_append(q, buf, n, err, sizeof(err)), TL_FULL);
     tl_dq_ack(q, 3);
     append_range(q, 10, 13, 0);
-    assert_int_equal(tl_dq_append(q, buf, n, err, sizeof(err)), TL_DQ_FULL);
+    assert_int_equal(tl_dq_append(q, buf, n, err, sizeof(err)), TL_FULL);
     /* a record that can never fit */
-    assert_int_equal(tl_dq_append(q, buf, 10 * R100, err, sizeof(err)), TL_DQ_ERROR);
+    assert_int_equal(tl_dq_append(q, buf, 10 * R100, err, sizeof(err)), TL_E_RESOURCE);
     assert_non_null(strstr(err, "can never fit"));
     /* one that exactly fills an empty queue fits */
     expect_range(q, 3, 13, 0);
     tl_dq_ack(q, 10);
-    assert_int_equal(tl_dq_append(q, buf, 10 * R100 - RH, err, sizeof(err)), TL_DQ_OK);
+    assert_int_equal(tl_dq_append(q, buf, 10 * R100 - RH, err, sizeof(err)), TL_OK);
     tl_dq_close(q);
 
     /* The limit counts what recovery found. */
     q = open_q(e, 0, 10 * R100, &rec);
     assert_int_equal(tl_dq_bytes(q), 10 * R100);
-    assert_int_equal(tl_dq_append(q, "", 0, err, sizeof(err)), TL_DQ_FULL);
+    assert_int_equal(tl_dq_append(q, "", 0, err, sizeof(err)), TL_FULL);
     tl_dq_close(q);
 }
 
@@ -1343,7 +1343,7 @@ static void test_tail_damage(void **state)
 }
 
 /* A write that fails (here: a file may not grow past 4096 bytes, EFBIG) keeps the records
- * buffered; once the buffer is full, appends say TL_DQ_RETRY and add nothing; when writing
+ * buffered; once the buffer is full, appends say TL_E_IO and add nothing; when writing
  * works again everything reaches the file, in order, and nothing is torn. */
 static void test_append_retry(void **state)
 {
@@ -1366,29 +1366,29 @@ static void test_append_retry(void **state)
     tl_dq_rewind(q);
 
     uint64_t i = 100;
-    enum tl_dq_rc rc;
+    enum tl_rc rc;
     for (;;) {
         size_t n = rec_make(i, 0, buf);
         errno = 0;
         rc = tl_dq_append(q, buf, n, err, sizeof(err));
-        if (rc != TL_DQ_OK) {
+        if (rc != TL_OK) {
             break;
         }
         i++;
         assert_true(i < 20000);
     }
-    assert_int_equal(rc, TL_DQ_RETRY);
+    assert_int_equal(rc, TL_E_IO);
     assert_int_equal(errno, EFBIG);
     assert_string_equal(err, want);
     assert_true(i > 9000);   /* about 1 MiB buffered before appends are refused */
     assert_int_equal(tl_dq_count(q), i);
     assert_int_equal(tl_dq_unread(q), i);
     size_t n = rec_make(i, 0, buf);
-    assert_int_equal(tl_dq_append(q, buf, n, err, sizeof(err)), TL_DQ_RETRY);
+    assert_int_equal(tl_dq_append(q, buf, n, err, sizeof(err)), TL_E_IO);
     assert_int_equal(tl_dq_count(q), i);
 
     file_limit(0);
-    assert_int_equal(tl_dq_append(q, buf, n, err, sizeof(err)), TL_DQ_OK);
+    assert_int_equal(tl_dq_append(q, buf, n, err, sizeof(err)), TL_OK);
     flush_q(q);
     assert_int_equal(tl_dq_count(q), i + 1);
     expect_range(q, 0, i + 1, 0);
@@ -1462,7 +1462,7 @@ static void test_discard_unwritten(void **state)
 
 /* The file system takes no new file at the open (here: a directory without write
  * permission; a full one does the same): the queue opens anyway, delivers what is on disk,
- * and appends say TL_DQ_RETRY until the new segment can be created. Runs in a child, as
+ * and appends say TL_E_IO until the new segment can be created. Runs in a child, as
  * nobody when we are root (root may write anyway). */
 static int child_no_new_segment(struct env *e)
 {
@@ -1507,14 +1507,14 @@ static int child_no_new_segment(struct env *e)
     tl_dq_ack(q, 4);
     n = rec_make(10, 1, buf);
     errno = 0;
-    CHILD_CHECK(tl_dq_append(q, buf, n, err, sizeof(err)) == TL_DQ_RETRY && errno == EACCES);
+    CHILD_CHECK(tl_dq_append(q, buf, n, err, sizeof(err)) == TL_E_IO && errno == EACCES);
     snprintf(want, sizeof(want), "queue.dir %s: cannot create seg-0000000000000002.q: "
              "Permission denied", e->dir);
     CHILD_CHECK(strcmp(err, want) == 0);
     CHILD_CHECK(tl_dq_count(q) == 6);
     CHILD_CHECK(tl_dq_flush(q, err, sizeof(err)));   /* the ack file is still writable */
     CHILD_CHECK(chmod(e->dir, 0700) == 0);
-    CHILD_CHECK(tl_dq_append(q, buf, n, err, sizeof(err)) == TL_DQ_OK);
+    CHILD_CHECK(tl_dq_append(q, buf, n, err, sizeof(err)) == TL_OK);
     CHILD_CHECK(tl_dq_peek(q, &p, &n) && n == rec_size(10, 1));
     tl_dq_close(q);
     q = tl_dq_open(&o, &rec, err, sizeof(err));
@@ -1657,7 +1657,7 @@ static void test_killed_process(void **state)
         }
         for (uint64_t i = 0; i < 1000; i++) {
             n = rec_make(i, 1, buf);
-            if (tl_dq_append(q, buf, n, err, sizeof(err)) != TL_DQ_OK) {
+            if (tl_dq_append(q, buf, n, err, sizeof(err)) != TL_OK) {
                 _exit(1);
             }
         }
@@ -1726,7 +1726,7 @@ static void test_settings_change(void **state)
     tl_dq_close(q);
     q = open_q(e, 0, 1000, &rec);
     assert_int_equal(rec.records, 100);
-    assert_int_equal(tl_dq_append(q, "x", 1, err, sizeof(err)), TL_DQ_FULL);
+    assert_int_equal(tl_dq_append(q, "x", 1, err, sizeof(err)), TL_FULL);
     expect_range(q, 0, 50, 1);
     tl_dq_ack(q, 50);
     tl_dq_close(q);
@@ -1759,7 +1759,7 @@ static void test_random_round_trip(void **state)
             uint64_t n = 1 + (rng >> 8) % 64;
             for (uint64_t k = 0; k < n && next < total; k++) {
                 size_t len = rec_make(next, 2, buf);
-                assert_int_equal(tl_dq_append(q, buf, len, err, sizeof(err)), TL_DQ_OK);
+                assert_int_equal(tl_dq_append(q, buf, len, err, sizeof(err)), TL_OK);
                 next++;
             }
             if ((rng >> 20) % 2 == 0) {

@@ -119,7 +119,7 @@ static void run(const struct spec *sp, const size_t *ends, size_t nends, struct 
     struct tl_framer f;
     struct tl_frame fr;
     size_t used;
-    enum tl_frame_rc rc;
+    enum tl_rc rc;
 
     assert_non_null(buf);
     memset(o, 0, sizeof(*o));
@@ -141,15 +141,15 @@ static void run(const struct spec *sp, const size_t *ends, size_t nends, struct 
                 rc = tl_framer_next(&f, buf + off, have - off, &fr, &used, o->err,
                                     sizeof(o->err));
                 assert_true(used <= have - off);
-                if (rc == TL_FRAME_ERROR) {
+                if (rc == TL_E_PROTO) {
                     o->error = true;
                     goto out;
                 }
-                if (rc == TL_FRAME_AGAIN) {
+                if (rc == TL_AGAIN) {
                     off += used;
                     break;
                 }
-                assert_int_equal(rc, TL_FRAME_OK);
+                assert_int_equal(rc, TL_OK);
                 assert_true(used > 0);
                 check_frame(&fr, buf + off, have - off, sp->max);
                 record(o, &fr);
@@ -162,9 +162,9 @@ static void run(const struct spec *sp, const size_t *ends, size_t nends, struct 
         }
     }
     rc = tl_framer_finish(&f, buf, have, &fr, o->err, sizeof(o->err));
-    if (rc == TL_FRAME_ERROR) {
+    if (rc == TL_E_PROTO) {
         o->error = true;
-    } else if (rc == TL_FRAME_OK) {
+    } else if (rc == TL_OK) {
         check_frame(&fr, buf, have, sp->max);
         record(o, &fr);
     }
@@ -566,45 +566,45 @@ static void test_api_edges(void **state)
     char err[128];
 
     tl_framer_init(&f, TL_FRAMING_AUTO, 64);
-    assert_int_equal(tl_framer_next(&f, NULL, 0, &fr, &used, err, sizeof(err)), TL_FRAME_AGAIN);
+    assert_int_equal(tl_framer_next(&f, NULL, 0, &fr, &used, err, sizeof(err)), TL_AGAIN);
     assert_int_equal(used, 0);
-    assert_int_equal(tl_framer_finish(&f, NULL, 0, &fr, err, sizeof(err)), TL_FRAME_AGAIN);
+    assert_int_equal(tl_framer_finish(&f, NULL, 0, &fr, err, sizeof(err)), TL_AGAIN);
 
     /* No room for the message: still an error, nothing written. */
     tl_framer_init(&f, TL_FRAMING_OCTET, 64);
-    assert_int_equal(tl_framer_next(&f, S("<1>"), &fr, &used, NULL, 0), TL_FRAME_ERROR);
+    assert_int_equal(tl_framer_next(&f, S("<1>"), &fr, &used, NULL, 0), TL_E_PROTO);
     err[0] = 'x';
-    assert_int_equal(tl_framer_next(&f, S("<1>"), &fr, &used, err, 1), TL_FRAME_ERROR);
+    assert_int_equal(tl_framer_next(&f, S("<1>"), &fr, &used, err, 1), TL_E_PROTO);
     assert_int_equal(err[0], '\0');
 
     /* Long garbage is quoted in a bounded way. */
     tl_framer_init(&f, TL_FRAMING_OCTET, 64);
     assert_int_equal(tl_framer_next(&f, S("<13>1 2024-01-01T00:00:00Z host app"), &fr, &used,
                                     err, sizeof(err)),
-                     TL_FRAME_ERROR);
+                     TL_E_PROTO);
     assert_non_null(strstr(err, "got '<13>1 2024-01-01...' at stream offset 0"));
 
     /* Several frames from one buffer, and consumed counts across calls. */
     tl_framer_init(&f, TL_FRAMING_AUTO, 64);
     const uint8_t *d = (const uint8_t *)"\n3 abc<1>x\n";
-    assert_int_equal(tl_framer_next(&f, d, 11, &fr, &used, err, sizeof(err)), TL_FRAME_OK);
+    assert_int_equal(tl_framer_next(&f, d, 11, &fr, &used, err, sizeof(err)), TL_OK);
     assert_int_equal(used, 6);
     assert_ptr_equal(fr.p, d + 3);
-    assert_int_equal(tl_framer_next(&f, d + 6, 5, &fr, &used, err, sizeof(err)), TL_FRAME_OK);
+    assert_int_equal(tl_framer_next(&f, d + 6, 5, &fr, &used, err, sizeof(err)), TL_OK);
     assert_int_equal(used, 5);
     assert_int_equal(f.consumed, 11);
 
     /* Called again with nothing new in the middle of an LF frame. */
     tl_framer_init(&f, TL_FRAMING_AUTO, 64);
     assert_int_equal(tl_framer_next(&f, S("<1>ab"), &fr, &used, err, sizeof(err)),
-                     TL_FRAME_AGAIN);
+                     TL_AGAIN);
     assert_int_equal(used, 0);
-    assert_int_equal(tl_framer_next(&f, d, 0, &fr, &used, err, sizeof(err)), TL_FRAME_AGAIN);
+    assert_int_equal(tl_framer_next(&f, d, 0, &fr, &used, err, sizeof(err)), TL_AGAIN);
     assert_int_equal(used, 0);
     assert_int_equal(tl_framer_next(&f, S("<1>ab"), &fr, &used, err, sizeof(err)),
-                     TL_FRAME_AGAIN);
+                     TL_AGAIN);
     assert_int_equal(tl_framer_next(&f, S("<1>abc\n"), &fr, &used, err, sizeof(err)),
-                     TL_FRAME_OK);
+                     TL_OK);
     assert_int_equal(fr.len, 6);
     assert_int_equal(used, 7);
 }

@@ -101,7 +101,7 @@ static void run(const struct spec *sp, const size_t *ends, size_t nends, struct 
     struct tl_relp_parser p;
     struct tl_relp_frame fr;
     size_t used;
-    enum tl_relp_rc rc;
+    enum tl_rc rc;
 
     assert_non_null(buf);
     memset(o, 0, sizeof(*o));
@@ -122,16 +122,16 @@ static void run(const struct spec *sp, const size_t *ends, size_t nends, struct 
                 rc = tl_relp_next(&p, buf + off, have - off, &fr, &used, o->err,
                                   sizeof(o->err));
                 assert_true(used <= have - off);
-                if (rc == TL_RELP_ERROR) {
+                if (rc == TL_E_PROTO) {
                     assert_int_equal(used, 0);
                     o->error = true;
                     goto out;
                 }
-                if (rc == TL_RELP_AGAIN) {
+                if (rc == TL_AGAIN) {
                     assert_int_equal(used, 0);
                     break;
                 }
-                assert_int_equal(rc, TL_RELP_OK);
+                assert_int_equal(rc, TL_OK);
                 assert_true(used > 0);
                 assert_true(fr.len <= sp->max);
                 assert_true(fr.data >= buf + off && fr.data + fr.len <= buf + have);
@@ -146,7 +146,7 @@ static void run(const struct spec *sp, const size_t *ends, size_t nends, struct 
             have -= off;
         }
     }
-    if (tl_relp_finish(&p, have, o->err, sizeof(o->err)) == TL_RELP_ERROR) {
+    if (tl_relp_finish(&p, have, o->err, sizeof(o->err)) == TL_E_PROTO) {
         o->error = true;
     }
 out:
@@ -424,15 +424,15 @@ static void test_parse_sticky_error(void **state)
     char err[256];
 
     tl_relp_parser_init(&p, 64);
-    assert_int_equal(tl_relp_next(&p, S("x"), &fr, &used, err, sizeof(err)), TL_RELP_ERROR);
+    assert_int_equal(tl_relp_next(&p, S("x"), &fr, &used, err, sizeof(err)), TL_E_PROTO);
     assert_int_equal(used, 0);
     assert_int_equal(tl_relp_next(&p, S("1 close 0\n"), &fr, &used, err, sizeof(err)),
-                     TL_RELP_ERROR);
+                     TL_E_PROTO);
     assert_non_null(strstr(err, "already failed"));
-    assert_int_equal(tl_relp_finish(&p, 0, err, sizeof(err)), TL_RELP_ERROR);
+    assert_int_equal(tl_relp_finish(&p, 0, err, sizeof(err)), TL_E_PROTO);
     /* A NULL err is fine. */
     tl_relp_parser_init(&p, 64);
-    assert_int_equal(tl_relp_next(&p, S("?"), &fr, &used, NULL, 0), TL_RELP_ERROR);
+    assert_int_equal(tl_relp_next(&p, S("?"), &fr, &used, NULL, 0), TL_E_PROTO);
 }
 
 /* ---- encoder ----------------------------------------------------------------------- */
@@ -532,10 +532,10 @@ static struct tl_relp_frame one(const uint8_t *p, size_t n)
     char err[256];
 
     tl_relp_parser_init(&ps, 4096);
-    enum tl_relp_rc rc = tl_relp_next(&ps, p, n, &fr, &used, err, sizeof(err));
-    if (rc != TL_RELP_OK || used != n) {
+    enum tl_rc rc = tl_relp_next(&ps, p, n, &fr, &used, err, sizeof(err));
+    if (rc != TL_OK || used != n) {
         fail_msg("frame '%.*s' did not parse: %s", (int)n, (const char *)p,
-                 rc == TL_RELP_ERROR ? err : "incomplete");
+                 rc == TL_E_PROTO ? err : "incomplete");
     }
     return fr;
 }
@@ -551,7 +551,7 @@ static void expect_out(struct tl_buf *out, const char *want)
     tl_buf_reset(out);
 }
 
-static enum tl_relp_rc srv(struct tl_relp_server *s, struct tl_relp_frame fr, struct tl_buf *out,
+static enum tl_rc srv(struct tl_relp_server *s, struct tl_relp_frame fr, struct tl_buf *out,
                            struct tl_relp_event *ev, char *err)
 {
     return tl_relp_server_frame(s, &fr, out, ev, err, 256);
@@ -573,7 +573,7 @@ static void test_server_conversation(void **state)
     tl_relp_server_init(&s, 0);
     assert_false(tl_relp_server_done(&s));
 
-    assert_int_equal(srv(&s, FR(LIBRELP_OPEN), &out, &ev, err), TL_RELP_OK);
+    assert_int_equal(srv(&s, FR(LIBRELP_OPEN), &out, &ev, err), TL_OK);
     assert_int_equal(ev.type, TL_RELP_EV_OPEN);
     assert_int_equal(ev.len, 86);
     assert_memory_equal(ev.data, "relp_version=0\n", 15);
@@ -581,13 +581,13 @@ static void test_server_conversation(void **state)
              sizeof("200 OK\n" OUR_OFFERS) - 1);
     expect_out(&out, want);
 
-    assert_int_equal(srv(&s, FR("2 syslog 5 hello\n"), &out, &ev, err), TL_RELP_OK);
+    assert_int_equal(srv(&s, FR("2 syslog 5 hello\n"), &out, &ev, err), TL_OK);
     assert_int_equal(ev.type, TL_RELP_EV_SYSLOG);
     assert_int_equal(ev.txnr, 2);
     assert_int_equal(ev.len, 5);
     assert_memory_equal(ev.data, "hello", 5);
-    assert_int_equal(srv(&s, FR("3 syslog 1 x\n"), &out, &ev, err), TL_RELP_OK);
-    assert_int_equal(srv(&s, FR("4 syslog 0\n"), &out, &ev, err), TL_RELP_OK);
+    assert_int_equal(srv(&s, FR("3 syslog 1 x\n"), &out, &ev, err), TL_OK);
+    assert_int_equal(srv(&s, FR("4 syslog 0\n"), &out, &ev, err), TL_OK);
     assert_int_equal(ev.type, TL_RELP_EV_SYSLOG);
     assert_int_equal(ev.len, 0);
     assert_int_equal(tl_relp_server_pending(&s), 3);
@@ -603,7 +603,7 @@ static void test_server_conversation(void **state)
     expect_out(&out, "3 rsp 14 500 queue full\n");
 
     /* close while 4 is pending: its rsp waits behind the ack of 4. */
-    assert_int_equal(srv(&s, FR("5 close 0\n"), &out, &ev, err), TL_RELP_OK);
+    assert_int_equal(srv(&s, FR("5 close 0\n"), &out, &ev, err), TL_OK);
     assert_int_equal(ev.type, TL_RELP_EV_CLOSE);
     assert_int_equal(out.len, 0);
     assert_false(tl_relp_server_done(&s));
@@ -614,7 +614,7 @@ static void test_server_conversation(void **state)
     assert_false(tl_relp_server_ack(&s, 5, &out));
 
     /* Anything after close is an error. */
-    assert_int_equal(srv(&s, FR("6 syslog 1 y\n"), &out, &ev, err), TL_RELP_ERROR);
+    assert_int_equal(srv(&s, FR("6 syslog 1 y\n"), &out, &ev, err), TL_E_PROTO);
     assert_non_null(strstr(err, "after close"));
     tl_buf_fini(&out);
 }
@@ -630,13 +630,13 @@ static void test_server_close_idle_and_nak_text(void **state)
     tl_relp_server_init(&s, 0);
     assert_int_equal(srv(&s, FR("1 open 30 relp_version=0\ncommands=syslog\n"), &out, &ev,
                          err),
-                     TL_RELP_OK);
+                     TL_OK);
     tl_buf_reset(&out);
-    assert_int_equal(srv(&s, FR("2 syslog 1 a\n"), &out, &ev, err), TL_RELP_OK);
+    assert_int_equal(srv(&s, FR("2 syslog 1 a\n"), &out, &ev, err), TL_OK);
     /* An empty reason still gives a well-formed rsp; a long one is cut at 80 bytes. */
     assert_true(tl_relp_server_nak(&s, 2, "", &out));
     expect_out(&out, "2 rsp 9 500 error\n");
-    assert_int_equal(srv(&s, FR("3 syslog 1 a\n"), &out, &ev, err), TL_RELP_OK);
+    assert_int_equal(srv(&s, FR("3 syslog 1 a\n"), &out, &ev, err), TL_OK);
     char reason[200];
     memset(reason, 'r', sizeof(reason) - 1);
     reason[sizeof(reason) - 1] = '\0';
@@ -645,7 +645,7 @@ static void test_server_close_idle_and_nak_text(void **state)
     assert_int_equal(out.len, 2 + 4 + 3 + 84 + 1);
     tl_buf_reset(&out);
     /* Close with nothing pending is answered at once. */
-    assert_int_equal(srv(&s, FR("4 close 0\n"), &out, &ev, err), TL_RELP_OK);
+    assert_int_equal(srv(&s, FR("4 close 0\n"), &out, &ev, err), TL_OK);
     assert_int_equal(ev.type, TL_RELP_EV_CLOSE);
     expect_out(&out, "4 rsp 0\n0 serverclose 0\n");
     assert_true(tl_relp_server_done(&s));
@@ -710,13 +710,13 @@ static void test_server_errors(void **state)
         tl_relp_server_init(&s, 0);
         for (size_t k = 0; k < nf; k++) {
             tl_buf_reset(&out);
-            enum tl_relp_rc rc = srv(&s, one((const uint8_t *)c->frames[k], strlen(c->frames[k])),
+            enum tl_rc rc = srv(&s, one((const uint8_t *)c->frames[k], strlen(c->frames[k])),
                                      &out, &ev, err);
-            if (k + 1 < nf && rc != TL_RELP_OK) {
+            if (k + 1 < nf && rc != TL_OK) {
                 fail_msg("%s: frame %zu failed: %s", c->name, k, err);
             }
             if (k + 1 == nf) {
-                if (rc != TL_RELP_ERROR) {
+                if (rc != TL_E_PROTO) {
                     fail_msg("%s: no error", c->name);
                 }
                 if (strstr(err, c->err) == NULL) {
@@ -730,7 +730,7 @@ static void test_server_errors(void **state)
         }
         /* Once failed, always failed, and nothing more goes out. */
         tl_buf_reset(&out);
-        assert_int_equal(srv(&s, FR("9 syslog 1 x\n"), &out, &ev, err), TL_RELP_ERROR);
+        assert_int_equal(srv(&s, FR("9 syslog 1 x\n"), &out, &ev, err), TL_E_PROTO);
         assert_false(tl_relp_server_ack(&s, 2, &out));
         assert_int_equal(out.len, 0);
         tl_buf_fini(&out);
@@ -746,24 +746,24 @@ static void test_server_limits_and_shutdown(void **state)
 
     tl_buf_init(&out, 0);
     tl_relp_server_init(&s, 2);
-    assert_int_equal(srv(&s, FR(LIBRELP_OPEN), &out, &ev, err), TL_RELP_OK);
-    assert_int_equal(srv(&s, FR("2 syslog 1 a\n"), &out, &ev, err), TL_RELP_OK);
-    assert_int_equal(srv(&s, FR("3 syslog 1 b\n"), &out, &ev, err), TL_RELP_OK);
+    assert_int_equal(srv(&s, FR(LIBRELP_OPEN), &out, &ev, err), TL_OK);
+    assert_int_equal(srv(&s, FR("2 syslog 1 a\n"), &out, &ev, err), TL_OK);
+    assert_int_equal(srv(&s, FR("3 syslog 1 b\n"), &out, &ev, err), TL_OK);
     tl_buf_reset(&out);
-    assert_int_equal(srv(&s, FR("4 syslog 1 c\n"), &out, &ev, err), TL_RELP_ERROR);
+    assert_int_equal(srv(&s, FR("4 syslog 1 c\n"), &out, &ev, err), TL_E_PROTO);
     assert_non_null(strstr(err, "more than 2 messages unacknowledged"));
     expect_out(&out, "0 serverclose 0\n");
 
     /* Shutdown: the hint, then nothing is accepted or answered. */
     tl_relp_server_init(&s, 0);
-    assert_int_equal(srv(&s, FR(LIBRELP_OPEN), &out, &ev, err), TL_RELP_OK);
-    assert_int_equal(srv(&s, FR("2 syslog 1 a\n"), &out, &ev, err), TL_RELP_OK);
+    assert_int_equal(srv(&s, FR(LIBRELP_OPEN), &out, &ev, err), TL_OK);
+    assert_int_equal(srv(&s, FR("2 syslog 1 a\n"), &out, &ev, err), TL_OK);
     tl_buf_reset(&out);
     assert_true(tl_relp_server_shutdown(&s, &out));
     expect_out(&out, "0 serverclose 0\n");
     assert_false(tl_relp_server_ack(&s, 2, &out));
     assert_false(tl_relp_server_shutdown(&s, &out));
-    assert_int_equal(srv(&s, FR("3 syslog 1 b\n"), &out, &ev, err), TL_RELP_ERROR);
+    assert_int_equal(srv(&s, FR("3 syslog 1 b\n"), &out, &ev, err), TL_E_PROTO);
     assert_int_equal(out.len, 0);
     tl_buf_fini(&out);
 
@@ -772,9 +772,9 @@ static void test_server_limits_and_shutdown(void **state)
     tl_relp_server_init(&s, 0);
     struct tl_buf big;
     tl_buf_init(&big, 0);
-    assert_int_equal(srv(&s, FR(LIBRELP_OPEN), &big, &ev, err), TL_RELP_OK);
-    assert_int_equal(srv(&s, FR("2 syslog 1 a\n"), &out, &ev, err), TL_RELP_OK);
-    assert_int_equal(srv(&s, FR("3 close 0\n"), &out, &ev, err), TL_RELP_OK);
+    assert_int_equal(srv(&s, FR(LIBRELP_OPEN), &big, &ev, err), TL_OK);
+    assert_int_equal(srv(&s, FR("2 syslog 1 a\n"), &out, &ev, err), TL_OK);
+    assert_int_equal(srv(&s, FR("3 close 0\n"), &out, &ev, err), TL_OK);
     assert_true(tl_buf_append(&out, "0123456789", 10));
     assert_false(tl_relp_server_ack(&s, 2, &out)); /* 15 + 8 + 16 bytes do not fit in 30 */
     assert_int_equal(out.len, 10);
@@ -787,7 +787,7 @@ static void test_server_limits_and_shutdown(void **state)
     /* Open with an out buffer too small for the rsp. */
     tl_buf_init(&out, 8);
     tl_relp_server_init(&s, 0);
-    assert_int_equal(srv(&s, FR(LIBRELP_OPEN), &out, &ev, err), TL_RELP_ERROR);
+    assert_int_equal(srv(&s, FR(LIBRELP_OPEN), &out, &ev, err), TL_E_PROTO);
     assert_non_null(strstr(err, "output buffer full"));
     tl_buf_fini(&out);
 }
@@ -799,7 +799,7 @@ static void test_server_limits_and_shutdown(void **state)
     "1 rsp 93 200 OK\nrelp_version=0\nrelp_software=librelp,1.11.0,http://librelp.adiscon.com\n" \
     "commands=syslog\n"
 
-static enum tl_relp_rc cli(struct tl_relp_client *c, struct tl_relp_frame fr,
+static enum tl_rc cli(struct tl_relp_client *c, struct tl_relp_frame fr,
                            struct tl_relp_event *ev, char *err)
 {
     return tl_relp_client_handle(c, &fr, ev, err, 256);
@@ -818,7 +818,7 @@ static void open_client(struct tl_relp_client *c, size_t window, struct tl_buf *
     snprintf(want, sizeof(want), "1 open %zu " OUR_OFFERS "\n", sizeof(OUR_OFFERS) - 1);
     expect_out(out, want);
     assert_false(tl_relp_client_send(c, "x", 1, out, NULL)); /* not before the rsp */
-    if (cli(c, FR(LIBRELP_OPEN_RSP), &ev, err) != TL_RELP_OK) {
+    if (cli(c, FR(LIBRELP_OPEN_RSP), &ev, err) != TL_OK) {
         fail_msg("open rsp refused: %s", err);
     }
     assert_int_equal(ev.type, TL_RELP_EV_OPENED);
@@ -850,7 +850,7 @@ static void test_client_conversation(void **state)
     assert_false(tl_relp_client_send(&c, "d", 1, &out, &t));
     assert_int_equal(out.len, 0);
 
-    assert_int_equal(cli(&c, FR("2 rsp 6 200 OK\n"), &ev, err), TL_RELP_OK);
+    assert_int_equal(cli(&c, FR("2 rsp 6 200 OK\n"), &ev, err), TL_OK);
     assert_int_equal(ev.type, TL_RELP_EV_ACKED);
     assert_int_equal(ev.txnr, 2);
     assert_true(tl_relp_client_can_send(&c));
@@ -859,13 +859,13 @@ static void test_client_conversation(void **state)
     expect_out(&out, "5 syslog 1 d\n");
 
     /* A NAK carries the server's text. */
-    assert_int_equal(cli(&c, FR("3 rsp 22 500 queue full\nignored\n"), &ev, err), TL_RELP_OK);
+    assert_int_equal(cli(&c, FR("3 rsp 22 500 queue full\nignored\n"), &ev, err), TL_OK);
     assert_int_equal(ev.type, TL_RELP_EV_NAKED);
     assert_int_equal(ev.txnr, 3);
     assert_int_equal(ev.len, 14);
     assert_memory_equal(ev.data, "500 queue full", 14);
-    assert_int_equal(cli(&c, FR("4 rsp 6 200 OK\n"), &ev, err), TL_RELP_OK);
-    assert_int_equal(cli(&c, FR("5 rsp 3 200\n"), &ev, err), TL_RELP_OK);
+    assert_int_equal(cli(&c, FR("4 rsp 6 200 OK\n"), &ev, err), TL_OK);
+    assert_int_equal(cli(&c, FR("5 rsp 3 200\n"), &ev, err), TL_OK);
     assert_int_equal(ev.type, TL_RELP_EV_ACKED);
     assert_int_equal(tl_relp_client_unacked(&c), 0);
 
@@ -875,15 +875,15 @@ static void test_client_conversation(void **state)
     expect_out(&out, "6 syslog 1 e\n7 close 0\n");
     assert_false(tl_relp_client_send(&c, "f", 1, &out, &t));
     assert_false(tl_relp_client_close(&c, &out));
-    assert_int_equal(cli(&c, FR("6 rsp 6 200 OK\n"), &ev, err), TL_RELP_OK);
+    assert_int_equal(cli(&c, FR("6 rsp 6 200 OK\n"), &ev, err), TL_OK);
     assert_int_equal(ev.type, TL_RELP_EV_ACKED);
-    assert_int_equal(cli(&c, FR("7 rsp 0\n"), &ev, err), TL_RELP_OK);
+    assert_int_equal(cli(&c, FR("7 rsp 0\n"), &ev, err), TL_OK);
     assert_int_equal(ev.type, TL_RELP_EV_CLOSED);
     assert_int_equal(ev.txnr, 7);
     /* imrelp sends the hint right after its close rsp. */
-    assert_int_equal(cli(&c, FR("0 serverclose 0\n"), &ev, err), TL_RELP_OK);
+    assert_int_equal(cli(&c, FR("0 serverclose 0\n"), &ev, err), TL_OK);
     assert_int_equal(ev.type, TL_RELP_EV_SERVERCLOSE);
-    assert_int_equal(cli(&c, FR("8 rsp 6 200 OK\n"), &ev, err), TL_RELP_ERROR);
+    assert_int_equal(cli(&c, FR("8 rsp 6 200 OK\n"), &ev, err), TL_E_PROTO);
     assert_non_null(strstr(err, "after the session ended"));
     tl_buf_fini(&out);
 }
@@ -902,17 +902,17 @@ static void test_client_serverclose(void **state)
     for (int i = 0; i < 5; i++) {
         assert_true(tl_relp_client_send(&c, "m", 1, &out, &t));
     }
-    assert_int_equal(cli(&c, FR("2 rsp 6 200 OK\n"), &ev, err), TL_RELP_OK);
-    assert_int_equal(cli(&c, FR("0 serverclose 0\n"), &ev, err), TL_RELP_OK);
+    assert_int_equal(cli(&c, FR("2 rsp 6 200 OK\n"), &ev, err), TL_OK);
+    assert_int_equal(cli(&c, FR("0 serverclose 0\n"), &ev, err), TL_OK);
     assert_int_equal(ev.type, TL_RELP_EV_SERVERCLOSE);
     assert_int_equal(tl_relp_client_unacked(&c), 4); /* the caller resends these */
     assert_false(tl_relp_client_can_send(&c));
-    assert_int_equal(cli(&c, FR("3 rsp 6 200 OK\n"), &ev, err), TL_RELP_ERROR);
+    assert_int_equal(cli(&c, FR("3 rsp 6 200 OK\n"), &ev, err), TL_E_PROTO);
 
     /* serverclose while opening (imrelp shutting down) */
     tl_relp_client_init(&c, 0);
     assert_true(tl_relp_client_open(&c, &out));
-    assert_int_equal(cli(&c, FR("0 serverclose 0\n"), &ev, err), TL_RELP_OK);
+    assert_int_equal(cli(&c, FR("0 serverclose 0\n"), &ev, err), TL_OK);
     assert_int_equal(ev.type, TL_RELP_EV_SERVERCLOSE);
     tl_buf_fini(&out);
 }
@@ -958,11 +958,11 @@ static void test_client_errors(void **state)
         tl_relp_client_init(&c, 0);
         assert_true(tl_relp_client_open(&c, &out));
         if (k->opened) {
-            assert_int_equal(cli(&c, FR(LIBRELP_OPEN_RSP), &ev, err), TL_RELP_OK);
+            assert_int_equal(cli(&c, FR(LIBRELP_OPEN_RSP), &ev, err), TL_OK);
             assert_true(tl_relp_client_send(&c, "a", 1, &out, &t));
             assert_true(tl_relp_client_send(&c, "b", 1, &out, &t));
         }
-        if (cli(&c, one((const uint8_t *)k->rsp, strlen(k->rsp)), &ev, err) != TL_RELP_ERROR) {
+        if (cli(&c, one((const uint8_t *)k->rsp, strlen(k->rsp)), &ev, err) != TL_E_PROTO) {
             fail_msg("%s: no error", k->name);
         }
         if (strstr(err, k->err) == NULL) {
@@ -970,7 +970,7 @@ static void test_client_errors(void **state)
         }
         assert_false(tl_relp_client_can_send(&c));
         assert_false(tl_relp_client_send(&c, "z", 1, &out, &t));
-        assert_int_equal(cli(&c, FR("2 rsp 6 200 OK\n"), &ev, err), TL_RELP_ERROR);
+        assert_int_equal(cli(&c, FR("2 rsp 6 200 OK\n"), &ev, err), TL_E_PROTO);
         tl_buf_fini(&out);
     }
 
@@ -978,7 +978,7 @@ static void test_client_errors(void **state)
     struct tl_relp_client c;
     struct tl_relp_event ev;
     tl_relp_client_init(&c, 0);
-    assert_int_equal(cli(&c, FR("1 rsp 6 200 OK\n"), &ev, err), TL_RELP_ERROR);
+    assert_int_equal(cli(&c, FR("1 rsp 6 200 OK\n"), &ev, err), TL_E_PROTO);
     assert_non_null(strstr(err, "but no command awaits one"));
 }
 
@@ -1044,16 +1044,16 @@ static void srv_side(struct convo *cv)
     size_t wlen;
 
     for (;;) {
-        enum tl_relp_rc rc = tl_relp_next(&cv->at_srv.parser, cv->at_srv.in.data + off,
+        enum tl_rc rc = tl_relp_next(&cv->at_srv.parser, cv->at_srv.in.data + off,
                                           cv->at_srv.in.len - off, &fr, &used, err, sizeof(err));
-        if (rc == TL_RELP_AGAIN) {
+        if (rc == TL_AGAIN) {
             break;
         }
-        if (rc != TL_RELP_OK) {
+        if (rc != TL_OK) {
             fail_msg("server parser: %s", err);
         }
         off += used;
-        if (tl_relp_server_frame(&cv->sv, &fr, &cv->s2c, &ev, err, sizeof(err)) != TL_RELP_OK) {
+        if (tl_relp_server_frame(&cv->sv, &fr, &cv->s2c, &ev, err, sizeof(err)) != TL_OK) {
             fail_msg("server session: %s", err);
         }
         if (ev.type == TL_RELP_EV_SYSLOG) {
@@ -1090,16 +1090,16 @@ static void cl_side(struct convo *cv, uint32_t *expect_ack)
     char err[512];
 
     for (;;) {
-        enum tl_relp_rc rc = tl_relp_next(&cv->at_cl.parser, cv->at_cl.in.data + off,
+        enum tl_rc rc = tl_relp_next(&cv->at_cl.parser, cv->at_cl.in.data + off,
                                           cv->at_cl.in.len - off, &fr, &used, err, sizeof(err));
-        if (rc == TL_RELP_AGAIN) {
+        if (rc == TL_AGAIN) {
             break;
         }
-        if (rc != TL_RELP_OK) {
+        if (rc != TL_OK) {
             fail_msg("client parser: %s", err);
         }
         off += used;
-        if (tl_relp_client_handle(&cv->cl, &fr, &ev, err, sizeof(err)) != TL_RELP_OK) {
+        if (tl_relp_client_handle(&cv->cl, &fr, &ev, err, sizeof(err)) != TL_OK) {
             fail_msg("client session: %s", err);
         }
         if (ev.type == TL_RELP_EV_ACKED) {
@@ -1207,13 +1207,13 @@ static void test_txnr_wrap(void **state)
     assert_int_equal(cli(&c,
                          FR("999999998 rsp 37 200 OK\nrelp_version=0\ncommands=syslog\n"),
                          &ev, err),
-                     TL_RELP_OK);
+                     TL_OK);
     assert_true(tl_relp_client_send(&c, "a", 1, &out, &t));
     assert_int_equal(t, 999999999);
     assert_true(tl_relp_client_send(&c, "b", 1, &out, &t));
     assert_int_equal(t, 1);
     expect_out(&out, "999999999 syslog 1 a\n1 syslog 1 b\n");
-    assert_int_equal(cli(&c, FR("1 rsp 6 200 OK\n"), &ev, err), TL_RELP_ERROR);
+    assert_int_equal(cli(&c, FR("1 rsp 6 200 OK\n"), &ev, err), TL_E_PROTO);
     tl_buf_fini(&out);
 }
 
