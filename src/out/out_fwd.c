@@ -13,11 +13,12 @@
  * Frames whose bytes were not completely written when a connection broke are sent again on
  * the next connection (a receiver drops a partial frame at EOF, so this makes no duplicate).
  *
- * With a disk part (queue.dir) every message goes to disk first, in order, and is sent from
- * there (straight from memory when the sender is caught up, read back otherwise); it leaves
- * the disk when the receiver acknowledged it. Without one, a message waits in memory until
- * its acknowledgement. Settling (server.h): a message is settled once it is on disk (per
- * queue.sync) or, without a disk part, acknowledged; settle_update() computes how far.
+ * With a disk part (queue.dir, queue/spool.h) every message goes to disk first, in order, and
+ * is sent from there (straight from memory when the sender is caught up, read back
+ * otherwise); it leaves the disk when the receiver acknowledged it. Without one, a message
+ * waits in memory until its acknowledgement. Settling (server.h): a message is settled once
+ * it is on disk (per queue.sync) or, without a disk part, acknowledged; settle_update()
+ * computes how far.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -38,7 +39,7 @@
 #include "ev/loop.h"
 #include "frame/frame.h"
 #include "parse/format.h"
-#include "queue/disk.h"
+#include "queue/spool.h"
 #include "relp/relp.h"
 #include "transport/stream.h"
 #include "transport/tls.h"
@@ -47,9 +48,6 @@
 #define FILL_BYTES (256 * 1024)   /* unsent bytes buffered ahead of the socket */
 #define HOLD_BYTES (32u << 20)    /* sent, unacknowledged bytes kept for a resend, at most */
 #define READ_DISCARD 16384
-#define NONE UINT64_MAX
-#define DQ_RETRY_MIN_MS 50
-#define DQ_RETRY_MAX_MS 2000
 
 /*
  * A message in the send buffer. It stays there until the receiver has it: until its bytes
@@ -110,24 +108,14 @@ struct fwd {
     struct tl_buf wire;
     struct tl_buf rbuf;           /* responses received, not yet parsed */
     size_t n_encoded;             /* messages of buf sent in this session */
-    /* The disk part of the queue (queue.dir), or NULL. While it holds anything, or the
-     * target is down, new messages go to disk, and are sent from there, in order. */
-    struct tl_dq *dq;
-    struct tl_ev_timer dq_timer;  /* interval sync */
+    /* The disk part of the queue (queue.dir, queue/spool.h), or NULL. While it holds
+     * anything, or the target is down, new messages go to disk, and are sent from there, in
+     * order. */
+    struct tl_spool *spool;
     struct tl_msg *held[POP_MAX]; /* popped, not yet framed or on disk (disk full: they wait) */
     size_t n_held;
     size_t held_pos;
     uint64_t popped;              /* messages taken from the queue so far */
-    uint64_t dq_unflushed;        /* number of the first message appended to disk but not
-                                   * flushed yet; NONE when all are */
-    /* Writing the disk part fails (full file system, I/O error): the messages wait in memory,
-     * a retry comes with a backoff; one line at the start of the episode, one at its end. */
-    bool dq_failing;
-    bool dq_episode;
-    int64_t dq_fail_since;
-    int64_t dq_backoff_ms;
-    char dq_fail_why[400];
-    struct tl_ev_timer dq_retry;
     uint64_t failures;            /* consecutive failed attempts, for log levels */
     int64_t up_ms;                /* when the current connection came up; 0: not up */
     atomic_bool recheck;          /* a TLS reload happened: re-check the current server */
@@ -169,7 +157,7 @@ static void spill(struct fwd *f)
 {
     f->buf.len = 0;
     f->n_fr = 0;
-    tl_dq_rewind(f->dq);
+    tl_spool_rewind(f->spool);
 }
 
 /* How far the output has settled its queue (server.h): everything before the first
@@ -178,9 +166,10 @@ static void spill(struct fwd *f)
 static void settle_update(struct fwd *f)
 {
     uint64_t upto = f->popped - (f->n_held - f->held_pos);
-    if (f->dq) {
-        if (f->dq_unflushed < upto) {
-            upto = f->dq_unflushed;
+    if (f->spool) {
+        uint64_t unflushed = tl_spool_unflushed(f->spool);
+        if (unflushed < upto) {
+            upto = unflushed;
         }
     } else if (f->n_fr && f->fr[0].seq < upto) {
         upto = f->fr[0].seq;
@@ -235,7 +224,7 @@ static void disconnect(struct fwd *f, enum tl_log_level level, const char *why)
         tl_buf_reset(&f->wire);
         tl_buf_reset(&f->rbuf);
     }
-    if (f->dq) {
+    if (f->spool) {
         spill(f);
     }
 }
@@ -432,62 +421,6 @@ static bool add_frame(struct fwd *f, const uint8_t *msg, size_t len, bool disk, 
     return true;
 }
 
-static void dq_count_stat(struct fwd *f)
-{
-    atomic_store_explicit(&f->out->stats.queued_disk, tl_dq_count(f->dq), memory_order_relaxed);
-}
-
-static void dq_problem(struct fwd *f)
-{
-    const char *p = f->dq ? tl_dq_take_problem(f->dq) : NULL;
-    if (p) {
-        tl_error("output %s: disk queue %s: %s", f->conf->name, f->conf->queue_dir, p);
-    }
-}
-
-static void dq_retry_cb(struct tl_ev_loop *loop, void *arg);
-
-/* Writing the disk part failed: the messages stay held (the queue fills, and queue.full
- * applies), and a retry comes after a backoff. */
-static void dq_fail(struct fwd *f, const char *err, int e)
-{
-    f->dq_failing = true;
-    if (!f->dq_episode) {
-        f->dq_episode = true;
-        f->dq_fail_since = tl_now_ms();
-        f->dq_backoff_ms = DQ_RETRY_MIN_MS;
-        snprintf(f->dq_fail_why, sizeof(f->dq_fail_why), "%s", err);
-        tl_error("output %s: disk queue: %s; %s. Nothing is dropped: messages wait in "
-                 "memory, and while the queue is full queue.full applies (%s); retrying",
-                 f->conf->name, err, tl_write_remedy(e),
-                 f->conf->full == TL_QFULL_DROP ? "drop: new messages are dropped and counted"
-                                                : "block: the inputs routed here pause");
-    } else {
-        f->dq_backoff_ms = f->dq_backoff_ms * 2 > DQ_RETRY_MAX_MS ? DQ_RETRY_MAX_MS
-                                                                  : f->dq_backoff_ms * 2;
-    }
-    atomic_fetch_add_explicit(&f->out->stats.write_errors, 1, memory_order_relaxed);
-    tl_ev_timer_stop(f->loop, &f->dq_retry);
-    tl_ev_timer_start(f->loop, &f->dq_retry, f->dq_backoff_ms);
-}
-
-/* Makes what was appended to disk stick (per queue.sync): it is settled then. */
-static bool dq_flush(struct fwd *f)
-{
-    if (f->dq_unflushed == NONE) {
-        return true;
-    }
-    char err[300];
-    errno = 0;
-    if (!tl_dq_flush(f->dq, err, sizeof(err))) {
-        dq_fail(f, err, errno);
-        return false;
-    }
-    f->dq_unflushed = NONE;
-    dq_count_stat(f);
-    return true;
-}
-
 /* Room in the memory frames for one more message (sent while the disk is caught up). */
 static bool frame_room(const struct fwd *f)
 {
@@ -502,34 +435,25 @@ static bool frame_room(const struct fwd *f)
     return true;
 }
 
-/* Takes one formatted message (f->one, number seq) to the disk part: false when it must
- * wait (max_bytes reached, or a write failure: dq_failing). */
+/* Takes one formatted message (f->one, number seq) to the spool: false when it must wait
+ * (max_bytes reached, or writing fails). */
 static bool store(struct fwd *f, uint64_t seq)
 {
-    char err[300];
-    errno = 0;
-    enum tl_rc rc = tl_dq_append(f->dq, f->one.data, f->one.len, err, sizeof(err));
-    if (rc == TL_FULL) {
+    struct tl_err err;
+    enum tl_rc rc = tl_spool_append(f->spool, f->one.data, f->one.len, seq, &err);
+    if (rc == TL_FULL || rc == TL_AGAIN) {
         return false;
     }
-    if (rc == TL_E_IO) {
-        dq_fail(f, err, errno);
-        return false;
-    }
-    if (rc == TL_E_RESOURCE) {
+    if (rc != TL_OK) {
         atomic_fetch_add(&f->out->stats.dropped, 1);
-        tl_log_rl(&f->out->rl, 10, TL_LOG_ERROR,
-                  "output %s: disk queue %s: %s; message dropped",
-                  f->conf->name, f->conf->queue_dir, err);
+        tl_log_rl(&f->out->rl, 10, TL_LOG_ERROR, "output %s: disk queue %s: %s; message dropped",
+                  f->conf->name, f->conf->queue_dir, err.cause);
         return true;
     }
-    if (f->dq_unflushed == NONE) {
-        f->dq_unflushed = seq;
-    }
     /* Caught up (this record is the only one not read): it goes out from memory too. */
-    if (tl_dq_unread(f->dq) == 1 && frame_room(f) &&
+    if (tl_spool_unread(f->spool) == 1 && frame_room(f) &&
         add_frame(f, f->one.data, f->one.len, true, seq)) {
-        tl_dq_advance(f->dq);
+        tl_spool_advance(f->spool);
     }
     return true;
 }
@@ -542,12 +466,12 @@ static bool store(struct fwd *f, uint64_t seq)
 static void fill(struct fwd *f)
 {
     for (;;) {
-        if (f->dq ? f->dq_failing
-                  : (f->buf.len - f->sent >= FILL_BYTES || f->buf.len >= HOLD_BYTES)) {
+        if (f->spool ? tl_spool_failing(f->spool)
+                     : (f->buf.len - f->sent >= FILL_BYTES || f->buf.len >= HOLD_BYTES)) {
             break;
         }
         size_t want = POP_MAX;
-        if (f->is_relp && !f->dq) {
+        if (f->is_relp && !f->spool) {
             /* Hold no more than the window: the rest waits in the queue. */
             size_t window = f->conf->relp_window ? f->conf->relp_window : 1024;
             if (f->n_fr >= window) {
@@ -571,7 +495,7 @@ static void fill(struct fwd *f)
             tl_buf_reset(&f->one);
             if (!tl_format(m, f->conf->format, false, &f->one)) {
                 atomic_fetch_add(&f->out->stats.dropped, 1);
-            } else if (f->dq) {
+            } else if (f->spool) {
                 if (!store(f, seq)) {
                     wait = true; /* m stays held: disk full or failing */
                     break;
@@ -586,24 +510,10 @@ static void fill(struct fwd *f)
             break;
         }
     }
-    if (f->dq) {
-        dq_flush(f);
+    if (f->spool) {
+        tl_spool_flush(f->spool);
     }
     settle_update(f);
-}
-
-static void dq_retry_cb(struct tl_ev_loop *loop, void *arg)
-{
-    struct fwd *f = arg;
-    (void)loop;
-    f->dq_failing = false;
-    pump(f);
-    if (!f->dq_failing && f->dq_episode) {
-        f->dq_episode = false;
-        tl_notice("output %s: disk queue: writing again after %.1f s (%s); nothing was lost",
-                  f->conf->name, (double)(tl_now_ms() - f->dq_fail_since) / 1000.0,
-                  f->dq_fail_why);
-    }
 }
 
 /* Sends from disk: records after the read cursor go into buf, in order. */
@@ -611,7 +521,7 @@ static void feed_from_disk(struct fwd *f)
 {
     /* Stopping: what is on disk stays there for the next start; only what is in flight
      * gets its chance to be acknowledged. */
-    if (!f->dq || f->state != ST_UP || (f->is_relp && !f->relp_open) || f->stopping) {
+    if (!f->spool || f->state != ST_UP || (f->is_relp && !f->relp_open) || f->stopping) {
         return;
     }
     size_t window = f->conf->relp_window ? f->conf->relp_window : 1024;
@@ -619,15 +529,14 @@ static void feed_from_disk(struct fwd *f)
            (!f->is_relp || f->n_fr < window)) {
         const uint8_t *rec;
         size_t len;
-        if (!tl_dq_peek(f->dq, &rec, &len)) {
+        if (!tl_spool_peek(f->spool, &rec, &len)) {
             break;
         }
         if (!add_frame(f, rec, len, true, 0)) {
             break;
         }
-        tl_dq_advance(f->dq);
+        tl_spool_advance(f->spool);
     }
-    dq_problem(f);
 }
 
 /* Forgets the first n frames: the receiver has them (or, on UDP, the kernel). */
@@ -645,8 +554,7 @@ static void release(struct fwd *f, size_t n, bool acked)
         disk += f->fr[i].disk;
     }
     if (disk) {
-        tl_dq_ack(f->dq, disk);
-        dq_count_stat(f);
+        tl_spool_ack(f->spool, disk);
     }
     tl_buf_consume(&f->buf, bytes);
     memmove(f->fr, f->fr + n, (f->n_fr - n) * sizeof(*f->fr));
@@ -660,7 +568,7 @@ static void release(struct fwd *f, size_t n, bool acked)
         f->sent -= bytes;
         f->n_marked -= n;
     }
-    if (!f->dq) {
+    if (!f->spool) {
         settle_update(f);
     }
 }
@@ -771,7 +679,7 @@ static void pump(struct fwd *f)
     if (f->state != ST_UP) {
         /* Target down: with a disk part, the queue keeps flowing to disk, so the memory
          * part never fills and the inputs never stall. */
-        if (f->dq) {
+        if (f->spool) {
             fill(f);
         }
         return;
@@ -1142,24 +1050,7 @@ static void before_sleep(struct tl_ev_loop *loop, void *arg)
 static size_t pending_messages(struct fwd *f)
 {
     return tl_mq_len(&f->out->q) + (f->n_held - f->held_pos) +
-           (f->dq ? (size_t)tl_dq_count(f->dq) : f->n_fr);
-}
-
-static void dq_tick(struct tl_ev_loop *loop, void *arg)
-{
-    struct fwd *f = arg;
-    char err[300];
-    errno = 0;
-    if (!f->dq_failing) {
-        if (tl_dq_tick(f->dq, tl_now_ms(), err, sizeof(err))) {
-            f->dq_unflushed = NONE;
-            settle_update(f);
-        } else {
-            dq_fail(f, err, errno);
-        }
-    }
-    uint64_t every = f->conf->queue_sync_interval_ms ? f->conf->queue_sync_interval_ms : 1000;
-    tl_ev_timer_start(loop, &f->dq_timer, (int64_t)every);
+           (f->spool ? (size_t)tl_spool_count(f->spool) : f->n_fr);
 }
 
 /* Drops what the queue still holds (at the very end); returns how many. */
@@ -1187,22 +1078,11 @@ static size_t drop_queued(struct fwd *f)
 static void persist_at_stop(struct fwd *f)
 {
     disconnect(f, TL_LOG_DEBUG, NULL);
-    f->dq_failing = false; /* one last try */
+    tl_spool_try_again(f->spool); /* one last try */
     fill(f);
-    size_t lost = drop_queued(f);
-    if (f->dq_unflushed != NONE) {
-        lost += (size_t)tl_dq_discard_unwritten(f->dq);
-        f->dq_unflushed = NONE;
-    }
-    dq_count_stat(f);
-    tl_notice("output %s: stopping: %llu messages wait in the disk queue %s for the next start",
-              f->conf->name, (unsigned long long)tl_dq_count(f->dq), f->conf->queue_dir);
+    uint64_t lost = tl_spool_stop(f->spool, drop_queued(f));
     if (lost) {
         atomic_fetch_add(&f->out->stats.dropped, lost);
-        tl_error("output %s: stopping: %zu messages could not be written to the disk queue %s "
-                 "(%s) and are lost",
-                 f->conf->name, lost, f->conf->queue_dir,
-                 f->dq_episode ? f->dq_fail_why : "queue.max_bytes reached");
     }
 }
 
@@ -1212,8 +1092,8 @@ static void *fwd_run(void *arg)
     struct fwd *f = out->impl;
     srand((unsigned)time(NULL) ^ (unsigned)(uintptr_t)f);
     tl_ev_set_before_sleep(f->loop, before_sleep, f);
-    if (f->dq) {
-        tl_ev_timer_start(f->loop, &f->dq_timer, 1000);
+    if (f->spool) {
+        tl_spool_start(f->spool);
     }
     try_connect(f->loop, f);
     for (;;) {
@@ -1224,7 +1104,7 @@ static void *fwd_run(void *arg)
         if (pending_messages(f) == 0) {
             break;
         }
-        if (f->dq && (f->n_fr == 0 || tl_now_ms() >= f->stop_deadline)) {
+        if (f->spool && (f->n_fr == 0 || tl_now_ms() >= f->stop_deadline)) {
             /* In-flight messages had their chance to be acknowledged; the rest waits on
              * disk. */
             persist_at_stop(f);
@@ -1270,6 +1150,48 @@ static void *fwd_run(void *arg)
 
 static void fwd_free(struct fwd *f);
 
+/* The spool's retry timer: try again (fill appends and flushes). */
+static void spool_retry(void *arg)
+{
+    pump(arg);
+}
+
+/* An interval sync made more messages stick. */
+static void spool_settled(void *arg)
+{
+    settle_update(arg);
+}
+
+static bool open_spool(struct fwd *f)
+{
+    const struct tl_conf_output *c = f->conf;
+    char owner[96];
+    snprintf(owner, sizeof(owner), "output %s", c->name);
+    struct tl_spool_opts o = {0};
+    o.dq.dir = c->queue_dir;
+    o.dq.max_bytes = c->queue_max_bytes;
+    o.dq.segment_bytes = c->queue_segment_bytes;
+    o.dq.sync = c->queue_sync == TL_QSYNC_NONE     ? TL_DQ_SYNC_NONE
+                : c->queue_sync == TL_QSYNC_ALWAYS ? TL_DQ_SYNC_ALWAYS
+                                                   : TL_DQ_SYNC_INTERVAL;
+    o.dq.sync_interval_ms = c->queue_sync_interval_ms;
+    o.owner = owner;
+    o.full_drops = c->full == TL_QFULL_DROP;
+    o.loop = f->loop;
+    o.retry = spool_retry;
+    o.settled = spool_settled;
+    o.arg = f;
+    o.write_errors = &f->out->stats.write_errors;
+    o.records = &f->out->stats.queued_disk;
+    struct tl_err err;
+    f->spool = tl_spool_open(&o, &err);
+    if (!f->spool) {
+        tl_error("output %s: %s", c->name, err.cause);
+        return false;
+    }
+    return true;
+}
+
 static bool fwd_init(struct tl_output *out)
 {
     struct fwd *f = calloc(1, sizeof(*f));
@@ -1284,8 +1206,6 @@ static bool fwd_init(struct tl_output *out)
     tl_buf_init(&f->one, 0);
     tl_ev_timer_init(&f->timer, try_connect, f);
     tl_ev_timer_init(&f->ack_timer, ack_poll, f);
-    tl_ev_timer_init(&f->dq_retry, dq_retry_cb, f);
-    f->dq_unflushed = NONE;
     if (!f->loop) {
         free(f);
         return false;
@@ -1306,36 +1226,9 @@ static bool fwd_init(struct tl_output *out)
         }
         f->is_tls = true;
     }
-    if (out->conf->queue_dir) {
-        struct tl_dq_opts o = {0};
-        o.dir = out->conf->queue_dir;
-        o.max_bytes = out->conf->queue_max_bytes;
-        o.segment_bytes = out->conf->queue_segment_bytes;
-        o.sync = out->conf->queue_sync == TL_QSYNC_NONE     ? TL_DQ_SYNC_NONE
-                 : out->conf->queue_sync == TL_QSYNC_ALWAYS ? TL_DQ_SYNC_ALWAYS
-                                                            : TL_DQ_SYNC_INTERVAL;
-        o.sync_interval_ms = out->conf->queue_sync_interval_ms;
-        struct tl_dq_recovery rec;
-        char err[512];
-        f->dq = tl_dq_open(&o, &rec, err, sizeof(err));
-        if (!f->dq) {
-            tl_error("output %s: %s", out->conf->name, err);
-            fwd_free(f);
-            return false;
-        }
-        if (rec.detail[0]) {
-            /* Every anomaly, with the messages it concerns (lost, or delivered again). */
-            tl_warn("output %s: disk queue %s: at start: %s (in all: lost %llu, delivered "
-                    "again %llu, to deliver %llu)",
-                    out->conf->name, out->conf->queue_dir, rec.detail,
-                    (unsigned long long)rec.lost_records, (unsigned long long)rec.redelivered,
-                    (unsigned long long)rec.records);
-        }
-        if (rec.records) {
-            tl_notice("output %s: %llu messages from the disk queue %s are delivered first",
-                      out->conf->name, (unsigned long long)rec.records, out->conf->queue_dir);
-        }
-        tl_ev_timer_init(&f->dq_timer, dq_tick, f);
+    if (out->conf->queue_dir && !open_spool(f)) {
+        fwd_free(f);
+        return false;
     }
     out->impl = f;
     out->q.notify = fwd_wake;
@@ -1359,7 +1252,7 @@ static void fwd_free(struct fwd *f)
     for (size_t i = f->held_pos; i < f->n_held; i++) {
         tl_msg_unref(f->held[i]);
     }
-    tl_dq_close(f->dq);
+    tl_spool_close(f->spool);
     tl_buf_fini(&f->buf);
     tl_buf_fini(&f->one);
     tl_buf_fini(&f->wire);

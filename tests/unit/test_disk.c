@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "queue/disk.h"
+#include "scratch.h"
 
 #define MAXREC 70000
 #define RH TL_DQ_RECORD_HEADER
@@ -313,53 +314,6 @@ static uint64_t drain_all(struct tl_dq *q)
         k++;
     }
     return k;
-}
-
-/* RLIMIT_FSIZE (soft) of limit bytes, with SIGXFSZ ignored: a write past it fails with
- * EFBIG (or is cut short there), for root and any user alike. 0 restores the limit; so does
- * teardown, should a test fail in between. */
-static struct rlimit saved_fsize;
-static bool fsize_lowered;
-
-static void file_limit(uint64_t limit)
-{
-    struct rlimit r;
-
-    if (limit == 0) {
-        if (fsize_lowered) {
-            assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved_fsize), 0);
-            signal(SIGXFSZ, SIG_DFL);
-            fsize_lowered = false;
-        }
-        return;
-    }
-    assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved_fsize), 0);
-    fsize_lowered = true;
-    signal(SIGXFSZ, SIG_IGN);
-    r = saved_fsize;
-    r.rlim_cur = limit;
-    assert_int_equal(setrlimit(RLIMIT_FSIZE, &r), 0);
-}
-
-static void rm_rf(const char *path)
-{
-    DIR *d = opendir(path);
-    struct dirent *de;
-
-    if (d == NULL) {
-        unlink(path);
-        return;
-    }
-    while ((de = readdir(d)) != NULL) {
-        char p[512];
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) {
-            continue;
-        }
-        snprintf(p, sizeof(p), "%s/%s", path, de->d_name);
-        rm_rf(p);
-    }
-    closedir(d);
-    rmdir(path);
 }
 
 static int setup(void **state)
