@@ -39,11 +39,8 @@ bool fwd_window_room(const struct fwd_window *w)
            w->buf.len < w->max_bytes;
 }
 
-bool fwd_window_reserve(struct fwd_window *w)
+bool fwd_window_grow(struct fwd_window *w)
 {
-    if (w->n_fr < w->cap_fr) {
-        return true;
-    }
     size_t cap = w->cap_fr ? w->cap_fr * 2 : 4096;
     struct fwd_frame *e = realloc(w->fr, cap * sizeof(*e));
     if (!e) {
@@ -52,15 +49,6 @@ bool fwd_window_reserve(struct fwd_window *w)
     w->fr = e;
     w->cap_fr = cap;
     return true;
-}
-
-void fwd_window_push(struct fwd_window *w, bool disk, uint64_t seq)
-{
-    struct fwd_frame *fr = &w->fr[w->n_fr++];
-    fr->end = w->buf.len;
-    fr->wire_end = 0;
-    fr->disk = disk;
-    fr->seq = seq;
 }
 
 size_t fwd_window_mark(struct fwd_window *w, uint64_t wire)

@@ -56,9 +56,23 @@ static inline size_t fwd_window_free_frames(const struct fwd_window *w)
 }
 
 /* Framing one message: reserve a record (false: out of memory), append its framed bytes to
- * buf, then push: what buf gained since the last frame is that message. */
-bool fwd_window_reserve(struct fwd_window *w);
-void fwd_window_push(struct fwd_window *w, bool disk, uint64_t seq);
+ * buf, then push: what buf gained since the last frame is that message. Inline: once per
+ * message. */
+bool fwd_window_grow(struct fwd_window *w);
+
+static inline bool fwd_window_reserve(struct fwd_window *w)
+{
+    return w->n_fr < w->cap_fr || fwd_window_grow(w);
+}
+
+static inline void fwd_window_push(struct fwd_window *w, bool disk, uint64_t seq)
+{
+    struct fwd_frame *fr = &w->fr[w->n_fr++];
+    fr->end = w->buf.len;
+    fr->wire_end = 0;
+    fr->disk = disk;
+    fr->seq = seq;
+}
 
 /* A stream wrote the bytes up to sent: the frames that end there are marked with the stream's
  * wire position wire (bytes written in all; 0 counts as 1). Returns how many were newly
