@@ -396,7 +396,8 @@ static bool write_out(struct writer *wr, struct ofile *f)
         }
     }
     if (keep) {
-        size_t lines = count_lines(f->buf.data, keep);
+        /* Whole buffer: its messages, counted as they went in; part of it: its lines. */
+        size_t lines = keep == f->buf.len ? f->n_buf : count_lines(f->buf.data, keep);
         f->n_buf -= lines < f->n_buf ? lines : f->n_buf;
         atomic_fetch_add_explicit(&wr->out->stats.written, lines, memory_order_relaxed);
         f->unsynced = true;
