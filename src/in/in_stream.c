@@ -25,6 +25,7 @@
 #include "in/in.h"
 #include "in/limits.h"
 #include "in/stream_int.h"
+#include "pipeline/settle.h"
 #include "relp/relp.h"
 #include "transport/stream.h"
 #include "transport/tls.h"
@@ -66,18 +67,15 @@ struct conn {
     struct tl_relp_parser rp;
     struct tl_relp_server rs;
     struct tl_buf out;
-    size_t to_ack;               /* syslog frames delivered, waiting to be queued and acked */
-    bool ack_waiting;            /* registered with tl_worker_after_flush */
-    /* Acknowledgements also wait until every routed output settled the messages (wrote
-     * them, has them on disk, or its receiver acknowledged them: server.h). */
-    size_t ack_ready;            /* of to_ack: queued, waiting for the outputs to settle */
-    uint64_t *settle_want;       /* per routed output: the settle count to reach */
-    struct tl_ev_timer settle_timer;
+    size_t to_ack;               /* syslog frames delivered and not acknowledged yet */
+    /* Acknowledgements wait until every routed output settled the messages (wrote them,
+     * has them on disk, or its receiver acknowledged them: pipeline/settle.h). */
+    size_t ack_ready;            /* of to_ack: covered by the current settle round */
+    struct tl_settle settle;
 };
 
 #define RELP_OUT_MAX (4u << 20) /* responses a client does not read: beyond, it is dropped */
 #define DRAIN_READS_MAX 100000  /* at shutdown, per connection: a bound, never reached */
-#define SETTLE_POLL_MS 2        /* while acknowledgements wait for outputs to settle */
 
 /* One warning line about something a peer did, rate-limited per input. */
 void tl_in_peer_warn(struct tl_input *in, const char *peer, const char *what)
@@ -92,7 +90,6 @@ static void conn_free(struct tl_ev_loop *loop, void *arg)
     tl_stream_free(c->s);
     tl_peer_id_unref(c->peer_id);
     tl_buf_fini(&c->out);
-    free(c->settle_want);
     free(c->tail);
     free(c);
 }
@@ -133,10 +130,7 @@ static void conn_close(struct conn *c, enum tl_log_level level, const char *why)
     c->closing = true;
     struct tl_ev_loop *loop = tl_worker_loop(c->w);
     tl_ev_timer_stop(loop, &c->hs_timer);
-    tl_ev_timer_stop(loop, &c->settle_timer);
-    if (c->ack_ready) {
-        tl_worker_settle_wait(c->w, -1);
-    }
+    tl_settle_fini(&c->settle);
     tl_ev_timer_stop(loop, &c->idle_timer);
     handshake_untrack(c);
     if (c->source_counted) {
@@ -150,9 +144,6 @@ static void conn_close(struct conn *c, enum tl_log_level level, const char *why)
     c->tail = NULL;
     tl_ev_del(loop, &c->io);
     tl_worker_remove_item(c->w, &c->item);
-    if (c->ack_waiting) {
-        tl_worker_cancel_after_flush(c->w, c);
-    }
     atomic_fetch_sub_explicit(&c->in->stats.conn_open, 1, memory_order_relaxed);
     if (why) {
         if (level <= TL_LOG_WARNING) {
@@ -209,59 +200,22 @@ static void relp_send_acks(struct conn *c, size_t n)
     relp_send_out(c);
 }
 
-static void relp_ack(struct tl_ev_loop *loop, void *arg);
-
-/* Have the outputs settled everything we pushed to them (server.h)? Then acknowledge. */
-static void relp_settle_check(struct tl_ev_loop *loop, void *arg)
+/* A settle round starts: it covers the frames delivered so far. */
+static void relp_mark(void *arg)
 {
     struct conn *c = arg;
-    if (c->closing) {
-        return;
-    }
-    for (size_t i = 0; i < c->in->n_outs; i++) {
-        struct tl_output *o = c->in->outs[i];
-        if (atomic_load_explicit(&o->settled, memory_order_acquire) < c->settle_want[i]) {
-            tl_ev_timer_start(loop, &c->settle_timer, SETTLE_POLL_MS);
-            return;
-        }
-    }
-    size_t n = c->ack_ready;
-    c->ack_ready = 0;
-    tl_worker_settle_wait(c->w, -1);
-    relp_send_acks(c, n);
-    /* Messages that arrived meanwhile wait for their own turn. */
-    if (!c->closing && c->to_ack && !c->ack_waiting) {
-        c->ack_waiting = tl_worker_after_flush(c->w, c->in, relp_ack, c);
-    }
+    c->ack_ready = c->to_ack;
 }
 
-/* Everything delivered so far is in the outputs' queues: acknowledge it once every output
- * has settled it (RELP's promise: a message is acknowledged only when the receiver has
- * taken responsibility for it, docs/reliability.md). No output kind is special here. */
-static void relp_ack(struct tl_ev_loop *loop, void *arg)
+/* Every routed output settled them (docs/reliability.md): acknowledge. */
+static void relp_settled(void *arg)
 {
     struct conn *c = arg;
-    c->ack_waiting = false;
-    if (c->closing || c->ack_ready) {
-        return;
+    size_t n = c->ack_ready;
+    c->ack_ready = 0;
+    if (!c->closing) {
+        relp_send_acks(c, n);
     }
-    if (c->in->n_outs == 0) {
-        relp_send_acks(c, c->to_ack); /* routed nowhere: nothing can settle it later */
-        return;
-    }
-    if (!c->settle_want) {
-        c->settle_want = calloc(c->in->n_outs, sizeof(*c->settle_want));
-        if (!c->settle_want) {
-            conn_close(c, TL_LOG_ERROR, "out of memory");
-            return;
-        }
-    }
-    for (size_t i = 0; i < c->in->n_outs; i++) {
-        c->settle_want[i] = tl_worker_pushed_seq(c->w, c->in->outs[i]);
-    }
-    c->ack_ready = c->to_ack;
-    tl_worker_settle_wait(c->w, 1);
-    relp_settle_check(loop, c);
 }
 
 static bool relp_process(struct conn *c, const uint8_t *data, size_t len, size_t *off,
@@ -298,9 +252,7 @@ static bool relp_process(struct conn *c, const uint8_t *data, size_t len, size_t
                           now->tv_sec, (uint32_t)(now->tv_nsec / 1000));
             c->msgs++;
             c->to_ack++;
-            if (!c->ack_waiting) {
-                c->ack_waiting = tl_worker_after_flush(c->w, c->in, relp_ack, c);
-            }
+            tl_settle_note(&c->settle);
         } else if (ev.type == TL_RELP_EV_OPEN) {
             tl_debug("input %s: %s: RELP session opened", c->in->conf->name, c->peer);
         }
@@ -842,9 +794,15 @@ bool tl_in_conn_start(struct tl_input *in, struct tl_worker *w, int fd,
         c->relp = true;
         tl_relp_parser_init(&c->rp, in->conf->max_message_size);
         tl_relp_server_init(&c->rs, 0);
+        if (!tl_settle_init(&c->settle, w, in, relp_mark, relp_settled, c)) {
+            tl_stream_free(s);
+            tl_src_put(&in->lim->sources, peer);
+            free(c);
+            tl_error("input %s: out of memory accepting %s", in->conf->name, peer_text);
+            return false;
+        }
     }
     tl_ev_timer_init(&c->hs_timer, handshake_timeout, c);
-    tl_ev_timer_init(&c->settle_timer, relp_settle_check, c);
     tl_ev_timer_init(&c->idle_timer, idle_check, c);
     tl_in_link_init(&c->hs_link);
     c->item.drain = conn_drain;
