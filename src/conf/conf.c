@@ -26,12 +26,14 @@
 #include "conf/yaml_tree.h"
 #include "core/buf.h"
 #include "core/names.h"
+#include "core/text.h"
+#include "parse/template.h"
 
 #define MAX_ERRORS 100
 #define MAX_KEYS 24
 #define MAX_FILE_SIZE (16u * 1024 * 1024)
 #define MAX_PATH_LEN 4095
-#define SHOW_LEN 400 /* a shown value: 80 source bytes, each at most 4 chars, plus "..." */
+#define SHOW_LEN TL_SHOW_LEN
 #define LIST_LEN 512 /* "allowed: a, b, c" lists */
 #define KIB 1024ull
 #define MIB (1024ull * KIB)
@@ -494,28 +496,6 @@ _Static_assert(COUNT(output_keys) <= MAX_KEYS, "MAX_KEYS");
 _Static_assert(COUNT(tls_keys) <= MAX_KEYS, "MAX_KEYS");
 _Static_assert(COUNT(queue_keys) <= MAX_KEYS, "MAX_KEYS");
 
-struct placeholder {
-    const char *name;
-    const char *help;
-};
-
-static const struct placeholder placeholders[] = {
-    {"hostname", "HOSTNAME of the message; without one, the sender's IP address "
-                 "(`localhost` for unix inputs)"},
-    {"app", "APP-NAME (RFC 5424) or TAG (RFC 3164)"},
-    {"year", "year the message was received (local time), 4 digits"},
-    {"month", "month it was received, 01-12"},
-    {"day", "day of the month it was received, 01-31"},
-    {"hour", "hour it was received, 00-23"},
-    {"facility", "facility name: `kern`, `user`, `mail`, ..., `local7`"},
-    {"severity", "severity name: `emerg`, `alert`, `crit`, `err`, `warning`, `notice`, "
-                 "`info`, `debug`"},
-    {"input", "name of the input that received the message"},
-    {"peer_ip", "IP address of the sender (`local` for unix inputs)"},
-    {"peer_name", "first name in the TLS sender's certificate (DNS name, else IP address, "
-                  "else CN); `anonymous` without a certificate or on other transports"},
-};
-
 /* ---- names of the enums ---------------------------------------------------------------- */
 
 static const char *word_at(const char *const *words, size_t n, unsigned i)
@@ -697,36 +677,9 @@ void tl_conf_errors_fini(struct tl_conf_errors *errs)
 
 /* ---- text helpers ---------------------------------------------------------------------- */
 
-/* Renders user text for a message: at most 80 bytes, control bytes as \xNN. */
-static const char *show(const char *s, size_t len, char *out, size_t cap)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    size_t i;
-
-    for (i = 0; i < len && i < 80 && o + 5 < cap; i++) {
-        unsigned char c = (unsigned char)s[i];
-
-        if (c < 0x20 || c == 0x7f) {
-            out[o++] = '\\';
-            out[o++] = 'x';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-        } else {
-            out[o++] = (char)c;
-        }
-    }
-    if (i < len && o + 4 <= cap) {
-        memcpy(out + o, "...", 3);
-        o += 3;
-    }
-    out[o] = '\0';
-    return out;
-}
-
 static const char *show_node(const struct tl_yaml_node *n, char *out, size_t cap)
 {
-    return show(n->str, n->len, out, cap);
+    return tl_show_text(n->str, n->len, out, cap);
 }
 
 /* Joins words as "a, b, c" (with a prefix and suffix per word), cut short with "..." */
@@ -1107,50 +1060,6 @@ static bool valid_name(const char *s, size_t len)
     return true;
 }
 
-/* Checks the {placeholders} of a path template; false with a message in why. */
-static bool check_template(const char *s, char *why, size_t whylen)
-{
-    const char *names[COUNT(placeholders)];
-    char shown[SHOW_LEN];
-    char ph[SHOW_LEN];
-    char list[LIST_LEN];
-    const char *p = s;
-    size_t i;
-
-    for (i = 0; i < COUNT(placeholders); i++) {
-        names[i] = placeholders[i].name;
-    }
-    while ((p = strchr(p, '{')) != NULL) {
-        const char *close = strchr(p, '}');
-        const char *open2 = strchr(p + 1, '{');
-        bool known = false;
-
-        if (close == NULL || (open2 != NULL && open2 < close)) {
-            snprintf(why, whylen, "unclosed '{' in '%s'; placeholders look like {hostname}",
-                     show(s, strlen(s), shown, sizeof(shown)));
-            return false;
-        }
-        for (i = 0; i < COUNT(placeholders); i++) {
-            size_t n = strlen(placeholders[i].name);
-
-            if ((size_t)(close - p - 1) == n && memcmp(p + 1, placeholders[i].name, n) == 0) {
-                known = true;
-            }
-        }
-        if (!known) {
-            /* No "did you mean" here: short names like {hour} are too close to typos of
-             * unrelated ones ({hots} for {hostname}). */
-            snprintf(why, whylen, "unknown placeholder '%s' in '%s'; allowed: %s",
-                     show(p, (size_t)(close - p + 1), ph, sizeof(ph)),
-                     show(s, strlen(s), shown, sizeof(shown)),
-                     join(names, COUNT(names), "{", "}", list, sizeof(list)));
-            return false;
-        }
-        p = close + 1;
-    }
-    return true;
-}
-
 static void put_uint(unsigned char *field, size_t size, uint64_t v)
 {
     uint8_t v8 = (uint8_t)v;
@@ -1213,7 +1122,7 @@ static bool set_value(struct ld *ld, const struct key *k, void *base, const char
     size_t i;
     size_t j;
 
-    show(s, len, shown, sizeof(shown));
+    tl_show_text(s, len, shown, sizeof(shown));
     if (strlen(s) != len) {
         errf(ld, line, "%s: '%s' contains a NUL byte", path, shown);
         return false;
@@ -1316,8 +1225,10 @@ static bool set_value(struct ld *ld, const struct key *k, void *base, const char
                 errf(ld, line, "%s: '%s' ends with '/'; it must name a file", path, shown);
                 return false;
             }
-            if (!check_template(s, why, sizeof(why))) {
-                errf(ld, line, "%s: %s", path, why);
+            struct tl_err err;
+
+            if (tl_template_check(s, &err) != TL_OK) {
+                errf(ld, line, "%s: %s", path, err.cause);
                 return false;
             }
         }
@@ -1739,7 +1650,7 @@ static void check_inputs(struct ld *ld, const struct tl_conf *c, char **labels)
             if (a->path != NULL && b->path != NULL && a->transport == TL_TR_UNIX &&
                 b->transport == TL_TR_UNIX && strcmp(a->path, b->path) == 0) {
                 errf(ld, b->line, "%s.path: %s at line %d already uses the socket '%s'",
-                     labels[i], labels[j], a->line, show(b->path, strlen(b->path), where,
+                     labels[i], labels[j], a->line, tl_show_text(b->path, strlen(b->path), where,
                                                          sizeof(where)));
             }
         }
@@ -1765,14 +1676,14 @@ static void check_outputs(struct ld *ld, const struct tl_conf *c, char **labels)
             if (a->path != NULL && b->path != NULL && a->type == TL_OUT_FILE &&
                 b->type == TL_OUT_FILE && strcmp(a->path, b->path) == 0) {
                 errf(ld, b->line, "%s.path: %s at line %d already writes to '%s'", labels[i],
-                     labels[j], a->line, show(b->path, strlen(b->path), shown, sizeof(shown)));
+                     labels[j], a->line, tl_show_text(b->path, strlen(b->path), shown, sizeof(shown)));
             }
             if (a->queue_dir != NULL && b->queue_dir != NULL &&
                 strcmp(a->queue_dir, b->queue_dir) == 0) {
                 errf(ld, b->line, "%s.queue.dir: %s at line %d already keeps its queue in "
                      "'%s'; each forward output needs a directory of its own", labels[i],
                      labels[j], a->line,
-                     show(b->queue_dir, strlen(b->queue_dir), shown, sizeof(shown)));
+                     tl_show_text(b->queue_dir, strlen(b->queue_dir), shown, sizeof(shown)));
             }
         }
     }
@@ -3063,8 +2974,9 @@ char *tl_conf_reference_markdown(void)
     tl_buf_puts(&b, "### Path placeholders\n\n");
     tl_buf_puts(&b, "| Placeholder | Replaced by |\n");
     tl_buf_puts(&b, "|---|---|\n");
-    for (i = 0; i < COUNT(placeholders); i++) {
-        tl_buf_printf(&b, "| `{%s}` | %s |\n", placeholders[i].name, placeholders[i].help);
+    for (i = 0; i < tl_template_n_placeholders; i++) {
+        tl_buf_printf(&b, "| `{%s}` | %s |\n", tl_template_placeholders[i].name,
+                      tl_template_placeholders[i].help);
     }
     if (!tl_buf_putc(&b, '\0')) {
         tl_buf_fini(&b);
