@@ -1,16 +1,7 @@
 /*
- * cert.c: `tlslog cert`, the certificates syslog over TLS needs (RFC 5425), one command each.
- *
- * What each command writes is fixed by the RFC and by what OpenSSL, GnuTLS and the rsyslog
- * and syslog-ng TLS drivers accept without extra configuration:
- *   - CA: self-signed X.509v3, basicConstraints critical CA:TRUE, keyUsage critical
- *     keyCertSign+cRLSign, SKI, AKI.
- *   - peer: basicConstraints critical CA:FALSE, keyUsage critical digitalSignature (plus
- *     keyEncipherment for RSA), extendedKeyUsage serverAuth+clientAuth (a syslog peer is a
- *     TLS server on one side and a client on the other), subjectAltName with every name
- *     (RFC 5425 §5.2 matches dNSName and iPAddress SANs), SKI, AKI.
- *   - serial numbers: 16 random bytes, positive (RFC 5280 §4.1.2.2).
- *   - CRL: v2, CRL number and AKI (RFC 5280 §5.2), every earlier revocation kept.
+ * cert.c: `tlslog cert`, the certificates syslog over TLS needs (RFC 5425), one command each:
+ * their options and arguments, the order of their steps, and what they print. What the
+ * certificates are made of is cert_build.c's; reading and writing the files, cert_pem.c's.
  *
  * Files are never overwritten without --force: keys are created with O_CREAT|O_EXCL and mode
  * 0600, and every output path is checked before any key is generated, so a refused command
@@ -18,33 +9,23 @@
  */
 #include "cli/cert.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/types.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <openssl/bn.h>
-#include <openssl/crypto.h>
-#include <openssl/ec.h>
 #include <openssl/err.h>
-#include <openssl/evp.h>
 #include <openssl/objects.h>
-#include <openssl/pem.h>
-#include <openssl/rand.h>
-#include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "cli/cert_build.h"
+#include "cli/cert_pem.h"
 #include "cli/cli.h"
-#include "core/fsutil.h"
 #include "transport/tls_verify.h"
 
 #define CA_DAYS_DEFAULT 3650UL
@@ -53,736 +34,8 @@
 #define DAYS_MAX 36500UL
 #define CRL_DAYS_MAX 3650UL
 #define CA_NAME_DEFAULT "Example Log CA"
-/* notBefore is set this far in the past, so that a peer whose clock is a little behind
- * does not reject a certificate made a moment ago. */
-#define SKEW_SECONDS 300L
-#define SERIAL_BYTES 16
 /* ub-common-name, RFC 5280 appendix A.1. */
 #define CN_MAX 64
-/* A certificate or key file larger than this is not one. */
-#define FILE_MAX (16 * 1024 * 1024)
-
-enum key_alg {
-    KEY_EC = 0,
-    KEY_RSA = 1,
-};
-
-/* ---- small helpers ------------------------------------------------------------------------ */
-
-/* OpenSSL's reason for the failure just seen, for the end of a sentence; empties the queue. */
-static const char *ssl_why(void)
-{
-    static char why[160];
-    unsigned long e = ERR_peek_last_error();
-    const char *reason = e != 0 ? ERR_reason_error_string(e) : NULL;
-    snprintf(why, sizeof(why), "%s", reason != NULL ? reason : "unknown OpenSSL error");
-    ERR_clear_error();
-    return why;
-}
-
-/* "DIR/NAME" into out; false (with the error printed) when it does not fit. */
-static bool path_in(char *out, size_t cap, const char *dir, const char *name)
-{
-    size_t dlen = strlen(dir);
-    const char *sep = dlen > 0 && dir[dlen - 1] == '/' ? "" : "/";
-    int n = snprintf(out, cap, "%s%s%s", dir, sep, name);
-    if (n < 0 || (size_t)n >= cap) {
-        tl_cli_fail("the path %s%s%s is too long", dir, sep, name);
-        return false;
-    }
-    return true;
-}
-
-/* "PREFIXsuffix" into out; false (with the error printed) when it does not fit. */
-static bool path_cat(char *out, size_t cap, const char *prefix, const char *suffix)
-{
-    int n = snprintf(out, cap, "%s%s", prefix, suffix);
-    if (n < 0 || (size_t)n >= cap) {
-        tl_cli_fail("the path %s%s is too long", prefix, suffix);
-        return false;
-    }
-    return true;
-}
-
-/* Reads a whole (small) file. *data is NUL-terminated, for the text searches below. */
-static bool read_all(const char *path, unsigned char **data, size_t *len)
-{
-    struct stat st;
-    unsigned char *buf = NULL;
-    size_t used = 0;
-    size_t cap = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT) {
-            tl_cli_fail("%s does not exist", path);
-        } else {
-            tl_cli_fail("cannot open %s: %s", path, strerror(errno));
-        }
-        return false;
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        tl_cli_fail("%s is not a regular file", path);
-        close(fd);
-        return false;
-    }
-    for (;;) {
-        ssize_t n;
-        if (cap - used < 2) {
-            size_t ncap = cap == 0 ? 16384 : cap * 2;
-            unsigned char *nbuf;
-            if (ncap > FILE_MAX + 2) {
-                tl_cli_fail("%s is larger than %d MiB, too large for a certificate or key file",
-                            path, FILE_MAX / (1024 * 1024));
-                goto fail;
-            }
-            nbuf = realloc(buf, ncap);
-            if (nbuf == NULL) {
-                tl_cli_fail("out of memory reading %s", path);
-                goto fail;
-            }
-            buf = nbuf;
-            cap = ncap;
-        }
-        n = read(fd, buf + used, cap - used - 1);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            tl_cli_fail("cannot read %s: %s", path, strerror(errno));
-            goto fail;
-        }
-        if (n == 0) {
-            break;
-        }
-        used += (size_t)n;
-    }
-    close(fd);
-    buf[used] = '\0';
-    *data = buf;
-    *len = used;
-    return true;
-fail:
-    close(fd);
-    if (buf != NULL) {
-        OPENSSL_cleanse(buf, cap);
-    }
-    free(buf);
-    return false;
-}
-
-/* Frees file contents that may hold a private key. */
-static void free_secret(unsigned char *data, size_t len)
-{
-    if (data != NULL) {
-        OPENSSL_cleanse(data, len);
-    }
-    free(data);
-}
-
-/* ---- reading certificates and keys -------------------------------------------------------- */
-
-/* What a PEM (or DER) file holds. */
-struct scan {
-    STACK_OF(X509) *certs;
-    bool has_key;
-    bool has_crl;
-    bool has_csr;
-    bool has_pubkey;
-};
-
-static void scan_fini(struct scan *s)
-{
-    sk_X509_pop_free(s->certs, X509_free);
-    memset(s, 0, sizeof(*s));
-}
-
-static bool is_cert_block(const char *name)
-{
-    return strcmp(name, PEM_STRING_X509) == 0 || strcmp(name, PEM_STRING_X509_OLD) == 0 ||
-           strcmp(name, PEM_STRING_X509_TRUSTED) == 0;
-}
-
-/* Takes one decoded certificate into s->certs. */
-static bool scan_push(struct scan *s, X509 *x, const char *path)
-{
-    if (x == NULL) {
-        tl_cli_fail("certificate %d in %s cannot be decoded: %s", sk_X509_num(s->certs) + 1,
-                    path, ssl_why());
-        return false;
-    }
-    if (sk_X509_push(s->certs, x) <= 0) {
-        X509_free(x);
-        tl_cli_fail("out of memory reading %s", path);
-        return false;
-    }
-    return true;
-}
-
-/*
- * Reads every PEM block in `path`: certificates into s->certs, in file order; other kinds are
- * only noted. A file without any PEM block may be one DER certificate. Prints the error and
- * returns false when the file cannot be read or a block is damaged.
- */
-static bool scan_file(const char *path, struct scan *s)
-{
-    unsigned char *data = NULL;
-    size_t len = 0;
-    BIO *bio = NULL;
-    bool ok = false;
-    int blocks = 0;
-
-    memset(s, 0, sizeof(*s));
-    s->certs = sk_X509_new_null();
-    if (s->certs == NULL) {
-        tl_cli_fail("out of memory reading %s", path);
-        return false;
-    }
-    if (!read_all(path, &data, &len)) {
-        goto out;
-    }
-    bio = BIO_new_mem_buf(data, (int)len);
-    if (bio == NULL) {
-        tl_cli_fail("out of memory reading %s", path);
-        goto out;
-    }
-    ERR_clear_error();
-    for (;;) {
-        char *name = NULL;
-        char *header = NULL;
-        unsigned char *der = NULL;
-        long der_len = 0;
-        bool pushed = true;
-        if (PEM_read_bio(bio, &name, &header, &der, &der_len) != 1) {
-            unsigned long e = ERR_peek_last_error();
-            if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
-                ERR_clear_error();
-                break;
-            }
-            tl_cli_fail("%s holds a damaged PEM block (%s)", path, ssl_why());
-            goto out;
-        }
-        blocks++;
-        if (is_cert_block(name)) {
-            const unsigned char *p = der;
-            X509 *x = strcmp(name, PEM_STRING_X509_TRUSTED) == 0 ? d2i_X509_AUX(NULL, &p, der_len)
-                                                                  : d2i_X509(NULL, &p, der_len);
-            pushed = scan_push(s, x, path);
-        } else if (strstr(name, "PRIVATE KEY") != NULL) {
-            s->has_key = true;
-        } else if (strcmp(name, PEM_STRING_X509_CRL) == 0) {
-            s->has_crl = true;
-        } else if (strstr(name, "CERTIFICATE REQUEST") != NULL) {
-            s->has_csr = true;
-        } else if (strstr(name, "PUBLIC KEY") != NULL) {
-            s->has_pubkey = true;
-        }
-        OPENSSL_free(name);
-        OPENSSL_free(header);
-        if (der != NULL) {
-            OPENSSL_cleanse(der, (size_t)der_len);
-        }
-        OPENSSL_free(der);
-        if (!pushed) {
-            goto out;
-        }
-    }
-    if (blocks == 0 && len > 0 && data[0] == 0x30) {
-        /* No PEM at all: maybe one DER certificate (ASN.1 SEQUENCE). */
-        const unsigned char *p = data;
-        X509 *x = d2i_X509(NULL, &p, (long)len);
-        ERR_clear_error();
-        if (x != NULL && p == data + len) {
-            if (!scan_push(s, x, path)) {
-                goto out;
-            }
-        } else {
-            X509_free(x);
-        }
-    }
-    ok = true;
-out:
-    BIO_free(bio);
-    free_secret(data, len);
-    if (!ok) {
-        scan_fini(s);
-    }
-    return ok;
-}
-
-/* scan_file, then a clear sentence when the file holds no certificate at all. */
-static bool load_certs(const char *path, struct scan *s)
-{
-    if (!scan_file(path, s)) {
-        return false;
-    }
-    if (sk_X509_num(s->certs) > 0) {
-        return true;
-    }
-    if (s->has_key) {
-        tl_cli_fail("%s holds a private key, not a certificate", path);
-    } else if (s->has_crl) {
-        tl_cli_fail("%s holds a certificate revocation list, not a certificate", path);
-    } else if (s->has_csr) {
-        tl_cli_fail("%s holds a certificate request, not a certificate", path);
-    } else if (s->has_pubkey) {
-        tl_cli_fail("%s holds a public key, not a certificate", path);
-    } else {
-        tl_cli_fail("%s holds no certificate (no PEM 'BEGIN CERTIFICATE' block)", path);
-    }
-    scan_fini(s);
-    return false;
-}
-
-/* The first certificate in `path`, or NULL with the error printed. */
-static X509 *load_cert(const char *path)
-{
-    struct scan s;
-    X509 *x;
-    if (!load_certs(path, &s)) {
-        return NULL;
-    }
-    x = sk_X509_shift(s.certs);
-    scan_fini(&s);
-    return x;
-}
-
-/* Never prompt for a passphrase: tlslog writes and reads unencrypted keys only. */
-static int no_passphrase(char *buf, int size, int rwflag, void *u)
-{
-    (void)buf;
-    (void)size;
-    (void)rwflag;
-    (void)u;
-    return -1;
-}
-
-static EVP_PKEY *load_key(const char *path)
-{
-    unsigned char *data = NULL;
-    size_t len = 0;
-    BIO *bio;
-    EVP_PKEY *key = NULL;
-    if (!read_all(path, &data, &len)) {
-        return NULL;
-    }
-    bio = BIO_new_mem_buf(data, (int)len);
-    if (bio != NULL) {
-        key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
-        BIO_free(bio);
-    }
-    if (key == NULL) {
-        const char *why = ssl_why();
-        if (strstr((const char *)data, "ENCRYPTED") != NULL) {
-            tl_cli_fail("%s is an encrypted key; tlslog reads unencrypted keys only "
-                        "(decrypt a copy with 'openssl pkey')", path);
-        } else if (strstr((const char *)data, "BEGIN CERTIFICATE") != NULL) {
-            tl_cli_fail("%s holds a certificate, not a private key", path);
-        } else {
-            tl_cli_fail("%s holds no private key tlslog can read (%s)", path, why);
-        }
-    }
-    free_secret(data, len);
-    return key;
-}
-
-/* A CA directory: ca.pem, ca-key.pem, and for issuing the optional chain.pem. */
-struct ca {
-    X509 *cert;
-    EVP_PKEY *key;
-    STACK_OF(X509) *chain;   /* DIR/chain.pem when present: appended to issued certificates */
-    char cert_path[PATH_MAX];
-    char key_path[PATH_MAX];
-};
-
-static void ca_fini(struct ca *ca)
-{
-    X509_free(ca->cert);
-    EVP_PKEY_free(ca->key);
-    sk_X509_pop_free(ca->chain, X509_free);
-    memset(ca, 0, sizeof(*ca));
-}
-
-static bool ca_load(struct ca *ca, const char *dir, bool with_chain)
-{
-    char chain_path[PATH_MAX];
-    struct stat st;
-    memset(ca, 0, sizeof(*ca));
-    if (!path_in(ca->cert_path, sizeof(ca->cert_path), dir, "ca.pem") ||
-        !path_in(ca->key_path, sizeof(ca->key_path), dir, "ca-key.pem") ||
-        !path_in(chain_path, sizeof(chain_path), dir, "chain.pem")) {
-        return false;
-    }
-    if (stat(ca->cert_path, &st) != 0 && errno == ENOENT) {
-        tl_cli_fail("there is no CA in %s (no %s); make one with 'tlslog cert ca --out %s'", dir,
-                    ca->cert_path, dir);
-        return false;
-    }
-    ca->cert = load_cert(ca->cert_path);
-    if (ca->cert == NULL) {
-        goto fail;
-    }
-    if (X509_check_ca(ca->cert) == 0) {
-        tl_cli_fail("%s is not a CA certificate (its basicConstraints do not say CA:TRUE)",
-                    ca->cert_path);
-        goto fail;
-    }
-    ca->key = load_key(ca->key_path);
-    if (ca->key == NULL) {
-        goto fail;
-    }
-    if (X509_check_private_key(ca->cert, ca->key) != 1) {
-        ERR_clear_error();
-        tl_cli_fail("%s is not the private key of %s", ca->key_path, ca->cert_path);
-        goto fail;
-    }
-    if (with_chain && stat(chain_path, &st) == 0) {
-        struct scan s;
-        if (!load_certs(chain_path, &s)) {
-            goto fail;
-        }
-        ca->chain = s.certs;
-        s.certs = NULL;
-        scan_fini(&s);
-    }
-    return true;
-fail:
-    ca_fini(ca);
-    return false;
-}
-
-/* ---- writing files ------------------------------------------------------------------------ */
-
-/* What goes into one output file, in this order. */
-struct pem_out {
-    const EVP_PKEY *key;
-    const X509 *cert;
-    const STACK_OF(X509) *chain;
-    const X509_CRL *crl;
-};
-
-static bool pem_write(FILE *f, const struct pem_out *o)
-{
-    /* PKCS#8, unencrypted: what tlslogd, rsyslog and syslog-ng all read. */
-    if (o->key != NULL && PEM_write_PrivateKey(f, o->key, NULL, NULL, 0, NULL, NULL) != 1) {
-        return false;
-    }
-    if (o->cert != NULL && PEM_write_X509(f, o->cert) != 1) {
-        return false;
-    }
-    for (int i = 0; o->chain != NULL && i < sk_X509_num(o->chain); i++) {
-        if (PEM_write_X509(f, sk_X509_value(o->chain, i)) != 1) {
-            return false;
-        }
-    }
-    if (o->crl != NULL && PEM_write_X509_CRL(f, o->crl) != 1) {
-        return false;
-    }
-    return true;
-}
-
-/* Writes `o` into the open `fd` (taken: always closed) and syncs it. */
-static bool write_fd(int fd, const char *path, const struct pem_out *o)
-{
-    FILE *f = fdopen(fd, "w");
-    bool ok;
-    if (f == NULL) {
-        tl_cli_fail("cannot write %s: %s", path, strerror(errno));
-        close(fd);
-        return false;
-    }
-    ok = pem_write(f, o) && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    if (!ok) {
-        int e = errno;
-        const char *why = ERR_peek_last_error() != 0 ? ssl_why() : strerror(e);
-        tl_cli_fail("cannot write %s: %s", path, why);
-    }
-    if (fclose(f) != 0 && ok) {
-        tl_cli_fail("cannot write %s: %s", path, strerror(errno));
-        ok = false;
-    }
-    return ok;
-}
-
-/* True when `path` may be written: it does not exist, or --force was given. */
-static bool check_free(const char *path, bool force)
-{
-    struct stat st;
-    if (lstat(path, &st) == 0) {
-        if (!force) {
-            tl_cli_fail("%s already exists; pass --force to replace it", path);
-            return false;
-        }
-        if (S_ISDIR(st.st_mode)) {
-            tl_cli_fail("%s is a directory", path);
-            return false;
-        }
-        return true;
-    }
-    if (errno != ENOENT) {
-        tl_cli_fail("cannot check %s: %s", path, strerror(errno));
-        return false;
-    }
-    return true;
-}
-
-/*
- * Creates `path` with `mode` (before the umask) and writes `o`. An existing file is an error
- * unless `replace`, which unlinks it first: the new file is always a new inode created with
- * O_EXCL, so a key never inherits an old file's mode or a planted symlink. A failed write
- * removes what it created.
- */
-static bool write_new(const char *path, mode_t mode, bool replace, const struct pem_out *o)
-{
-    int fd;
-    if (replace && unlink(path) != 0 && errno != ENOENT) {
-        tl_cli_fail("cannot remove the old %s: %s", path, strerror(errno));
-        return false;
-    }
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
-    if (fd < 0) {
-        if (errno == EEXIST) {
-            tl_cli_fail("%s already exists; pass --force to replace it", path);
-        } else {
-            tl_cli_fail("cannot create %s: %s", path, strerror(errno));
-        }
-        return false;
-    }
-    if (!write_fd(fd, path, o)) {
-        unlink(path);
-        return false;
-    }
-    return true;
-}
-
-/* Replaces `path` atomically: readers see the old file or the new one, never half of one. */
-static bool write_replace(const char *path, mode_t mode, const struct pem_out *o)
-{
-    char tmp[PATH_MAX];
-    int fd;
-    if (!path_cat(tmp, sizeof(tmp), path, ".XXXXXX")) {
-        return false;
-    }
-    fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        tl_cli_fail("cannot create a temporary file next to %s: %s", path, strerror(errno));
-        return false;
-    }
-    if (fchmod(fd, mode) != 0) {
-        tl_cli_fail("cannot set the mode of %s: %s", tmp, strerror(errno));
-        close(fd);
-        unlink(tmp);
-        return false;
-    }
-    if (!write_fd(fd, tmp, o)) {
-        unlink(tmp);
-        return false;
-    }
-    if (rename(tmp, path) != 0) {
-        tl_cli_fail("cannot rename %s to %s: %s", tmp, path, strerror(errno));
-        unlink(tmp);
-        return false;
-    }
-    return true;
-}
-
-/* mkdir -p with mode 0700 for what it creates. */
-static bool make_dirs(const char *dir)
-{
-    struct stat st;
-    if (!tl_mkdir_p(dir, 0700, true)) {
-        tl_cli_fail("cannot create the directory %s: %s", dir, strerror(errno));
-        return false;
-    }
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        tl_cli_fail("%s exists and is not a directory", dir);
-        return false;
-    }
-    return true;
-}
-
-/* ---- making keys and certificates --------------------------------------------------------- */
-
-static const char *key_desc(enum key_alg alg)
-{
-    return alg == KEY_RSA ? "RSA 3072" : "ECDSA P-256";
-}
-
-static EVP_PKEY *make_key(enum key_alg alg)
-{
-    EVP_PKEY *key = alg == KEY_RSA ? EVP_RSA_gen(3072) : EVP_EC_gen("P-256");
-    if (key == NULL) {
-        tl_cli_fail("cannot generate an %s key: %s", key_desc(alg), ssl_why());
-    }
-    return key;
-}
-
-/* RFC 5280 §4.1.2.2: positive, at most 20 octets. 16 random bytes with the top bits 01: the
- * number is positive, never zero and always 16 bytes long. */
-static bool set_random_serial(X509 *x)
-{
-    unsigned char b[SERIAL_BYTES];
-    BIGNUM *bn;
-    bool ok;
-    if (RAND_bytes(b, sizeof(b)) != 1) {
-        return false;
-    }
-    b[0] = (unsigned char)((b[0] & 0x3f) | 0x40);
-    bn = BN_bin2bn(b, sizeof(b), NULL);
-    ok = bn != NULL && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) != NULL;
-    BN_free(bn);
-    return ok;
-}
-
-static bool add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
-{
-    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
-    bool ok = ext != NULL && X509_add_ext(x, ext, -1) == 1;
-    X509_EXTENSION_free(ext);
-    return ok;
-}
-
-/* Built here rather than from a "DNS:a,IP:b" string, so that no name is ever parsed as
- * config syntax. Critical when the subject is empty (RFC 5280 §4.2.1.6). */
-static bool add_sans(X509 *x, const char *const *dns, size_t n_dns,
-                     const struct tl_san_ip *ips, size_t n_ips, bool critical)
-{
-    GENERAL_NAMES *gens = GENERAL_NAMES_new();
-    bool ok = false;
-    if (gens == NULL) {
-        return false;
-    }
-    for (size_t i = 0; i < n_dns + n_ips; i++) {
-        GENERAL_NAME *g = GENERAL_NAME_new();
-        ASN1_STRING *v = i < n_dns ? ASN1_IA5STRING_new() : ASN1_OCTET_STRING_new();
-        bool set;
-        if (g == NULL || v == NULL) {
-            GENERAL_NAME_free(g);
-            ASN1_STRING_free(v);
-            goto out;
-        }
-        if (i < n_dns) {
-            set = ASN1_STRING_set(v, dns[i], -1) == 1;
-        } else {
-            const struct tl_san_ip *ip = &ips[i - n_dns];
-            set = ASN1_STRING_set(v, ip->addr, ip->family == AF_INET ? 4 : 16) == 1;
-        }
-        GENERAL_NAME_set0_value(g, i < n_dns ? GEN_DNS : GEN_IPADD, v);
-        if (!set || sk_GENERAL_NAME_push(gens, g) <= 0) {
-            GENERAL_NAME_free(g);
-            goto out;
-        }
-    }
-    ok = X509_add1_ext_i2d(x, NID_subject_alt_name, gens, critical ? 1 : 0,
-                           X509V3_ADD_DEFAULT) == 1;
-out:
-    GENERAL_NAMES_free(gens);
-    return ok;
-}
-
-struct cert_spec {
-    const char *cn;                 /* the subject's CN; NULL: empty subject */
-    const char *const *dns;         /* dNSName SANs */
-    size_t n_dns;
-    const struct tl_san_ip *ips;    /* iPAddress SANs */
-    size_t n_ips;
-    bool is_ca;
-    enum key_alg alg;               /* of the certificate's own key */
-    unsigned long days;
-    const struct ca *issuer;        /* NULL: self-signed */
-};
-
-/*
- * Makes and signs a certificate for `key` as `s` describes. *clamped tells whether notAfter
- * had to be cut to the issuer's. Returns NULL with the error printed.
- */
-static X509 *make_cert(const struct cert_spec *s, EVP_PKEY *key, bool *clamped)
-{
-    X509 *x = X509_new();
-    X509 *issuer_cert = s->issuer != NULL ? s->issuer->cert : NULL;
-    EVP_PKEY *sign_key = s->issuer != NULL ? s->issuer->key : key;
-    X509_NAME *subject;
-    X509V3_CTX ctx;
-    time_t now = time(NULL);
-    const char *ku;
-
-    *clamped = false;
-    if (x == NULL || X509_set_version(x, X509_VERSION_3) != 1 || !set_random_serial(x)) {
-        goto fail;
-    }
-    subject = X509_get_subject_name(x);
-    if (s->cn != NULL &&
-        X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_UTF8, (const unsigned char *)s->cn,
-                                   -1, -1, 0) != 1) {
-        goto fail;
-    }
-    if (X509_set_issuer_name(x, issuer_cert != NULL ? X509_get_subject_name(issuer_cert)
-                                                    : subject) != 1) {
-        goto fail;
-    }
-    if (X509_time_adj_ex(X509_getm_notBefore(x), 0, -SKEW_SECONDS, &now) == NULL ||
-        X509_time_adj_ex(X509_getm_notAfter(x), (int)s->days, 0, &now) == NULL) {
-        goto fail;
-    }
-    if (issuer_cert != NULL &&
-        X509_cmp_time(X509_get0_notBefore(issuer_cert), &(time_t){ now - SKEW_SECONDS }) > 0 &&
-        X509_set1_notBefore(x, X509_get0_notBefore(issuer_cert)) != 1) {
-        /* Nor does it start before its CA (a CA made a minute ago). */
-        goto fail;
-    }
-    if (issuer_cert != NULL) {
-        /* A certificate that outlives its CA fails to verify from the CA's last day on, so
-         * end it with the CA instead of promising what cannot be kept. */
-        time_t want = now + (time_t)s->days * 86400;
-        int cmp = X509_cmp_time(X509_get0_notAfter(issuer_cert), &want);
-        if (cmp == 0) {
-            tl_cli_fail("cannot read the expiry date of %s", s->issuer->cert_path);
-            X509_free(x);
-            return NULL;
-        }
-        if (cmp < 0) {
-            if (X509_set1_notAfter(x, X509_get0_notAfter(issuer_cert)) != 1) {
-                goto fail;
-            }
-            *clamped = true;
-        }
-    }
-    if (X509_set_pubkey(x, key) != 1) {
-        goto fail;
-    }
-    X509V3_set_ctx(&ctx, issuer_cert != NULL ? issuer_cert : x, x, NULL, NULL, 0);
-    if (s->is_ca) {
-        ku = "critical,keyCertSign,cRLSign";
-    } else if (s->alg == KEY_RSA) {
-        ku = "critical,digitalSignature,keyEncipherment";
-    } else {
-        ku = "critical,digitalSignature";
-    }
-    if (!add_ext(x, &ctx, NID_basic_constraints, s->is_ca ? "critical,CA:TRUE"
-                                                           : "critical,CA:FALSE") ||
-        !add_ext(x, &ctx, NID_key_usage, ku)) {
-        goto fail;
-    }
-    if (!s->is_ca && !add_ext(x, &ctx, NID_ext_key_usage, "serverAuth,clientAuth")) {
-        goto fail;
-    }
-    if (s->n_dns + s->n_ips > 0 &&
-        !add_sans(x, s->dns, s->n_dns, s->ips, s->n_ips, s->cn == NULL)) {
-        goto fail;
-    }
-    /* SKI first: for a self-signed certificate the AKI is taken from it. */
-    if (!add_ext(x, &ctx, NID_subject_key_identifier, "hash") ||
-        !add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always")) {
-        goto fail;
-    }
-    if (X509_sign(x, sign_key, EVP_sha256()) <= 0) {
-        goto fail;
-    }
-    return x;
-fail:
-    tl_cli_fail("cannot make the certificate: %s", ssl_why());
-    X509_free(x);
-    return NULL;
-}
 
 /* ---- options ------------------------------------------------------------------------------ */
 
@@ -809,7 +62,7 @@ struct opts {
     size_t n_ips;
     unsigned long days;
     unsigned long crl_days;
-    enum key_alg key;
+    enum tl_key_alg key;
     bool force;
     char **args;                /* the operands after the options */
     int n_args;
@@ -881,9 +134,9 @@ static int take_option(struct opts *o, unsigned allowed, int c, const char *arg)
         return -1;
     case 'k':
         if (strcmp(arg, "ec") == 0 || strcmp(arg, "ecdsa") == 0) {
-            o->key = KEY_EC;
+            o->key = TL_KEY_EC;
         } else if (strcmp(arg, "rsa") == 0) {
-            o->key = KEY_RSA;
+            o->key = TL_KEY_RSA;
         } else {
             return tl_cli_usage_error(o->prog, "--key is 'ec' or 'rsa', not '%s'", arg);
         }
@@ -1030,7 +283,7 @@ static void strip_pem(char *prefix)
 static bool peer_paths(const char *out, char *cert_path, char *key_path, size_t cap)
 {
     char prefix[PATH_MAX];
-    if (!path_cat(prefix, sizeof(prefix), out, "")) {
+    if (!tl_cert_path_cat(prefix, sizeof(prefix), out, "")) {
         return false;
     }
     strip_pem(prefix);
@@ -1039,7 +292,8 @@ static bool peer_paths(const char *out, char *cert_path, char *key_path, size_t 
                     out);
         return false;
     }
-    return path_cat(cert_path, cap, prefix, ".pem") && path_cat(key_path, cap, prefix, "-key.pem");
+    return tl_cert_path_cat(cert_path, cap, prefix, ".pem") &&
+           tl_cert_path_cat(key_path, cap, prefix, "-key.pem");
 }
 
 /* ---- tlslog cert ca ----------------------------------------------------------------------- */
@@ -1067,7 +321,7 @@ static int cmd_ca(int argc, char **argv)
     char until[TL_TIME_STRLEN];
     char err[256];
     struct tl_peer_cert pc;
-    struct cert_spec spec;
+    struct tl_cert_spec spec;
     struct stat st;
     EVP_PKEY *key = NULL;
     X509 *cert = NULL;
@@ -1092,24 +346,24 @@ static int cmd_ca(int argc, char **argv)
         goto out;
     }
     rc = TL_CLI_FAIL;
-    if (!path_in(cert_path, sizeof(cert_path), o.out, "ca.pem") ||
-        !path_in(key_path, sizeof(key_path), o.out, "ca-key.pem")) {
+    if (!tl_cert_path_in(cert_path, sizeof(cert_path), o.out, "ca.pem") ||
+        !tl_cert_path_in(key_path, sizeof(key_path), o.out, "ca-key.pem")) {
         goto out;
     }
     if (stat(o.out, &st) == 0 && !S_ISDIR(st.st_mode)) {
         tl_cli_fail("%s exists and is not a directory", o.out);
         goto out;
     }
-    if (!check_free(key_path, o.force) || !check_free(cert_path, o.force) ||
-        !make_dirs(o.out)) {
+    if (!tl_cert_check_free(key_path, o.force) || !tl_cert_check_free(cert_path, o.force) ||
+        !tl_cert_make_dirs(o.out)) {
         goto out;
     }
-    key = make_key(o.key);
+    key = tl_cert_make_key(o.key);
     if (key == NULL) {
         goto out;
     }
-    spec = (struct cert_spec){ .cn = o.ca_name, .is_ca = true, .alg = o.key, .days = o.days };
-    cert = make_cert(&spec, key, &clamped);
+    spec = (struct tl_cert_spec){ .cn = o.ca_name, .is_ca = true, .alg = o.key, .days = o.days };
+    cert = tl_cert_make(&spec, key, &clamped);
     if (cert == NULL) {
         goto out;
     }
@@ -1117,18 +371,18 @@ static int cmd_ca(int argc, char **argv)
         tl_cli_fail("cannot read back the new certificate: %s", err);
         goto out;
     }
-    if (!write_new(key_path, 0600, o.force, &(struct pem_out){ .key = key })) {
+    if (!tl_cert_write_new(key_path, 0600, o.force, &(struct tl_pem_out){ .key = key })) {
         tl_peer_cert_fini(&pc);
         goto out;
     }
-    if (!write_new(cert_path, 0644, o.force, &(struct pem_out){ .cert = cert })) {
+    if (!tl_cert_write_new(cert_path, 0644, o.force, &(struct tl_pem_out){ .cert = cert })) {
         unlink(key_path);
         tl_peer_cert_fini(&pc);
         goto out;
     }
     tl_asn1_time_text(X509_get0_notAfter(cert), until, sizeof(until), NULL);
     printf("wrote %s: the CA's %s private key (mode 0600); keep it secret and off the log "
-           "hosts\n", key_path, key_desc(o.key));
+           "hosts\n", key_path, tl_cert_key_desc(o.key));
     printf("wrote %s: CA certificate \"%s\", valid until %s; give it to every peer "
            "(tls.ca_file)\n", cert_path, pc.subject, until);
     printf("fingerprint: %s\n", pc.sha256_text);
@@ -1189,8 +443,8 @@ static int make_peer(int argc, char **argv, bool self_signed)
     char names[512];
     char err[256];
     struct tl_peer_cert pc;
-    struct ca ca;
-    struct cert_spec spec;
+    struct tl_cert_ca ca;
+    struct tl_cert_spec spec;
     EVP_PKEY *key = NULL;
     X509 *cert = NULL;
     bool clamped = false;
@@ -1217,11 +471,11 @@ static int make_peer(int argc, char **argv, bool self_signed)
     }
     rc = TL_CLI_FAIL;
     if (!peer_paths(o.out, cert_path, key_path, sizeof(cert_path)) ||
-        !check_free(key_path, o.force) || !check_free(cert_path, o.force)) {
+        !tl_cert_check_free(key_path, o.force) || !tl_cert_check_free(cert_path, o.force)) {
         goto out;
     }
     if (!self_signed) {
-        if (!ca_load(&ca, o.ca_dir, true)) {
+        if (!tl_cert_ca_load(&ca, o.ca_dir, true)) {
             goto out;
         }
         if (X509_cmp_time(X509_get0_notAfter(ca.cert), NULL) < 0) {
@@ -1231,11 +485,11 @@ static int make_peer(int argc, char **argv, bool self_signed)
             goto out;
         }
     }
-    key = make_key(o.key);
+    key = tl_cert_make_key(o.key);
     if (key == NULL) {
         goto out;
     }
-    spec = (struct cert_spec){
+    spec = (struct tl_cert_spec){
         .cn = peer_cn(&o),
         .dns = o.names,
         .n_dns = o.n_names,
@@ -1245,7 +499,7 @@ static int make_peer(int argc, char **argv, bool self_signed)
         .days = o.days,
         .issuer = self_signed ? NULL : &ca,
     };
-    cert = make_cert(&spec, key, &clamped);
+    cert = tl_cert_make(&spec, key, &clamped);
     if (cert == NULL) {
         goto out;
     }
@@ -1254,11 +508,11 @@ static int make_peer(int argc, char **argv, bool self_signed)
         goto out;
     }
     tl_asn1_time_text(X509_get0_notAfter(cert), until, sizeof(until), NULL);
-    if (!write_new(key_path, 0600, o.force, &(struct pem_out){ .key = key })) {
+    if (!tl_cert_write_new(key_path, 0600, o.force, &(struct tl_pem_out){ .key = key })) {
         goto out;
     }
-    if (!write_new(cert_path, 0644, o.force, &(struct pem_out){ .cert = cert,
-                                                               .chain = ca.chain })) {
+    if (!tl_cert_write_new(cert_path, 0644, o.force, &(struct tl_pem_out){ .cert = cert,
+                                                                       .chain = ca.chain })) {
         unlink(key_path);
         goto out;
     }
@@ -1267,7 +521,7 @@ static int make_peer(int argc, char **argv, bool self_signed)
                     until, o.ca_dir, o.days);
     }
     tl_peer_cert_names(&pc, names, sizeof(names));
-    printf("wrote %s: %s private key (mode 0600)\n", key_path, key_desc(o.key));
+    printf("wrote %s: %s private key (mode 0600)\n", key_path, tl_cert_key_desc(o.key));
     if (self_signed) {
         printf("wrote %s: self-signed certificate for %s, valid until %s\n", cert_path, names,
                until);
@@ -1286,7 +540,7 @@ out:
     tl_peer_cert_fini(&pc);
     X509_free(cert);
     EVP_PKEY_free(key);
-    ca_fini(&ca);
+    tl_cert_ca_fini(&ca);
     opts_fini(&o);
     return rc;
 }
@@ -1314,126 +568,6 @@ static const char revoke_usage[] =
     "  --ca DIR        the CA directory (ca.pem, ca-key.pem, crl.pem)\n"
     "  --crl-days N    the CRL's next update is N days from now, default 30\n";
 
-/* The previous CRL's number (RFC 5280 §5.2.3) plus one; 1 for the first CRL. */
-static ASN1_INTEGER *next_crl_number(X509_CRL *old)
-{
-    ASN1_INTEGER *prev = old != NULL ? X509_CRL_get_ext_d2i(old, NID_crl_number, NULL, NULL)
-                                     : NULL;
-    BIGNUM *bn = prev != NULL ? ASN1_INTEGER_to_BN(prev, NULL) : BN_new();
-    ASN1_INTEGER *next = NULL;
-    if (bn != NULL && BN_add_word(bn, 1) == 1) {
-        next = BN_to_ASN1_INTEGER(bn, NULL);
-    }
-    BN_free(bn);
-    ASN1_INTEGER_free(prev);
-    return next;
-}
-
-/* Reads DIR/crl.pem when it exists and checks that this CA signed it. *old = NULL when the
- * file does not exist yet. */
-static bool load_old_crl(const struct ca *ca, const char *path, X509_CRL **old)
-{
-    unsigned char *data = NULL;
-    size_t len = 0;
-    struct stat st;
-    BIO *bio;
-    *old = NULL;
-    if (stat(path, &st) != 0 && errno == ENOENT) {
-        return true;
-    }
-    if (!read_all(path, &data, &len)) {
-        return false;
-    }
-    bio = BIO_new_mem_buf(data, (int)len);
-    if (bio != NULL) {
-        *old = PEM_read_bio_X509_CRL(bio, NULL, no_passphrase, NULL);
-        BIO_free(bio);
-    }
-    free(data);
-    if (*old == NULL) {
-        tl_cli_fail("%s holds no CRL tlslog can read (%s); move it away to start a new one",
-                    path, ssl_why());
-        return false;
-    }
-    if (X509_CRL_verify(*old, X509_get0_pubkey(ca->cert)) != 1) {
-        ERR_clear_error();
-        tl_cli_fail("%s was not signed by the CA in %s; move it away to start a new one", path,
-                    ca->cert_path);
-        X509_CRL_free(*old);
-        *old = NULL;
-        return false;
-    }
-    return true;
-}
-
-/* A new CRL: the old one's entries (without a second entry for `serial`), plus `serial`. */
-static X509_CRL *make_crl(const struct ca *ca, X509_CRL *old, ASN1_INTEGER *serial,
-                          unsigned long days, bool *already, int *count)
-{
-    X509_CRL *crl = X509_CRL_new();
-    STACK_OF(X509_REVOKED) *prev = old != NULL ? X509_CRL_get_REVOKED(old) : NULL;
-    ASN1_TIME *now_t = NULL;
-    ASN1_TIME *next_t = NULL;
-    ASN1_INTEGER *number = NULL;
-    X509_REVOKED *rev = NULL;
-    X509_EXTENSION *aki = NULL;
-    X509V3_CTX ctx;
-    time_t now = time(NULL);
-
-    *already = false;
-    now_t = ASN1_TIME_adj(NULL, now, 0, 0);
-    next_t = ASN1_TIME_adj(NULL, now, (int)days, 0);
-    if (crl == NULL || now_t == NULL || next_t == NULL ||
-        X509_CRL_set_version(crl, X509_CRL_VERSION_2) != 1 ||
-        X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca->cert)) != 1 ||
-        X509_CRL_set1_lastUpdate(crl, now_t) != 1 || X509_CRL_set1_nextUpdate(crl, next_t) != 1) {
-        goto fail;
-    }
-    for (int i = 0; i < sk_X509_REVOKED_num(prev); i++) {
-        const X509_REVOKED *r = sk_X509_REVOKED_value(prev, i);
-        X509_REVOKED *copy;
-        if (ASN1_INTEGER_cmp(X509_REVOKED_get0_serialNumber(r), serial) == 0) {
-            *already = true;
-        }
-        copy = X509_REVOKED_dup(r);
-        if (copy == NULL || X509_CRL_add0_revoked(crl, copy) != 1) {
-            X509_REVOKED_free(copy);
-            goto fail;
-        }
-    }
-    if (!*already) {
-        rev = X509_REVOKED_new();
-        if (rev == NULL || X509_REVOKED_set_serialNumber(rev, serial) != 1 ||
-            X509_REVOKED_set_revocationDate(rev, now_t) != 1 ||
-            X509_CRL_add0_revoked(crl, rev) != 1) {
-            X509_REVOKED_free(rev);
-            goto fail;
-        }
-    }
-    number = next_crl_number(old);
-    X509V3_set_ctx(&ctx, ca->cert, NULL, NULL, crl, 0);
-    aki = X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always");
-    if (number == NULL || aki == NULL || X509_CRL_add_ext(crl, aki, -1) != 1 ||
-        X509_CRL_add1_ext_i2d(crl, NID_crl_number, number, 0, 0) != 1 ||
-        X509_CRL_sort(crl) != 1 || X509_CRL_sign(crl, ca->key, EVP_sha256()) <= 0) {
-        goto fail;
-    }
-    *count = sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl));
-    ASN1_TIME_free(now_t);
-    ASN1_TIME_free(next_t);
-    ASN1_INTEGER_free(number);
-    X509_EXTENSION_free(aki);
-    return crl;
-fail:
-    tl_cli_fail("cannot make the CRL: %s", ssl_why());
-    ASN1_TIME_free(now_t);
-    ASN1_TIME_free(next_t);
-    ASN1_INTEGER_free(number);
-    X509_EXTENSION_free(aki);
-    X509_CRL_free(crl);
-    return NULL;
-}
-
 static int cmd_revoke(int argc, char **argv)
 {
     struct opts o = { .prog = "tlslog cert revoke", .crl_days = CRL_DAYS_DEFAULT };
@@ -1441,7 +575,7 @@ static int cmd_revoke(int argc, char **argv)
     char next_text[TL_TIME_STRLEN];
     char err[256];
     struct tl_peer_cert pc;
-    struct ca ca;
+    struct tl_cert_ca ca;
     X509 *cert = NULL;
     X509_CRL *old = NULL;
     X509_CRL *crl = NULL;
@@ -1463,11 +597,11 @@ static int cmd_revoke(int argc, char **argv)
         goto out;
     }
     rc = TL_CLI_FAIL;
-    if (!ca_load(&ca, o.ca_dir, false) ||
-        !path_in(crl_path, sizeof(crl_path), o.ca_dir, "crl.pem")) {
+    if (!tl_cert_ca_load(&ca, o.ca_dir, false) ||
+        !tl_cert_path_in(crl_path, sizeof(crl_path), o.ca_dir, "crl.pem")) {
         goto out;
     }
-    cert = load_cert(o.args[0]);
+    cert = tl_cert_load_cert(o.args[0]);
     if (cert == NULL) {
         goto out;
     }
@@ -1488,11 +622,11 @@ static int cmd_revoke(int argc, char **argv)
                     "the CA that issued it", o.args[0], o.ca_dir, pc.issuer);
         goto out;
     }
-    if (!load_old_crl(&ca, crl_path, &old)) {
+    if (!tl_cert_load_crl(&ca, crl_path, &old)) {
         goto out;
     }
-    crl = make_crl(&ca, old, X509_get_serialNumber(cert), o.crl_days, &already, &count);
-    if (crl == NULL || !write_replace(crl_path, 0644, &(struct pem_out){ .crl = crl })) {
+    crl = tl_cert_make_crl(&ca, old, X509_get_serialNumber(cert), o.crl_days, &already, &count);
+    if (crl == NULL || !tl_cert_write_replace(crl_path, 0644, &(struct tl_pem_out){ .crl = crl })) {
         goto out;
     }
     tl_asn1_time_text(X509_CRL_get0_nextUpdate(crl), next_text, sizeof(next_text), NULL);
@@ -1510,7 +644,7 @@ out:
     X509_CRL_free(crl);
     X509_CRL_free(old);
     X509_free(cert);
-    ca_fini(&ca);
+    tl_cert_ca_fini(&ca);
     opts_fini(&o);
     return rc;
 }
@@ -1606,7 +740,7 @@ static bool print_cert(X509 *x, int i, int n, const char *path)
 static int cmd_info(int argc, char **argv)
 {
     struct opts o = { .prog = "tlslog cert info" };
-    struct scan s;
+    struct tl_cert_scan s;
     int n;
     int rc = parse_opts(&o, info_usage, 0, argc, argv);
     if (rc < 0 && o.n_args != 1) {
@@ -1617,7 +751,7 @@ static int cmd_info(int argc, char **argv)
         opts_fini(&o);
         return rc;
     }
-    if (!load_certs(o.args[0], &s)) {
+    if (!tl_cert_load_certs(o.args[0], &s)) {
         opts_fini(&o);
         return TL_CLI_FAIL;
     }
@@ -1634,7 +768,7 @@ static int cmd_info(int argc, char **argv)
     if (s.has_key) {
         tl_cli_note("%s also holds a private key: keep it mode 0600", o.args[0]);
     }
-    scan_fini(&s);
+    tl_cert_scan_fini(&s);
     opts_fini(&o);
     return rc;
 }
@@ -1657,3 +791,4 @@ int tl_cli_cert_main(int argc, char **argv)
                            cert_commands, sizeof(cert_commands) / sizeof(cert_commands[0]),
                            argc, argv);
 }
+

@@ -1,6 +1,7 @@
 #include "core/text.h"
 
 #include <errno.h>
+#include <string.h>
 
 void tl_quote_bytes(char *out, const uint8_t *p, size_t n, size_t max)
 {
@@ -72,4 +73,30 @@ bool tl_write_error_transient(int err)
     default:
         return false;
     }
+}
+
+const char *tl_show_text(const char *s, size_t len, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    size_t i;
+
+    for (i = 0; i < len && i < TL_SHOW_MAX && o + 5 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (c < 0x20 || c == 0x7f) {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    if (i < len && o + 4 <= cap) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o] = '\0';
+    return out;
 }

@@ -16,6 +16,16 @@
 void tl_quote_bytes(char *out, const uint8_t *p, size_t n, size_t max);
 
 /*
+ * Shows text a person wrote (a configuration value) in an error message: at most TL_SHOW_MAX
+ * bytes, control bytes as \xNN, other bytes (UTF-8 included) as they are, then "..." when it
+ * was cut. out holds cap bytes, TL_SHOW_LEN for the whole of it; always NUL-terminated.
+ * Returns out.
+ */
+#define TL_SHOW_MAX 80
+#define TL_SHOW_LEN (TL_SHOW_MAX * 4 + 80) /* each byte at most 4 chars, "...", room to spare */
+const char *tl_show_text(const char *s, size_t len, char *out, size_t cap);
+
+/*
  * What an operator can do about a failed write or open of a file (errno err): "free space
  * on its file system", "let the daemon's user write there", ... A fixed string.
  */

@@ -1,7 +1,9 @@
 /*
- * in_stream.c: connection-oriented inputs (TCP now; TLS uses the same code with another
- * tl_stream). Per connection: a framer and, between reads, only the unfinished tail of a
- * frame. Reads go into the worker's scratch buffer, so an idle connection holds no buffer.
+ * in_stream.c: the connections of the stream inputs (tcp, tls, relp): one tl_stream each,
+ * plain or TLS, which this code never tells apart. Per connection: a framer (or a RELP
+ * session) and, between reads, only the unfinished tail of a frame. Reads go into the
+ * worker's scratch buffer, so an idle connection holds no buffer. Listeners and accepting
+ * are in_listen.c's.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -22,6 +24,8 @@
 #include "frame/frame.h"
 #include "in/in.h"
 #include "in/limits.h"
+#include "in/stream_int.h"
+#include "pipeline/settle.h"
 #include "relp/relp.h"
 #include "transport/stream.h"
 #include "transport/tls.h"
@@ -29,22 +33,10 @@
 /* Reads per readiness event before yielding to other connections. */
 #define READS_PER_EVENT 4
 
-/* Out of file descriptors: how long a listener waits before it tries to accept again. */
-#define ACCEPT_RETRY_MS 100
-
 /* idle_timeout is checked this many times per timeout against the connection's byte count,
  * so reads do no bookkeeping for it: a connection is closed between idle_timeout and
  * idle_timeout * (1 + 1 / IDLE_CHECKS) after its last byte. */
 #define IDLE_CHECKS 4
-
-struct listener {
-    struct tl_in_item item;
-    struct tl_ev_io io;
-    struct tl_input *in;
-    struct tl_worker *w;
-    bool out_of_fds;             /* accepts paused until the backlog is drained again */
-    struct tl_ev_timer retry;
-};
 
 struct conn {
     struct tl_in_item item;
@@ -75,21 +67,18 @@ struct conn {
     struct tl_relp_parser rp;
     struct tl_relp_server rs;
     struct tl_buf out;
-    size_t to_ack;               /* syslog frames delivered, waiting to be queued and acked */
-    bool ack_waiting;            /* registered with tl_worker_after_flush */
-    /* Acknowledgements also wait until every routed output settled the messages (wrote
-     * them, has them on disk, or its receiver acknowledged them: server.h). */
-    size_t ack_ready;            /* of to_ack: queued, waiting for the outputs to settle */
-    uint64_t *settle_want;       /* per routed output: the settle count to reach */
-    struct tl_ev_timer settle_timer;
+    size_t to_ack;               /* syslog frames delivered and not acknowledged yet */
+    /* Acknowledgements wait until every routed output settled the messages (wrote them,
+     * has them on disk, or its receiver acknowledged them: pipeline/settle.h). */
+    size_t ack_ready;            /* of to_ack: covered by the current settle round */
+    struct tl_settle settle;
 };
 
 #define RELP_OUT_MAX (4u << 20) /* responses a client does not read: beyond, it is dropped */
 #define DRAIN_READS_MAX 100000  /* at shutdown, per connection: a bound, never reached */
-#define SETTLE_POLL_MS 2        /* while acknowledgements wait for outputs to settle */
 
 /* One warning line about something a peer did, rate-limited per input. */
-static void peer_warn(struct tl_input *in, const char *peer, const char *what)
+void tl_in_peer_warn(struct tl_input *in, const char *peer, const char *what)
 {
     tl_log_rl(&in->rl, 20, TL_LOG_WARNING, "input %s: %s: %s", in->conf->name, peer, what);
 }
@@ -101,7 +90,6 @@ static void conn_free(struct tl_ev_loop *loop, void *arg)
     tl_stream_free(c->s);
     tl_peer_id_unref(c->peer_id);
     tl_buf_fini(&c->out);
-    free(c->settle_want);
     free(c->tail);
     free(c);
 }
@@ -142,10 +130,7 @@ static void conn_close(struct conn *c, enum tl_log_level level, const char *why)
     c->closing = true;
     struct tl_ev_loop *loop = tl_worker_loop(c->w);
     tl_ev_timer_stop(loop, &c->hs_timer);
-    tl_ev_timer_stop(loop, &c->settle_timer);
-    if (c->ack_ready) {
-        tl_worker_settle_wait(c->w, -1);
-    }
+    tl_settle_fini(&c->settle);
     tl_ev_timer_stop(loop, &c->idle_timer);
     handshake_untrack(c);
     if (c->source_counted) {
@@ -159,15 +144,12 @@ static void conn_close(struct conn *c, enum tl_log_level level, const char *why)
     c->tail = NULL;
     tl_ev_del(loop, &c->io);
     tl_worker_remove_item(c->w, &c->item);
-    if (c->ack_waiting) {
-        tl_worker_cancel_after_flush(c->w, c);
-    }
     atomic_fetch_sub_explicit(&c->in->stats.conn_open, 1, memory_order_relaxed);
     if (why) {
         if (level <= TL_LOG_WARNING) {
             char what[600];
             snprintf(what, sizeof(what), "closing connection: %s", why);
-            peer_warn(c->in, c->peer, what);
+            tl_in_peer_warn(c->in, c->peer, what);
         } else {
             tl_log(level, "input %s: %s: connection closed after %llu messages (%s)",
                    c->in->conf->name, c->peer, (unsigned long long)c->msgs, why);
@@ -218,59 +200,22 @@ static void relp_send_acks(struct conn *c, size_t n)
     relp_send_out(c);
 }
 
-static void relp_ack(struct tl_ev_loop *loop, void *arg);
-
-/* Have the outputs settled everything we pushed to them (server.h)? Then acknowledge. */
-static void relp_settle_check(struct tl_ev_loop *loop, void *arg)
+/* A settle round starts: it covers the frames delivered so far. */
+static void relp_mark(void *arg)
 {
     struct conn *c = arg;
-    if (c->closing) {
-        return;
-    }
-    for (size_t i = 0; i < c->in->n_outs; i++) {
-        struct tl_output *o = c->in->outs[i];
-        if (atomic_load_explicit(&o->settled, memory_order_acquire) < c->settle_want[i]) {
-            tl_ev_timer_start(loop, &c->settle_timer, SETTLE_POLL_MS);
-            return;
-        }
-    }
-    size_t n = c->ack_ready;
-    c->ack_ready = 0;
-    tl_worker_settle_wait(c->w, -1);
-    relp_send_acks(c, n);
-    /* Messages that arrived meanwhile wait for their own turn. */
-    if (!c->closing && c->to_ack && !c->ack_waiting) {
-        c->ack_waiting = tl_worker_after_flush(c->w, c->in, relp_ack, c);
-    }
+    c->ack_ready = c->to_ack;
 }
 
-/* Everything delivered so far is in the outputs' queues: acknowledge it once every output
- * has settled it (RELP's promise: a message is acknowledged only when the receiver has
- * taken responsibility for it, docs/reliability.md). No output kind is special here. */
-static void relp_ack(struct tl_ev_loop *loop, void *arg)
+/* Every routed output settled them (docs/reliability.md): acknowledge. */
+static void relp_settled(void *arg)
 {
     struct conn *c = arg;
-    c->ack_waiting = false;
-    if (c->closing || c->ack_ready) {
-        return;
+    size_t n = c->ack_ready;
+    c->ack_ready = 0;
+    if (!c->closing) {
+        relp_send_acks(c, n);
     }
-    if (c->in->n_outs == 0) {
-        relp_send_acks(c, c->to_ack); /* routed nowhere: nothing can settle it later */
-        return;
-    }
-    if (!c->settle_want) {
-        c->settle_want = calloc(c->in->n_outs, sizeof(*c->settle_want));
-        if (!c->settle_want) {
-            conn_close(c, TL_LOG_ERROR, "out of memory");
-            return;
-        }
-    }
-    for (size_t i = 0; i < c->in->n_outs; i++) {
-        c->settle_want[i] = tl_worker_pushed_seq(c->w, c->in->outs[i]);
-    }
-    c->ack_ready = c->to_ack;
-    tl_worker_settle_wait(c->w, 1);
-    relp_settle_check(loop, c);
 }
 
 static bool relp_process(struct conn *c, const uint8_t *data, size_t len, size_t *off,
@@ -307,9 +252,7 @@ static bool relp_process(struct conn *c, const uint8_t *data, size_t len, size_t
                           now->tv_sec, (uint32_t)(now->tv_nsec / 1000));
             c->msgs++;
             c->to_ack++;
-            if (!c->ack_waiting) {
-                c->ack_waiting = tl_worker_after_flush(c->w, c->in, relp_ack, c);
-            }
+            tl_settle_note(&c->settle);
         } else if (ev.type == TL_RELP_EV_OPEN) {
             tl_debug("input %s: %s: RELP session opened", c->in->conf->name, c->peer);
         }
@@ -327,7 +270,7 @@ static void note_oversized(struct conn *c, const struct tl_frame *fr)
              "message of %zu bytes truncated to %zu (max_message_size); raise "
              "max_message_size or check the sender's framing",
              fr->orig_len, fr->len);
-    peer_warn(c->in, c->peer, what);
+    tl_in_peer_warn(c->in, c->peer, what);
 }
 
 /*
@@ -344,14 +287,14 @@ static void finish_tail(struct conn *c, const uint8_t *p, size_t n, const struct
     char err[256];
     if (c->relp) {
         if (tl_relp_finish(&c->rp, n, err, sizeof(err)) != TL_OK) {
-            peer_warn(c->in, c->peer, err);
+            tl_in_peer_warn(c->in, c->peer, err);
         }
         return;
     }
     struct tl_frame fr;
     enum tl_rc rc = tl_framer_finish(&c->fr, p, n, &fr, err, sizeof(err));
     if (rc == TL_E_PROTO) {
-        peer_warn(c->in, c->peer, err);
+        tl_in_peer_warn(c->in, c->peer, err);
     }
     if (rc != TL_OK) {
         return;
@@ -367,7 +310,7 @@ static void finish_tail(struct conn *c, const uint8_t *p, size_t n, const struct
                  "%s in the middle of a message: its %zu bytes received are kept, marked "
                  "truncated",
                  how, fr.len);
-        peer_warn(c->in, c->peer, what);
+        tl_in_peer_warn(c->in, c->peer, what);
     }
     tl_in_deliver(c->w, c->in, &c->s->peer, c->peer_id, fr.p, fr.len, fr.truncated,
                   now->tv_sec, (uint32_t)(now->tv_nsec / 1000));
@@ -813,14 +756,92 @@ static void conn_item_close(struct tl_in_item *it)
 
 #define CONN_OF_HS_LINK(l) ((struct conn *)((char *)(l) - offsetof(struct conn, hs_link)))
 
-/* max_handshakes are in progress: a new TLS connection drops the oldest unfinished one of
- * this worker (a flood of connections that never finish cannot keep new clients out). Each
- * worker touches only its own connections; the kernel spreads them evenly. False when this
- * worker has none to drop. */
-static bool make_handshake_room(struct listener *l)
+bool tl_in_conn_start(struct tl_input *in, struct tl_worker *w, int fd,
+                      const struct tl_addr *peer, const char *peer_text, bool counted)
 {
-    struct tl_input *in = l->in;
-    struct tl_in_link *head = &in->lim->handshaking[tl_worker_id(l->w)];
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+    struct conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        close(fd);
+        tl_src_put(&in->lim->sources, peer);
+        tl_error("input %s: out of memory accepting %s", in->conf->name, peer_text);
+        return false;
+    }
+    struct tl_stream *s;
+    char err[256];
+    if (in->has_tls) {
+        struct tl_tls_ctx *ctx = tl_tls_slot_get(&in->tls);
+        s = tl_stream_tls_new(fd, peer, ctx, TL_TLS_SERVER, NULL, err, sizeof(err));
+        tl_tls_ctx_unref(ctx);
+    } else {
+        s = tl_stream_tcp_new(fd, peer);
+        snprintf(err, sizeof(err), "out of memory");
+    }
+    if (!s) {
+        free(c);
+        tl_src_put(&in->lim->sources, peer);
+        tl_error("input %s: cannot accept %s: %s", in->conf->name, peer_text, err);
+        return false;
+    }
+    c->in = in;
+    c->w = w;
+    c->s = s;
+    memcpy(c->peer, peer_text, sizeof(c->peer));
+    tl_framer_init(&c->fr, in->conf->framing, in->conf->max_message_size);
+    tl_buf_init(&c->out, 0);
+    if (in->conf->transport == TL_TR_RELP) {
+        c->relp = true;
+        tl_relp_parser_init(&c->rp, in->conf->max_message_size);
+        tl_relp_server_init(&c->rs, 0);
+        if (!tl_settle_init(&c->settle, w, in, relp_mark, relp_settled, c)) {
+            tl_stream_free(s);
+            tl_src_put(&in->lim->sources, peer);
+            free(c);
+            tl_error("input %s: out of memory accepting %s", in->conf->name, peer_text);
+            return false;
+        }
+    }
+    tl_ev_timer_init(&c->hs_timer, handshake_timeout, c);
+    tl_ev_timer_init(&c->idle_timer, idle_check, c);
+    tl_in_link_init(&c->hs_link);
+    c->item.drain = conn_drain;
+    c->item.close = conn_item_close;
+    c->item.pause = conn_pause;
+    c->item.recheck = in->has_tls ? conn_recheck : NULL;
+    c->item.held = conn_held;
+    c->item.in = in;
+    tl_ev_io_init(&c->io, fd, conn_cb, c);
+    c->paused = tl_worker_input_blocked(w, in);
+    if (!c->paused && !tl_ev_set(tl_worker_loop(w), &c->io, TL_EV_READ)) {
+        tl_error("input %s: cannot watch connection from %s: %s", in->conf->name, peer_text,
+                 strerror(errno));
+        tl_stream_free(s);
+        tl_src_put(&in->lim->sources, peer);
+        free(c);
+        return false;
+    }
+    c->source_counted = counted;
+    c->accepted_ms = tl_now_ms();
+    tl_worker_add_item(w, &c->item);
+    if (in->has_tls) {
+        c->handshaking = true;
+        tl_ev_timer_start(tl_worker_loop(w), &c->hs_timer, (int64_t)in->conf->tls.handshake_timeout_ms);
+        tl_in_link_append(&in->lim->handshaking[tl_worker_id(w)], &c->hs_link);
+        atomic_fetch_add_explicit(&in->lim->handshakes, 1, memory_order_relaxed);
+    } else {
+        idle_start(c);
+    }
+    atomic_fetch_add_explicit(&in->stats.conn_open, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&in->stats.conn_total, 1, memory_order_relaxed);
+    tl_debug("input %s: %s: connection accepted", in->conf->name, peer_text);
+    return true;
+}
+
+/* max_handshakes are in progress: drops the oldest unfinished handshake of this worker. */
+bool tl_in_conn_drop_oldest_handshake(struct tl_input *in, struct tl_worker *w)
+{
+    struct tl_in_link *head = &in->lim->handshaking[tl_worker_id(w)];
     if (tl_in_link_empty(head)) {
         return false;
     }
@@ -836,293 +857,5 @@ static bool make_handshake_room(struct listener *l)
              (long long)(tl_now_ms() - old->accepted_ms),
              (size_t)atomic_load_explicit(&in->lim->handshakes, memory_order_relaxed));
     conn_close(old, TL_LOG_WARNING, why);
-    return true;
-}
-
-/*
- * Out of file descriptors (or socket memory): the pending connection stays in the kernel's
- * backlog, and a level-triggered listener would report it again at once, spinning. Take the
- * listener out of the loop and try again in ACCEPT_RETRY_MS; new connections wait in the
- * backlog meanwhile. One line per episode and input, until the backlog is drained again.
- */
-static void listener_pause(struct listener *l, int err)
-{
-    struct tl_ev_loop *loop = tl_worker_loop(l->w);
-    struct tl_input *in = l->in;
-    tl_ev_del(loop, &l->io);
-    tl_ev_timer_start(loop, &l->retry, ACCEPT_RETRY_MS);
-    if (l->out_of_fds) {
-        return;
-    }
-    l->out_of_fds = true;
-    if (atomic_fetch_add(&in->lim->accept_paused, 1) != 0) {
-        return; /* another listener of this input said it already */
-    }
-    atomic_store(&in->lim->paused_since_ms, tl_now_ms());
-    atomic_fetch_add_explicit(&in->stats.accept_pauses, 1, memory_order_relaxed);
-    unsigned long long open = atomic_load(&in->stats.conn_open);
-    struct rlimit rl;
-    char limit[64] = "unknown";
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
-        snprintf(limit, sizeof(limit), "%llu", (unsigned long long)rl.rlim_cur);
-    }
-    if (err == EMFILE) {
-        tl_error("input %s: cannot accept connections: tlslogd has reached its limit of %s "
-                 "open files (RLIMIT_NOFILE), with %llu connections open on this input; new "
-                 "connections wait in the listen backlog and are accepted as others close "
-                 "(accepting is retried every %d ms); hint: raise LimitNOFILE= (systemd) or "
-                 "ulimit -n, or lower max_connections",
-                 in->conf->name, limit, open, ACCEPT_RETRY_MS);
-    } else if (err == ENFILE) {
-        tl_error("input %s: cannot accept connections: the system's limit of open files "
-                 "(fs.file-max) is reached, with %llu connections open on this input; new "
-                 "connections wait in the listen backlog (accepting is retried every %d ms); "
-                 "hint: raise fs.file-max, lower max_connections, or find the process that "
-                 "holds the files",
-                 in->conf->name, open, ACCEPT_RETRY_MS);
-    } else {
-        tl_error("input %s: cannot accept connections: %s, with %llu connections open on this "
-                 "input; new connections wait in the listen backlog (accepting is retried "
-                 "every %d ms); hint: lower max_connections or free memory",
-                 in->conf->name, strerror(err), open, ACCEPT_RETRY_MS);
-    }
-}
-
-/* The backlog is empty: an episode out of file descriptors is over for this listener. */
-static void listener_caught_up(struct listener *l)
-{
-    if (!l->out_of_fds) {
-        return;
-    }
-    l->out_of_fds = false;
-    struct tl_input *in = l->in;
-    if (atomic_fetch_sub(&in->lim->accept_paused, 1) != 1) {
-        return;
-    }
-    tl_info("input %s: accepting connections again: every waiting connection was accepted "
-            "(accepts were paused for %lld ms)",
-            in->conf->name, (long long)(tl_now_ms() - atomic_load(&in->lim->paused_since_ms)));
-}
-
-static void accept_cb(struct tl_ev_loop *loop, struct tl_ev_io *io, unsigned events);
-
-static void listener_retry(struct tl_ev_loop *loop, void *arg)
-{
-    struct listener *l = arg;
-    if (!tl_ev_set(loop, &l->io, TL_EV_READ)) {
-        tl_ev_timer_start(loop, &l->retry, ACCEPT_RETRY_MS);
-        return;
-    }
-    accept_cb(loop, &l->io, TL_EV_READ);
-}
-
-/* The checks of the connection limits on a new connection from peer. False: refused (and
- * said why); true: it holds a slot of max_connections_per_source (*counted). */
-static bool admit(struct listener *l, const struct tl_addr *peer, const char *peer_text,
-                  bool *counted)
-{
-    struct tl_input *in = l->in;
-    const struct tl_conf_input *conf = in->conf;
-    *counted = false;
-    uint64_t open = atomic_load_explicit(&in->stats.conn_open, memory_order_relaxed);
-    if (open >= conf->max_connections) {
-        atomic_fetch_add_explicit(&in->stats.conn_rejected, 1, memory_order_relaxed);
-        peer_warn(in, peer_text, "connection refused: max_connections reached");
-        return false;
-    }
-    enum tl_src_rc rc = tl_src_take(&in->lim->sources, peer, conf->max_conn_per_source);
-    if (rc != TL_SRC_OK) {
-        char what[300];
-        if (rc == TL_SRC_FULL) {
-            atomic_fetch_add_explicit(&in->stats.refused_source, 1, memory_order_relaxed);
-            snprintf(what, sizeof(what),
-                     "connection refused: this address already has %zu connections open "
-                     "(max_connections_per_source); hint: a sender that leaks connections, or "
-                     "an attack; raise max_connections_per_source for a relay or NAT that "
-                     "sends for many hosts",
-                     conf->max_conn_per_source);
-        } else {
-            snprintf(what, sizeof(what), "connection refused: out of memory");
-        }
-        peer_warn(in, peer_text, what);
-        return false;
-    }
-    *counted = true;
-    if (in->has_tls &&
-        atomic_load_explicit(&in->lim->handshakes, memory_order_relaxed) >=
-            conf->max_handshakes &&
-        !make_handshake_room(l)) {
-        atomic_fetch_add_explicit(&in->stats.handshakes_dropped, 1, memory_order_relaxed);
-        peer_warn(in, peer_text,
-                  "connection refused: max_handshakes TLS handshakes are in progress on this "
-                  "input (on other threads)");
-        tl_src_put(&in->lim->sources, peer);
-        *counted = false;
-        return false;
-    }
-    return true;
-}
-
-static void accept_cb(struct tl_ev_loop *loop, struct tl_ev_io *io, unsigned events)
-{
-    struct listener *l = io->data;
-    struct tl_input *in = l->in;
-    (void)events;
-    for (int i = 0; i < 64; i++) {
-        struct sockaddr_storage ss;
-        socklen_t slen = sizeof(ss);
-        int fd = accept4(io->fd, (struct sockaddr *)&ss, &slen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            int e = errno;
-            if (e == EAGAIN || e == EWOULDBLOCK) {
-                listener_caught_up(l);
-                return;
-            }
-            if (e == EINTR || e == ECONNABORTED) {
-                return;
-            }
-            if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
-                listener_pause(l, e);
-                return;
-            }
-            tl_log_rl(&in->rl, 20, TL_LOG_ERROR, "input %s: accept failed: %s", in->conf->name,
-                      strerror(e));
-            return;
-        }
-        struct tl_addr peer;
-        tl_addr_from_sockaddr(&peer, (struct sockaddr *)&ss, slen);
-        char peer_text[TL_ADDR_STRLEN];
-        tl_addr_format(&peer, true, peer_text, sizeof(peer_text));
-        bool counted = false;
-        if (!admit(l, &peer, peer_text, &counted)) {
-            close(fd);
-            continue;
-        }
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-        struct conn *c = calloc(1, sizeof(*c));
-        if (!c) {
-            close(fd);
-            tl_src_put(&in->lim->sources, &peer);
-            tl_error("input %s: out of memory accepting %s", in->conf->name, peer_text);
-            continue;
-        }
-        struct tl_stream *s;
-        char err[256];
-        if (in->has_tls) {
-            struct tl_tls_ctx *ctx = tl_tls_slot_get(&in->tls);
-            s = tl_stream_tls_new(fd, &peer, ctx, TL_TLS_SERVER, NULL, err, sizeof(err));
-            tl_tls_ctx_unref(ctx);
-        } else {
-            s = tl_stream_tcp_new(fd, &peer);
-            snprintf(err, sizeof(err), "out of memory");
-        }
-        if (!s) {
-            free(c);
-            tl_src_put(&in->lim->sources, &peer);
-            tl_error("input %s: cannot accept %s: %s", in->conf->name, peer_text, err);
-            continue;
-        }
-        c->in = in;
-        c->w = l->w;
-        c->s = s;
-        memcpy(c->peer, peer_text, sizeof(c->peer));
-        tl_framer_init(&c->fr, in->conf->framing, in->conf->max_message_size);
-        tl_buf_init(&c->out, 0);
-        if (in->conf->transport == TL_TR_RELP) {
-            c->relp = true;
-            tl_relp_parser_init(&c->rp, in->conf->max_message_size);
-            tl_relp_server_init(&c->rs, 0);
-        }
-        tl_ev_timer_init(&c->hs_timer, handshake_timeout, c);
-        tl_ev_timer_init(&c->settle_timer, relp_settle_check, c);
-        tl_ev_timer_init(&c->idle_timer, idle_check, c);
-        tl_in_link_init(&c->hs_link);
-        c->item.drain = conn_drain;
-        c->item.close = conn_item_close;
-        c->item.pause = conn_pause;
-        c->item.recheck = in->has_tls ? conn_recheck : NULL;
-        c->item.held = conn_held;
-        c->item.in = in;
-        tl_ev_io_init(&c->io, fd, conn_cb, c);
-        c->paused = tl_worker_input_blocked(l->w, in);
-        if (!c->paused && !tl_ev_set(loop, &c->io, TL_EV_READ)) {
-            tl_error("input %s: cannot watch connection from %s: %s", in->conf->name, peer_text,
-                     strerror(errno));
-            tl_stream_free(s);
-            tl_src_put(&in->lim->sources, &peer);
-            free(c);
-            continue;
-        }
-        c->source_counted = counted;
-        c->accepted_ms = tl_now_ms();
-        tl_worker_add_item(l->w, &c->item);
-        if (in->has_tls) {
-            c->handshaking = true;
-            tl_ev_timer_start(loop, &c->hs_timer, (int64_t)in->conf->tls.handshake_timeout_ms);
-            tl_in_link_append(&in->lim->handshaking[tl_worker_id(l->w)], &c->hs_link);
-            atomic_fetch_add_explicit(&in->lim->handshakes, 1, memory_order_relaxed);
-        } else {
-            idle_start(c);
-        }
-        atomic_fetch_add_explicit(&in->stats.conn_open, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&in->stats.conn_total, 1, memory_order_relaxed);
-        tl_debug("input %s: %s: connection accepted", in->conf->name, peer_text);
-    }
-    /* 64 accepted: out of file descriptors, the episode ends only when an accept finds the
-     * backlog empty, and a backlog emptied by this very turn raises no more events. */
-    if (l->out_of_fds && !tl_ev_timer_armed(&l->retry)) {
-        tl_ev_timer_start(loop, &l->retry, ACCEPT_RETRY_MS);
-    }
-}
-
-/* Shutdown: connections the kernel completed but we had not accepted yet hold data their
- * senders consider delivered: accept them so the drain reads it. */
-static void listener_drain(struct tl_in_item *it)
-{
-    struct listener *l = (struct listener *)it;
-    for (int i = 0; i < 64; i++) {
-        uint64_t before = atomic_load(&l->in->stats.conn_total);
-        accept_cb(tl_worker_loop(l->w), &l->io, TL_EV_READ);
-        if (atomic_load(&l->in->stats.conn_total) - before < 64) {
-            break;
-        }
-    }
-}
-
-static void listener_close(struct tl_in_item *it)
-{
-    struct listener *l = (struct listener *)it;
-    tl_ev_timer_stop(tl_worker_loop(l->w), &l->retry);
-    if (l->out_of_fds) {
-        atomic_fetch_sub(&l->in->lim->accept_paused, 1);
-    }
-    tl_ev_del(tl_worker_loop(l->w), &l->io);
-    tl_worker_remove_item(l->w, &l->item);
-    close(l->io.fd);
-    free(l);
-}
-
-bool tl_in_stream_attach(struct tl_input *in, struct tl_worker *w, int fd)
-{
-    struct listener *l = calloc(1, sizeof(*l));
-    if (!l) {
-        close(fd);
-        return false;
-    }
-    l->in = in;
-    l->w = w;
-    l->item.drain = listener_drain;
-    l->item.close = listener_close;
-    l->item.in = in;
-    tl_ev_timer_init(&l->retry, listener_retry, l);
-    tl_ev_io_init(&l->io, fd, accept_cb, l);
-    if (!tl_ev_set(tl_worker_loop(w), &l->io, TL_EV_READ)) {
-        tl_error("input %s: cannot watch listener: %s", in->conf->name, strerror(errno));
-        close(fd);
-        free(l);
-        return false;
-    }
-    tl_worker_add_item(w, &l->item);
     return true;
 }

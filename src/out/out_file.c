@@ -21,51 +21,19 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/addr.h"
 #include "core/buf.h"
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/pace.h"
-#include "core/peer.h"
 #include "core/text.h"
 #include "out/out.h"
 #include "parse/format.h"
+#include "parse/template.h"
 
 #define POP_MAX 1024
 #define FAIL_BACKOFF_MIN_MS 50
 #define FAIL_BACKOFF_MAX_MS 2000
 #define N_BUCKETS 1024
-
-enum ph {
-    PH_LITERAL,
-    PH_HOSTNAME,
-    PH_APP,
-    PH_YEAR,
-    PH_MONTH,
-    PH_DAY,
-    PH_HOUR,
-    PH_FACILITY,
-    PH_SEVERITY,
-    PH_INPUT,
-    PH_PEER_IP,
-    PH_PEER_NAME,
-};
-
-static const struct {
-    const char *name;
-    enum ph ph;
-} placeholders[] = {
-    {"hostname", PH_HOSTNAME}, {"app", PH_APP},           {"year", PH_YEAR},
-    {"month", PH_MONTH},       {"day", PH_DAY},           {"hour", PH_HOUR},
-    {"facility", PH_FACILITY}, {"severity", PH_SEVERITY}, {"input", PH_INPUT},
-    {"peer_ip", PH_PEER_IP},   {"peer_name", PH_PEER_NAME},
-};
-
-struct seg {
-    enum ph ph;
-    const char *lit;
-    size_t lit_len;
-};
 
 struct ofile {
     char *path;
@@ -82,8 +50,7 @@ struct writer {
     struct tl_output *out;
     const struct tl_conf_output *conf;
     const struct tl_conf *gconf;
-    struct seg *segs;
-    size_t n_segs;
+    struct tl_template *tmpl; /* the path; NULL for stdout */
     bool constant;           /* no placeholders: one file */
     bool is_stdout;
     struct ofile *buckets[N_BUCKETS];
@@ -110,164 +77,21 @@ struct writer {
     int64_t backoff_ms;
 };
 
-static bool parse_template(struct writer *wr, const char *t)
-{
-    size_t cap = 8;
-    wr->segs = calloc(cap, sizeof(*wr->segs));
-    if (!wr->segs) {
-        return false;
-    }
-    const char *p = t;
-    while (*p) {
-        if (wr->n_segs + 1 >= cap) {
-            cap *= 2;
-            struct seg *s = realloc(wr->segs, cap * sizeof(*s));
-            if (!s) {
-                return false;
-            }
-            wr->segs = s;
-        }
-        struct seg *s = &wr->segs[wr->n_segs];
-        const char *close = *p == '{' ? strchr(p, '}') : NULL;
-        if (close) {
-            size_t n = (size_t)(close - p - 1);
-            bool found = false;
-            for (size_t i = 0; i < sizeof(placeholders) / sizeof(placeholders[0]); i++) {
-                if (strlen(placeholders[i].name) == n &&
-                    memcmp(placeholders[i].name, p + 1, n) == 0) {
-                    s->ph = placeholders[i].ph;
-                    found = true;
-                }
-            }
-            if (found) {
-                wr->n_segs++;
-                p = close + 1;
-                continue;
-            }
-        }
-        /* A literal run up to the next '{'. (The config loader rejects unknown
-         * placeholders, so a '{' here is literal text.) */
-        const char *next = strchr(p + 1, '{');
-        size_t n = next ? (size_t)(next - p) : strlen(p);
-        s->ph = PH_LITERAL;
-        s->lit = p;
-        s->lit_len = n;
-        wr->n_segs++;
-        p += n;
-    }
-    wr->constant = true;
-    for (size_t i = 0; i < wr->n_segs; i++) {
-        if (wr->segs[i].ph != PH_LITERAL) {
-            wr->constant = false;
-        }
-    }
-    return true;
-}
-
-/* Appends a field value as one safe path component: no '/', no leading '.', no control
- * bytes, never empty. A sender must not be able to choose where we write. */
-static void put_component(struct tl_buf *b, const uint8_t *p, size_t n)
-{
-    if (n == 0) {
-        tl_buf_putc(b, '-');
-        return;
-    }
-    if (n > 128) {
-        n = 128;
-    }
-    for (size_t i = 0; i < n; i++) {
-        uint8_t c = p[i];
-        if (c == '/' || c < 0x20 || c == 0x7f || (i == 0 && c == '.')) {
-            c = '_';
-        }
-        tl_buf_putc(b, c);
-    }
-}
-
-static void put_num(struct tl_buf *b, int v, int width)
-{
-    char tmp[16];
-    int n = snprintf(tmp, sizeof(tmp), "%0*d", width, v);
-    tl_buf_append(b, tmp, (size_t)n);
-}
-
+/* The path of m's file, in wr->path. */
 static const char *render_path(struct writer *wr, const struct tl_msg *m)
 {
     struct tl_buf *b = &wr->path;
     tl_buf_reset(b);
-    struct tm tm;
-    bool have_tm = false;
-    for (size_t i = 0; i < wr->n_segs; i++) {
-        const struct seg *s = &wr->segs[i];
-        switch (s->ph) {
-        case PH_LITERAL:
-            tl_buf_append(b, s->lit, s->lit_len);
-            break;
-        case PH_HOSTNAME:
-            if (m->hostname.len) {
-                put_component(b, tl_msg_at(m, m->hostname), m->hostname.len);
-            } else {
-                char ip[TL_ADDR_STRLEN];
-                size_t n = tl_addr_format(&m->peer, false, ip, sizeof(ip));
-                if (m->peer.family == AF_UNIX || m->peer.family == 0) {
-                    tl_buf_puts(b, "localhost");
-                } else {
-                    put_component(b, (const uint8_t *)ip, n);
-                }
-            }
-            break;
-        case PH_APP:
-            put_component(b, tl_msg_at(m, m->app_name), m->app_name.len);
-            break;
-        case PH_PEER_IP: {
-            char ip[TL_ADDR_STRLEN];
-            size_t n = tl_addr_format(&m->peer, false, ip, sizeof(ip));
-            put_component(b, (const uint8_t *)ip, n);
-            break;
+    bool whole = !wr->tmpl || tl_template_render(wr->tmpl, m, wr->gconf->inputs[m->input].name,
+                                                 tl_template_put_path_component, b);
+    if (!whole || !tl_buf_putc(b, '\0')) {
+        if (b->len == 0) {
+            return "";
         }
-        case PH_PEER_NAME:
-            /* The first name of the sender's TLS certificate: who proved to be sending. */
-            if (m->peer_id && m->peer_id->name) {
-                put_component(b, (const uint8_t *)m->peer_id->name, strlen(m->peer_id->name));
-            } else {
-                tl_buf_puts(b, "anonymous");
-            }
-            break;
-        case PH_FACILITY:
-            tl_buf_puts(b, tl_facility_name(m->facility));
-            break;
-        case PH_SEVERITY:
-            tl_buf_puts(b, tl_severity_name(m->severity));
-            break;
-        case PH_INPUT:
-            tl_buf_puts(b, wr->gconf->inputs[m->input].name);
-            break;
-        case PH_YEAR:
-        case PH_MONTH:
-        case PH_DAY:
-        case PH_HOUR:
-            /* Dates in paths come from the receive time (local), not from the sender's
-             * clock: a sender with a wrong clock must not scatter files across years. */
-            if (!have_tm) {
-                time_t t = (time_t)m->recv_sec;
-                localtime_r(&t, &tm);
-                have_tm = true;
-            }
-            if (s->ph == PH_YEAR) {
-                put_num(b, tm.tm_year + 1900, 4);
-            } else if (s->ph == PH_MONTH) {
-                put_num(b, tm.tm_mon + 1, 2);
-            } else if (s->ph == PH_DAY) {
-                put_num(b, tm.tm_mday, 2);
-            } else {
-                put_num(b, tm.tm_hour, 2);
-            }
-            break;
-        default:
-            break;
-        }
+        /* Longer than the buffer, and so than any path (PATH_MAX): end it here, so that its
+         * open fails with ENAMETOOLONG instead of opening a path with pieces left out. */
+        b->data[b->len - 1] = '\0';
     }
-    tl_buf_putc(b, '\0');
     return (const char *)b->data;
 }
 
@@ -396,7 +220,8 @@ static bool write_out(struct writer *wr, struct ofile *f)
         }
     }
     if (keep) {
-        size_t lines = count_lines(f->buf.data, keep);
+        /* Whole buffer: its messages, counted as they went in; part of it: its lines. */
+        size_t lines = keep == f->buf.len ? f->n_buf : count_lines(f->buf.data, keep);
         f->n_buf -= lines < f->n_buf ? lines : f->n_buf;
         atomic_fetch_add_explicit(&wr->out->stats.written, lines, memory_order_relaxed);
         f->unsynced = true;
@@ -704,8 +529,12 @@ static void *file_run(void *arg)
     wr.is_stdout = out->conf->type == TL_OUT_STDOUT;
     wr.fsync = out->conf->sync == TL_QSYNC_ALWAYS;
     tl_buf_init(&wr.path, 8192);
-    if (!wr.is_stdout && !parse_template(&wr, out->conf->path)) {
-        tl_error("output %s: out of memory", out->conf->name);
+    if (!wr.is_stdout) {
+        struct tl_err err;
+        if (tl_template_new(out->conf->path, &wr.tmpl, &err) != TL_OK) {
+            tl_error("output %s: %s", out->conf->name, err.cause);
+        }
+        wr.constant = wr.tmpl && tl_template_is_constant(wr.tmpl);
     }
     /* Write each batch now when a RELP input waits for it or it is to be fsynced. */
     bool eager = wr.fsync || out->settle_waited;
@@ -787,7 +616,7 @@ static void *file_run(void *arg)
     close_all(&wr);
     discard_all(&wr);
     tl_buf_fini(&wr.path);
-    free(wr.segs);
+    tl_template_free(wr.tmpl);
     return NULL;
 }
 

@@ -2039,7 +2039,7 @@ static void test_docs_match_tables(void **state)
             fclose(out);
         }
         print_message("docs/configuration.md does not hold the key reference generated from "
-                      "src/conf/conf.c between its markers; the expected text is in "
+                      "src/conf/keys.c between its markers; the expected text is in "
                       "./conf-reference.md\n");
     }
     free(doc);

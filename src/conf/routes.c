@@ -1,0 +1,249 @@
+/*
+ * routes.c: the routes: list: which inputs feed which outputs. Each route names inputs and
+ * outputs (a name or a list of names, resolved to indexes into tl_conf's arrays); the same
+ * pair in two routes, and an input or output no route uses, are refused.
+ */
+#include "conf/conf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf/diag.h"
+#include "conf/keys.h"
+#include "conf/load.h"
+
+/*
+ * Resolves "from"/"to": a name or a list of names, each one of names[0..n). Returns a new
+ * array of indexes (count in *n_out), or NULL after reporting.
+ */
+static size_t *resolve(struct ld *ld, const struct tl_yaml_node *v, const char *path,
+                       const char *what, const char *const *names, size_t n, size_t *n_out)
+{
+    const struct tl_yaml_node *one[1];
+    const struct tl_yaml_node *const *list;
+    char shown[SHOW_LEN];
+    char defined[LIST_LEN];
+    char dym[96];
+    size_t count;
+    size_t *idx;
+    size_t got = 0;
+    bool ok = true;
+    size_t i;
+    size_t j;
+
+    *n_out = 0;
+    if (tl_yaml_is_null(v) || v->kind == TL_YAML_MAP) {
+        tl_conf_errf(ld, v->line, "%s: expected an %s name or a list of them, got %s", path, what,
+                     tl_conf_got_text(v));
+        return NULL;
+    }
+    if (v->kind == TL_YAML_SCALAR) {
+        one[0] = v;
+        list = one;
+        count = 1;
+    } else {
+        list = (const struct tl_yaml_node *const *)v->kids;
+        count = v->n;
+    }
+    if (count == 0) {
+        tl_conf_errf(ld, v->line, "%s: the list is empty; name at least one %s", path, what);
+        return NULL;
+    }
+    idx = calloc(count, sizeof(*idx));
+    if (idx == NULL) {
+        ld->oom = true;
+        return NULL;
+    }
+    for (i = 0; i < count; i++) {
+        const struct tl_yaml_node *item = list[i];
+        bool dup = false;
+
+        if (item->kind != TL_YAML_SCALAR || tl_yaml_is_null(item)) {
+            tl_conf_errf(ld, item->line, "%s: expected an %s name, got %s", path, what,
+                         tl_conf_got_text(item));
+            ok = false;
+            continue;
+        }
+        for (j = 0; j < n; j++) {
+            if (names[j] != NULL && strlen(names[j]) == item->len &&
+                memcmp(names[j], item->str, item->len) == 0) {
+                break;
+            }
+        }
+        if (j == n) {
+            tl_conf_errf(ld, item->line, "%s: unknown %s '%s'; defined %ss: %s%s", path, what,
+                         tl_conf_show_node(item, shown, sizeof(shown)), what,
+                         tl_conf_join(names, n, "", "", defined, sizeof(defined)),
+                         tl_conf_did_you_mean(item->str, item->len, names, n, dym, sizeof(dym)));
+            ok = false;
+            continue;
+        }
+        for (size_t k = 0; k < got; k++) {
+            if (idx[k] == j) {
+                dup = true;
+            }
+        }
+        if (dup) {
+            tl_conf_errf(ld, item->line, "%s: %s '%s' is listed twice", path, what, names[j]);
+            ok = false;
+            continue;
+        }
+        idx[got++] = j;
+    }
+    if (!ok) {
+        free(idx);
+        return NULL;
+    }
+    *n_out = got;
+    return idx;
+}
+
+static bool route_has(const size_t *list, size_t n, size_t v)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (list[i] == v) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The same input-to-output pair in two routes would deliver each message twice. */
+static void check_route_pairs(struct ld *ld, const struct tl_conf *c)
+{
+    size_t r;
+    size_t q;
+    size_t f;
+    size_t t;
+
+    for (r = 0; r < c->n_routes; r++) {
+        const struct tl_conf_route *b = &c->routes[r];
+        bool reported = false;
+
+        for (q = 0; q < r && !reported; q++) {
+            const struct tl_conf_route *a = &c->routes[q];
+
+            for (f = 0; f < b->n_from && !reported; f++) {
+                for (t = 0; t < b->n_to && !reported; t++) {
+                    if (route_has(a->from, a->n_from, b->from[f]) &&
+                        route_has(a->to, a->n_to, b->to[t])) {
+                        tl_conf_errf(ld, b->line, "routes[%zu]: input '%s' already goes to output "
+                                     "'%s' by routes[%zu] at line %d; each message would be "
+                                     "written twice", r, c->inputs[b->from[f]].name,
+                                     c->outputs[b->to[t]].name, q, a->line);
+                        reported = true;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* An input no route reads from is silently dropped traffic; an output no route feeds
+ * never gets anything. Both are mistakes worth stopping for. */
+static void check_route_coverage(struct ld *ld, const struct tl_conf *c, char **in_labels,
+                                 char **out_labels)
+{
+    size_t i;
+    size_t r;
+
+    for (i = 0; i < c->n_inputs; i++) {
+        bool used = false;
+
+        for (r = 0; r < c->n_routes; r++) {
+            used = used || route_has(c->routes[r].from, c->routes[r].n_from, i);
+        }
+        if (!used && c->inputs[i].name != NULL) {
+            tl_conf_errf(ld, c->inputs[i].line, "%s: input '%s' is not used by any route; add it "
+                         "to a route or remove it", in_labels[i], c->inputs[i].name);
+        }
+    }
+    for (i = 0; i < c->n_outputs; i++) {
+        bool used = false;
+
+        for (r = 0; r < c->n_routes; r++) {
+            used = used || route_has(c->routes[r].to, c->routes[r].n_to, i);
+        }
+        if (!used && c->outputs[i].name != NULL) {
+            tl_conf_errf(ld, c->outputs[i].line, "%s: output '%s' is not used by any route; add it "
+                         "to a route or remove it", out_labels[i], c->outputs[i].name);
+        }
+    }
+}
+
+/* name, or NULL when names[0..n) already holds it */
+static const char *first_use(const char **names, size_t n, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < n && name != NULL; i++) {
+        if (names[i] != NULL && strcmp(names[i], name) == 0) {
+            return NULL;
+        }
+    }
+    return name;
+}
+
+void tl_conf_walk_routes(struct ld *ld, struct tl_conf *c, const struct tl_yaml_node *seq,
+                         char **in_labels, char **out_labels)
+{
+    const struct tl_yaml_node *found[MAX_KEYS];
+    const char **in_names;
+    const char **out_names;
+    char where[64];
+    char path[96];
+    size_t before = tl_conf_error_count(ld);
+    size_t i;
+
+    if (!tl_conf_want_list(ld, seq, "routes", "routes",
+                           "remove the key to send every input to every output")) {
+        return;
+    }
+    c->routes = calloc(seq->n, sizeof(*c->routes));
+    in_names = calloc(c->n_inputs + 1, sizeof(*in_names));
+    out_names = calloc(c->n_outputs + 1, sizeof(*out_names));
+    if (c->routes == NULL || in_names == NULL || out_names == NULL) {
+        ld->oom = true;
+        goto out;
+    }
+    c->n_routes = seq->n;
+    /* A repeated name (already reported) is left out, so it resolves to its first use
+     * and is listed once in "defined inputs: ...". */
+    for (i = 0; i < c->n_inputs; i++) {
+        in_names[i] = first_use(in_names, i, c->inputs[i].name);
+    }
+    for (i = 0; i < c->n_outputs; i++) {
+        out_names[i] = first_use(out_names, i, c->outputs[i].name);
+    }
+    for (i = 0; i < seq->n; i++) {
+        const struct tl_yaml_node *item = seq->kids[i];
+        struct tl_conf_route *r = &c->routes[i];
+
+        snprintf(where, sizeof(where), "routes[%zu]", i);
+        r->line = item->line;
+        if (!tl_conf_want_item_map(ld, &tl_conf_route_section, item, where)) {
+            continue;
+        }
+        tl_conf_walk_map(ld, &tl_conf_route_section, item, r, where, found, -1);
+        if (found[0] != NULL) {
+            snprintf(path, sizeof(path), "%s.from", where);
+            r->from = resolve(ld, found[0], path, "input", in_names, c->n_inputs, &r->n_from);
+        }
+        if (found[1] != NULL) {
+            snprintf(path, sizeof(path), "%s.to", where);
+            r->to = resolve(ld, found[1], path, "output", out_names, c->n_outputs, &r->n_to);
+        }
+    }
+    /* After a bad route every coverage message would be noise. */
+    if (tl_conf_error_count(ld) == before) {
+        check_route_pairs(ld, c);
+        check_route_coverage(ld, c, in_labels, out_labels);
+    }
+out:
+    free(in_names);
+    free(out_names);
+}
+
