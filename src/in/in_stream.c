@@ -292,9 +292,10 @@ static void finish_tail(struct conn *c, const uint8_t *p, size_t n, const struct
         return;
     }
     struct tl_frame fr;
-    enum tl_rc rc = tl_framer_finish(&c->fr, p, n, &fr, err, sizeof(err));
+    struct tl_err e;
+    enum tl_rc rc = tl_framer_finish(&c->fr, p, n, &fr, &e);
     if (rc == TL_E_PROTO) {
-        tl_in_peer_warn(c->in, c->peer, err);
+        tl_in_peer_warn(c->in, c->peer, tl_err_text(&e, err, sizeof(err)));
     }
     if (rc != TL_OK) {
         return;
@@ -383,6 +384,7 @@ static bool conn_process(struct conn *c, const uint8_t *data, size_t len, bool e
     clock_gettime(CLOCK_REALTIME, &now);
     size_t off = 0;
     char err[256];
+    struct tl_err e; /* filled only when a frame is bad */
     if (c->relp) {
         if (!relp_process(c, data, len, &off, &now)) {
             return false;
@@ -396,8 +398,7 @@ static bool conn_process(struct conn *c, const uint8_t *data, size_t len, bool e
     for (;;) {
         struct tl_frame fr;
         size_t used = 0;
-        enum tl_rc rc = tl_framer_next(&c->fr, data + off, len - off, &fr, &used, err,
-                                             sizeof(err));
+        enum tl_rc rc = tl_framer_next(&c->fr, data + off, len - off, &fr, &used, &e);
         off += used;
         if (rc == TL_OK) {
             if (fr.truncated) {
@@ -410,7 +411,7 @@ static bool conn_process(struct conn *c, const uint8_t *data, size_t len, bool e
         }
         if (rc == TL_E_PROTO) {
             atomic_fetch_add_explicit(&c->in->stats.conn_errors, 1, memory_order_relaxed);
-            conn_close(c, TL_LOG_WARNING, err);
+            conn_close(c, TL_LOG_WARNING, tl_err_text(&e, err, sizeof(err)));
             return false;
         }
         break;
