@@ -143,6 +143,7 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 {
     int c;
     char why[200];
+    struct tl_err e;
     o->peers = calloc((size_t)argc, sizeof(*o->peers));
     if (o->peers == NULL) {
         return tl_cli_fail("out of memory");
@@ -167,8 +168,8 @@ static int parse_opts(struct opts *o, int argc, char **argv)
             o->key = optarg;
             break;
         case OPT_PEER:
-            if (!tl_name_pattern_check(optarg, why, sizeof(why))) {
-                return tl_cli_usage_error(PROG, "--peer %s", why);
+            if (tl_name_pattern_check(optarg, &e) != TL_OK) {
+                return tl_cli_usage_error(PROG, "--peer %s", tl_err_text(&e, why, sizeof(why)));
             }
             o->peers[o->n_peers++] = optarg;
             break;

@@ -636,9 +636,11 @@ struct tl_tls_ctx *tl_tls_ctx_new(const struct tl_conf_tls *conf, enum tl_tls_ro
             goto fail;
         }
         for (size_t i = 0; i < conf->n_fingerprints; i++) {
-            char why[200];
-            if (!tl_fingerprint_parse(conf->fingerprints[i], &c->fps[i], why, sizeof(why))) {
-                snprintf(err, errlen, "%s: tls.fingerprints: %s", owner, why);
+            struct tl_err fe;
+            if (tl_fingerprint_parse(conf->fingerprints[i], &c->fps[i], &fe) != TL_OK) {
+                char why[200];
+                snprintf(err, errlen, "%s: tls.fingerprints: %s", owner,
+                         tl_err_text(&fe, why, sizeof(why)));
                 goto fail;
             }
         }
