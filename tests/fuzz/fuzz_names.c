@@ -282,8 +282,8 @@ static void check_der(const uint8_t *data, size_t size, const char *p)
         return;
     }
     struct tl_peer_cert pc;
-    char err[256];
-    if (tl_peer_cert_from_x509(x, &pc, err, sizeof(err))) {
+    struct tl_err err;
+    if (tl_peer_cert_from_x509(x, &pc, &err) == TL_OK) {
         const char *pats[1] = { p };
         (void)tl_peer_cert_permitted(&pc, pats, 1);
         check_messages(&pc, pats, 1, "tls.ca_file", 40);

@@ -602,9 +602,9 @@ static int group_teardown(void **state)
 
 static void load(X509 *x, struct tl_peer_cert *pc)
 {
-    char err[256] = "";
-    if (!tl_peer_cert_from_x509(x, pc, err, sizeof(err))) {
-        fprintf(stderr, "tl_peer_cert_from_x509: %s\n", err);
+    struct tl_err e;
+    if (tl_peer_cert_from_x509(x, pc, &e) != TL_OK) {
+        fprintf(stderr, "tl_peer_cert_from_x509: %s\n", e.cause);
         fail();
     }
 }
@@ -838,13 +838,14 @@ static void test_cert_hostile(void **state)
     /* RFC 5280 §4.2: at most one instance of an extension. Two SAN extensions are refused. */
     assert_int_equal(X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, X509V3_ADD_APPEND), 1);
     assert_true(X509_sign(x, F.key, EVP_sha256()) > 0);
-    char err[256] = "";
-    assert_false(tl_peer_cert_from_x509(x, &pc, err, sizeof(err)));
-    assert_string_equal(err, "the certificate has more than one subjectAltName extension "
-                        "(RFC 5280 section 4.2 forbids it)");
+    struct tl_err e;
+    assert_int_equal(tl_peer_cert_from_x509(x, &pc, &e), TL_E_TLS);
+    assert_string_equal(e.cause, "the certificate has more than one subjectAltName extension "
+                                 "(RFC 5280 section 4.2 forbids it)");
     assert_null(pc.subject);
     tl_peer_cert_fini(&pc);
-    assert_false(tl_peer_cert_from_x509(NULL, &pc, err, sizeof(err)));
+    assert_int_equal(tl_peer_cert_from_x509(NULL, &pc, &e), TL_E_TLS);
+    assert_string_equal(e.cause, "no certificate");
 
     GENERAL_NAMES_free(gens);
     X509_free(x);
