@@ -367,7 +367,9 @@ static int cmd_ca(int argc, char **argv)
     if (cert == NULL) {
         goto out;
     }
-    if (!tl_peer_cert_from_x509(cert, &pc, err, sizeof(err))) {
+    struct tl_err ce;
+    if (tl_peer_cert_from_x509(cert, &pc, &ce) != TL_OK) {
+        tl_err_text(&ce, err, sizeof(err));
         tl_cli_fail("cannot read back the new certificate: %s", err);
         goto out;
     }
@@ -503,7 +505,9 @@ static int make_peer(int argc, char **argv, bool self_signed)
     if (cert == NULL) {
         goto out;
     }
-    if (!tl_peer_cert_from_x509(cert, &pc, err, sizeof(err))) {
+    struct tl_err ce;
+    if (tl_peer_cert_from_x509(cert, &pc, &ce) != TL_OK) {
+        tl_err_text(&ce, err, sizeof(err));
         tl_cli_fail("cannot read back the new certificate: %s", err);
         goto out;
     }
@@ -605,7 +609,9 @@ static int cmd_revoke(int argc, char **argv)
     if (cert == NULL) {
         goto out;
     }
-    if (!tl_peer_cert_from_x509(cert, &pc, err, sizeof(err))) {
+    struct tl_err ce;
+    if (tl_peer_cert_from_x509(cert, &pc, &ce) != TL_OK) {
+        tl_err_text(&ce, err, sizeof(err));
         tl_cli_fail("cannot read %s: %s", o.args[0], err);
         goto out;
     }
@@ -703,7 +709,9 @@ static bool print_cert(X509 *x, int i, int n, const char *path)
     struct tl_peer_cert pc;
     char err[256];
     uint32_t flags;
-    if (!tl_peer_cert_from_x509(x, &pc, err, sizeof(err))) {
+    struct tl_err ce;
+    if (tl_peer_cert_from_x509(x, &pc, &ce) != TL_OK) {
+        tl_err_text(&ce, err, sizeof(err));
         tl_cli_fail("certificate %d of %d in %s cannot be read: %s", i, n, path, err);
         return false;
     }

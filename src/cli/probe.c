@@ -143,6 +143,7 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 {
     int c;
     char why[200];
+    struct tl_err e;
     o->peers = calloc((size_t)argc, sizeof(*o->peers));
     if (o->peers == NULL) {
         return tl_cli_fail("out of memory");
@@ -167,8 +168,8 @@ static int parse_opts(struct opts *o, int argc, char **argv)
             o->key = optarg;
             break;
         case OPT_PEER:
-            if (!tl_name_pattern_check(optarg, why, sizeof(why))) {
-                return tl_cli_usage_error(PROG, "--peer %s", why);
+            if (tl_name_pattern_check(optarg, &e) != TL_OK) {
+                return tl_cli_usage_error(PROG, "--peer %s", tl_err_text(&e, why, sizeof(why)));
             }
             o->peers[o->n_peers++] = optarg;
             break;
@@ -431,9 +432,8 @@ static void explain(struct probe *p, int ssl_error)
                       (p->cert_requested && p->alert_in == AD_CERTIFICATE_REQUIRED))) {
         /* The same words as tlslogd and tlslog send use for the same alert. */
         struct tl_peer_cert ours;
-        char oe[128];
         X509 *x = SSL_get_certificate(p->ssl);
-        bool have = x != NULL && tl_peer_cert_from_x509(x, &ours, oe, sizeof(oe));
+        bool have = x != NULL && tl_peer_cert_from_x509(x, &ours, NULL) == TL_OK;
         p->fail = F_CERT_REJECTED;
         if (tl_alert_message(p->alert_in, TL_VERIFY_OUTPUT, have ? &ours : NULL,
                              "--cert and --key", p->problem, sizeof(p->problem)) == 0) {
@@ -581,8 +581,10 @@ static void print_cert(X509 *x, int i, int n)
     struct tl_peer_cert pc;
     char err[256];
     char names[1024];
-    if (!tl_peer_cert_from_x509(x, &pc, err, sizeof(err))) {
-        printf("certificate %d of %d: cannot be read: %s\n", i + 1, n, err);
+    struct tl_err ce;
+    if (tl_peer_cert_from_x509(x, &pc, &ce) != TL_OK) {
+        printf("certificate %d of %d: cannot be read: %s\n", i + 1, n,
+               tl_err_text(&ce, err, sizeof(err)));
         return;
     }
     uint32_t flags = X509_get_extension_flags(x);
@@ -672,8 +674,7 @@ static void judge_chain(const struct probe *p, const struct tl_peer_cert *leaf,
     int depth = X509_STORE_CTX_get_error_depth(xs);
     X509 *cur = X509_STORE_CTX_get_current_cert(xs);
     struct tl_peer_cert at;
-    char e[200];
-    bool have_at = cur != NULL && cur != x0 && tl_peer_cert_from_x509(cur, &at, e, sizeof(e));
+    bool have_at = cur != NULL && cur != x0 && tl_peer_cert_from_x509(cur, &at, NULL) == TL_OK;
     struct tl_verify_failure f;
     memset(&f, 0, sizeof(f));
     f.kind = TL_VERIFY_CHAIN;
@@ -692,7 +693,7 @@ static void judge_chain(const struct probe *p, const struct tl_peer_cert *leaf,
         int n = sk_X509_num(p->chain);
         X509 *top = sk_X509_value(p->chain, n - 1);
         struct tl_peer_cert tp;
-        if (tl_peer_cert_from_x509(top, &tp, e, sizeof(e))) {
+        if (tl_peer_cert_from_x509(top, &tp, NULL) == TL_OK) {
             if (X509_self_signed(top, 0) == 1) {
                 printf("                the CA needed: '%s' (the server sent this root itself: "
                        "give its certificate with --ca if you trust it)\n", tp.subject);
@@ -784,7 +785,9 @@ static void print_verdicts(const struct probe *p, struct verdicts *v)
     }
     struct tl_peer_cert leaf;
     char e[200];
-    if (!tl_peer_cert_from_x509(sk_X509_value(p->chain, 0), &leaf, e, sizeof(e))) {
+    struct tl_err ce;
+    if (tl_peer_cert_from_x509(sk_X509_value(p->chain, 0), &leaf, &ce) != TL_OK) {
+        tl_err_text(&ce, e, sizeof(e));
         printf("  certvalid:    FAILED: the server's certificate cannot be read: %s\n", e);
         note_first(v, e);
         return;

@@ -165,6 +165,7 @@ static int take_option(struct opts *o, int c, char *v)
 {
     unsigned long n;
     char why[200];
+    struct tl_err e;
     switch (c) {
     case OPT_SERVER:
         o->server = v;
@@ -190,15 +191,16 @@ static int take_option(struct opts *o, int c, char *v)
         }
         return -1;
     case OPT_PEER:
-        if (!tl_name_pattern_check(v, why, sizeof(why))) {
-            return tl_cli_usage_error(PROG, "--peer %s", why);
+        if (tl_name_pattern_check(v, &e) != TL_OK) {
+            return tl_cli_usage_error(PROG, "--peer %s", tl_err_text(&e, why, sizeof(why)));
         }
         o->peers[o->n_peers++] = v;
         return -1;
     case OPT_FINGERPRINT: {
         struct tl_fingerprint fp;
-        if (!tl_fingerprint_parse(v, &fp, why, sizeof(why))) {
-            return tl_cli_usage_error(PROG, "--fingerprint '%s': %s", v, why);
+        if (tl_fingerprint_parse(v, &fp, &e) != TL_OK) {
+            return tl_cli_usage_error(PROG, "--fingerprint '%s': %s", v,
+                                      tl_err_text(&e, why, sizeof(why)));
         }
         o->fps[o->n_fps++] = v;
         return -1;

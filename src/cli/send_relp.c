@@ -28,20 +28,19 @@ struct relp {
 static int relp_frames(struct sender *x, struct relp *r, int64_t *progress)
 {
     char err[300];
+    struct tl_err e; /* filled only when the session fails */
     size_t off = 0;
     int rc = -1;
     while (rc < 0 && off < x->in.len) {
         struct tl_relp_frame fr;
         struct tl_relp_event ev;
         size_t used = 0;
-        enum tl_rc prc = tl_relp_next(&r->rp, x->in.data + off, x->in.len - off, &fr,
-                                           &used, err, sizeof(err));
+        enum tl_rc prc = tl_relp_next(&r->rp, x->in.data + off, x->in.len - off, &fr, &used, &e);
         off += used;
         if (prc == TL_AGAIN) {
             break;
         }
-        if (prc == TL_OK &&
-            tl_relp_client_handle(&r->cl, &fr, &ev, err, sizeof(err)) == TL_OK) {
+        if (prc == TL_OK && tl_relp_client_handle(&r->cl, &fr, &ev, &e) == TL_OK) {
             *progress = tl_now_ms();
             switch (ev.type) {
             case TL_RELP_EV_OPENED:
@@ -70,6 +69,7 @@ static int relp_frames(struct sender *x, struct relp *r, int64_t *progress)
             }
             continue;
         }
+        tl_err_text(&e, err, sizeof(err));
         rc = r->opened ? tl_send_fail_stream(x, err) : tl_send_fail_connect(x, err);
     }
     tl_buf_consume(&x->in, off);

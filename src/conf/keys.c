@@ -95,11 +95,11 @@ static int auth_from_name(const char *s)
     return -1;
 }
 
-static bool check_fingerprint(const char *s, char *why, size_t whylen)
+static enum tl_rc check_fingerprint(const char *s, struct tl_err *err)
 {
     struct tl_fingerprint fp;
 
-    return tl_fingerprint_parse(s, &fp, why, whylen);
+    return tl_fingerprint_parse(s, &fp, err);
 }
 
 static const struct key top_keys[] = {

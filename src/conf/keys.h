@@ -87,7 +87,7 @@ struct key {
                                      * (another key's) that this key does not take ... */
     const char *refused_why;        /* ... and why, with what to write instead */
     size_t count_off;               /* KT_STRLIST: the size_t count beside the char ** */
-    bool (*check)(const char *s, char *why, size_t whylen); /* KT_STRLIST: each item */
+    enum tl_rc (*check)(const char *s, struct tl_err *err); /* KT_STRLIST: each item */
 };
 
 /* A key that used to exist and now lives in a block: its use gets a sentence saying where

@@ -93,6 +93,7 @@ static void set_strlist(struct ld *ld, const struct key *k, void *base,
     unsigned char *field = (unsigned char *)base + k->off;
     char shown[SHOW_LEN];
     char why[LIST_LEN];
+    struct tl_err e;
     char **list;
     char **old;
     size_t n_old;
@@ -132,9 +133,8 @@ static void set_strlist(struct ld *ld, const struct key *k, void *base,
                          tl_conf_show_node(item, shown, sizeof(shown)));
             continue;
         }
-        why[0] = '\0';
-        if (k->check != NULL && !k->check(item->str, why, sizeof(why))) {
-            tl_conf_errf(ld, item->line, "%s[%zu]: %s", path, i, why);
+        if (k->check != NULL && k->check(item->str, &e) != TL_OK) {
+            tl_conf_errf(ld, item->line, "%s[%zu]: %s", path, i, tl_err_text(&e, why, sizeof(why)));
             continue;
         }
         list[got] = strdup(item->str);

@@ -238,7 +238,9 @@ bool tl_parse_listen(const char *s, uint16_t default_port, char **host, uint16_t
         if (colon != NULL && !parse_port(colon + 1, strlen(colon + 1), port, why, whylen)) {
             return false;
         }
-        if (hlen > 0 && !tl_hostname_check(h, hlen, why, whylen)) {
+        struct tl_err e;
+        if (hlen > 0 && tl_hostname_check(h, hlen, &e) != TL_OK) {
+            tl_err_text(&e, why, whylen);
             return false;
         }
         if (hlen == 0) {

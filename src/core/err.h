@@ -48,9 +48,11 @@ const char *tl_err_text(const struct tl_err *err, char *out, size_t cap);
 
 #define TL_STR2(x) #x
 #define TL_STR(x) TL_STR2(x)
+/* Fills *err (with where) and yields code: for a failure noted before some cleanup. */
+#define TL_ERR(err, code, remedy, ...) \
+    tl_err_set((err), (code), 0, __FILE__ ":" TL_STR(__LINE__), (remedy), __VA_ARGS__)
 /* Fills *err and returns code from the current function. */
-#define TL_FAIL(err, code, remedy, ...) \
-    return tl_err_set((err), (code), 0, __FILE__ ":" TL_STR(__LINE__), (remedy), __VA_ARGS__)
+#define TL_FAIL(err, code, remedy, ...) return TL_ERR((err), (code), (remedy), __VA_ARGS__)
 /* Passes a result that is not TL_OK up. */
 #define TL_TRY(expr)                  \
     do {                              \

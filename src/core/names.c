@@ -120,7 +120,7 @@ static bool is_host(const char *s, size_t len)
     return tl_hostname_problem(s, len, &at) == TL_HOST_OK;
 }
 
-bool tl_hostname_check(const char *s, size_t len, char *why, size_t whylen)
+enum tl_rc tl_hostname_check(const char *s, size_t len, struct tl_err *err)
 {
     char shown[300];
     struct tl_sb b;
@@ -134,16 +134,13 @@ bool tl_hostname_check(const char *s, size_t len, char *why, size_t whylen)
     size_t at;
     switch (tl_hostname_problem(s, n, &at)) {
     case TL_HOST_OK:
-        return true;
+        return TL_OK;
     case TL_HOST_TOO_LONG:
-        tl_set_err(why, whylen, "the host name is longer than 253 characters");
-        return false;
+        TL_FAIL(err, TL_E_CONFIG, NULL, "the host name is longer than 253 characters");
     case TL_HOST_BAD_IPV4:
-        tl_set_err(why, whylen, "'%s' is not a valid IPv4 address", shown);
-        return false;
+        TL_FAIL(err, TL_E_CONFIG, NULL, "'%s' is not a valid IPv4 address", shown);
     default:
-        tl_set_err(why, whylen, "'%s' is not a host name or IP address", shown);
-        return false;
+        TL_FAIL(err, TL_E_CONFIG, NULL, "'%s' is not a host name or IP address", shown);
     }
 }
 
@@ -236,22 +233,21 @@ bool tl_cert_name_match(const char *cert_dns_name, const char *wanted)
     return is_host(cert_dns_name, clen) && ascii_eq(cert_dns_name, clen, wanted, wlen);
 }
 
-bool tl_name_pattern_check(const char *pattern, char *err, size_t errlen)
+enum tl_rc tl_name_pattern_check(const char *pattern, struct tl_err *err)
 {
     struct tl_san_ip ip;
     if (pattern == NULL || pattern[0] == '\0') {
-        tl_set_err(err, errlen, "empty peer name: it can never match");
-        return false;
+        TL_FAIL(err, TL_E_CONFIG, NULL, "empty peer name: it can never match");
     }
     if (tl_ip_pattern_parse(pattern, &ip)) {
-        return true;
+        return TL_OK;
     }
     size_t len = strip_dot(pattern);
     size_t skip = starts_wild(pattern, len) ? 2 : 0;
     size_t at;
     enum tl_host_problem pr = tl_hostname_problem(pattern + skip, len - skip, &at);
     if (pr == TL_HOST_OK) {
-        return true;
+        return TL_OK;
     }
     char shown[160];
     struct tl_sb b;
@@ -261,50 +257,59 @@ bool tl_name_pattern_check(const char *pattern, char *err, size_t errlen)
     unsigned char c = (unsigned char)pattern[skip + at];
     switch (pr) {
     case TL_HOST_STAR:
-        tl_set_err(err, errlen,
-                "'%s': '*' is a wildcard only as the whole left-most label (\"*.example.net\"); "
-                "here it is a literal character and the name can never match", shown);
+        TL_ERR(err, TL_E_CONFIG, NULL,
+               "'%s': '*' is a wildcard only as the whole left-most label (\"*.example.net\"); "
+               "here it is a literal character and the name can never match",
+               shown);
         break;
     case TL_HOST_BAD_CHAR:
         if (c >= 0x80) {
-            tl_set_err(err, errlen,
-                    "'%s': byte 0x%02X at character %zu is not allowed in a host name; "
-                    "write internationalised names in ACE form (xn--...), RFC 5425 section 5.2",
-                    shown, c, skip + at + 1);
+            TL_ERR(err, TL_E_CONFIG, NULL,
+                   "'%s': byte 0x%02X at character %zu is not allowed in a host name; "
+                   "write internationalised names in ACE form (xn--...), RFC 5425 section 5.2",
+                   shown, c, skip + at + 1);
         } else if (c >= 0x20 && c < 0x7f) {
-            tl_set_err(err, errlen,
-                    "'%s': '%c' at character %zu is not allowed in a host name, so the name "
-                    "can never match", shown, c, skip + at + 1);
+            TL_ERR(err, TL_E_CONFIG, NULL,
+                   "'%s': '%c' at character %zu is not allowed in a host name, so the name "
+                   "can never match",
+                   shown, c, skip + at + 1);
         } else {
-            tl_set_err(err, errlen,
-                    "'%s': byte 0x%02X at character %zu is not allowed in a host name, so the "
-                    "name can never match", shown, c, skip + at + 1);
+            TL_ERR(err, TL_E_CONFIG, NULL,
+                   "'%s': byte 0x%02X at character %zu is not allowed in a host name, so the "
+                   "name can never match",
+                   shown, c, skip + at + 1);
         }
         break;
     case TL_HOST_HYPHEN:
-        tl_set_err(err, errlen, "'%s': a label starts or ends with '-' (character %zu), which a "
-                   "host name cannot, so the name can never match", shown, skip + at + 1);
+        TL_ERR(err, TL_E_CONFIG, NULL,
+               "'%s': a label starts or ends with '-' (character %zu), which a "
+               "host name cannot, so the name can never match",
+               shown, skip + at + 1);
         break;
     case TL_HOST_LONG_LABEL:
-        tl_set_err(err, errlen, "'%s': a label is longer than 63 characters, so the name can "
-                   "never match", shown);
+        TL_ERR(err, TL_E_CONFIG, NULL,
+               "'%s': a label is longer than 63 characters, so the name can "
+               "never match",
+               shown);
         break;
     case TL_HOST_TOO_LONG:
-        tl_set_err(err, errlen, "'%s' is longer than 253 characters, so it can never match",
-                   shown);
+        TL_ERR(err, TL_E_CONFIG, NULL, "'%s' is longer than 253 characters, so it can never match",
+               shown);
         break;
     case TL_HOST_BAD_IPV4:
-        tl_set_err(err, errlen, "'%s' is neither a host name nor a valid IP address", shown);
+        TL_ERR(err, TL_E_CONFIG, NULL, "'%s' is neither a host name nor a valid IP address", shown);
         break;
     case TL_HOST_EMPTY:
     case TL_HOST_EMPTY_LABEL:
     case TL_HOST_OK:
     default:
-        tl_set_err(err, errlen, "'%s' has an empty label (a leading dot or '..'), so it can never "
-                "match", shown);
+        TL_ERR(err, TL_E_CONFIG, NULL,
+               "'%s' has an empty label (a leading dot or '..'), so it can never "
+               "match",
+               shown);
         break;
     }
-    return false;
+    return TL_E_CONFIG;
 }
 
 /* ---- IP addresses ------------------------------------------------------------------------- */
@@ -407,12 +412,11 @@ static const char *fp_alg_name(enum tl_fp_alg alg)
     return alg == TL_FP_SHA1 ? "SHA1" : "SHA256";
 }
 
-bool tl_fingerprint_parse(const char *text, struct tl_fingerprint *out, char *err, size_t errlen)
+enum tl_rc tl_fingerprint_parse(const char *text, struct tl_fingerprint *out, struct tl_err *err)
 {
     memset(out, 0, sizeof(*out));
     if (text == NULL || text[0] == '\0') {
-        tl_set_err(err, errlen, "empty fingerprint; expected e.g. \"SHA256:AB:CD:...\"");
-        return false;
+        TL_FAIL(err, TL_E_CONFIG, NULL, "empty fingerprint; expected e.g. \"SHA256:AB:CD:...\"");
     }
     const char *colon = strchr(text, ':');
     size_t llen = colon != NULL ? (size_t)(colon - text) : strlen(text);
@@ -422,8 +426,9 @@ bool tl_fingerprint_parse(const char *text, struct tl_fingerprint *out, char *er
             hexish = hexish && hexval((unsigned char)text[i]) >= 0;
         }
         if (colon == NULL || hexish) {
-            tl_set_err(err, errlen, "fingerprint has no algorithm label; write it as "
-                    "\"SHA256:<hex>\" or \"SHA1:<hex>\"");
+            TL_ERR(err, TL_E_CONFIG, NULL,
+                   "fingerprint has no algorithm label; write it as "
+                   "\"SHA256:<hex>\" or \"SHA1:<hex>\"");
         } else {
             /* Show the label, not the whole line: it may be a pasted key or garbage. */
             char shown[100];
@@ -431,17 +436,19 @@ bool tl_fingerprint_parse(const char *text, struct tl_fingerprint *out, char *er
             tl_sb_init(&b, shown, sizeof(shown));
             tl_sb_put_escaped_n(&b, text, llen < 24 ? llen : 24);
             tl_sb_done(&b);
-            tl_set_err(err, errlen, "unknown fingerprint algorithm '%s'; expected SHA256 or SHA1 "
-                    "(also written sha-256, sha-1)", shown);
+            TL_ERR(err, TL_E_CONFIG, NULL,
+                   "unknown fingerprint algorithm '%s'; expected SHA256 or SHA1 "
+                   "(also written sha-256, sha-1)",
+                   shown);
         }
         memset(out, 0, sizeof(*out));
-        return false;
+        return TL_E_CONFIG;
     }
     if (colon == NULL) {
-        tl_set_err(err, errlen, "%s fingerprint has no digest; expected \"%s:<hex>\"",
-                fp_alg_name(out->alg), fp_alg_name(out->alg));
+        TL_ERR(err, TL_E_CONFIG, NULL, "%s fingerprint has no digest; expected \"%s:<hex>\"",
+               fp_alg_name(out->alg), fp_alg_name(out->alg));
         memset(out, 0, sizeof(*out));
-        return false;
+        return TL_E_CONFIG;
     }
     size_t nbytes = 0;
     const char *p = colon + 1;
@@ -450,9 +457,10 @@ bool tl_fingerprint_parse(const char *text, struct tl_fingerprint *out, char *er
         size_t pos = (size_t)(p - text) + 1;
         if (*p == ':') {
             if (after_colon || p[1] == '\0') {
-                tl_set_err(err, errlen, "fingerprint has a misplaced ':' at character %zu; write "
-                        "each byte as two hex digits, optionally separated by single colons",
-                        pos);
+                TL_ERR(err, TL_E_CONFIG, NULL,
+                       "fingerprint has a misplaced ':' at character %zu; write "
+                       "each byte as two hex digits, optionally separated by single colons",
+                       pos);
                 goto fail;
             }
             after_colon = true;
@@ -463,13 +471,17 @@ bool tl_fingerprint_parse(const char *text, struct tl_fingerprint *out, char *er
         int lo = hi >= 0 && p[1] != '\0' ? hexval((unsigned char)p[1]) : -1;
         if (hi < 0 || lo < 0) {
             if (hi >= 0 && (p[1] == '\0' || p[1] == ':')) {
-                tl_set_err(err, errlen, "fingerprint has a lone hex digit at character %zu; each "
-                        "byte is two hex digits", pos);
+                TL_ERR(err, TL_E_CONFIG, NULL,
+                       "fingerprint has a lone hex digit at character %zu; each "
+                       "byte is two hex digits",
+                       pos);
             } else {
                 char what[24];
                 describe_char((unsigned char)p[hi < 0 ? 0 : 1], what, sizeof(what));
-                tl_set_err(err, errlen, "fingerprint has %s at character %zu where a hex digit "
-                        "was expected", what, hi < 0 ? pos : pos + 1);
+                TL_ERR(err, TL_E_CONFIG, NULL,
+                       "fingerprint has %s at character %zu where a hex digit "
+                       "was expected",
+                       what, hi < 0 ? pos : pos + 1);
             }
             goto fail;
         }
@@ -487,13 +499,14 @@ bool tl_fingerprint_parse(const char *text, struct tl_fingerprint *out, char *er
         } else if (out->alg == TL_FP_SHA1 && nbytes == TL_SHA256_LEN) {
             looks = "; it looks like a SHA256 fingerprint: label it SHA256";
         }
-        tl_set_err(err, errlen, "%s fingerprint has %zu bytes, expected %zu (%zu hex digits)%s",
-                fp_alg_name(out->alg), nbytes, out->len, out->len * 2, looks);
+        TL_ERR(err, TL_E_CONFIG, NULL,
+               "%s fingerprint has %zu bytes, expected %zu (%zu hex digits)%s",
+               fp_alg_name(out->alg), nbytes, out->len, out->len * 2, looks);
         goto fail;
     }
-    return true;
+    return TL_OK;
 fail:
     memset(out, 0, sizeof(*out));
-    return false;
+    return TL_E_CONFIG;
 }
 

@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/err.h"
+
 /* ---- Host names ------------------------------------------------------------------------- */
 
 enum tl_host_problem {
@@ -35,9 +37,9 @@ enum tl_host_problem {
  */
 enum tl_host_problem tl_hostname_problem(const char *s, size_t len, size_t *at);
 
-/* The same with one trailing dot allowed, and a sentence in why ("'a..b' is not a host name
- * or IP address") when it fails. */
-bool tl_hostname_check(const char *s, size_t len, char *why, size_t whylen);
+/* The same with one trailing dot allowed: TL_OK, or TL_E_CONFIG with a sentence in err (may
+ * be NULL: "'a..b' is not a host name or IP address"). */
+enum tl_rc tl_hostname_check(const char *s, size_t len, struct tl_err *err);
 
 /* ---- Name matching ---------------------------------------------------------------------- */
 
@@ -75,11 +77,12 @@ bool tl_cert_name_match(const char *cert_dns_name, const char *wanted);
 
 /*
  * Checks a configured name pattern once, at config load, so that an entry that can never
- * match is reported instead of silently refusing every peer. Returns true for an IPv4/IPv6
- * literal and for a pattern tl_name_match can match; otherwise false with a sentence in
- * `err` ("'a*.example.net': '*' is a wildcard only as the whole left-most label ...").
+ * match is reported instead of silently refusing every peer. Returns TL_OK for an IPv4/IPv6
+ * literal and for a pattern tl_name_match can match; otherwise TL_E_CONFIG with a sentence in
+ * `err` (may be NULL: "'a*.example.net': '*' is a wildcard only as the whole left-most label
+ * ...").
  */
-bool tl_name_pattern_check(const char *pattern, char *err, size_t errlen);
+enum tl_rc tl_name_pattern_check(const char *pattern, struct tl_err *err);
 
 /* One iPAddress SAN, or a configured IP literal (RFC 5425 §5.2: compared as octets). */
 struct tl_san_ip {
@@ -125,10 +128,11 @@ struct tl_fingerprint {
  * Parses one configured fingerprint: a label, ':', then the digest in hex. Labels, in any
  * case: "SHA256", "SHA-256", "SHA1", "SHA-1" (the hyphenated ones are RFC 5425 §4.2.2's).
  * Hex digits in any case, bytes optionally separated by single colons:
- * "SHA256:AB:CD:...", "sha-256:abcd...". Returns false with a sentence in `err` for a missing
- * or unknown label, a non-hex character, a misplaced colon, or a digest of the wrong length
- * ("SHA256 fingerprint has 31 bytes, expected 32 (64 hex digits)").
+ * "SHA256:AB:CD:...", "sha-256:abcd...". Returns TL_OK, or TL_E_CONFIG with a sentence in
+ * `err` (may be NULL) for a missing or unknown label, a non-hex character, a misplaced colon,
+ * or a digest of the wrong length ("SHA256 fingerprint has 31 bytes, expected 32 (64 hex
+ * digits)").
  */
-bool tl_fingerprint_parse(const char *text, struct tl_fingerprint *out, char *err, size_t errlen);
+enum tl_rc tl_fingerprint_parse(const char *text, struct tl_fingerprint *out, struct tl_err *err);
 
 #endif

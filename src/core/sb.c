@@ -87,14 +87,3 @@ size_t tl_sb_done(struct tl_sb *b)
     }
     return b->len;
 }
-
-void tl_set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0) {
-        return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}

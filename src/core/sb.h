@@ -26,7 +26,4 @@ void tl_sb_put_escaped(struct tl_sb *b, const char *s);
 /* Ends the text ("..." when something was cut); returns its length. */
 size_t tl_sb_done(struct tl_sb *b);
 
-/* Formats a sentence into a caller's error buffer (err may be NULL, then nothing happens). */
-void tl_set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
 #endif

@@ -17,7 +17,6 @@
 #include "core/text.h"
 
 #include <assert.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -77,20 +76,6 @@ void tl_framer_init(struct tl_framer *f, enum tl_framing mode, size_t max_messag
     f->scan = 0;
 }
 
-static enum tl_rc fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static enum tl_rc fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err != NULL && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return TL_E_PROTO;
-}
-
 static void set_frame(struct tl_framer *f, struct tl_frame *fr, const uint8_t *p, size_t len)
 {
     fr->p = p;
@@ -106,8 +91,8 @@ static void set_frame(struct tl_framer *f, struct tl_frame *fr, const uint8_t *p
  * whatever the chunking.
  */
 static enum tl_rc octet_frame(struct tl_framer *f, const uint8_t *data, size_t len,
-                                    size_t start, struct tl_frame *fr, size_t *used, char *err,
-                                    size_t errlen, bool eof)
+                                    size_t start, struct tl_frame *fr, size_t *used, struct tl_err *err,
+                                    bool eof)
 {
     const uint8_t *p = data + start;
     size_t avail = len - start;
@@ -121,39 +106,38 @@ static enum tl_rc octet_frame(struct tl_framer *f, const uint8_t *data, size_t l
         uint8_t c = p[i];
         if (c < '0' || c > '9') {
             tl_quote_bytes(seen, p, i + 1, SNIPPET_BYTES);
-            return fail(err, errlen,
-                        "invalid octet count '%s' at stream offset %llu; hint: if the sender "
-                        "uses newline framing, set framing: lf",
-                        seen, (unsigned long long)offset);
+            TL_FAIL(err, TL_E_PROTO, "if the sender uses newline framing, set framing: lf",
+                    "invalid octet count '%s' at stream offset %llu",
+                    seen, (unsigned long long)offset);
         }
         if (i == 0 && c == '0') {
             /* Only reachable in TL_FRAMING_OCTET: AUTO sends a leading 0 to LF framing. */
             tl_quote_bytes(seen, p, 1, SNIPPET_BYTES);
-            return fail(err, errlen,
-                        "invalid octet count '%s' at stream offset %llu: MSG-LEN must start "
-                        "with 1-9 (RFC 5425 section 4.3.1)",
-                        seen, (unsigned long long)offset);
+            TL_FAIL(err, TL_E_PROTO, NULL,
+                    "invalid octet count '%s' at stream offset %llu: MSG-LEN must start "
+                    "with 1-9 (RFC 5425 section 4.3.1)",
+                    seen, (unsigned long long)offset);
         }
         if (i >= MAX_COUNT_DIGITS) {
             tl_quote_bytes(seen, p, i + 1, SNIPPET_BYTES);
-            return fail(err, errlen,
-                        "invalid octet count '%s' at stream offset %llu: more than %d digits",
-                        seen, (unsigned long long)offset, MAX_COUNT_DIGITS);
+            TL_FAIL(err, TL_E_PROTO, NULL,
+                    "invalid octet count '%s' at stream offset %llu: more than %d digits",
+                    seen, (unsigned long long)offset, MAX_COUNT_DIGITS);
         }
         count = count * 10 + (uint64_t)(c - '0');
         if (count > MAX_OCTET_COUNT) {
             tl_quote_bytes(seen, p, i + 1, SNIPPET_BYTES);
-            return fail(err, errlen,
-                        "invalid octet count '%s' at stream offset %llu: larger than 2^31",
-                        seen, (unsigned long long)offset);
+            TL_FAIL(err, TL_E_PROTO, NULL,
+                    "invalid octet count '%s' at stream offset %llu: larger than 2^31",
+                    seen, (unsigned long long)offset);
         }
     }
     if (i == avail) {
         if (eof) {
             tl_quote_bytes(seen, p, avail, SNIPPET_BYTES);
-            return fail(err, errlen,
-                        "connection closed inside the octet count '%s' at stream offset %llu",
-                        seen, (unsigned long long)offset);
+            TL_FAIL(err, TL_E_PROTO, NULL,
+                    "connection closed inside the octet count '%s' at stream offset %llu",
+                    seen, (unsigned long long)offset);
         }
         return TL_AGAIN;
     }
@@ -168,10 +152,10 @@ static enum tl_rc octet_frame(struct tl_framer *f, const uint8_t *data, size_t l
 
     if (body < need) {
         if (eof) {
-            return fail(err, errlen,
-                        "connection closed inside an octet-counted frame: %zu of %zu bytes "
-                        "received (frame at stream offset %llu)",
-                        body, msglen, (unsigned long long)offset);
+            TL_FAIL(err, TL_E_PROTO, NULL,
+                    "connection closed inside an octet-counted frame: %zu of %zu bytes "
+                    "received (frame at stream offset %llu)",
+                    body, msglen, (unsigned long long)offset);
         }
         return TL_AGAIN;
     }
@@ -264,7 +248,7 @@ static enum tl_rc lf_frame(struct tl_framer *f, const uint8_t *data, size_t len,
 }
 
 static enum tl_rc frame_one(struct tl_framer *f, const uint8_t *data, size_t len,
-                                  struct tl_frame *fr, size_t *used, char *err, size_t errlen,
+                                  struct tl_frame *fr, size_t *used, struct tl_err *err,
                                   bool eof)
 {
     size_t pos = 0;
@@ -312,38 +296,37 @@ static enum tl_rc frame_one(struct tl_framer *f, const uint8_t *data, size_t len
         return lf_frame(f, data, len, pos, fr, used, eof);
     }
     if (c >= '1' && c <= '9') {
-        return octet_frame(f, data, len, pos, fr, used, err, errlen, eof);
+        return octet_frame(f, data, len, pos, fr, used, err, eof);
     }
     if (f->mode != TL_FRAMING_OCTET) {
         return lf_frame(f, data, len, pos, fr, used, eof);
     }
     *used = pos;
     if (c == '0') {
-        return octet_frame(f, data, len, pos, fr, used, err, errlen, eof);
+        return octet_frame(f, data, len, pos, fr, used, err, eof);
     }
     char seen[SNIPPET_BYTES * 4 + 4];
     tl_quote_bytes(seen, data + pos, len - pos, SNIPPET_BYTES);
-    return fail(err, errlen,
-                "expected an octet count, got '%s' at stream offset %llu; hint: if the sender "
-                "uses newline framing, set framing: lf or auto",
-                seen, (unsigned long long)(f->consumed + pos));
+    TL_FAIL(err, TL_E_PROTO, "if the sender uses newline framing, set framing: lf or auto",
+            "expected an octet count, got '%s' at stream offset %llu",
+            seen, (unsigned long long)(f->consumed + pos));
 }
 
 enum tl_rc tl_framer_next(struct tl_framer *f, const uint8_t *data, size_t len,
-                                struct tl_frame *frame, size_t *used, char *err, size_t errlen)
+                          struct tl_frame *frame, size_t *used, struct tl_err *err)
 {
     *used = 0;
-    enum tl_rc rc = frame_one(f, data, len, frame, used, err, errlen, false);
+    enum tl_rc rc = frame_one(f, data, len, frame, used, err, false);
     assert(*used <= len);
     f->consumed += *used;
     return rc;
 }
 
 enum tl_rc tl_framer_finish(struct tl_framer *f, const uint8_t *data, size_t len,
-                                  struct tl_frame *frame, char *err, size_t errlen)
+                            struct tl_frame *frame, struct tl_err *err)
 {
     size_t used = 0;
-    enum tl_rc rc = frame_one(f, data, len, frame, &used, err, errlen, true);
+    enum tl_rc rc = frame_one(f, data, len, frame, &used, err, true);
     f->consumed += used;
     return rc;
 }

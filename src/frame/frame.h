@@ -63,11 +63,11 @@ void tl_framer_init(struct tl_framer *f, enum tl_framing mode, size_t max_messag
  * TL_OK: *frame points into data (valid until the caller drops or moves the bytes).
  * TL_AGAIN: keep data[*used..len), append more, call again. The framer never needs
  *   more than max_message_size + 12 unconsumed bytes to make progress.
- * TL_E_PROTO: err (size errlen) says what is wrong, e.g.
- *   "invalid octet count 'abc' at stream offset 1234".
+ * TL_E_PROTO: err (may be NULL) says what is wrong, e.g.
+ *   "invalid octet count 'abc' at stream offset 1234", with a remedy where there is one.
  */
 enum tl_rc tl_framer_next(struct tl_framer *f, const uint8_t *data, size_t len,
-                                struct tl_frame *frame, size_t *used, char *err, size_t errlen);
+                          struct tl_frame *frame, size_t *used, struct tl_err *err);
 
 /*
  * At end of stream with data[0..len) left over: an unterminated LF frame is returned as
@@ -76,7 +76,7 @@ enum tl_rc tl_framer_next(struct tl_framer *f, const uint8_t *data, size_t len,
  * TL_AGAIN.
  */
 enum tl_rc tl_framer_finish(struct tl_framer *f, const uint8_t *data, size_t len,
-                                  struct tl_frame *frame, char *err, size_t errlen);
+                            struct tl_frame *frame, struct tl_err *err);
 
 /* Encoders: append one message framed for the wire. */
 bool tl_frame_encode_octet(struct tl_buf *out, const uint8_t *msg, size_t len);

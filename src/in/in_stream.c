@@ -221,19 +221,18 @@ static void relp_settled(void *arg)
 static bool relp_process(struct conn *c, const uint8_t *data, size_t len, size_t *off,
                          const struct timespec *now)
 {
-    char err[300];
+    struct tl_err e; /* filled only when the session fails */
     for (;;) {
         struct tl_relp_frame fr;
         size_t used = 0;
-        enum tl_rc rc = tl_relp_next(&c->rp, data + *off, len - *off, &fr, &used, err,
-                                          sizeof(err));
+        enum tl_rc rc = tl_relp_next(&c->rp, data + *off, len - *off, &fr, &used, &e);
         *off += used;
         if (rc == TL_AGAIN) {
             return true;
         }
         struct tl_relp_event ev = {0};
         if (rc == TL_OK) {
-            rc = tl_relp_server_frame(&c->rs, &fr, &c->out, &ev, err, sizeof(err));
+            rc = tl_relp_server_frame(&c->rs, &fr, &c->out, &ev, &e);
         }
         if (rc == TL_E_PROTO) {
             atomic_fetch_add_explicit(&c->in->stats.conn_errors, 1, memory_order_relaxed);
@@ -242,8 +241,10 @@ static bool relp_process(struct conn *c, const uint8_t *data, size_t len, size_t
             if (c->out.len) {
                 (void)tl_stream_write(c->s, c->out.data, c->out.len, &n);
             }
+            char err[300];
             char why[400];
-            snprintf(why, sizeof(why), "RELP protocol error: %s", err);
+            snprintf(why, sizeof(why), "RELP protocol error: %s",
+                     tl_err_text(&e, err, sizeof(err)));
             conn_close(c, TL_LOG_WARNING, why);
             return false;
         }
@@ -285,16 +286,17 @@ static void finish_tail(struct conn *c, const uint8_t *p, size_t n, const struct
                         bool clean, const char *how)
 {
     char err[256];
+    struct tl_err e;
     if (c->relp) {
-        if (tl_relp_finish(&c->rp, n, err, sizeof(err)) != TL_OK) {
-            tl_in_peer_warn(c->in, c->peer, err);
+        if (tl_relp_finish(&c->rp, n, &e) != TL_OK) {
+            tl_in_peer_warn(c->in, c->peer, tl_err_text(&e, err, sizeof(err)));
         }
         return;
     }
     struct tl_frame fr;
-    enum tl_rc rc = tl_framer_finish(&c->fr, p, n, &fr, err, sizeof(err));
+    enum tl_rc rc = tl_framer_finish(&c->fr, p, n, &fr, &e);
     if (rc == TL_E_PROTO) {
-        tl_in_peer_warn(c->in, c->peer, err);
+        tl_in_peer_warn(c->in, c->peer, tl_err_text(&e, err, sizeof(err)));
     }
     if (rc != TL_OK) {
         return;
@@ -383,6 +385,7 @@ static bool conn_process(struct conn *c, const uint8_t *data, size_t len, bool e
     clock_gettime(CLOCK_REALTIME, &now);
     size_t off = 0;
     char err[256];
+    struct tl_err e; /* filled only when a frame is bad */
     if (c->relp) {
         if (!relp_process(c, data, len, &off, &now)) {
             return false;
@@ -396,8 +399,7 @@ static bool conn_process(struct conn *c, const uint8_t *data, size_t len, bool e
     for (;;) {
         struct tl_frame fr;
         size_t used = 0;
-        enum tl_rc rc = tl_framer_next(&c->fr, data + off, len - off, &fr, &used, err,
-                                             sizeof(err));
+        enum tl_rc rc = tl_framer_next(&c->fr, data + off, len - off, &fr, &used, &e);
         off += used;
         if (rc == TL_OK) {
             if (fr.truncated) {
@@ -410,7 +412,7 @@ static bool conn_process(struct conn *c, const uint8_t *data, size_t len, bool e
         }
         if (rc == TL_E_PROTO) {
             atomic_fetch_add_explicit(&c->in->stats.conn_errors, 1, memory_order_relaxed);
-            conn_close(c, TL_LOG_WARNING, err);
+            conn_close(c, TL_LOG_WARNING, tl_err_text(&e, err, sizeof(err)));
             return false;
         }
         break;

@@ -86,22 +86,21 @@ static void relp_responses(struct fwd *f)
 {
     struct fwd_relp_state *r = &f->relp;
     size_t off = 0;
-    char err[300];
+    struct tl_err e; /* filled only when the session fails */
     /* Acks come one per message, in order: release them together (a release moves the
      * frames still waiting, so one call per ack would cost the whole window each time). */
     size_t acked = 0;
     for (;;) {
         struct tl_relp_frame fr;
         size_t used = 0;
-        enum tl_rc rc = tl_relp_next(&r->rp, r->rbuf.data + off, r->rbuf.len - off, &fr, &used,
-                                     err, sizeof(err));
+        enum tl_rc rc = tl_relp_next(&r->rp, r->rbuf.data + off, r->rbuf.len - off, &fr, &used, &e);
         off += used;
         if (rc == TL_AGAIN) {
             break;
         }
         struct tl_relp_event ev = {0};
         if (rc == TL_OK) {
-            rc = tl_relp_client_handle(&r->cl, &fr, &ev, err, sizeof(err));
+            rc = tl_relp_client_handle(&r->cl, &fr, &ev, &e);
         }
         if (rc == TL_OK && ev.type == TL_RELP_EV_ACKED) {
             acked++;
@@ -110,8 +109,10 @@ static void relp_responses(struct fwd *f)
         fwd_release(f, acked, true);
         acked = 0;
         if (rc == TL_E_PROTO) {
+            char err[300];
             char why[400];
-            snprintf(why, sizeof(why), "RELP protocol error: %s", err);
+            snprintf(why, sizeof(why), "RELP protocol error: %s",
+                     tl_err_text(&e, err, sizeof(err)));
             fwd_conn_lost(f, TL_LOG_WARNING, why);
             return;
         }

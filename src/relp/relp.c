@@ -25,7 +25,6 @@
 #include "core/text.h"
 
 #include <assert.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -74,19 +73,6 @@ static bool is_alpha(uint8_t c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err != NULL && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-}
-
 #define SNIP 16
 #define SNIP_TEXT RSP_TEXT_MAX
 
@@ -127,7 +113,7 @@ void tl_relp_parser_init(struct tl_relp_parser *p, size_t max_data)
 
 /* One frame at data[0]; on OK, *used is its length. Errors name absolute stream offsets. */
 static enum tl_rc parse(const struct tl_relp_parser *p, const uint8_t *data, size_t len,
-                             struct tl_relp_frame *fr, size_t *used, char *err, size_t errlen)
+                        struct tl_relp_frame *fr, size_t *used, struct tl_err *err)
 {
     unsigned long long base = p->consumed;
     char seen[SNIP * 4 + 4];
@@ -146,10 +132,9 @@ static enum tl_rc parse(const struct tl_relp_parser *p, const uint8_t *data, siz
         if (is_digit(c)) {
             if (n == 9) {
                 tl_quote_bytes(seen, data, i + 1, SNIP);
-                set_err(err, errlen,
+                TL_FAIL(err, TL_E_PROTO, NULL,
                         "invalid RELP TXNR '%s' at stream offset %llu: more than 9 digits", seen,
                         base);
-                return TL_E_PROTO;
             }
             txnr = txnr * 10 + (uint32_t)(c - '0');
             n++;
@@ -161,11 +146,10 @@ static enum tl_rc parse(const struct tl_relp_parser *p, const uint8_t *data, siz
             break;
         }
         tl_quote_bytes(seen, &c, 1, SNIP);
-        set_err(err, errlen,
-                "invalid RELP frame at stream offset %llu: expected %s, got '%s'%s",
-                base + i, n == 0 ? "a TXNR digit" : "SP after the TXNR", seen,
+        TL_FAIL(err, TL_E_PROTO, NULL,
+                "invalid RELP frame at stream offset %llu: expected %s, got '%s'%s", base + i,
+                n == 0 ? "a TXNR digit" : "SP after the TXNR", seen,
                 n == 0 && base > 0 ? " after the previous frame" : "");
-        return TL_E_PROTO;
     }
 
     /* COMMAND = 1*32ALPHA, SP */
@@ -179,10 +163,9 @@ static enum tl_rc parse(const struct tl_relp_parser *p, const uint8_t *data, siz
         if (is_alpha(c)) {
             if (n == TL_RELP_CMD_MAX) {
                 tl_quote_bytes(seen, data + cstart, i + 1 - cstart, SNIP);
-                set_err(err, errlen,
+                TL_FAIL(err, TL_E_PROTO, NULL,
                         "invalid RELP command '%s' at stream offset %llu: longer than 32 letters",
                         seen, base + cstart);
-                return TL_E_PROTO;
             }
             fr->cmd[n++] = (char)c;
             i++;
@@ -194,11 +177,10 @@ static enum tl_rc parse(const struct tl_relp_parser *p, const uint8_t *data, siz
             break;
         }
         tl_quote_bytes(seen, data + cstart, i + 1 - cstart, SNIP);
-        set_err(err, errlen,
+        TL_FAIL(err, TL_E_PROTO, NULL,
                 "invalid RELP command '%s' at stream offset %llu: must be 1-32 ASCII letters "
                 "followed by SP",
                 seen, base + cstart);
-        return TL_E_PROTO;
     }
 
     /* DATALEN = 1*9DIGIT, then LF (DATALEN 0) or SP DATA LF */
@@ -214,10 +196,9 @@ static enum tl_rc parse(const struct tl_relp_parser *p, const uint8_t *data, siz
         }
         if (n == 9) {
             tl_quote_bytes(seen, data + dstart, i + 1 - dstart, SNIP);
-            set_err(err, errlen,
+            TL_FAIL(err, TL_E_PROTO, NULL,
                     "invalid RELP DATALEN '%s' at stream offset %llu: more than 9 digits", seen,
                     base + dstart);
-            return TL_E_PROTO;
         }
         datalen = datalen * 10 + (uint64_t)(c - '0');
         n++;
@@ -225,18 +206,16 @@ static enum tl_rc parse(const struct tl_relp_parser *p, const uint8_t *data, siz
     }
     tl_quote_bytes(seen, &c, 1, SNIP);
     if (n == 0) {
-        set_err(err, errlen,
+        TL_FAIL(err, TL_E_PROTO, NULL,
                 "invalid RELP frame at stream offset %llu: expected a DATALEN digit, got '%s'",
                 base + i, seen);
-        return TL_E_PROTO;
     }
     if (datalen == 0) {
         if (c != '\n') {
-            set_err(err, errlen,
+            TL_FAIL(err, TL_E_PROTO, NULL,
                     "invalid RELP frame at stream offset %llu: DATALEN 0 must be followed by "
                     "LF, got '%s'",
                     base + i, seen);
-            return TL_E_PROTO;
         }
         fr->txnr = txnr;
         fr->data = data + i;
@@ -245,18 +224,16 @@ static enum tl_rc parse(const struct tl_relp_parser *p, const uint8_t *data, siz
         return TL_OK;
     }
     if (c != ' ') {
-        set_err(err, errlen,
+        TL_FAIL(err, TL_E_PROTO, NULL,
                 "invalid RELP frame at stream offset %llu: expected SP before the %llu bytes "
                 "of DATA, got '%s'",
                 base + i, (unsigned long long)datalen, seen);
-        return TL_E_PROTO;
     }
     if (datalen > p->max_data) {
-        set_err(err, errlen,
+        TL_FAIL(err, TL_E_PROTO, "raise max_message_size, RELP cannot truncate",
                 "RELP frame of %llu bytes exceeds max_message_size=%zu (frame at stream offset "
-                "%llu); hint: raise max_message_size, RELP cannot truncate",
+                "%llu)",
                 (unsigned long long)datalen, p->max_data, base);
-        return TL_E_PROTO;
     }
     size_t dl = (size_t)datalen;
     size_t start = i + 1;
@@ -267,11 +244,10 @@ static enum tl_rc parse(const struct tl_relp_parser *p, const uint8_t *data, siz
     c = data[start + dl];
     if (c != '\n') {
         tl_quote_bytes(seen, &c, 1, SNIP);
-        set_err(err, errlen,
+        TL_FAIL(err, TL_E_PROTO, NULL,
                 "RELP frame not terminated by LF after DATA at stream offset %llu (got '%s'; "
                 "frame at stream offset %llu, DATALEN %zu)",
                 base + start + dl, seen, base, dl);
-        return TL_E_PROTO;
     }
     fr->txnr = txnr;
     fr->data = data + start;
@@ -281,14 +257,13 @@ static enum tl_rc parse(const struct tl_relp_parser *p, const uint8_t *data, siz
 }
 
 enum tl_rc tl_relp_next(struct tl_relp_parser *p, const uint8_t *data, size_t len,
-                             struct tl_relp_frame *fr, size_t *used, char *err, size_t errlen)
+                        struct tl_relp_frame *fr, size_t *used, struct tl_err *err)
 {
     *used = 0;
     if (p->failed) {
-        set_err(err, errlen, "RELP stream already failed at an earlier error");
-        return TL_E_PROTO;
+        TL_FAIL(err, TL_E_PROTO, NULL, "RELP stream already failed at an earlier error");
     }
-    enum tl_rc rc = parse(p, data, len, fr, used, err, errlen);
+    enum tl_rc rc = parse(p, data, len, fr, used, err);
     if (rc == TL_E_PROTO) {
         p->failed = true;
         *used = 0;
@@ -303,21 +278,19 @@ enum tl_rc tl_relp_next(struct tl_relp_parser *p, const uint8_t *data, size_t le
     return rc;
 }
 
-enum tl_rc tl_relp_finish(struct tl_relp_parser *p, size_t len, char *err, size_t errlen)
+enum tl_rc tl_relp_finish(struct tl_relp_parser *p, size_t len, struct tl_err *err)
 {
     if (p->failed) {
-        set_err(err, errlen, "RELP stream already failed at an earlier error");
-        return TL_E_PROTO;
+        TL_FAIL(err, TL_E_PROTO, NULL, "RELP stream already failed at an earlier error");
     }
     if (len == 0) {
         return TL_OK;
     }
     p->failed = true;
-    set_err(err, errlen,
+    TL_FAIL(err, TL_E_PROTO, NULL,
             "connection closed inside a RELP frame: %zu bytes of it received (frame at stream "
             "offset %llu)",
             len, (unsigned long long)p->consumed);
-    return TL_E_PROTO;
 }
 
 /* ---- encoder ----------------------------------------------------------------------- */
@@ -506,35 +479,34 @@ static enum tl_rc srv_reject(struct tl_relp_server *srv, uint32_t txnr, const ch
 }
 
 static enum tl_rc srv_open(struct tl_relp_server *srv, const struct tl_relp_frame *fr,
-                                struct tl_buf *out, struct tl_relp_event *ev, char *err,
-                                size_t errlen)
+                           struct tl_buf *out, struct tl_relp_event *ev, struct tl_err *err)
 {
     struct offers o;
     char seen[SNIP_TEXT * 4 + 4];
 
     if (srv->state != SRV_AWAIT_OPEN) {
-        set_err(err, errlen, "RELP client sent a second open (TXNR %u) on an open session",
-                fr->txnr);
+        TL_ERR(err, TL_E_PROTO, NULL, "RELP client sent a second open (TXNR %u) on an open session",
+               fr->txnr);
         return srv_reject(srv, fr->txnr, "500 protocol error: connection already open", out);
     }
     scan_offers(fr->data, fr->len, &o);
     if (o.has_version && !o.version_ok) {
         tl_quote_bytes(seen, fr->data, fr->len, SNIP_TEXT);
-        set_err(err, errlen, "RELP client's open has an invalid relp_version offer: '%s'",
-                seen);
+        TL_ERR(err, TL_E_PROTO, NULL, "RELP client's open has an invalid relp_version offer: '%s'",
+               seen);
         return srv_reject(srv, fr->txnr, "500 invalid relp_version offer", out);
     }
     if (!o.has_syslog) {
         tl_quote_bytes(seen, fr->data, fr->len, SNIP_TEXT);
-        set_err(err, errlen,
-                "RELP client does not offer the syslog command (offers: '%s'); session refused",
-                seen);
+        TL_ERR(err, TL_E_PROTO, NULL,
+               "RELP client does not offer the syslog command (offers: '%s'); session refused",
+               seen);
         return srv_reject(srv, fr->txnr, "500 required command not supported by client", out);
     }
     /* We answer with relp_version=0 whatever the client offers: there is no other version,
      * and librelp's server answers min(client's, its own) = 0 too. */
     if (!put_rsp(out, fr->txnr, open_rsp)) {
-        set_err(err, errlen, "RELP output buffer full while answering open");
+        TL_ERR(err, TL_E_PROTO, NULL, "RELP output buffer full while answering open");
         srv->state = SRV_FAILED;
         return TL_E_PROTO;
     }
@@ -546,8 +518,7 @@ static enum tl_rc srv_open(struct tl_relp_server *srv, const struct tl_relp_fram
 }
 
 enum tl_rc tl_relp_server_frame(struct tl_relp_server *srv, const struct tl_relp_frame *fr,
-                                     struct tl_buf *out, struct tl_relp_event *ev, char *err,
-                                     size_t errlen)
+                                struct tl_buf *out, struct tl_relp_event *ev, struct tl_err *err)
 {
     ev->type = TL_RELP_EV_NONE;
     ev->txnr = fr->txnr;
@@ -555,35 +526,34 @@ enum tl_rc tl_relp_server_frame(struct tl_relp_server *srv, const struct tl_relp
     ev->len = 0;
 
     if (srv->state == SRV_FAILED) {
-        set_err(err, errlen, "RELP session already ended");
-        return TL_E_PROTO;
+        TL_FAIL(err, TL_E_PROTO, NULL, "RELP session already ended");
     }
     if (srv->state == SRV_CLOSING || srv->state == SRV_DONE) {
-        set_err(err, errlen, "RELP client sent '%s' (TXNR %u) after close", fr->cmd, fr->txnr);
+        TL_ERR(err, TL_E_PROTO, NULL, "RELP client sent '%s' (TXNR %u) after close", fr->cmd,
+               fr->txnr);
         return srv_reject(srv, 0, NULL, out);
     }
     if (fr->txnr == 0) {
-        set_err(err, errlen, "RELP client sent the hint '%s' (TXNR 0); only servers send hints",
-                fr->cmd);
+        TL_ERR(err, TL_E_PROTO, NULL,
+               "RELP client sent the hint '%s' (TXNR 0); only servers send hints", fr->cmd);
         return srv_reject(srv, 0, NULL, out);
     }
     if (fr->txnr != srv->expect) {
-        set_err(err, errlen, "RELP client sent '%s' with TXNR %u, expected TXNR %u", fr->cmd,
-                fr->txnr, srv->expect);
+        TL_ERR(err, TL_E_PROTO, NULL, "RELP client sent '%s' with TXNR %u, expected TXNR %u",
+               fr->cmd, fr->txnr, srv->expect);
         return srv_reject(srv, 0, NULL, out);
     }
     srv->expect = tl_relp_txnr_next(srv->expect);
 
     if (strcmp(fr->cmd, "syslog") == 0) {
         if (srv->state != SRV_OPEN) {
-            set_err(err, errlen, "RELP client sent syslog (TXNR %u) before open", fr->txnr);
+            TL_ERR(err, TL_E_PROTO, NULL, "RELP client sent syslog (TXNR %u) before open",
+                   fr->txnr);
             return srv_reject(srv, fr->txnr, "500 command disabled: session not open", out);
         }
         if (srv->pending >= srv->max_pending) {
-            set_err(err, errlen,
-                    "RELP client has more than %zu messages unacknowledged; hint: lower the "
-                    "sender's window size",
-                    srv->max_pending);
+            TL_ERR(err, TL_E_PROTO, "lower the sender's window size",
+                   "RELP client has more than %zu messages unacknowledged", srv->max_pending);
             return srv_reject(srv, fr->txnr, NULL, out);
         }
         if (srv->pending == 0) {
@@ -596,7 +566,7 @@ enum tl_rc tl_relp_server_frame(struct tl_relp_server *srv, const struct tl_relp
         return TL_OK;
     }
     if (strcmp(fr->cmd, "open") == 0) {
-        return srv_open(srv, fr, out, ev, err, errlen);
+        return srv_open(srv, fr, out, ev, err);
     }
     if (strcmp(fr->cmd, "close") == 0) {
         ev->type = TL_RELP_EV_CLOSE;
@@ -606,15 +576,15 @@ enum tl_rc tl_relp_server_frame(struct tl_relp_server *srv, const struct tl_relp
             return TL_OK;
         }
         if (!put_close_rsp(out, fr->txnr)) {
-            set_err(err, errlen, "RELP output buffer full while answering close");
+            TL_ERR(err, TL_E_PROTO, NULL, "RELP output buffer full while answering close");
             srv->state = SRV_FAILED;
             return TL_E_PROTO;
         }
         srv->state = SRV_DONE;
         return TL_OK;
     }
-    set_err(err, errlen, "RELP client sent the unexpected command '%s' (TXNR %u)", fr->cmd,
-            fr->txnr);
+    TL_ERR(err, TL_E_PROTO, NULL, "RELP client sent the unexpected command '%s' (TXNR %u)", fr->cmd,
+           fr->txnr);
     return srv_reject(srv, fr->txnr, "500 unknown command", out);
 }
 
@@ -789,7 +759,7 @@ static enum tl_rc cl_fail(struct tl_relp_client *cl)
 
 /* The rsp to our open: "200 OK" plus offers that must include relp_version=0 and syslog. */
 static enum tl_rc cl_opened(struct tl_relp_client *cl, const struct tl_relp_frame *fr,
-                                 struct tl_relp_event *ev, char *err, size_t errlen)
+                            struct tl_relp_event *ev, struct tl_err *err)
 {
     char seen[SNIP_TEXT * 4 + 4];
     struct rsp r;
@@ -797,19 +767,19 @@ static enum tl_rc cl_opened(struct tl_relp_client *cl, const struct tl_relp_fram
 
     if (!parse_rsp(fr->data, fr->len, &r) || r.code != 200) {
         tl_quote_bytes(seen, fr->data, fr->len, SNIP_TEXT);
-        set_err(err, errlen, "RELP server refused the session: '%s'", seen);
+        TL_ERR(err, TL_E_PROTO, NULL, "RELP server refused the session: '%s'", seen);
         return cl_fail(cl);
     }
     scan_offers(r.rest, r.rest_len, &o);
     if (!o.has_version || !o.version_ok || o.version != RELP_VERSION) {
         tl_quote_bytes(seen, r.rest, r.rest_len, SNIP_TEXT);
-        set_err(err, errlen,
-                "RELP server's open rsp has no usable relp_version (we speak 0): '%s'", seen);
+        TL_ERR(err, TL_E_PROTO, NULL,
+               "RELP server's open rsp has no usable relp_version (we speak 0): '%s'", seen);
         return cl_fail(cl);
     }
     if (!o.has_syslog) {
         tl_quote_bytes(seen, r.rest, r.rest_len, SNIP_TEXT);
-        set_err(err, errlen, "RELP server does not offer the syslog command: '%s'", seen);
+        TL_ERR(err, TL_E_PROTO, NULL, "RELP server does not offer the syslog command: '%s'", seen);
         return cl_fail(cl);
     }
     cl->state = CL_OPEN;
@@ -820,7 +790,7 @@ static enum tl_rc cl_opened(struct tl_relp_client *cl, const struct tl_relp_fram
 }
 
 enum tl_rc tl_relp_client_handle(struct tl_relp_client *cl, const struct tl_relp_frame *fr,
-                                      struct tl_relp_event *ev, char *err, size_t errlen)
+                                 struct tl_relp_event *ev, struct tl_err *err)
 {
     char seen[SNIP_TEXT * 4 + 4];
     struct rsp r;
@@ -837,14 +807,14 @@ enum tl_rc tl_relp_client_handle(struct tl_relp_client *cl, const struct tl_relp
         return TL_OK;
     }
     if (cl->state == CL_FAILED || cl->state == CL_CLOSED) {
-        set_err(err, errlen, "RELP server sent '%s' (TXNR %u) after the session ended", fr->cmd,
-                fr->txnr);
+        TL_ERR(err, TL_E_PROTO, NULL, "RELP server sent '%s' (TXNR %u) after the session ended",
+               fr->cmd, fr->txnr);
         return cl_fail(cl);
     }
     if (strcmp(fr->cmd, "serverclose") == 0) {
         if (fr->txnr != 0) {
-            set_err(err, errlen, "RELP server sent serverclose with TXNR %u; hints use TXNR 0",
-                    fr->txnr);
+            TL_ERR(err, TL_E_PROTO, NULL,
+                   "RELP server sent serverclose with TXNR %u; hints use TXNR 0", fr->txnr);
             return cl_fail(cl);
         }
         cl->state = CL_CLOSED;
@@ -852,27 +822,27 @@ enum tl_rc tl_relp_client_handle(struct tl_relp_client *cl, const struct tl_relp
         return TL_OK;
     }
     if (strcmp(fr->cmd, "rsp") != 0) {
-        set_err(err, errlen, "RELP server sent the unexpected command '%s' (TXNR %u)", fr->cmd,
-                fr->txnr);
+        TL_ERR(err, TL_E_PROTO, NULL, "RELP server sent the unexpected command '%s' (TXNR %u)",
+               fr->cmd, fr->txnr);
         return cl_fail(cl);
     }
     if (cl->outstanding == 0) {
-        set_err(err, errlen, "RELP server sent an rsp for TXNR %u, but no command awaits one",
-                fr->txnr);
+        TL_ERR(err, TL_E_PROTO, NULL,
+               "RELP server sent an rsp for TXNR %u, but no command awaits one", fr->txnr);
         return cl_fail(cl);
     }
     if (fr->txnr != cl->oldest) {
-        set_err(err, errlen,
-                "RELP server sent an rsp for TXNR %u out of order: the oldest command waiting "
-                "for one is TXNR %u",
-                fr->txnr, cl->oldest);
+        TL_ERR(err, TL_E_PROTO, NULL,
+               "RELP server sent an rsp for TXNR %u out of order: the oldest command waiting "
+               "for one is TXNR %u",
+               fr->txnr, cl->oldest);
         return cl_fail(cl);
     }
     cl->outstanding--;
     cl->oldest = tl_relp_txnr_next(cl->oldest);
 
     if (cl->state == CL_OPENING && fr->txnr == cl->open_txnr) {
-        return cl_opened(cl, fr, ev, err, errlen);
+        return cl_opened(cl, fr, ev, err);
     }
     if (cl->state == CL_CLOSING && fr->txnr == cl->close_txnr) {
         /* librelp answers close with empty data; accept any answer, we are leaving. */
@@ -885,8 +855,8 @@ enum tl_rc tl_relp_client_handle(struct tl_relp_client *cl, const struct tl_relp
     cl->unacked--;
     if (!parse_rsp(fr->data, fr->len, &r)) {
         tl_quote_bytes(seen, fr->data, fr->len, SNIP_TEXT);
-        set_err(err, errlen, "RELP server sent a malformed rsp for TXNR %u: '%s'", fr->txnr,
-                seen);
+        TL_ERR(err, TL_E_PROTO, NULL, "RELP server sent a malformed rsp for TXNR %u: '%s'",
+               fr->txnr, seen);
         return cl_fail(cl);
     }
     if (r.code == 200) {

@@ -79,18 +79,18 @@ void tl_relp_parser_init(struct tl_relp_parser *p, size_t max_data);
  * TL_OK: *fr holds a frame whose data points into data[] (valid until the caller
  *   drops or moves those bytes).
  * TL_AGAIN: keep data[*used..len) (*used is 0), append more, call again.
- * TL_E_PROTO: err (size errlen) names the problem and its stream offset, e.g.
+ * TL_E_PROTO: err (may be NULL) names the problem and its stream offset, e.g.
  *   "RELP frame of 70000 bytes exceeds max_message_size=65536 (frame at stream offset 12)".
  * Nothing is skipped between frames: a stray byte (even an LF) is an error, as in librelp.
  */
 enum tl_rc tl_relp_next(struct tl_relp_parser *p, const uint8_t *data, size_t len,
-                             struct tl_relp_frame *fr, size_t *used, char *err, size_t errlen);
+                        struct tl_relp_frame *fr, size_t *used, struct tl_err *err);
 
 /*
  * At end of stream with len bytes left over: TL_OK when nothing is left (a clean
  * end between frames), else TL_E_PROTO naming the partial frame.
  */
-enum tl_rc tl_relp_finish(struct tl_relp_parser *p, size_t len, char *err, size_t errlen);
+enum tl_rc tl_relp_finish(struct tl_relp_parser *p, size_t len, struct tl_err *err);
 
 /*
  * Appends one frame. Returns false, with out unchanged, when txnr > TL_RELP_TXNR_MAX,
@@ -150,8 +150,7 @@ void tl_relp_server_init(struct tl_relp_server *srv, size_t max_pending);
  * SYSLOG or CLOSE), or TL_E_PROTO with err set (protocol error, or out is full).
  */
 enum tl_rc tl_relp_server_frame(struct tl_relp_server *srv, const struct tl_relp_frame *fr,
-                                     struct tl_buf *out, struct tl_relp_event *ev, char *err,
-                                     size_t errlen);
+                                struct tl_buf *out, struct tl_relp_event *ev, struct tl_err *err);
 
 /*
  * Appends "TXNR rsp 6 200 OK" (ack) or "TXNR rsp N 500 reason" (nak; the reason is cut at
@@ -198,7 +197,7 @@ bool tl_relp_client_open(struct tl_relp_client *cl, struct tl_buf *out);
  * a refused open (err quotes the server's text), an unknown command, ...
  */
 enum tl_rc tl_relp_client_handle(struct tl_relp_client *cl, const struct tl_relp_frame *fr,
-                                      struct tl_relp_event *ev, char *err, size_t errlen);
+                                 struct tl_relp_event *ev, struct tl_err *err);
 
 /*
  * Appends a syslog frame and sets *txnr. Returns false (nothing appended) unless the

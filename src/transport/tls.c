@@ -82,17 +82,16 @@ static void record_failure(struct tls_stream *t, enum tl_verify_fail kind, long 
     t->fail = kind;
     t->x509_result = result;
     t->depth = depth;
-    char e[128];
     struct fail_certs *fc = t->fc ? t->fc : calloc(1, sizeof(*fc));
     if (!fc) {
         return; /* the log line then lacks the certificate details */
     }
     t->fc = fc;
-    if (leaf && tl_peer_cert_from_x509(leaf, &fc->peer, e, sizeof(e))) {
+    if (leaf && tl_peer_cert_from_x509(leaf, &fc->peer, NULL) == TL_OK) {
         fc->have_peer = true;
     }
     if (at_depth && at_depth != leaf &&
-        tl_peer_cert_from_x509(at_depth, &fc->at_depth, e, sizeof(e))) {
+        tl_peer_cert_from_x509(at_depth, &fc->at_depth, NULL) == TL_OK) {
         fc->have_at_depth = true;
     }
 }
@@ -115,8 +114,7 @@ int tl_tls_verify_cb(int ok, X509_STORE_CTX *xs)
             return 1;
         }
         struct tl_peer_cert pc;
-        char e[128];
-        bool listed = tl_peer_cert_from_x509(cur, &pc, e, sizeof(e)) &&
+        bool listed = tl_peer_cert_from_x509(cur, &pc, NULL) == TL_OK &&
                       tl_peer_cert_fingerprint_listed(&pc, c->fps, c->n_fps);
         tl_peer_cert_fini(&pc);
         if (listed) {
@@ -174,9 +172,8 @@ int tl_tls_verify_cb(int ok, X509_STORE_CTX *xs)
     }
     if (depth == 0 && c->auth == TL_AUTH_NAME) {
         struct tl_peer_cert pc;
-        char e[128];
         bool permitted = false;
-        if (tl_peer_cert_from_x509(cur, &pc, e, sizeof(e))) {
+        if (tl_peer_cert_from_x509(cur, &pc, NULL) == TL_OK) {
             if (c->n_permitted) {
                 permitted = tl_peer_cert_permitted(&pc, (const char *const *)c->permitted,
                                                    c->n_permitted);
@@ -271,9 +268,8 @@ static void failure_text(const struct tls_stream *t, char *err, size_t cap)
 static bool own_cert(const struct tls_stream *t, struct tl_peer_cert *pc)
 {
     X509 *x = SSL_get_certificate(t->ssl);
-    char e[128];
     memset(pc, 0, sizeof(*pc));
-    return x && tl_peer_cert_from_x509(x, pc, e, sizeof(e));
+    return x && tl_peer_cert_from_x509(x, pc, NULL) == TL_OK;
 }
 
 /* An alert the peer sent about our certificate: true with the sentence in err. */
@@ -657,9 +653,8 @@ struct tl_peer_id *tl_stream_tls_peer_id(struct tl_stream *s)
         return tl_peer_id_new(false, NULL, NULL, "anonymous", NULL, NULL, 0);
     }
     struct tl_peer_cert pc;
-    char e[128];
     struct tl_peer_id *id = NULL;
-    if (tl_peer_cert_from_x509(x, &pc, e, sizeof(e))) {
+    if (tl_peer_cert_from_x509(x, &pc, NULL) == TL_OK) {
         char names[512];
         tl_peer_cert_names(&pc, names, sizeof(names));
         /* Every name the certificate is matched by: dNSNames (or the CN without them) and

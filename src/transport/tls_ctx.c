@@ -237,8 +237,7 @@ static bool crl_of(X509_CRL *crl, X509 *ca)
 static char *subject_of(X509 *x, char *out, size_t cap)
 {
     struct tl_peer_cert pc;
-    char e[128];
-    if (tl_peer_cert_from_x509(x, &pc, e, sizeof(e))) {
+    if (tl_peer_cert_from_x509(x, &pc, NULL) == TL_OK) {
         snprintf(out, cap, "%s", pc.subject);
     } else {
         snprintf(out, cap, "(unreadable name)");
@@ -327,9 +326,8 @@ static bool check_ca_file(const struct tl_conf_tls *conf, const char *owner, cha
         char subj[512];
         char iss[512];
         struct tl_peer_cert pc;
-        char e[128];
         snprintf(iss, sizeof(iss), "?");
-        if (tl_peer_cert_from_x509(x, &pc, e, sizeof(e))) {
+        if (tl_peer_cert_from_x509(x, &pc, NULL) == TL_OK) {
             snprintf(iss, sizeof(iss), "%s", pc.issuer);
         }
         tl_peer_cert_fini(&pc);
@@ -636,9 +634,11 @@ struct tl_tls_ctx *tl_tls_ctx_new(const struct tl_conf_tls *conf, enum tl_tls_ro
             goto fail;
         }
         for (size_t i = 0; i < conf->n_fingerprints; i++) {
-            char why[200];
-            if (!tl_fingerprint_parse(conf->fingerprints[i], &c->fps[i], why, sizeof(why))) {
-                snprintf(err, errlen, "%s: tls.fingerprints: %s", owner, why);
+            struct tl_err fe;
+            if (tl_fingerprint_parse(conf->fingerprints[i], &c->fps[i], &fe) != TL_OK) {
+                char why[200];
+                snprintf(err, errlen, "%s: tls.fingerprints: %s", owner,
+                         tl_err_text(&fe, why, sizeof(why)));
                 goto fail;
             }
         }

@@ -128,23 +128,23 @@ static bool read_cn(X509 *x, struct tl_peer_cert *out)
     return out->cn != NULL;
 }
 
-static bool read_sans(X509 *x, struct tl_peer_cert *out, char *err, size_t errlen)
+static enum tl_rc read_sans(X509 *x, struct tl_peer_cert *out, struct tl_err *err)
 {
     int crit = 0;
     GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, &crit, NULL);
     if (gens == NULL) {
         if (crit == -1) {
-            return true;
+            return TL_OK;
         }
         if (crit == -2) {
-            tl_set_err(err, errlen, "the certificate has more than one subjectAltName extension "
-                    "(RFC 5280 section 4.2 forbids it)");
-        } else {
-            tl_set_err(err, errlen, "the certificate's subjectAltName extension cannot be decoded");
+            TL_FAIL(err, TL_E_TLS, NULL,
+                    "the certificate has more than one subjectAltName extension (RFC 5280 "
+                    "section 4.2 forbids it)");
         }
-        return false;
+        TL_FAIL(err, TL_E_TLS, NULL,
+                "the certificate's subjectAltName extension cannot be decoded");
     }
-    bool ok = false;
+    enum tl_rc rc = TL_E_RESOURCE;
     int n = sk_GENERAL_NAME_num(gens);
     size_t nd = 0;
     size_t ni = 0;
@@ -184,13 +184,13 @@ static bool read_sans(X509 *x, struct tl_peer_cert *out, char *err, size_t errle
             }
         }
     }
-    ok = true;
+    rc = TL_OK;
     goto out;
 oom:
-    tl_set_err(err, errlen, "out of memory while reading the certificate's names");
+    TL_ERR(err, TL_E_RESOURCE, NULL, "out of memory while reading the certificate's names");
 out:
     GENERAL_NAMES_free(gens);
-    return ok;
+    return rc;
 }
 
 void tl_asn1_time_text(const ASN1_TIME *t, char *text, size_t cap, time_t *when)
@@ -260,25 +260,26 @@ static void read_key(X509 *x, struct tl_peer_cert *out)
     snprintf(out->key_type, sizeof(out->key_type), "%s", type != NULL ? type : "unknown");
 }
 
-bool tl_peer_cert_from_x509(X509 *x, struct tl_peer_cert *out, char *err, size_t errlen)
+enum tl_rc tl_peer_cert_from_x509(X509 *x, struct tl_peer_cert *out, struct tl_err *err)
 {
+    enum tl_rc rc;
     memset(out, 0, sizeof(*out));
     if (x == NULL) {
-        tl_set_err(err, errlen, "no certificate");
-        return false;
+        TL_FAIL(err, TL_E_TLS, NULL, "no certificate");
     }
     out->subject = name_oneline(X509_get_subject_name(x));
     out->issuer = name_oneline(X509_get_issuer_name(x));
     out->serial = serial_hex(X509_get0_serialNumber(x));
     if (out->subject == NULL || out->issuer == NULL || out->serial == NULL || !read_cn(x, out)) {
-        tl_set_err(err, errlen, "out of memory while reading the certificate");
+        rc = TL_ERR(err, TL_E_RESOURCE, NULL, "out of memory while reading the certificate");
         goto fail;
     }
-    if (!read_sans(x, out, err, errlen)) {
+    rc = read_sans(x, out, err);
+    if (rc != TL_OK) {
         goto fail;
     }
     if (!read_digests(x, out)) {
-        tl_set_err(err, errlen, "cannot compute the certificate's SHA-256/SHA-1 digest");
+        rc = TL_ERR(err, TL_E_TLS, NULL, "cannot compute the certificate's SHA-256/SHA-1 digest");
         goto fail;
     }
     tl_asn1_time_text(X509_get0_notBefore(x), out->not_before, sizeof(out->not_before),
@@ -286,10 +287,10 @@ bool tl_peer_cert_from_x509(X509 *x, struct tl_peer_cert *out, char *err, size_t
     tl_asn1_time_text(X509_get0_notAfter(x), out->not_after, sizeof(out->not_after),
                       &out->not_after_t);
     read_key(x, out);
-    return true;
+    return TL_OK;
 fail:
     tl_peer_cert_fini(out);
-    return false;
+    return rc;
 }
 
 void tl_peer_cert_fini(struct tl_peer_cert *pc)

@@ -75,12 +75,13 @@ struct tl_peer_cert {
 void tl_asn1_time_text(const ASN1_TIME *t, char *text, size_t cap, time_t *when);
 
 /*
- * Fills `out` from `x` (borrowed, not kept). Returns false, with `out` left empty (safe to
- * fini) and a sentence in `err`, when memory runs out or the certificate has more than one
- * subjectAltName extension or one that cannot be decoded (RFC 5280 §4.2; refuse such a peer).
- * Unreadable dates do not fail: they read "(invalid date)" and 0.
+ * Fills `out` from `x` (borrowed, not kept). TL_OK, or with `out` left empty (safe to fini)
+ * and a sentence in `err` (may be NULL): TL_E_RESOURCE when memory runs out, TL_E_TLS when
+ * there is no certificate, or it has more than one subjectAltName extension or one that
+ * cannot be decoded (RFC 5280 §4.2; refuse such a peer). Unreadable dates do not fail: they
+ * read "(invalid date)" and 0.
  */
-bool tl_peer_cert_from_x509(X509 *x, struct tl_peer_cert *out, char *err, size_t errlen);
+enum tl_rc tl_peer_cert_from_x509(X509 *x, struct tl_peer_cert *out, struct tl_err *err);
 
 /* Frees what tl_peer_cert_from_x509 allocated and zeroes `pc`. NULL and repeated calls are fine. */
 void tl_peer_cert_fini(struct tl_peer_cert *pc);

@@ -58,7 +58,7 @@ static void run(enum tl_framing mode, size_t max, uint64_t seed, const uint8_t *
     struct tl_framer f;
     struct tl_frame fr;
     size_t used;
-    char err[256];
+    struct tl_err err;
     enum tl_rc rc;
 
     CHECK(buf != NULL);
@@ -79,11 +79,12 @@ static void run(enum tl_framing mode, size_t max, uint64_t seed, const uint8_t *
         size_t off = 0;
         for (;;) {
             fence(buf, off, have, cap);
-            rc = tl_framer_next(&f, buf + off, have - off, &fr, &used, err, sizeof(err));
+            rc = tl_framer_next(&f, buf + off, have - off, &fr, &used, &err);
             fence(buf, 0, cap, cap);
             CHECK(used <= have - off);
             if (rc == TL_E_PROTO) {
-                CHECK(memchr(err, '\0', sizeof(err)) != NULL);
+                CHECK(err.code == TL_E_PROTO);
+                CHECK(memchr(err.cause, '\0', sizeof(err.cause)) != NULL);
                 r->error = true;
                 goto out;
             }
@@ -103,7 +104,7 @@ static void run(enum tl_framing mode, size_t max, uint64_t seed, const uint8_t *
         have -= off;
     }
     fence(buf, 0, have, cap);
-    rc = tl_framer_finish(&f, buf, have, &fr, err, sizeof(err));
+    rc = tl_framer_finish(&f, buf, have, &fr, &err);
     fence(buf, 0, cap, cap);
     if (rc == TL_OK) {
         add_frame(r, &fr, buf, have, max);

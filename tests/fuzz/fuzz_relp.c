@@ -38,8 +38,7 @@ static void check_output(const struct tl_buf *out, size_t from)
 
     tl_relp_parser_init(&p, TL_RELP_DATALEN_MAX);
     while (off < out->len) {
-        enum tl_rc rc = tl_relp_next(&p, out->data + off, out->len - off, &fr, &used, NULL,
-                                          0);
+        enum tl_rc rc = tl_relp_next(&p, out->data + off, out->len - off, &fr, &used, NULL);
         CHECK(rc == TL_OK);
         CHECK(strcmp(fr.cmd, "rsp") == 0 || strcmp(fr.cmd, "serverclose") == 0 ||
               strcmp(fr.cmd, "open") == 0 || strcmp(fr.cmd, "syslog") == 0 ||
@@ -92,7 +91,7 @@ static void ack_some(struct session *s, size_t keep)
 static void session_frame(struct session *s, const struct tl_relp_frame *fr, struct result *r)
 {
     struct tl_relp_event ev;
-    char err[256];
+    struct tl_err err;
     enum tl_rc rc;
     size_t mark = s->out.len;
 
@@ -106,7 +105,7 @@ static void session_frame(struct session *s, const struct tl_relp_frame *fr, str
         }
         ack_some(s, s->npending / 2);
         mark = s->out.len;
-        rc = tl_relp_server_frame(&s->srv, fr, &s->out, &ev, err, sizeof(err));
+        rc = tl_relp_server_frame(&s->srv, fr, &s->out, &ev, &err);
         if (rc == TL_OK && ev.type == TL_RELP_EV_SYSLOG) {
             CHECK(ev.txnr == fr->txnr);
             CHECK(ev.len == fr->len);
@@ -119,7 +118,7 @@ static void session_frame(struct session *s, const struct tl_relp_frame *fr, str
             CHECK(tl_relp_server_done(&s->srv));
         }
     } else {
-        rc = tl_relp_client_handle(&s->cl, fr, &ev, err, sizeof(err));
+        rc = tl_relp_client_handle(&s->cl, fr, &ev, &err);
         CHECK(tl_relp_client_unacked(&s->cl) <= 5);
         if (rc == TL_OK && (ev.type == TL_RELP_EV_ACKED || ev.type == TL_RELP_EV_NAKED)) {
             CHECK(ev.txnr == fr->txnr);
@@ -134,7 +133,8 @@ static void session_frame(struct session *s, const struct tl_relp_frame *fr, str
         }
     }
     if (rc == TL_E_PROTO) {
-        CHECK(memchr(err, '\0', sizeof(err)) != NULL);
+        CHECK(err.code == TL_E_PROTO);
+        CHECK(memchr(err.cause, '\0', sizeof(err.cause)) != NULL);
         s->dead = true;
         ev.type = TL_RELP_EV_NONE;
     }
@@ -155,7 +155,7 @@ static void run(bool server, size_t max, uint64_t seed, const uint8_t *in, size_
     struct tl_relp_frame fr;
     struct session s;
     size_t used;
-    char err[256];
+    struct tl_err err;
     enum tl_rc rc;
 
     CHECK(buf != NULL);
@@ -175,12 +175,13 @@ static void run(bool server, size_t max, uint64_t seed, const uint8_t *in, size_
         size_t off = 0;
         for (;;) {
             fence(buf, off, have, cap);
-            rc = tl_relp_next(&p, buf + off, have - off, &fr, &used, err, sizeof(err));
+            rc = tl_relp_next(&p, buf + off, have - off, &fr, &used, &err);
             fence(buf, 0, cap, cap);
             CHECK(used <= have - off);
             if (rc == TL_E_PROTO) {
                 CHECK(used == 0);
-                CHECK(memchr(err, '\0', sizeof(err)) != NULL);
+                CHECK(err.code == TL_E_PROTO);
+                CHECK(memchr(err.cause, '\0', sizeof(err.cause)) != NULL);
                 r->error = true;
                 goto out;
             }
@@ -210,7 +211,7 @@ static void run(bool server, size_t max, uint64_t seed, const uint8_t *in, size_
         memmove(buf, buf + off, have - off);
         have -= off;
     }
-    if (tl_relp_finish(&p, have, err, sizeof(err)) == TL_E_PROTO) {
+    if (tl_relp_finish(&p, have, &err) == TL_E_PROTO) {
         r->error = true;
     }
 out:

@@ -118,6 +118,7 @@ static void run(const struct spec *sp, const size_t *ends, size_t nends, struct 
     size_t fed = 0;
     struct tl_framer f;
     struct tl_frame fr;
+    struct tl_err e;
     size_t used;
     enum tl_rc rc;
 
@@ -138,11 +139,11 @@ static void run(const struct spec *sp, const size_t *ends, size_t nends, struct 
             size_t off = 0;
             for (;;) {
                 memset(&fr, 0xa5, sizeof(fr));
-                rc = tl_framer_next(&f, buf + off, have - off, &fr, &used, o->err,
-                                    sizeof(o->err));
+                rc = tl_framer_next(&f, buf + off, have - off, &fr, &used, &e);
                 assert_true(used <= have - off);
                 if (rc == TL_E_PROTO) {
                     o->error = true;
+                    tl_err_text(&e, o->err, sizeof(o->err));
                     goto out;
                 }
                 if (rc == TL_AGAIN) {
@@ -161,9 +162,10 @@ static void run(const struct spec *sp, const size_t *ends, size_t nends, struct 
             have -= off;
         }
     }
-    rc = tl_framer_finish(&f, buf, have, &fr, o->err, sizeof(o->err));
+    rc = tl_framer_finish(&f, buf, have, &fr, &e);
     if (rc == TL_E_PROTO) {
         o->error = true;
+        tl_err_text(&e, o->err, sizeof(o->err));
     } else if (rc == TL_OK) {
         check_frame(&fr, buf, have, sp->max);
         record(o, &fr);
@@ -563,47 +565,50 @@ static void test_api_edges(void **state)
     struct tl_framer f;
     struct tl_frame fr;
     size_t used = 99;
+    struct tl_err e;
     char err[128];
 
     tl_framer_init(&f, TL_FRAMING_AUTO, 64);
-    assert_int_equal(tl_framer_next(&f, NULL, 0, &fr, &used, err, sizeof(err)), TL_AGAIN);
+    assert_int_equal(tl_framer_next(&f, NULL, 0, &fr, &used, &e), TL_AGAIN);
     assert_int_equal(used, 0);
-    assert_int_equal(tl_framer_finish(&f, NULL, 0, &fr, err, sizeof(err)), TL_AGAIN);
+    assert_int_equal(tl_framer_finish(&f, NULL, 0, &fr, &e), TL_AGAIN);
 
-    /* No room for the message: still an error, nothing written. */
+    /* No place for the text: still an error. With one: the code, the cause and the remedy. */
     tl_framer_init(&f, TL_FRAMING_OCTET, 64);
-    assert_int_equal(tl_framer_next(&f, S("<1>"), &fr, &used, NULL, 0), TL_E_PROTO);
-    err[0] = 'x';
-    assert_int_equal(tl_framer_next(&f, S("<1>"), &fr, &used, err, 1), TL_E_PROTO);
-    assert_int_equal(err[0], '\0');
+    assert_int_equal(tl_framer_next(&f, S("<1>"), &fr, &used, NULL), TL_E_PROTO);
+    assert_int_equal(tl_framer_next(&f, S("<1>"), &fr, &used, &e), TL_E_PROTO);
+    assert_int_equal(e.code, TL_E_PROTO);
+    assert_string_equal(e.cause, "expected an octet count, got '<1>' at stream offset 0");
+    assert_string_equal(e.remedy, "if the sender uses newline framing, set framing: lf or auto");
 
     /* Long garbage is quoted in a bounded way. */
     tl_framer_init(&f, TL_FRAMING_OCTET, 64);
     assert_int_equal(tl_framer_next(&f, S("<13>1 2024-01-01T00:00:00Z host app"), &fr, &used,
-                                    err, sizeof(err)),
+                                    &e),
                      TL_E_PROTO);
+    tl_err_text(&e, err, sizeof(err));
     assert_non_null(strstr(err, "got '<13>1 2024-01-01...' at stream offset 0"));
 
     /* Several frames from one buffer, and consumed counts across calls. */
     tl_framer_init(&f, TL_FRAMING_AUTO, 64);
     const uint8_t *d = (const uint8_t *)"\n3 abc<1>x\n";
-    assert_int_equal(tl_framer_next(&f, d, 11, &fr, &used, err, sizeof(err)), TL_OK);
+    assert_int_equal(tl_framer_next(&f, d, 11, &fr, &used, &e), TL_OK);
     assert_int_equal(used, 6);
     assert_ptr_equal(fr.p, d + 3);
-    assert_int_equal(tl_framer_next(&f, d + 6, 5, &fr, &used, err, sizeof(err)), TL_OK);
+    assert_int_equal(tl_framer_next(&f, d + 6, 5, &fr, &used, &e), TL_OK);
     assert_int_equal(used, 5);
     assert_int_equal(f.consumed, 11);
 
     /* Called again with nothing new in the middle of an LF frame. */
     tl_framer_init(&f, TL_FRAMING_AUTO, 64);
-    assert_int_equal(tl_framer_next(&f, S("<1>ab"), &fr, &used, err, sizeof(err)),
+    assert_int_equal(tl_framer_next(&f, S("<1>ab"), &fr, &used, &e),
                      TL_AGAIN);
     assert_int_equal(used, 0);
-    assert_int_equal(tl_framer_next(&f, d, 0, &fr, &used, err, sizeof(err)), TL_AGAIN);
+    assert_int_equal(tl_framer_next(&f, d, 0, &fr, &used, &e), TL_AGAIN);
     assert_int_equal(used, 0);
-    assert_int_equal(tl_framer_next(&f, S("<1>ab"), &fr, &used, err, sizeof(err)),
+    assert_int_equal(tl_framer_next(&f, S("<1>ab"), &fr, &used, &e),
                      TL_AGAIN);
-    assert_int_equal(tl_framer_next(&f, S("<1>abc\n"), &fr, &used, err, sizeof(err)),
+    assert_int_equal(tl_framer_next(&f, S("<1>abc\n"), &fr, &used, &e),
                      TL_OK);
     assert_int_equal(fr.len, 6);
     assert_int_equal(used, 7);

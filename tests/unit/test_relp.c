@@ -100,6 +100,7 @@ static void run(const struct spec *sp, const size_t *ends, size_t nends, struct 
     size_t fed = 0;
     struct tl_relp_parser p;
     struct tl_relp_frame fr;
+    struct tl_err e;
     size_t used;
     enum tl_rc rc;
 
@@ -119,12 +120,12 @@ static void run(const struct spec *sp, const size_t *ends, size_t nends, struct 
             size_t off = 0;
             for (;;) {
                 memset(&fr, 0xa5, sizeof(fr));
-                rc = tl_relp_next(&p, buf + off, have - off, &fr, &used, o->err,
-                                  sizeof(o->err));
+                rc = tl_relp_next(&p, buf + off, have - off, &fr, &used, &e);
                 assert_true(used <= have - off);
                 if (rc == TL_E_PROTO) {
                     assert_int_equal(used, 0);
                     o->error = true;
+                    tl_err_text(&e, o->err, sizeof(o->err));
                     goto out;
                 }
                 if (rc == TL_AGAIN) {
@@ -146,8 +147,9 @@ static void run(const struct spec *sp, const size_t *ends, size_t nends, struct 
             have -= off;
         }
     }
-    if (tl_relp_finish(&p, have, o->err, sizeof(o->err)) == TL_E_PROTO) {
+    if (tl_relp_finish(&p, have, &e) == TL_E_PROTO) {
         o->error = true;
+        tl_err_text(&e, o->err, sizeof(o->err));
     }
 out:
     free(buf);
@@ -421,18 +423,28 @@ static void test_parse_sticky_error(void **state)
     struct tl_relp_parser p;
     struct tl_relp_frame fr;
     size_t used = 99;
-    char err[256];
+    struct tl_err e;
 
     tl_relp_parser_init(&p, 64);
-    assert_int_equal(tl_relp_next(&p, S("x"), &fr, &used, err, sizeof(err)), TL_E_PROTO);
+    assert_int_equal(tl_relp_next(&p, S("x"), &fr, &used, &e), TL_E_PROTO);
     assert_int_equal(used, 0);
-    assert_int_equal(tl_relp_next(&p, S("1 close 0\n"), &fr, &used, err, sizeof(err)),
-                     TL_E_PROTO);
-    assert_non_null(strstr(err, "already failed"));
-    assert_int_equal(tl_relp_finish(&p, 0, err, sizeof(err)), TL_E_PROTO);
+    assert_int_equal(e.code, TL_E_PROTO);
+    assert_int_equal(tl_relp_next(&p, S("1 close 0\n"), &fr, &used, &e), TL_E_PROTO);
+    assert_non_null(strstr(e.cause, "already failed"));
+    assert_int_equal(tl_relp_finish(&p, 0, &e), TL_E_PROTO);
     /* A NULL err is fine. */
     tl_relp_parser_init(&p, 64);
-    assert_int_equal(tl_relp_next(&p, S("?"), &fr, &used, NULL, 0), TL_E_PROTO);
+    assert_int_equal(tl_relp_next(&p, S("?"), &fr, &used, NULL), TL_E_PROTO);
+    /* The remedy is apart from the cause; tl_err_text joins them as the log line shows. */
+    char text[300];
+    tl_relp_parser_init(&p, 10);
+    assert_int_equal(tl_relp_next(&p, S("1 syslog 11 "), &fr, &used, &e), TL_E_PROTO);
+    assert_string_equal(e.cause, "RELP frame of 11 bytes exceeds max_message_size=10 (frame at "
+                                 "stream offset 0)");
+    assert_string_equal(e.remedy, "raise max_message_size, RELP cannot truncate");
+    assert_string_equal(tl_err_text(&e, text, sizeof(text)),
+                        "RELP frame of 11 bytes exceeds max_message_size=10 (frame at stream "
+                        "offset 0); hint: raise max_message_size, RELP cannot truncate");
 }
 
 /* ---- encoder ----------------------------------------------------------------------- */
@@ -529,13 +541,13 @@ static struct tl_relp_frame one(const uint8_t *p, size_t n)
     struct tl_relp_parser ps;
     struct tl_relp_frame fr;
     size_t used;
-    char err[256];
+    struct tl_err e;
 
     tl_relp_parser_init(&ps, 4096);
-    enum tl_rc rc = tl_relp_next(&ps, p, n, &fr, &used, err, sizeof(err));
+    enum tl_rc rc = tl_relp_next(&ps, p, n, &fr, &used, &e);
     if (rc != TL_OK || used != n) {
         fail_msg("frame '%.*s' did not parse: %s", (int)n, (const char *)p,
-                 rc == TL_E_PROTO ? err : "incomplete");
+                 rc == TL_E_PROTO ? e.cause : "incomplete");
     }
     return fr;
 }
@@ -554,7 +566,12 @@ static void expect_out(struct tl_buf *out, const char *want)
 static enum tl_rc srv(struct tl_relp_server *s, struct tl_relp_frame fr, struct tl_buf *out,
                            struct tl_relp_event *ev, char *err)
 {
-    return tl_relp_server_frame(s, &fr, out, ev, err, 256);
+    struct tl_err e;
+    enum tl_rc rc = tl_relp_server_frame(s, &fr, out, ev, &e);
+    if (rc != TL_OK) {
+        tl_err_text(&e, err, 256);
+    }
+    return rc;
 }
 
 #define OUR_OFFERS "relp_version=0\nrelp_software=tlslogd," TL_VERSION "\ncommands=syslog"
@@ -802,7 +819,12 @@ static void test_server_limits_and_shutdown(void **state)
 static enum tl_rc cli(struct tl_relp_client *c, struct tl_relp_frame fr,
                            struct tl_relp_event *ev, char *err)
 {
-    return tl_relp_client_handle(c, &fr, ev, err, 256);
+    struct tl_err e;
+    enum tl_rc rc = tl_relp_client_handle(c, &fr, ev, &e);
+    if (rc != TL_OK) {
+        tl_err_text(&e, err, 256);
+    }
+    return rc;
 }
 
 static void open_client(struct tl_relp_client *c, size_t window, struct tl_buf *out)
@@ -1039,22 +1061,22 @@ static void srv_side(struct convo *cv)
     struct tl_relp_event ev;
     size_t used;
     size_t off = 0;
-    char err[512];
+    struct tl_err e;
     char want[1024];
     size_t wlen;
 
     for (;;) {
         enum tl_rc rc = tl_relp_next(&cv->at_srv.parser, cv->at_srv.in.data + off,
-                                          cv->at_srv.in.len - off, &fr, &used, err, sizeof(err));
+                                     cv->at_srv.in.len - off, &fr, &used, &e);
         if (rc == TL_AGAIN) {
             break;
         }
         if (rc != TL_OK) {
-            fail_msg("server parser: %s", err);
+            fail_msg("server parser: %s", e.cause);
         }
         off += used;
-        if (tl_relp_server_frame(&cv->sv, &fr, &cv->s2c, &ev, err, sizeof(err)) != TL_OK) {
-            fail_msg("server session: %s", err);
+        if (tl_relp_server_frame(&cv->sv, &fr, &cv->s2c, &ev, &e) != TL_OK) {
+            fail_msg("server session: %s", e.cause);
         }
         if (ev.type == TL_RELP_EV_SYSLOG) {
             msg_text(cv->received, want, sizeof(want), &wlen);
@@ -1087,20 +1109,20 @@ static void cl_side(struct convo *cv, uint32_t *expect_ack)
     struct tl_relp_event ev;
     size_t used;
     size_t off = 0;
-    char err[512];
+    struct tl_err e;
 
     for (;;) {
         enum tl_rc rc = tl_relp_next(&cv->at_cl.parser, cv->at_cl.in.data + off,
-                                          cv->at_cl.in.len - off, &fr, &used, err, sizeof(err));
+                                     cv->at_cl.in.len - off, &fr, &used, &e);
         if (rc == TL_AGAIN) {
             break;
         }
         if (rc != TL_OK) {
-            fail_msg("client parser: %s", err);
+            fail_msg("client parser: %s", e.cause);
         }
         off += used;
-        if (tl_relp_client_handle(&cv->cl, &fr, &ev, err, sizeof(err)) != TL_OK) {
-            fail_msg("client session: %s", err);
+        if (tl_relp_client_handle(&cv->cl, &fr, &ev, &e) != TL_OK) {
+            fail_msg("client session: %s", e.cause);
         }
         if (ev.type == TL_RELP_EV_ACKED) {
             /* In send order: the caller's FIFO of sent messages stays valid. */

@@ -281,8 +281,9 @@ static void test_name_pattern_check(void **state)
 {
     (void)state;
     for (size_t i = 0; i < N(check_rows); i++) {
-        char err[256] = "";
-        bool ok = tl_name_pattern_check(check_rows[i].pattern, err, sizeof(err));
+        struct tl_err e = {0};
+        bool ok = tl_name_pattern_check(check_rows[i].pattern, &e) == TL_OK;
+        const char *err = e.cause;
         if (ok != check_rows[i].ok ||
             (!ok && strstr(err, check_rows[i].err) == NULL)) {
             fprintf(stderr, "row %zu: ok=%d err=\"%s\"\n", i, ok, err);
@@ -364,8 +365,9 @@ static void test_fingerprint_parse_table(void **state)
     for (size_t i = 0; i < N(fp_rows); i++) {
         const struct fp_row *r = &fp_rows[i];
         struct tl_fingerprint fp;
-        char err[256] = "";
-        bool ok = tl_fingerprint_parse(r->text, &fp, err, sizeof(err));
+        struct tl_err e = {0};
+        bool ok = tl_fingerprint_parse(r->text, &fp, &e) == TL_OK;
+        const char *err = e.cause;
         if (ok != r->ok || (!ok && strstr(err, r->err) == NULL)) {
             fprintf(stderr, "row %zu: \"%s\": ok=%d err=\"%s\"\n", i, r->text ? r->text : "",
                     ok, err);
@@ -387,10 +389,10 @@ static void test_fingerprint_parse_table(void **state)
     }
     /* The text buffers are exactly large enough. */
     struct tl_fingerprint fp;
-    assert_true(tl_fingerprint_parse("SHA256:" H32, &fp, NULL, 0));
+    assert_int_equal(tl_fingerprint_parse("SHA256:" H32, &fp, NULL), TL_OK);
     char exact[TL_FP_SHA256_STRLEN];
     assert_int_equal(tl_fingerprint_format(&fp, exact, sizeof(exact)), TL_FP_SHA256_STRLEN - 1);
-    assert_true(tl_fingerprint_parse("SHA1:" H20, &fp, NULL, 0));
+    assert_int_equal(tl_fingerprint_parse("SHA1:" H20, &fp, NULL), TL_OK);
     char exact1[TL_FP_SHA1_STRLEN];
     assert_int_equal(tl_fingerprint_format(&fp, exact1, sizeof(exact1)), TL_FP_SHA1_STRLEN - 1);
 }
@@ -600,9 +602,9 @@ static int group_teardown(void **state)
 
 static void load(X509 *x, struct tl_peer_cert *pc)
 {
-    char err[256] = "";
-    if (!tl_peer_cert_from_x509(x, pc, err, sizeof(err))) {
-        fprintf(stderr, "tl_peer_cert_from_x509: %s\n", err);
+    struct tl_err e;
+    if (tl_peer_cert_from_x509(x, pc, &e) != TL_OK) {
+        fprintf(stderr, "tl_peer_cert_from_x509: %s\n", e.cause);
         fail();
     }
 }
@@ -684,10 +686,10 @@ static void test_cert_full(void **state)
 
     /* Fingerprints: every accepted spelling of this certificate's digest matches it. */
     struct tl_fingerprint fp[2];
-    assert_true(tl_fingerprint_parse(pc.sha256_text, &fp[0], NULL, 0));
+    assert_int_equal(tl_fingerprint_parse(pc.sha256_text, &fp[0], NULL), TL_OK);
     assert_true(tl_fingerprint_matches(&fp[0], F.full));
     assert_false(tl_fingerprint_matches(&fp[0], F.cn_only));
-    assert_true(tl_fingerprint_parse(pc.sha1_text, &fp[1], NULL, 0));
+    assert_int_equal(tl_fingerprint_parse(pc.sha1_text, &fp[1], NULL), TL_OK);
     assert_true(tl_fingerprint_matches(&fp[1], F.full));
     char lower_nocolon[TL_FP_STRLEN];
     size_t o = 0;
@@ -697,7 +699,7 @@ static void test_cert_full(void **state)
                               pc.sha256[i]);
     }
     struct tl_fingerprint fl;
-    assert_true(tl_fingerprint_parse(lower_nocolon, &fl, NULL, 0));
+    assert_int_equal(tl_fingerprint_parse(lower_nocolon, &fl, NULL), TL_OK);
     assert_true(tl_fingerprint_matches(&fl, F.full));
     assert_true(tl_peer_cert_fingerprint_listed(&pc, &fp[1], 1));
     assert_true(tl_peer_cert_fingerprint_listed(&pc, fp, 2));
@@ -836,13 +838,14 @@ static void test_cert_hostile(void **state)
     /* RFC 5280 §4.2: at most one instance of an extension. Two SAN extensions are refused. */
     assert_int_equal(X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, X509V3_ADD_APPEND), 1);
     assert_true(X509_sign(x, F.key, EVP_sha256()) > 0);
-    char err[256] = "";
-    assert_false(tl_peer_cert_from_x509(x, &pc, err, sizeof(err)));
-    assert_string_equal(err, "the certificate has more than one subjectAltName extension "
-                        "(RFC 5280 section 4.2 forbids it)");
+    struct tl_err e;
+    assert_int_equal(tl_peer_cert_from_x509(x, &pc, &e), TL_E_TLS);
+    assert_string_equal(e.cause, "the certificate has more than one subjectAltName extension "
+                                 "(RFC 5280 section 4.2 forbids it)");
     assert_null(pc.subject);
     tl_peer_cert_fini(&pc);
-    assert_false(tl_peer_cert_from_x509(NULL, &pc, err, sizeof(err)));
+    assert_int_equal(tl_peer_cert_from_x509(NULL, &pc, &e), TL_E_TLS);
+    assert_string_equal(e.cause, "no certificate");
 
     GENERAL_NAMES_free(gens);
     X509_free(x);
@@ -1091,7 +1094,7 @@ static void test_verify_policy_messages(void **state)
     char line[TL_FP_STRLEN];
     snprintf(line, sizeof(line), "%.*s", TL_FP_SHA256_STRLEN - 1, q + strlen("fingerprints: \""));
     struct tl_fingerprint fp;
-    assert_true(tl_fingerprint_parse(line, &fp, NULL, 0));
+    assert_int_equal(tl_fingerprint_parse(line, &fp, NULL), TL_OK);
     assert_true(tl_fingerprint_matches(&fp, F.full));
 
     /* No certificate at all. */
