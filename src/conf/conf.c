@@ -43,6 +43,7 @@
 #define DEFAULT_TLS_PORT 6514 /* RFC 5425 */
 #define DEFAULT_RELP_PORT 2514 /* rsyslog's imrelp has no default; 2514 is the usual choice */
 #define DEFAULT_HANDSHAKE_MS (10 * SEC)
+#define DEFAULT_METRICS_PORT 9514
 #define DEFAULT_TLS_VERSION 12
 
 #define KIND(k) (1u << (k))
@@ -78,6 +79,7 @@ enum ktype {
     KT_TARGETS,  /* a list of host:port, handled by the caller (forward outputs) */
     KT_TLS,      /* a mapping of TLS settings, merged by the caller (see merge_tls) */
     KT_QUEUE,    /* a mapping of queue settings, walked by the caller (see walk_queue) */
+    KT_METRICS,  /* a mapping of metrics settings, walked by the caller (see walk_metrics) */
 };
 
 struct key {
@@ -216,6 +218,17 @@ static const struct key top_keys[] = {
              "for unix inputs); handy with port 0"},
     {.name = "stats_interval", .type = KT_DURATION, FIELD(struct tl_conf, stats_interval_ms),
      .max = 24 * HOUR, .def = "0", .help = "how often to log message counters; 0 turns it off"},
+    {.name = "pid_file", .type = KT_PATH, FIELD(struct tl_conf, pid_file),
+     .help = "tlslogd writes its process id here once it runs and removes the file at exit; "
+             "a second tlslogd with the same pid_file refuses to start while the first runs"},
+    {.name = "user", .type = KT_NAME, FIELD(struct tl_conf, user),
+     .help = "started as root: the user to run as once listeners are bound, keys read and "
+             "directories made (see Privileges); under systemd, set `User=` in the unit instead"},
+    {.name = "group", .type = KT_NAME, FIELD(struct tl_conf, group),
+     .doc_def = "the user's primary group",
+     .help = "the group to run as with `user:`; give it read access to the keys (mode 0640)"},
+    {.name = "metrics", .type = KT_METRICS,
+     .help = "serve counters in the Prometheus text format at `/metrics` (see Metrics)"},
     {.name = "tls", .type = KT_TLS,
      .help = "TLS settings shared by every tls input, TLS forward output and RELP over TLS; "
              "each may override single keys in its own `tls:` (see TLS)"},
@@ -446,6 +459,13 @@ static const struct key tls_keys[] = {
              "fingerprint only"},
 };
 
+static const struct key metrics_keys[] = {
+    {.name = "listen", .type = KT_STRING, FIELD(struct tl_conf_metrics, listen),
+     .required = ALWAYS,
+     .help = "address of the HTTP endpoint, `host:port` (port default 9514); keep it on "
+             "loopback or a management network: it has no TLS and no authentication"},
+};
+
 static const struct key route_keys[] = {
     {.name = "from", .type = KT_NAMES, .required = ALWAYS,
      .help = "input name, or a list of input names"},
@@ -469,6 +489,8 @@ static const struct section route_section = {
     .title = "Routes", .plural = "routes", .keys = route_keys, .n_keys = COUNT(route_keys)};
 static const struct section tls_section = {
     .title = "TLS", .plural = "", .keys = tls_keys, .n_keys = COUNT(tls_keys)};
+static const struct section metrics_section = {
+    .title = "Metrics", .plural = "", .keys = metrics_keys, .n_keys = COUNT(metrics_keys)};
 
 _Static_assert(COUNT(top_keys) <= MAX_KEYS, "MAX_KEYS");
 _Static_assert(COUNT(input_keys) <= MAX_KEYS, "MAX_KEYS");
@@ -980,6 +1002,9 @@ static const char *expected_text(const struct key *k, char *out, size_t cap)
     case KT_QUEUE:
         snprintf(out, cap, "a mapping of queue settings");
         break;
+    case KT_METRICS:
+        snprintf(out, cap, "a mapping of metrics settings (listen)");
+        break;
     case KT_NAMES:
     default:
         snprintf(out, cap, "a name or a list of names");
@@ -1338,6 +1363,7 @@ static bool set_value(struct ld *ld, const struct key *k, void *base, const char
     case KT_TARGETS:
     case KT_TLS:
     case KT_QUEUE:
+    case KT_METRICS:
     default:
         return true;
     }
@@ -1606,7 +1632,7 @@ static int walk_map(struct ld *ld, const struct section *sec, const struct tl_ya
             continue;
         }
         if (k->type == KT_LIST || k->type == KT_NAMES || k->type == KT_TARGETS ||
-            k->type == KT_TLS || k->type == KT_QUEUE) {
+            k->type == KT_TLS || k->type == KT_QUEUE || k->type == KT_METRICS) {
             continue;
         }
         if (k->type == KT_STRLIST) {
@@ -2576,6 +2602,34 @@ out:
     free(out_names);
 }
 
+/* ---- metrics ----------------------------------------------------------------------------- */
+
+/* The metrics: block (v): listen is an address of this host; the port defaults to 9514. */
+static void walk_metrics(struct ld *ld, struct tl_conf *c, const struct tl_yaml_node *v,
+                         int line)
+{
+    const struct tl_yaml_node *found[MAX_KEYS];
+    char why[256];
+    char shown[SHOW_LEN];
+
+    if (v->kind != TL_YAML_MAP) {
+        errf(ld, v->line, "metrics: expected a mapping such as {listen: \"127.0.0.1:9514\"}, "
+             "got %s", got_text(v));
+        return;
+    }
+    c->metrics.line = line;
+    walk_map(ld, &metrics_section, v, &c->metrics, "metrics", found, -1);
+    if (c->metrics.listen == NULL) {
+        return; /* missing or invalid: already reported */
+    }
+    if (!tl_parse_listen(c->metrics.listen, DEFAULT_METRICS_PORT, &c->metrics.host,
+                         &c->metrics.port, why, sizeof(why))) {
+        errf(ld, key_line(v, "listen"), "metrics.listen: '%s' is not a listen address: %s; "
+             "use host:port, [v6]:port, :port or port",
+             show(c->metrics.listen, strlen(c->metrics.listen), shown, sizeof(shown)), why);
+    }
+}
+
 /* ---- top level ------------------------------------------------------------------------- */
 
 static void walk_top(struct ld *ld, struct tl_conf *c, const struct tl_yaml_node *root)
@@ -2589,6 +2643,7 @@ static void walk_top(struct ld *ld, struct tl_conf *c, const struct tl_yaml_node
     int i_out = find_key(&top_section, "outputs", 7);
     int i_routes = find_key(&top_section, "routes", 6);
     int i_tls = find_key(&top_section, "tls", 3);
+    int i_metrics = find_key(&top_section, "metrics", 7);
     const struct tl_yaml_node *tls_found[MAX_KEYS];
 
     if (tl_yaml_is_null(root)) {
@@ -2608,6 +2663,9 @@ static void walk_top(struct ld *ld, struct tl_conf *c, const struct tl_yaml_node
         walk_tls(ld, found[i_tls], &c->tls, "tls", tls_found);
     }
     tls_defaults(&c->tls);
+    if (found[i_metrics] != NULL) {
+        walk_metrics(ld, c, found[i_metrics], key_line(root, "metrics"));
+    }
     if (found[i_in] != NULL) {
         c->inputs = walk_items(ld, c, &input_section, "inputs", found[i_in],
                                sizeof(*c->inputs), offsetof(struct tl_conf_input, line),
@@ -2663,6 +2721,11 @@ void tl_conf_free(struct tl_conf *c)
     free_filerefs(c->files, c->n_files);
     tls_free(&c->tls);
     free(c->port_file);
+    free(c->pid_file);
+    free(c->user);
+    free(c->group);
+    free(c->metrics.listen);
+    free(c->metrics.host);
     free(c->file);
     free(c);
 }
@@ -2948,6 +3011,7 @@ static void ref_type(struct tl_buf *b, const struct key *k)
         break;
     case KT_TLS:
     case KT_QUEUE:
+    case KT_METRICS:
         tl_buf_puts(b, "mapping");
         break;
     case KT_NAMES:
@@ -3006,6 +3070,7 @@ char *tl_conf_reference_markdown(void)
     ref_section(&b, &queue_section);
     ref_section(&b, &route_section);
     ref_section(&b, &tls_section);
+    ref_section(&b, &metrics_section);
     tl_buf_puts(&b, "### Path placeholders\n\n");
     tl_buf_puts(&b, "| Placeholder | Replaced by |\n");
     tl_buf_puts(&b, "|---|---|\n");
