@@ -77,6 +77,7 @@ bool tl_server_init(struct tl_server *srv, struct tl_conf *conf)
         srv->outputs[o].conf = &conf->outputs[o];
         srv->outputs[o].gconf = conf;
         srv->outputs[o].index = o;
+        tl_cert_set_init(&srv->outputs[o].certs);
     }
     for (size_t o = 0; o < conf->n_outputs; o++) {
         struct tl_output *out = &srv->outputs[o];
@@ -88,6 +89,9 @@ bool tl_server_init(struct tl_server *srv, struct tl_conf *conf)
         }
         if (out->conf->type == TL_OUT_FORWARD && !tl_out_fwd_init(out)) {
             return false;
+        }
+        if (out->conf->type == TL_OUT_FORWARD && tl_out_fwd_tls(out) != NULL) {
+            tl_cert_set_load(&out->certs, &out->conf->tls);
         }
         char err[1024];
         if (!tl_out_file_check(out->conf, err, sizeof(err))) {
@@ -102,6 +106,7 @@ bool tl_server_init(struct tl_server *srv, struct tl_conf *conf)
         in->conf = &conf->inputs[i];
         in->index = i;
         in->srv = srv;
+        tl_cert_set_init(&in->certs);
         in->outs = calloc(conf->n_outputs, sizeof(*in->outs));
         if (!in->outs) {
             return false;
@@ -128,6 +133,7 @@ bool tl_server_init(struct tl_server *srv, struct tl_conf *conf)
                 return false;
             }
             in->has_tls = true;
+            tl_cert_set_load(&in->certs, &in->conf->tls);
         }
     }
     srv->scratch_size = max_msg + 65536;
@@ -247,6 +253,9 @@ void tl_server_fini(struct tl_server *srv)
             if (srv->inputs[i].has_tls) {
                 tl_tls_slot_fini(&srv->inputs[i].tls);
             }
+            if (srv->inputs[i].srv != NULL) {
+                tl_cert_set_fini(&srv->inputs[i].certs);
+            }
         }
         free(srv->inputs);
     }
@@ -256,6 +265,7 @@ void tl_server_fini(struct tl_server *srv)
                 tl_out_fwd_free(&srv->outputs[o]);
             }
             tl_mq_fini(&srv->outputs[o].q);
+            tl_cert_set_fini(&srv->outputs[o].certs);
         }
         free(srv->outputs);
     }
@@ -294,6 +304,8 @@ static const struct tl_conf_tls *reloaded_output_tls(const struct tl_conf *fresh
 struct reload_slot {
     struct tl_tls_slot *slot;
     struct tl_tls_ctx *ctx;
+    struct tl_cert_set *certs;          /* re-read with it, for the metrics */
+    const struct tl_conf_tls *conf;
 };
 
 static void reload_fail(const char *file, const char *err)
@@ -347,6 +359,8 @@ void tl_server_reload_tls(struct tl_server *srv)
             continue;
         }
         rs[n].slot = &in->tls;
+        rs[n].certs = &in->certs;
+        rs[n].conf = t;
         rs[n].ctx = tl_tls_ctx_new(t, TL_TLS_SERVER, in->tls.owner, err, sizeof(err));
         if (!rs[n++].ctx) {
             reload_fail(file, err);
@@ -368,6 +382,8 @@ void tl_server_reload_tls(struct tl_server *srv)
             continue;
         }
         rs[n].slot = slot;
+        rs[n].certs = &out->certs;
+        rs[n].conf = t;
         rs[n].ctx = tl_tls_ctx_new(t, TL_TLS_CLIENT, slot->owner, err, sizeof(err));
         if (!rs[n++].ctx) {
             reload_fail(file, err);
@@ -381,6 +397,7 @@ void tl_server_reload_tls(struct tl_server *srv)
         }
         enum tl_auth_mode a = tl_tls_ctx_auth(rs[k].ctx);
         tl_tls_slot_swap(rs[k].slot, rs[k].ctx);
+        tl_cert_set_load(rs[k].certs, rs[k].conf);
         tl_info("%s: TLS policy (auth %s), certificates, keys, CAs and CRLs reloaded from %s; "
                 "new connections use them, open connections are re-checked",
                 rs[k].slot->owner,
@@ -460,7 +477,7 @@ void tl_server_log_stats(struct tl_server *srv)
     }
 }
 
-bool tl_server_write_port_file(struct tl_server *srv, const char *path)
+bool tl_server_write_port_file(struct tl_server *srv, const char *path, uint16_t metrics_port)
 {
     char tmp[4096];
     int n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
@@ -480,6 +497,9 @@ bool tl_server_write_port_file(struct tl_server *srv, const char *path)
         } else {
             fprintf(f, "%s %u\n", in->conf->name, in->port);
         }
+    }
+    if (metrics_port != 0) {
+        fprintf(f, "@metrics %u\n", metrics_port);
     }
     if (fclose(f) != 0 || rename(tmp, path) != 0) {
         tl_error("cannot write port_file %s: %s", path, strerror(errno));

@@ -21,6 +21,7 @@
 #include "queue/mq.h"
 #include "ev/loop.h"
 #include "transport/tls.h"
+#include "transport/tls_certinfo.h"
 
 struct tl_server;
 struct tl_worker;
@@ -60,6 +61,7 @@ struct tl_input {
     struct tl_ratelimit rl;    /* for lines peers can cause */
     bool has_tls;
     struct tl_tls_slot tls;    /* transport tls: the current context */
+    struct tl_cert_set certs;  /* its certificates' expiry, for the metrics */
 };
 
 struct tl_output_stats {
@@ -70,6 +72,7 @@ struct tl_output_stats {
     atomic_uint_fast64_t dropped;       /* every message lost here, whatever the reason */
     atomic_uint_fast64_t dropped_full;  /* of which: queue full with queue.full: drop */
     atomic_uint_fast64_t queued_disk;   /* forward: messages waiting in the disk part */
+    atomic_uint_fast64_t queued_disk_bytes; /* and their bytes on disk, headers included */
 };
 
 struct tl_output {
@@ -86,6 +89,7 @@ struct tl_output {
     struct tl_output_stats stats;
     struct tl_ratelimit rl;
     void *impl;                /* the writer's own state */
+    struct tl_cert_set certs;  /* TLS forward: its certificates' expiry, for the metrics */
     /* Settling (docs/reliability.md). Messages enter q numbered 0, 1, 2, ... (tl_mq_push's
      * end_seq) and the output takes them in that order. settled is how many of them, from
      * the first, the output has settled: a file or stdout output has written them (and
@@ -146,7 +150,9 @@ void tl_server_reopen(struct tl_server *srv);
  * changes and every error is logged. */
 void tl_server_reload_tls(struct tl_server *srv);
 void tl_server_log_stats(struct tl_server *srv);
-bool tl_server_write_port_file(struct tl_server *srv, const char *path);
+/* "NAME PORT" (or "NAME PATH") per input, then "@metrics PORT" when metrics_port is not 0
+ * ('@' cannot start an input name). */
+bool tl_server_write_port_file(struct tl_server *srv, const char *path, uint16_t metrics_port);
 
 /* Worker lifecycle (worker.c), driven by the server. */
 struct tl_worker *tl_worker_new(struct tl_server *srv, size_t id);

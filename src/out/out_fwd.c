@@ -435,6 +435,8 @@ static bool add_frame(struct fwd *f, const uint8_t *msg, size_t len, bool disk, 
 static void dq_count_stat(struct fwd *f)
 {
     atomic_store_explicit(&f->out->stats.queued_disk, tl_dq_count(f->dq), memory_order_relaxed);
+    atomic_store_explicit(&f->out->stats.queued_disk_bytes, tl_dq_bytes(f->dq),
+                          memory_order_relaxed);
 }
 
 static void dq_problem(struct fwd *f)
