@@ -328,9 +328,8 @@ bool tl_priv_drop(struct tl_priv *p, const struct tl_conf *c)
     struct tl_conf_errors errs = {0};
     if (!tl_conf_check_files(c, &errs)) {
         for (size_t i = 0; i < errs.n; i++) {
-            tl_warn("as user %s, a SIGHUP could not reload TLS files: %s; give group %s read "
-                    "access (chgrp %s FILE; chmod 640 FILE)", p->user, errs.lines[i], p->group,
-                    p->group);
+            tl_warn("as user %s (group %s), a SIGHUP could not reload TLS files: %s", p->user,
+                    p->group, errs.lines[i]);
         }
     }
     tl_conf_errors_fini(&errs);

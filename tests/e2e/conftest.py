@@ -87,6 +87,9 @@ def _peer_table():
         "logger": (_which("logger"), "util-linux logger (Debian package bsdutils)"),
         "tshark": (_which("tshark"), "tshark (Debian package tshark)"),
         "groff": (_which("groff"), "groff (Debian package groff-base)"),
+        "prometheus": (lambda: shutil.which("prometheus") is not None and
+                       shutil.which("promtool") is not None,
+                       "prometheus and promtool (Debian package prometheus)"),
     }
 
 
