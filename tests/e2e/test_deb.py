@@ -28,7 +28,14 @@ import pytest
 import tlslogd
 from tlslogd import T, poll
 
-pytestmark = pytest.mark.serial  # two package builds' worth of CPU
+pytestmark = [
+    pytest.mark.serial,  # a package build's worth of CPU
+    # The package is built from the source tree with Debian's flags, whatever build the suite
+    # runs against: once, in the normal build's run, is enough (make test runs the suite for
+    # the ASan build too).
+    pytest.mark.skipif(tlslogd._is_sanitized(tlslogd.BINARY), reason="the package does not depend on the build "
+                       "under test (a sanitizer build here): tested in the normal build's run"),
+]
 
 MIRROR = "http://deb.debian.org/debian"
 NET_TROUBLE = re.compile(r"Temporary failure|Could not resolve|Failed to fetch|Network is "
