@@ -33,7 +33,8 @@ pytestmark = [
     # The package is built from the source tree with Debian's flags, whatever build the suite
     # runs against: once, in the normal build's run, is enough (make test runs the suite for
     # the ASan build too).
-    pytest.mark.skipif(tlslogd._is_sanitized(tlslogd.BINARY), reason="the package does not depend on the build "
+    pytest.mark.skipif(tlslogd._is_sanitized(tlslogd.BINARY),
+                       reason="the package does not depend on the build "
                        "under test (a sanitizer build here): tested in the normal build's run"),
 ]
 
@@ -183,7 +184,8 @@ def test_deb_builds_installs_and_runs(tmp_path):
             return out.exists() and text in out.read_text(errors="replace")
         poll(written, T(15), "the message in /var/log/tlslogd/web1.log")
         line = [l for l in out.read_text().splitlines() if marker in l]
-        assert len(line) == 1 and re.search(r" web1 debtest(\[\d+\])?: " + text + "$", line[0]), line
+        assert len(line) == 1, line
+        assert re.search(r" web1 debtest(\[\d+\])?: " + text + "$", line[0]), line
         assert os.stat(out).st_uid == uid
 
         # One the configuration does not permit: refused, nothing written.

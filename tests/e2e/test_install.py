@@ -20,7 +20,8 @@ pytestmark = [
     pytest.mark.serial,  # a whole build
     # It builds and installs its own tree, whatever build the suite runs against: once, in
     # the normal build's run, is enough (make test runs the suite for the ASan build too).
-    pytest.mark.skipif(tlslogd._is_sanitized(tlslogd.BINARY), reason="make install builds its own tree, not the "
+    pytest.mark.skipif(tlslogd._is_sanitized(tlslogd.BINARY),
+                       reason="make install builds its own tree, not the "
                        "build under test (a sanitizer build here): tested in the normal "
                        "build's run"),
 ]
