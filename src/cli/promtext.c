@@ -53,17 +53,17 @@ static char *take_value(struct cur *c)
     while (c->p < c->end && *c->p != '"' && *c->p != '\n') {
         char ch = *c->p++;
         if (ch == '\\') {
-            if (c->p >= c->end) {
-                break;
+            /* Only \\, \" and \n are escapes (exposition format 0.0.4). */
+            if (c->p >= c->end || (*c->p != 'n' && *c->p != '\\' && *c->p != '"')) {
+                free(out);
+                return NULL;
             }
             ch = *c->p++;
             ch = ch == 'n' ? '\n' : ch;
-            if (ch != '\n' && ch != '\\' && ch != '"') {
-                break; /* an unknown escape */
-            }
         }
         if (n == MAX_TEXT) {
-            break;
+            free(out);
+            return NULL;
         }
         out[n++] = ch;
     }
@@ -168,7 +168,7 @@ static const char *parse_sample(struct cur *c, struct tl_prom_sample *s)
             c->p++;
             l->value = take_value(c);
             if (l->value == NULL) {
-                return "unterminated or badly escaped label value";
+                return "unterminated, badly escaped or too long label value";
             }
             skip_blanks(c);
             if (c->p < c->end && *c->p == ',') {

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -331,21 +332,15 @@ static bool proc_stat(unsigned long long f[5])
     return true;
 }
 
-static unsigned long long boot_time(void)
+/* When the machine booted, in seconds since the epoch: the clocks' difference rather than
+ * /proc/stat's btime, which the unit's ProcSubset=pid hides. */
+static double boot_time(void)
 {
-    char line[256];
-    unsigned long long bt = 0;
-    FILE *fp = fopen("/proc/stat", "r");
-    if (fp == NULL) {
-        return 0;
-    }
-    while (fgets(line, sizeof(line), fp) != NULL) {
-        if (sscanf(line, "btime %llu", &bt) == 1) {
-            break;
-        }
-    }
-    fclose(fp);
-    return bt;
+    struct timespec real;
+    struct timespec boot;
+    clock_gettime(CLOCK_REALTIME, &real);
+    clock_gettime(CLOCK_BOOTTIME, &boot);
+    return (double)(real.tv_sec - boot.tv_sec) + (double)(real.tv_nsec - boot.tv_nsec) / 1e9;
 }
 
 static size_t open_fds(void)
@@ -373,7 +368,7 @@ static void render_process(struct expo *b)
         family(b, "process_start_time_seconds", "gauge",
                "Start time of the process since the epoch.");
         xprintf(b, "process_start_time_seconds %.2f\n",
-                      (double)boot_time() + (double)f[2] / tick);
+                      boot_time() + (double)f[2] / tick);
         family(b, "process_virtual_memory_bytes", "gauge", "Virtual memory size.");
         xprintf(b, "process_virtual_memory_bytes %llu\n", f[3]);
         family(b, "process_resident_memory_bytes", "gauge", "Resident memory size.");
