@@ -214,9 +214,9 @@ static bool check_secret_mode(const char *owner, const char *what, const char *p
                  "daemon's user)", owner, what, path, mode, path);
         return false;
     }
-    /* The daemon's own group (the packaged _tlslogd, or group: after the drop) is the
-     * documented owner of a 0640 key: no warning for that one. */
-    if ((st.st_mode & 070) && st.st_gid != getegid()) {
+    /* The daemon's own unprivileged group (the packaged _tlslogd, or group: after the drop)
+     * is the documented owner of a 0640 key: no warning for that one. */
+    if ((st.st_mode & 070) && (st.st_gid != getegid() || getegid() == 0)) {
         tl_warn("%s: %s %s is readable by its group (mode %04o); fine if that group holds only "
                 "the daemon's user, otherwise fix: chmod 600 %s", owner, what, path, mode, path);
     }
