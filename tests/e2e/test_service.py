@@ -5,14 +5,19 @@ configuration another user can write."""
 
 import os
 import re
+import shutil
 import signal
 import socket
+import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 
 import sender
-from tlslogd import T, Deadline, config, file_output, poll, run_cli, tcp_input, to_yaml
+import tlslogd
+from tlslogd import (T, Deadline, config, file_output, poll, read_lines, run_cli, tcp_input,
+                     to_yaml)
 
 
 def msg(i):
@@ -181,3 +186,40 @@ def test_unknown_user_fails_check(tmp_path):
     assert ("%s: user: 'no-such-user-tlslogd' is not a user of this system (getpwnam); create "
             "it (adduser --system no-such-user-tlslogd) or name another" % conf) in \
         r.stderr.decode(), r.stderr
+
+
+@pytest.mark.peers("logrotate")
+def test_packaged_logrotate_renames_and_reopens(daemon, tmp_path):
+    """systemd/tlslogd.logrotate, run by the real logrotate with its paths moved under
+    tmp_path: the files are renamed and tlslogd, told by SIGHUP through its pid_file (no
+    systemd here), writes to new ones; nothing is lost or written twice (copytruncate would
+    lose what arrives between its copy and its truncation)."""
+    logs = tmp_path / "log" / "tlslogd"
+    logs.mkdir(parents=True)
+    run = tmp_path / "run" / "tlslogd"  # tlslogd makes the last directory, as /run/tlslogd
+    run.parent.mkdir()
+    d = daemon(config([tcp_input("t")], [file_output("o", logs / "{hostname}.log",
+                                                     flush_interval="0")],
+                      pid_file=str(run / "tlslogd.pid")))
+    poll(lambda: (run / "tlslogd.pid").exists(), T(10), "the pid_file")
+    text = (Path(tlslogd.SRC) / "systemd" / "tlslogd.logrotate").read_text()
+    assert "/var/log/tlslogd/" in text and "/run/tlslogd/tlslogd.pid" in text
+    text = text.replace("/var/log/tlslogd/", str(logs) + "/").replace(
+        "/run/tlslogd/tlslogd.pid", str(run / "tlslogd.pid"))
+    conf = tmp_path / "logrotate.conf"
+    conf.write_text(text)
+    os.chmod(conf, 0o644)
+
+    first = [msg(i) for i in range(100)]
+    sender.send_tcp(d.port("t"), b"".join(m + b"\n" for m in first), graceful=True)
+    d.wait_file_lines(logs / "h.log", 100)
+    r = subprocess.run(["logrotate", "-f", "-s", str(tmp_path / "state"), str(conf)],
+                       capture_output=True, text=True, timeout=T(30))
+    assert r.returncode == 0, r.stdout + r.stderr
+    d.wait_log(r"received SIGHUP: reopening output files")
+    d.wait_log(r"output o: files reopened")
+    second = [msg(i) for i in range(100, 200)]
+    sender.send_tcp(d.port("t"), b"".join(m + b"\n" for m in second), graceful=True)
+    assert d.wait_file_lines(logs / "h.log", 100) == second
+    assert read_lines(logs / "h.log.1") == first  # delaycompress: the newest stays plain
+    assert d.stop() == 0
