@@ -227,8 +227,10 @@ static const char *rate_text(const struct tl_prom_set *now, const struct tl_prom
 static void print_inputs(const struct tl_prom_set *set, const struct tl_prom_set *prev,
                          double secs)
 {
-    printf("%-16s %-9s %12s %9s %9s %9s %6s %9s %8s %8s\n", "INPUT", "TRANSPORT", "RECEIVED",
-           "RECV/s", "MALFORMED", "TRUNCATED", "OPEN", "CONNS", "REFUSED", "HS_FAIL");
+    /* REFUSED: at accept, by any limit; CLOSED: by idle_timeout or partial_frame_budget. */
+    printf("%-16s %-9s %12s %9s %9s %9s %6s %9s %8s %7s %8s\n", "INPUT", "TRANSPORT",
+           "RECEIVED", "RECV/s", "MALFORMED", "TRUNCATED", "OPEN", "CONNS", "REFUSED", "CLOSED",
+           "HS_FAIL");
     for (size_t i = 0; i < set->n; i++) {
         const struct tl_prom_sample *s = &set->v[i];
         const char *in = tl_prom_label(s, "input");
@@ -237,7 +239,7 @@ static void print_inputs(const struct tl_prom_set *set, const struct tl_prom_set
         }
         const char *tr = tl_prom_label(s, "transport");
         char rate[32];
-        printf("%-16s %-9s %12.0f %9s %9.0f %9.0f %6.0f %9.0f %8.0f %8.0f\n", in,
+        printf("%-16s %-9s %12.0f %9s %9.0f %9.0f %6.0f %9.0f %8.0f %7.0f %8.0f\n", in,
                tr ? tr : "-", s->value,
                rate_text(set, prev, secs, s->name, "input", in, rate, sizeof(rate)),
                sum(set, "tlslogd_input_malformed_messages_total", "input", in, NULL, NULL),
@@ -245,6 +247,7 @@ static void print_inputs(const struct tl_prom_set *set, const struct tl_prom_set
                sum(set, "tlslogd_input_connections_open", "input", in, NULL, NULL),
                sum(set, "tlslogd_input_connections_total", "input", in, NULL, NULL),
                sum(set, "tlslogd_input_connections_refused_total", "input", in, NULL, NULL),
+               sum(set, "tlslogd_input_connections_closed_total", "input", in, NULL, NULL),
                sum(set, "tlslogd_input_handshake_failures_total", "input", in, NULL, NULL));
     }
 }

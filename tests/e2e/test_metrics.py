@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import urllib.error
 import urllib.parse
@@ -19,6 +20,7 @@ import pytest
 
 import sender
 import tlslogd
+from limits_util import tcp_from
 from tlslogd import T, config, file_output, poll, read_lines, tcp_input
 
 TLSLOG = os.path.join(tlslogd.BUILD, "tlslog")
@@ -313,3 +315,81 @@ def test_metrics_listen_in_use_is_refused(daemon, tmp_path):
             d.log_text()
     finally:
         s.close()
+
+
+def closed_by_peer(sock):
+    """True once the peer closed sock: end of file, or a reset (a limit may close with RST)."""
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+@pytest.mark.peers("prometheus")
+def test_connection_limit_counters(daemon, tmp_path):
+    """The connection limits' counters (docs/tls.md, Connection limits) as metrics, by reason,
+    and in tlslog stats: a second connection from the same address refused, an idle one
+    closed, a TLS client on the plain input refused, a line cut by the sender's close."""
+    out = tmp_path / "out.log"
+    d = daemon(config([tcp_input("lim", max_connections_per_source=1, idle_timeout="2s")],
+                      [file_output("o", out, flush_interval="0")],
+                      metrics=dict(listen="127.0.0.1:0")))
+    mport = metrics_port(d)
+    port = d.port("lim")
+
+    def metric(name, **labels):
+        return value(samples(scrape(mport)[2]), name, input="lim", **labels)
+
+    def reaches(name, want, **labels):
+        poll(lambda: metric(name, **labels) == want, T(20),
+             "%s %s = %d" % (name, labels, want))
+
+    first = tcp_from(port)
+    first.sendall(b"<13>1 2026-01-01T00:00:00Z h app - - - limits seq=0\n")
+    second = tcp_from(port)  # same source address: refused while the first is open
+    reaches("tlslogd_input_connections_refused_total", 1, reason="max_connections_per_source")
+    assert closed_by_peer(second)
+    second.close()
+    # The first one sends nothing more: closed after idle_timeout.
+    reaches("tlslogd_input_connections_closed_total", 1, reason="idle_timeout")
+    assert closed_by_peer(first)
+    first.close()
+    # A TLS client on this plain tcp input: refused, counted apart and as a connection error.
+    s = tcp_from(port)
+    s.sendall(b"\x16\x03\x01\x00\x2a" + b"\x01" * 42)
+    reaches("tlslogd_input_tls_clients_refused_total", 1)
+    s.close()
+    # A line without its LF, then the sender closes: kept, marked truncated (reason eof).
+    s = tcp_from(port)
+    s.sendall(b"<13>1 2026-01-01T00:00:00Z h app - - - limits seq=1")
+    s.shutdown(socket.SHUT_WR)
+    assert closed_by_peer(s)
+    s.close()
+    reaches("tlslogd_input_truncated_messages_total", 1, reason="eof")
+
+    assert sorted(d.wait_file_lines(out, 2)) == [
+        b"<13>1 2026-01-01T00:00:00Z h app - - - limits seq=0",
+        b"<13>1 2026-01-01T00:00:00Z h app - - - limits seq=1"]
+    s = samples(scrape(mport)[2])
+    assert value(s, "tlslogd_input_truncated_messages_total", input="lim",
+                 reason="max_message_size") == 0
+    assert value(s, "tlslogd_input_connections_refused_total", input="lim",
+                 reason="max_connections") == 0
+    assert value(s, "tlslogd_input_connections_closed_total", input="lim",
+                 reason="partial_frame_budget") == 0
+    assert value(s, "tlslogd_input_connection_errors_total", input="lim") >= 1
+    assert value(s, "tlslogd_input_handshakes_dropped_total", input="lim") == 0
+    assert value(s, "tlslogd_input_accept_pauses_total", input="lim") == 0
+    assert value(s, "tlslogd_input_connections_total", input="lim") == 3
+    text = scrape(mport)[2]
+    r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
+                       text=True, timeout=T(30))
+    assert r.returncode == 0, r.stdout + r.stderr
+
+    # tlslog stats: TRUNCATED, REFUSED and CLOSED of the input's row.
+    r = tlslog("stats", "--url", "127.0.0.1:%d" % mport)
+    assert r.returncode == 0, r.stderr
+    head = next(l.split() for l in r.stdout.splitlines() if l.startswith("INPUT"))
+    row = next(l.split() for l in r.stdout.splitlines() if l.startswith("lim "))
+    got = dict(zip(head, row))
+    assert (got["TRUNCATED"], got["REFUSED"], got["CLOSED"]) == ("1", "1", "1"), r.stdout
