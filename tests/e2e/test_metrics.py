@@ -21,6 +21,7 @@ import pytest
 import sender
 import tlslogd
 from limits_util import tcp_from
+from peers.ports import free_port
 from tlslogd import T, config, file_output, poll, read_lines, tcp_input
 
 TLSLOG = os.path.join(tlslogd.BUILD, "tlslog")
@@ -393,3 +394,33 @@ def test_connection_limit_counters(daemon, tmp_path):
     row = next(l.split() for l in r.stdout.splitlines() if l.startswith("lim "))
     got = dict(zip(head, row))
     assert (got["TRUNCATED"], got["REFUSED"], got["CLOSED"]) == ("1", "1", "1"), r.stdout
+
+
+def test_disk_queue_gauges(daemon, tmp_path):
+    """A forward output's disk part as gauges: with its receiver down, the messages wait on
+    disk (tlslogd_output_queue_messages and _bytes, part="disk"); once it is up they arrive
+    and both return to 0."""
+    n = 50
+    port = free_port()
+    tx = daemon(config([tcp_input("in")], [dict(
+        name="fwd", type="forward", targets=["127.0.0.1:%d" % port], transport="tcp",
+        reconnect_min="100ms", reconnect_max="300ms", queue=dict(dir=str(tmp_path / "q")))],
+        metrics=dict(listen="127.0.0.1:0")), name="tx")
+    mport = metrics_port(tx)
+
+    def disk(name):
+        return value(samples(scrape(mport)[2]), name, output="fwd", part="disk")
+
+    msgs = numbered(b"dq", n)
+    sender.send_tcp(tx.port("in"), b"".join(m + b"\n" for m in msgs), graceful=True)
+    poll(lambda: disk("tlslogd_output_queue_messages") == n, T(20), "%d messages on disk" % n)
+    # Each record is the message (as sent on) plus the disk queue's own header.
+    assert disk("tlslogd_output_queue_bytes") > sum(len(m) for m in msgs)
+
+    out = tmp_path / "rx.log"
+    rx = daemon(config([dict(name="in", transport="tcp", listen="127.0.0.1:%d" % port)],
+                       [file_output("o", out, flush_interval="0")]), name="rx")
+    lines = rx.wait_file_lines(out, n)
+    assert sorted(lines) == sorted(msgs)
+    poll(lambda: disk("tlslogd_output_queue_messages") == 0 and
+         disk("tlslogd_output_queue_bytes") == 0, T(20), "the disk part emptied")
