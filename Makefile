@@ -6,7 +6,10 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: all deps build build-asan test test-unit demo bench clean
+PREFIX ?= /usr/local
+DESTDIR ?=
+
+.PHONY: all deps build build-asan test test-unit demo bench clean install deb
 
 all: build
 
@@ -41,6 +44,22 @@ bench: deps
 	@cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DTL_TESTS=OFF >/dev/null
 	@cmake --build build-bench -j $(JOBS)
 	@bench/run $(BENCH_ARGS)
+
+# Installs into $(DESTDIR)$(PREFIX): sbin/tlslogd, bin/tlslog, the man pages,
+# share/doc/tlslogd (examples/ too), the systemd unit and a logrotate file. The prefix is
+# compiled in: without -c tlslogd reads SYSCONFDIR/tlslogd/tlslogd.yaml, /etc with
+# PREFIX=/usr. No configuration is installed (the Debian package installs one).
+install:
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX) \
+		$(CMAKE_ARGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+	@DESTDIR=$(DESTDIR) cmake --install $(BUILD) >/dev/null
+	@echo "installed into $(DESTDIR)$(PREFIX)"
+
+# The Debian package $(BUILD)/tlslogd_VERSION_amd64.deb, built by dpkg-buildpackage from a
+# copy of the source tree (debian/), then checked with lintian. See scripts/make-deb.
+deb:
+	@scripts/make-deb $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -10,6 +10,7 @@
 #include "cli/cert.h"
 
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -49,6 +50,7 @@ enum {
     OPT_KEY = 1u << 6,
     OPT_FORCE = 1u << 7,
     OPT_CRL_DAYS = 1u << 8,
+    OPT_GROUP = 1u << 9,      /* the key's group, mode 0640 (a daemon that drops root) */
 };
 
 struct opts {
@@ -64,6 +66,8 @@ struct opts {
     unsigned long crl_days;
     enum tl_key_alg key;
     bool force;
+    const char *group;          /* --group: the key file's group */
+    gid_t gid;
     char **args;                /* the operands after the options */
     int n_args;
 };
@@ -88,6 +92,7 @@ static const struct {
     { "key", required_argument, 'k', OPT_KEY },
     { "force", no_argument, 'f', OPT_FORCE },
     { "crl-days", required_argument, 'r', OPT_CRL_DAYS },
+    { "group", required_argument, 'g', OPT_GROUP },
 };
 
 #define N_OPTIONS (sizeof(all_options) / sizeof(all_options[0]))
@@ -144,6 +149,18 @@ static int take_option(struct opts *o, unsigned allowed, int c, const char *arg)
     case 'f':
         o->force = true;
         return -1;
+    case 'g': {
+        struct group *gr = getgrnam(arg);
+        unsigned long id;
+        if (gr == NULL && tl_cli_parse_ulong(arg, 0, UINT32_MAX - 1, &id)) {
+            gr = getgrgid((gid_t)id);
+        }
+        if (gr == NULL) {
+            return tl_cli_usage_error(o->prog, "--group '%s' is not a group of this system", arg);
+        }
+        o->gid = gr->gr_gid;
+        return set_once(o, &o->group, "--group", arg);
+    }
     default:
         return tl_cli_usage_error(o->prog, "unexpected option");
     }
@@ -400,9 +417,30 @@ out:
 
 /* ---- tlslog cert issue / self-signed ------------------------------------------------------ */
 
+/*
+ * --group: the key goes to that group with mode 0640, so that a tlslogd that dropped root to
+ * a user of the group (user:, group:) can read it again at SIGHUP; the owner stays who ran
+ * the command. The key is removed when that cannot be done: a 0600 key the daemon cannot
+ * read would fail later, at a reload.
+ */
+static bool give_key_group(const struct opts *o, const char *key_path)
+{
+    if (o->group == NULL) {
+        return true;
+    }
+    if (chown(key_path, (uid_t)-1, o->gid) != 0 || chmod(key_path, 0640) != 0) {
+        tl_cli_fail("cannot give %s to group %s with mode 0640: %s%s", key_path, o->group,
+                    strerror(errno), errno == EPERM ? " (run as root, or as a member of that "
+                                                      "group)" : "");
+        unlink(key_path);
+        return false;
+    }
+    return true;
+}
+
 static const char issue_usage[] =
     "usage: tlslog cert issue --ca DIR --name DNSNAME [--name ...] [--ip ADDR ...] --out PREFIX\n"
-    "                         [--days N] [--key ec|rsa] [--force]\n"
+    "                         [--days N] [--key ec|rsa] [--force] [--group GROUP]\n"
     "\n"
     "Makes a key and a certificate for one syslog peer, signed by the CA in DIR (from\n"
     "'tlslog cert ca'): PREFIX.pem (tls.cert_file; followed by DIR/chain.pem if there is one)\n"
@@ -415,11 +453,13 @@ static const char issue_usage[] =
     "  --out PREFIX   write PREFIX.pem and PREFIX-key.pem\n"
     "  --days N       how long it is valid, default 825 days (never beyond the CA)\n"
     "  --key ec|rsa   ECDSA P-256 (default) or RSA 3072\n"
-    "  --force        replace existing files\n";
+    "  --force        replace existing files\n"
+    "  --group GROUP  give the key to GROUP with mode 0640 (for a tlslogd that runs with\n"
+    "                 user: and group:, or as a service user of that group)\n";
 
 static const char self_signed_usage[] =
     "usage: tlslog cert self-signed --name DNSNAME [--name ...] [--ip ADDR ...] --out PREFIX\n"
-    "                               [--days N] [--key ec|rsa] [--force]\n"
+    "                               [--days N] [--key ec|rsa] [--force] [--group GROUP]\n"
     "\n"
     "Makes a key and a self-signed certificate for fingerprint authentication (RFC 5425\n"
     "section 4.2.1, tls.auth: fingerprint): PREFIX.pem and PREFIX-key.pem (mode 0600). Prints the\n"
@@ -430,7 +470,8 @@ static const char self_signed_usage[] =
     "  --out PREFIX   write PREFIX.pem and PREFIX-key.pem\n"
     "  --days N       how long it is valid, default 825 days\n"
     "  --key ec|rsa   ECDSA P-256 (default) or RSA 3072\n"
-    "  --force        replace existing files\n";
+    "  --force        replace existing files\n"
+    "  --group GROUP  give the key to GROUP with mode 0640 (see issue --help)\n";
 
 static int make_peer(int argc, char **argv, bool self_signed)
 {
@@ -438,7 +479,7 @@ static int make_peer(int argc, char **argv, bool self_signed)
         .prog = self_signed ? "tlslog cert self-signed" : "tlslog cert issue",
         .days = LEAF_DAYS_DEFAULT,
     };
-    unsigned allowed = OPT_NAMES | OPT_IP | OPT_OUT | OPT_DAYS | OPT_KEY | OPT_FORCE;
+    unsigned allowed = OPT_NAMES | OPT_IP | OPT_OUT | OPT_DAYS | OPT_KEY | OPT_FORCE | OPT_GROUP;
     char cert_path[PATH_MAX];
     char key_path[PATH_MAX];
     char until[TL_TIME_STRLEN];
@@ -512,7 +553,8 @@ static int make_peer(int argc, char **argv, bool self_signed)
         goto out;
     }
     tl_asn1_time_text(X509_get0_notAfter(cert), until, sizeof(until), NULL);
-    if (!tl_cert_write_new(key_path, 0600, o.force, &(struct tl_pem_out){ .key = key })) {
+    if (!tl_cert_write_new(key_path, 0600, o.force, &(struct tl_pem_out){ .key = key }) ||
+        !give_key_group(&o, key_path)) {
         goto out;
     }
     if (!tl_cert_write_new(cert_path, 0644, o.force, &(struct tl_pem_out){ .cert = cert,
@@ -525,7 +567,12 @@ static int make_peer(int argc, char **argv, bool self_signed)
                     until, o.ca_dir, o.days);
     }
     tl_peer_cert_names(&pc, names, sizeof(names));
-    printf("wrote %s: %s private key (mode 0600)\n", key_path, tl_cert_key_desc(o.key));
+    if (o.group != NULL) {
+        printf("wrote %s: %s private key (mode 0640, group %s: readable by a tlslogd running "
+               "with that group)\n", key_path, tl_cert_key_desc(o.key), o.group);
+    } else {
+        printf("wrote %s: %s private key (mode 0600)\n", key_path, tl_cert_key_desc(o.key));
+    }
     if (self_signed) {
         printf("wrote %s: self-signed certificate for %s, valid until %s\n", cert_path, names,
                until);

@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "cli/probe.h"
 #include "cli/send.h"
+#include "cli/stats.h"
 
 static const struct tl_cli_cmd commands[] = {
     { "cert", tl_cli_cert_main, "make and inspect TLS certificates: ca, issue, self-signed, "
@@ -17,6 +18,8 @@ static const struct tl_cli_cmd commands[] = {
                                 "logger(1)" },
     { "probe", tl_cli_probe_main, "show what a TLS syslog server presents and which auth modes "
                                   "accept it" },
+    { "stats", tl_cli_stats_main, "a running tlslogd's counters from its metrics endpoint, as a "
+                                  "table (--watch: like top)" },
 };
 
 int main(int argc, char **argv)

@@ -160,6 +160,14 @@ struct tl_conf_fileref {
     bool dir;                    /* a directory of files (ca_dir), not a file */
 };
 
+/* The metrics: block: a Prometheus endpoint (src/daemon/metrics.c). */
+struct tl_conf_metrics {
+    int line;                    /* of the block (0: no metrics: block, nothing served) */
+    char *listen;                /* as written: "127.0.0.1:9514" */
+    char *host;                  /* parsed: NULL = every address */
+    uint16_t port;               /* default 9514 */
+};
+
 struct tl_conf {
     char *file;                  /* as given, or "<embedded>" */
     unsigned workers;            /* 0 = number of CPUs */
@@ -167,6 +175,10 @@ struct tl_conf {
     char *port_file;             /* if set, each listener's "name port" is written here */
     uint64_t stats_interval_ms;  /* 0 = off */
     uint64_t partial_frame_budget; /* bytes of unfinished frames all connections may hold */
+    char *pid_file;              /* written after start, removed at exit; NULL = none */
+    char *user;                  /* started as root: drop to this user after binding */
+    char *group;                 /* and this group (default: the user's primary group) */
+    struct tl_conf_metrics metrics;
     struct tl_conf_tls tls;      /* the top-level tls: block, defaults applied; inputs and
                                   * outputs hold their own merged copies */
     struct tl_conf_input *inputs;

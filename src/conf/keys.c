@@ -118,6 +118,17 @@ static const struct key top_keys[] = {
      .help = "memory all tcp, tls and relp connections together may keep in unfinished "
              "messages; beyond it the connection keeping the largest is closed; at least twice "
              "the largest max_message_size (see Connection limits in tls.md)"},
+    {.name = "pid_file", .type = KT_PATH, FIELD(struct tl_conf, pid_file),
+     .help = "tlslogd writes its process id here once it runs and removes the file at exit; "
+             "a second tlslogd with the same pid_file refuses to start while the first runs"},
+    {.name = "user", .type = KT_NAME, FIELD(struct tl_conf, user),
+     .help = "started as root: the user to run as once listeners are bound, keys read and "
+             "directories made (see Privileges); under systemd, set `User=` in the unit instead"},
+    {.name = "group", .type = KT_NAME, FIELD(struct tl_conf, group),
+     .doc_def = "the user's primary group",
+     .help = "the group to run as with `user:`; give it read access to the keys (mode 0640)"},
+    {.name = "metrics", .type = KT_METRICS,
+     .help = "serve counters in the Prometheus text format at `/metrics` (see Metrics)"},
     {.name = "tls", .type = KT_TLS,
      .help = "TLS settings shared by every tls input, TLS forward output and RELP over TLS; "
              "each may override single keys in its own `tls:` (see TLS)"},
@@ -361,6 +372,13 @@ static const struct key tls_keys[] = {
              "fingerprint only"},
 };
 
+static const struct key metrics_keys[] = {
+    {.name = "listen", .type = KT_STRING, FIELD(struct tl_conf_metrics, listen),
+     .required = ALWAYS,
+     .help = "address of the HTTP endpoint, `host:port` (port default 9514); keep it on "
+             "loopback or a management network: it has no TLS and no authentication"},
+};
+
 static const struct key route_keys[] = {
     {.name = "from", .type = KT_NAMES, .required = ALWAYS,
      .help = "input name, or a list of input names"},
@@ -384,11 +402,13 @@ const struct section tl_conf_route_section = {
     .title = "Routes", .plural = "routes", .keys = route_keys, .n_keys = COUNT(route_keys)};
 const struct section tl_conf_tls_section = {
     .title = "TLS", .plural = "", .keys = tls_keys, .n_keys = COUNT(tls_keys)};
+const struct section tl_conf_metrics_section = {
+    .title = "Metrics", .plural = "", .keys = metrics_keys, .n_keys = COUNT(metrics_keys)};
 
 const struct section *const tl_conf_sections[] = {
     &tl_conf_top_section,   &tl_conf_input_section, &tl_conf_output_section,
     &tl_conf_queue_section, &tl_conf_route_section, &tl_conf_tls_section,
-    NULL,
+    &tl_conf_metrics_section, NULL,
 };
 
 _Static_assert(COUNT(top_keys) <= MAX_KEYS, "MAX_KEYS");
@@ -397,6 +417,7 @@ _Static_assert(COUNT(output_keys) <= MAX_KEYS, "MAX_KEYS");
 _Static_assert(COUNT(tls_keys) <= MAX_KEYS, "MAX_KEYS");
 _Static_assert(COUNT(queue_keys) <= MAX_KEYS, "MAX_KEYS");
 _Static_assert(COUNT(route_keys) <= MAX_KEYS, "MAX_KEYS");
+_Static_assert(COUNT(metrics_keys) <= MAX_KEYS, "MAX_KEYS");
 
 /* ---- names ----------------------------------------------------------------------------- */
 

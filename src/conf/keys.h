@@ -38,6 +38,7 @@
 #define DEFAULT_TLS_PORT 6514 /* RFC 5425 */
 #define DEFAULT_RELP_PORT 2514 /* rsyslog's imrelp has no default; 2514 is the usual choice */
 #define DEFAULT_HANDSHAKE_MS (10 * SEC)
+#define DEFAULT_METRICS_PORT 9514
 #define DEFAULT_TLS_VERSION 12
 
 #define KIND(k) (1u << (k))
@@ -63,6 +64,7 @@ enum ktype {
     KT_TARGETS,  /* a list of host:port, handled by the caller (forward outputs) */
     KT_TLS,      /* a mapping of TLS settings, merged by the caller (load_tls.c) */
     KT_QUEUE,    /* a mapping of queue settings, walked by the caller (load.c) */
+    KT_METRICS,  /* a mapping of metrics settings, walked by the caller (load.c) */
     KT_COUNT,
 };
 
@@ -163,6 +165,7 @@ extern const struct section tl_conf_output_section;
 extern const struct section tl_conf_queue_section;
 extern const struct section tl_conf_route_section;
 extern const struct section tl_conf_tls_section;
+extern const struct section tl_conf_metrics_section;
 /* All of them, in the order of the reference; NULL-terminated. */
 extern const struct section *const tl_conf_sections[];
 

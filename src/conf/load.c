@@ -615,6 +615,35 @@ static void *walk_items(struct ld *ld, struct tl_conf *c, const struct section *
     return items;
 }
 
+/* ---- metrics ----------------------------------------------------------------------------- */
+
+/* The metrics: block (v): listen is an address of this host; the port defaults to 9514. */
+static void walk_metrics(struct ld *ld, struct tl_conf *c, const struct tl_yaml_node *v,
+                         int line)
+{
+    const struct tl_yaml_node *found[MAX_KEYS];
+    char why[LIST_LEN];
+    char shown[SHOW_LEN];
+
+    if (v->kind != TL_YAML_MAP) {
+        tl_conf_errf(ld, v->line, "metrics: expected a mapping such as "
+                     "{listen: \"127.0.0.1:9514\"}, got %s", tl_conf_got_text(v));
+        return;
+    }
+    c->metrics.line = line;
+    tl_conf_walk_map(ld, &tl_conf_metrics_section, v, &c->metrics, "metrics", found, -1);
+    if (c->metrics.listen == NULL) {
+        return; /* missing or invalid: already reported */
+    }
+    if (!tl_parse_listen(c->metrics.listen, DEFAULT_METRICS_PORT, &c->metrics.host,
+                         &c->metrics.port, why, sizeof(why))) {
+        tl_conf_errf(ld, tl_conf_key_line(v, "listen"), "metrics.listen: '%s' is not a listen "
+                     "address: %s; use host:port, [v6]:port, :port or port",
+                     tl_show_text(c->metrics.listen, strlen(c->metrics.listen), shown,
+                                  sizeof(shown)), why);
+    }
+}
+
 /* ---- top level ------------------------------------------------------------------------- */
 
 static void walk_top(struct ld *ld, struct tl_conf *c, const struct tl_yaml_node *root)
@@ -628,6 +657,7 @@ static void walk_top(struct ld *ld, struct tl_conf *c, const struct tl_yaml_node
     int i_out = tl_conf_find_key(&tl_conf_top_section, "outputs", 7);
     int i_routes = tl_conf_find_key(&tl_conf_top_section, "routes", 6);
     int i_tls = tl_conf_find_key(&tl_conf_top_section, "tls", 3);
+    int i_metrics = tl_conf_find_key(&tl_conf_top_section, "metrics", 7);
     const struct tl_yaml_node *tls_found[MAX_KEYS];
 
     if (tl_yaml_is_null(root)) {
@@ -648,6 +678,9 @@ static void walk_top(struct ld *ld, struct tl_conf *c, const struct tl_yaml_node
         tl_conf_walk_tls(ld, found[i_tls], &c->tls, "tls", tls_found);
     }
     tl_conf_tls_defaults(&c->tls);
+    if (found[i_metrics] != NULL) {
+        walk_metrics(ld, c, found[i_metrics], tl_conf_key_line(root, "metrics"));
+    }
     if (found[i_in] != NULL) {
         c->inputs = walk_items(ld, c, &tl_conf_input_section, "inputs", found[i_in],
                                sizeof(*c->inputs), offsetof(struct tl_conf_input, line),
@@ -704,6 +737,11 @@ void tl_conf_free(struct tl_conf *c)
     tl_conf_free_filerefs(c->files, c->n_files);
     tl_conf_tls_free(&c->tls);
     free(c->port_file);
+    free(c->pid_file);
+    free(c->user);
+    free(c->group);
+    free(c->metrics.listen);
+    free(c->metrics.host);
     free(c->file);
     free(c);
 }

@@ -647,4 +647,6 @@ const struct ktype_ops tl_conf_ktypes[KT_COUNT] = {
                     "address or list"},
     [KT_TLS] = {KS_NONE, NULL, NULL, false, "a mapping of TLS settings", "", "mapping"},
     [KT_QUEUE] = {KS_NONE, NULL, NULL, false, "a mapping of queue settings", "", "mapping"},
+    [KT_METRICS] = {KS_NONE, NULL, NULL, false, "a mapping of metrics settings (listen)", "",
+                    "mapping"},
 };

@@ -14,8 +14,18 @@
 
 #include "conf/conf.h"
 #include "core/log.h"
+#include "daemon/metrics.h"
+#include "daemon/notify.h"
+#include "daemon/pidfile.h"
+#include "daemon/privdrop.h"
 #include "daemon/server.h"
 #include "transport/tls.h"
+
+#ifndef TL_SYSCONFDIR
+#define TL_SYSCONFDIR "/usr/local/etc"
+#endif
+/* The configuration tlslogd reads without -c, when the file exists. */
+#define TL_DEFAULT_CONFIG TL_SYSCONFDIR "/tlslogd/tlslogd.yaml"
 
 static void usage(FILE *f)
 {
@@ -27,9 +37,10 @@ static void usage(FILE *f)
             "files or stdout, and forwards over TLS, RELP, TCP or UDP through a memory and\n"
             "disk queue. Runs in the foreground; its own diagnostics go to stderr.\n"
             "\n"
-            "  -c, --config FILE  configuration file (YAML). Without it tlslogd runs its\n"
-            "                     embedded default: TCP and UDP on 127.0.0.1:5514, written to\n"
-            "                     ./tlslogd-logs/{hostname}.log\n"
+            "  -c, --config FILE  configuration file (YAML). Without it tlslogd reads\n"
+            "                     " TL_DEFAULT_CONFIG " when that exists,\n"
+            "                     otherwise runs its embedded default: TCP and UDP on\n"
+            "                     127.0.0.1:5514, written to ./tlslogd-logs/{hostname}.log\n"
             "      --check        validate the configuration, and that every certificate, key,\n"
             "                     CA, CRL and password file it names can be read; then exit\n"
             "                     (0 = valid). Binds nothing, writes nothing.\n"
@@ -38,7 +49,8 @@ static void usage(FILE *f)
             "\n"
             "Signals: TERM/INT stop after writing everything received; HUP reopens output\n"
             "files (after logrotate) and reloads TLS certificates, keys, CAs and CRLs; USR1\n"
-            "logs counters.\n"
+            "logs counters. Under systemd (Type=notify) it reports READY=1 once every\n"
+            "listener is bound, RELOADING=1 and READY=1 around a SIGHUP, and STOPPING=1.\n"
             "Configuration reference: docs/configuration.md, man tlslogd.yaml(5).\n");
 }
 
@@ -116,16 +128,31 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    if (path == NULL && access(TL_DEFAULT_CONFIG, F_OK) == 0) {
+        path = TL_DEFAULT_CONFIG;
+    }
     struct tl_conf *conf = load(path);
     if (!conf) {
         return 1;
     }
+    struct tl_priv priv;
+    char err[1024];
+    if (!tl_priv_init(&priv, conf, err, sizeof(err))) {
+        fprintf(stderr, "%s\n", err);
+        tl_priv_fini(&priv);
+        tl_conf_free(conf);
+        return 1;
+    }
     if (check) {
         printf("%s: configuration OK\n", path ? path : "<embedded>");
+        tl_priv_fini(&priv);
         tl_conf_free(conf);
         return 0;
     }
     tl_log_set_level(conf->log_level);
+    tl_notice("tlslogd %s starting with configuration %s%s", TL_VERSION,
+              path ? path : "<embedded>",
+              path ? "" : " (no -c, and no " TL_DEFAULT_CONFIG ")");
     /* Messages are allocated on worker threads and freed on output threads, in waves: keep
      * freed heap instead of giving it back to the kernel after every wave (measured: the
      * page faults of re-growing the heap cost more than parsing; see bench/README.md). */
@@ -146,25 +173,59 @@ int main(int argc, char **argv)
     int sfd = signalfd(-1, &set, SFD_CLOEXEC);
     if (sfd < 0) {
         tl_error("signalfd: %s", strerror(errno));
+        tl_priv_fini(&priv);
         tl_conf_free(conf);
         return 1;
     }
 
-    struct tl_server srv;
-    int rc = 0;
-    if (!tl_server_init(&srv, conf) || !tl_server_start(&srv)) {
-        tl_error("tlslogd could not start (see above)");
-        tl_server_stop(&srv);
-        tl_server_fini(&srv);
+    /* What start-up is about to create, to give it to user: afterwards (privdrop.h). */
+    tl_priv_note_paths(&priv, conf);
+    /* One tlslogd per pid_file: checked before anything is bound. */
+    struct tl_pidfile pidf;
+    if (!tl_pidfile_open(&pidf, conf->pid_file, err, sizeof(err))) {
+        tl_error("%s", err);
+        tl_priv_fini(&priv);
         tl_conf_free(conf);
         close(sfd);
         return 1;
     }
-    if (conf->port_file && !tl_server_write_port_file(&srv, conf->port_file)) {
+    /* Bind, read keys and create directories with the privileges we were started with, then
+     * drop them (privdrop.h) before any thread that handles peers' data starts. */
+    struct tl_server srv;
+    struct tl_metrics *metrics = NULL;
+    int rc = 0;
+    bool ok = tl_server_init(&srv, conf);
+    if (ok && conf->metrics.listen != NULL) {
+        metrics = tl_metrics_start(&srv, err, sizeof(err));
+        if (metrics == NULL) {
+            tl_error("%s", err);
+            ok = false;
+        }
+    }
+    ok = ok && tl_priv_drop(&priv, &srv) && tl_server_start(&srv);
+    if (!ok) {
+        tl_error("tlslogd could not start (see above)");
+        tl_metrics_stop(metrics);
+        tl_server_stop(&srv);
+        tl_server_fini(&srv);
+        tl_pidfile_close(&pidf);
+        tl_priv_fini(&priv);
+        tl_conf_free(conf);
+        close(sfd);
+        return 1;
+    }
+    if (conf->port_file && !tl_server_write_port_file(&srv, conf->port_file, metrics ?
+                                                      tl_metrics_port(metrics) : 0)) {
+        rc = 1;
+    }
+    if (!tl_pidfile_write(&pidf)) {
         rc = 1;
     }
     tl_notice("tlslogd %s started: configuration %s, %zu workers, %zu inputs, %zu outputs",
               TL_VERSION, conf->file, srv.pl.n_workers, srv.pl.n_inputs, srv.pl.n_outputs);
+    if (rc == 0) {
+        tl_notify("READY=1\nSTATUS=receiving");
+    }
 
     int64_t next_stats = conf->stats_interval_ms ? tl_now_ms() + (int64_t)conf->stats_interval_ms
                                                  : -1;
@@ -197,9 +258,11 @@ int main(int argc, char **argv)
             running = false;
             break;
         case SIGHUP:
+            tl_notify_reloading();
             tl_notice("received SIGHUP: reopening output files, reloading TLS certificates");
             tl_server_reopen(&srv);
             tl_server_reload_tls(&srv);
+            tl_notify("READY=1\nSTATUS=receiving");
             break;
         case SIGUSR1:
             tl_server_log_stats(&srv);
@@ -208,10 +271,14 @@ int main(int argc, char **argv)
             break;
         }
     }
+    tl_notify("STOPPING=1\nSTATUS=stopping: delivering what was received");
     tl_server_stop(&srv);
     tl_server_log_stats(&srv);
+    tl_metrics_stop(metrics);
     tl_server_fini(&srv);
+    tl_pidfile_close(&pidf);
     tl_notice("tlslogd stopped");
+    tl_priv_fini(&priv);
     tl_conf_free(conf);
     close(sfd);
     return rc;

@@ -453,7 +453,7 @@ void tl_server_log_stats(struct tl_server *srv)
     }
 }
 
-bool tl_server_write_port_file(struct tl_server *srv, const char *path)
+bool tl_server_write_port_file(struct tl_server *srv, const char *path, uint16_t metrics_port)
 {
     char tmp[4096];
     int n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
@@ -471,6 +471,9 @@ bool tl_server_write_port_file(struct tl_server *srv, const char *path)
         char line[1024];
         in->ops->port_line(in, line, sizeof(line));
         fprintf(f, "%s\n", line);
+    }
+    if (metrics_port != 0) {
+        fprintf(f, "@metrics %u\n", metrics_port);
     }
     if (fclose(f) != 0 || rename(tmp, path) != 0) {
         tl_error("cannot write port_file %s: %s", path, strerror(errno));

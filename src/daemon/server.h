@@ -9,6 +9,7 @@
 #define TL_DAEMON_SERVER_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "conf/conf.h"
 #include "pipeline/pipeline.h"
@@ -32,6 +33,8 @@ void tl_server_reopen(struct tl_server *srv);
  * changes and every error is logged. */
 void tl_server_reload_tls(struct tl_server *srv);
 void tl_server_log_stats(struct tl_server *srv);
-bool tl_server_write_port_file(struct tl_server *srv, const char *path);
+/* "NAME PORT" (or "NAME PATH") per input, then "@metrics PORT" when metrics_port is not 0
+ * ('@' cannot start an input name). */
+bool tl_server_write_port_file(struct tl_server *srv, const char *path, uint16_t metrics_port);
 
 #endif

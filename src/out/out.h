@@ -35,6 +35,10 @@ struct tl_output_ops {
     void (*recheck)(struct tl_output *out);
     /* After run returned (or when it never started). */
     void (*free)(struct tl_output *out);
+    /* Optional (NULL: nothing to check). Main thread, after tlslogd dropped root (user:,
+     * daemon/privdrop.c), before run: checks again, as the new user, what init checked that
+     * depends on who runs (creating its files). Logs and returns false to stop the start. */
+    bool (*check_access)(struct tl_output *out);
 };
 
 /* The kind of an output, by its configured type (kinds.c). */

@@ -696,6 +696,7 @@ static void file_free(struct tl_output *out)
 }
 
 const struct tl_output_ops tl_out_file_ops = {
-    .name = "file", .init = file_init, .run = file_run, .free = file_free};
+    .name = "file", .init = file_init, .run = file_run, .free = file_free,
+    .check_access = file_init};
 const struct tl_output_ops tl_out_stdout_ops = {
     .name = "stdout", .init = stdout_init, .run = file_run, .free = file_free};

@@ -347,6 +347,7 @@ static bool open_spool(struct fwd *f)
     o.arg = f;
     o.write_errors = &f->out->stats.write_errors;
     o.records = &f->out->stats.queued_disk;
+    o.record_bytes = &f->out->stats.queued_disk_bytes;
     struct tl_err err;
     f->spool = tl_spool_open(&o, &err);
     if (!f->spool) {

@@ -95,6 +95,7 @@ struct tl_output_stats {
     atomic_uint_fast64_t dropped;       /* every message lost here, whatever the reason */
     atomic_uint_fast64_t dropped_full;  /* of which: queue full with queue.full: drop */
     atomic_uint_fast64_t queued_disk;   /* forward: messages waiting in the disk part */
+    atomic_uint_fast64_t queued_disk_bytes; /* and their bytes on disk, headers included */
 };
 
 struct tl_output {

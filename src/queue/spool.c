@@ -33,6 +33,9 @@ static void count_records(struct tl_spool *sp)
     if (sp->o.records) {
         atomic_store_explicit(sp->o.records, tl_dq_count(sp->dq), memory_order_relaxed);
     }
+    if (sp->o.record_bytes) {
+        atomic_store_explicit(sp->o.record_bytes, tl_dq_bytes(sp->dq), memory_order_relaxed);
+    }
 }
 
 /* Writing failed (why, errno e): nothing more is taken until the retry timer fires; the

@@ -46,9 +46,10 @@ struct tl_spool_opts {
     void (*settled)(void *arg);
     void *arg;
     /* The owner's counters, NULL when it keeps none: one more per failed write; the records
-     * on disk, not acknowledged yet. */
+     * on disk, not acknowledged yet, and their bytes (headers included). */
     atomic_uint_fast64_t *write_errors;
     atomic_uint_fast64_t *records;
+    atomic_uint_fast64_t *record_bytes;
 };
 
 struct tl_spool;

@@ -145,7 +145,9 @@ static bool check_secret_mode(const char *owner, const char *what, const char *p
                  "daemon's user)", owner, what, path, mode, path);
         return false;
     }
-    if (st.st_mode & 070) {
+    /* The daemon's own unprivileged group (the packaged _tlslogd, or group: after the drop)
+     * is the documented owner of a 0640 key: no warning for that one. */
+    if ((st.st_mode & 070) && (st.st_gid != getegid() || getegid() == 0)) {
         tl_warn("%s: %s %s is readable by its group (mode %04o); fine if that group holds only "
                 "the daemon's user, otherwise fix: chmod 600 %s", owner, what, path, mode, path);
     }
@@ -504,7 +506,8 @@ struct tl_tls_ctx *tl_tls_ctx_new(const struct tl_conf_tls *conf, enum tl_tls_ro
                  owner, conf->ciphersuites, tl_tls_ssl_err_text(e, sizeof(e)));
         goto fail;
     }
-    if (conf->ca_file && strcmp(conf->ca_file, "system") == 0) {
+    c->system_cas = conf->ca_file && strcmp(conf->ca_file, "system") == 0;
+    if (c->system_cas) {
         if (SSL_CTX_set_default_verify_paths(c->ssl) != 1) {
             snprintf(err, errlen, "%s: cannot load the system trust store (%s)", owner,
                      tl_tls_ssl_err_text(e, sizeof(e)));

@@ -22,6 +22,7 @@ struct tl_tls_ctx {
     struct tl_fingerprint *fps;
     size_t n_fps;
     bool has_crl;
+    bool system_cas;           /* tls.ca_file: system (the metrics list no CAs then) */
     unsigned min_version;      /* 12 or 13 */
     char owner[96];
     const char *cert_keys;     /* where our certificate is configured, for hints */

@@ -87,6 +87,10 @@ def _peer_table():
         "logger": (_which("logger"), "util-linux logger (Debian package bsdutils)"),
         "tshark": (_which("tshark"), "tshark (Debian package tshark)"),
         "groff": (_which("groff"), "groff (Debian package groff-base)"),
+        "logrotate": (_which("logrotate"), "logrotate (Debian package logrotate)"),
+        "prometheus": (lambda: shutil.which("prometheus") is not None and
+                       shutil.which("promtool") is not None,
+                       "prometheus and promtool (Debian package prometheus)"),
     }
 
 

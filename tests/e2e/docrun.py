@@ -244,6 +244,11 @@ def with_files(text, root, files):
     root (the working directory of the check), as a copy of files[key] (see doc_files)."""
     root = Path(root)
     text = text.replace(ETC, str(root) + ETC)
+    # The Debian package's system user (examples/loghost.yaml) exists where the package is
+    # installed (tests/e2e/test_deb.py checks it there); here a user every host has stands in.
+    text = re.sub(r"(?m)^(user|group):([ \t]+)_tlslogd\b",
+                  lambda m: "%s:%s%s" % (m.group(1), m.group(2),
+                                         "nobody" if m.group(1) == "user" else "nogroup"), text)
     for key, value in re.findall(r"(?:^|[{,])[ \t]*(?:-[ \t]+)?(\w+):[ \t]*\"?([^\s\",}#]+)",
                                  text, re.M):
         if key not in FILE_KEYS or value == "system":

@@ -425,8 +425,8 @@ static void test_top_level_shape(void **state)
                   "'outputs' (see examples/minimal.yaml)");
     expect_errors("- a\n- b\n",
                   "t.yaml:1: the top level must be a mapping of keys (workers, log_level, "
-                  "port_file, stats_interval, partial_frame_budget, tls, inputs, outputs, "
-                  "routes), not a list");
+                  "port_file, stats_interval, partial_frame_budget, pid_file, user, group, "
+                  "metrics, tls, inputs, outputs, routes), not a list");
     expect_errors("workers: 1\n", "t.yaml:1: missing required key 'inputs' at top level",
                   "t.yaml:1: missing required key 'outputs' at top level");
     expect_errors("inputs: []\noutputs:\n",
@@ -440,14 +440,58 @@ static void test_top_level_shape(void **state)
                   "listen, got a single value");
 }
 
+/* pid_file, user, group and the metrics: block (issue 15). */
+static void test_service_keys(void **state)
+{
+    struct tl_conf *c;
+
+    (void)state;
+    c = load_ok(BASE_INPUTS BASE_OUTPUTS);
+    assert_null(c->pid_file);
+    assert_null(c->user);
+    assert_null(c->group);
+    assert_int_equal(c->metrics.line, 0);
+    assert_null(c->metrics.listen);
+    tl_conf_free(c);
+
+    c = load_ok("pid_file: /run/tlslogd/tlslogd.pid\nuser: _tlslogd\ngroup: nogroup\n"
+                "metrics: {listen: \"127.0.0.1:9600\"}\n" BASE_INPUTS BASE_OUTPUTS);
+    assert_string_equal(c->pid_file, "/run/tlslogd/tlslogd.pid");
+    assert_string_equal(c->user, "_tlslogd");
+    assert_string_equal(c->group, "nogroup");
+    assert_int_equal(c->metrics.line, 4);
+    assert_string_equal(c->metrics.host, "127.0.0.1");
+    assert_int_equal(c->metrics.port, 9600);
+    tl_conf_free(c);
+
+    c = load_ok("metrics:\n  listen: \"[::1]\"\n" BASE_INPUTS BASE_OUTPUTS);
+    assert_string_equal(c->metrics.host, "::1");
+    assert_int_equal(c->metrics.port, 9514);
+    tl_conf_free(c);
+
+    expect_errors("metrics: \"127.0.0.1:9514\"\n" BASE_INPUTS BASE_OUTPUTS,
+                  "t.yaml:1: metrics: expected a mapping such as {listen: \"127.0.0.1:9514\"}, "
+                  "got a single value");
+    expect_errors("metrics: {}\n" BASE_INPUTS BASE_OUTPUTS,
+                  "t.yaml:1: metrics: missing required key 'listen'");
+    expect_errors("metrics: {listen: \"127.0.0.1:99999\"}\n" BASE_INPUTS BASE_OUTPUTS,
+                  "t.yaml:1: metrics.listen: '127.0.0.1:99999' is not a listen address: port "
+                  "'99999' is out of range 0..65535; use host:port, [v6]:port, :port or port");
+    expect_errors("metrics: {listen: x, path: /m}\n" BASE_INPUTS BASE_OUTPUTS,
+                  "t.yaml:1: unknown key 'path' in metrics; allowed: listen");
+    expect_errors("user: \"bad user\"\n" BASE_INPUTS BASE_OUTPUTS,
+                  "t.yaml:1: user: 'bad user' is not a valid name; use 1 to 64 letters, "
+                  "digits, '_', '.' or '-'");
+}
+
 static void test_unknown_keys(void **state)
 {
     (void)state;
     expect_errors(BASE_INPUTS "ouputs:\n  - name: o\n    type: stdout\n",
                   "t.yaml:1: missing required key 'outputs' at top level",
                   "t.yaml:5: unknown key 'ouputs' at top level; allowed: workers, log_level, "
-                  "port_file, stats_interval, partial_frame_budget, tls, inputs, outputs, "
-                  "routes; did you mean 'outputs'?");
+                  "port_file, stats_interval, partial_frame_budget, pid_file, user, group, "
+                  "metrics, tls, inputs, outputs, routes; did you mean 'outputs'?");
     expect_errors("tls:\n  ca_fiel: x\n" BASE_INPUTS BASE_OUTPUTS,
                   "t.yaml:2: unknown key 'ca_fiel' in tls; allowed: ca_file, ca_dir, "
                   "cert_file, key_file, key_password_file, crl_file, min_version, ciphers, "
@@ -2082,6 +2126,7 @@ int main(void)
         cmocka_unit_test(test_check_files),
         cmocka_unit_test(test_connection_limits),
         cmocka_unit_test(test_docs_match_tables),
+        cmocka_unit_test(test_service_keys),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
