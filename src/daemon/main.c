@@ -168,6 +168,7 @@ int main(int argc, char **argv)
 
     int64_t next_stats = conf->stats_interval_ms ? tl_now_ms() + (int64_t)conf->stats_interval_ms
                                                  : -1;
+    uint64_t stats_interval = conf->stats_interval_ms;
     bool running = rc == 0;
     while (running) {
         int timeout = -1;
@@ -179,7 +180,7 @@ int main(int argc, char **argv)
         int n = poll(&pfd, 1, timeout);
         if (n == 0 && next_stats >= 0) {
             tl_server_log_stats(&srv);
-            next_stats = tl_now_ms() + (int64_t)conf->stats_interval_ms;
+            next_stats = tl_now_ms() + (int64_t)srv.conf->stats_interval_ms;
             continue;
         }
         if (n < 0) {
@@ -197,9 +198,12 @@ int main(int argc, char **argv)
             running = false;
             break;
         case SIGHUP:
-            tl_notice("received SIGHUP: reopening output files, reloading TLS certificates");
-            tl_server_reopen(&srv);
-            tl_server_reload_tls(&srv);
+            tl_notice("received SIGHUP: reopening output files, reloading the configuration");
+            tl_server_reload(&srv);
+            if (srv.conf->stats_interval_ms != stats_interval) {
+                stats_interval = srv.conf->stats_interval_ms;
+                next_stats = stats_interval ? tl_now_ms() + (int64_t)stats_interval : -1;
+            }
             break;
         case SIGUSR1:
             tl_server_log_stats(&srv);
