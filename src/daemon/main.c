@@ -37,8 +37,8 @@ static void usage(FILE *f)
             "  -h, --help         this text\n"
             "\n"
             "Signals: TERM/INT stop after writing everything received; HUP reopens output\n"
-            "files (after logrotate) and reloads TLS certificates, keys, CAs and CRLs; USR1\n"
-            "logs counters.\n"
+            "files (after logrotate) and reloads the configuration, certificates included;\n"
+            "USR1 logs counters.\n"
             "Configuration reference: docs/configuration.md, man tlslogd.yaml(5).\n");
 }
 

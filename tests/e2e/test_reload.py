@@ -17,6 +17,8 @@ import time
 import pytest
 
 import sender
+from peers.ports import free_port
+from relutil import Feeder, load, relp_forward, relp_input, stats, tally, wait_count
 from tlsconf import forward_output
 from tlslogd import T, config, file_output, poll, read_lines, tcp_input, to_yaml
 from tlsneg_util import (TlsConn, frames, neg_pki, server_tls_top, stat, stats_line,
@@ -253,3 +255,36 @@ def test_queue_dir_handed_over_while_target_down(daemon, tmp_path):
     assert sorted(seqs(rx_out, "Q1")) == list(range(n))
     assert seqs(rx_out, "Q2") == list(range(n))
     assert "lost" not in tx.log_text(), tx.log_tail()
+
+
+def test_relp_acknowledgements_across_an_output_replaced(daemon, tmp_path):
+    """RELP: the receiver's output is replaced by a reload while a sender streams: the session
+    goes on (nothing resent, one connection), every message is acknowledged (no wait hangs on
+    the replaced output) and is in the old file or the new one."""
+    n = 20000
+    port = free_port()
+
+    def rx_conf(path):
+        return config([relp_input(None, port=port, tls=False)], [file_output("f", path)])
+    rx = daemon(rx_conf(tmp_path / "rx-before.log"), name="rx")
+    tx = daemon(config([tcp_input("feed")],
+                       [relp_forward(None, port, tls=False, relp_window=64)]), name="tx")
+    feeder = Feeder(tx.port("feed"), load("RELP", 0, n)).start()
+    try:
+        wait_count(tmp_path / "rx-before.log", "RELP", 2000, T(30), alive=(rx, tx))
+        m = reload(rx, rx_conf(tmp_path / "rx-after.log"))
+        assert m.group(6, 7, 8, 9) == ("0", "0", "1", "0"), m.group(0)
+    finally:
+        feeder.finish(T(60))
+
+    def all_acked():
+        st = stats(tx, want=["output fwd"])["output fwd"]
+        return st if st["acknowledged"] == n else None
+    st = poll(all_acked, T(60), "every message acknowledged to the sender")
+    assert st["resent"] == 0, st
+    wait_count(tmp_path / "rx-after.log", "RELP", 1, T(10), alive=(rx,))
+    before = tally(tmp_path / "rx-before.log", "RELP", n)
+    after = tally(tmp_path / "rx-after.log", "RELP", n)
+    assert before.distinct + after.distinct == n, (before.summary(), after.summary())
+    assert not before.dups and not after.dups and not set(before.counts) & set(after.counts)
+    assert stats(rx, want=["input relp-in"])["input relp-in"]["connections_total"] == 1
