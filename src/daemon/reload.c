@@ -256,6 +256,19 @@ static bool plan(struct reload *r)
             }
         }
     }
+    /* One that did not start at an earlier reload starts now: it counts as added. */
+    for (size_t i = 0; i < fresh->n_inputs; i++) {
+        if (r->d.in_match[i] >= 0 && !r->ins[i]) {
+            r->d.in_kept--;
+            r->d.in_added++;
+        }
+    }
+    for (size_t o = 0; o < fresh->n_outputs; o++) {
+        if (r->d.out_match[o] >= 0 && !r->outs[o]) {
+            r->d.out_kept--;
+            r->d.out_added++;
+        }
+    }
     for (size_t k = 0; k < srv->pl.n_inputs; k++) {
         if (!in_fresh_as_is(r, srv->pl.inputs[k])) {
             r->retire[r->n_retire++] = srv->pl.inputs[k];

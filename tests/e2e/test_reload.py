@@ -288,3 +288,64 @@ def test_relp_acknowledgements_across_an_output_replaced(daemon, tmp_path):
     assert before.distinct + after.distinct == n, (before.summary(), after.summary())
     assert not before.dups and not after.dups and not set(before.counts) & set(after.counts)
     assert stats(rx, want=["input relp-in"])["input relp-in"]["connections_total"] == 1
+
+
+def test_bind_error_applies_the_rest(daemon, tmp_path):
+    """A new input that cannot bind is named in the summary line while the rest of the reload
+    applies; the next reload binds it. A key that needs a restart is said and kept."""
+    o1, o2 = tmp_path / "o1.log", tmp_path / "o2.log"
+    conf = config([tcp_input("in")], [file_output("o1", o1)], workers=2)
+    d = daemon(conf)
+    port = d.port("in")
+    taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    busy = taken.getsockname()[1]
+    conf = config([tcp_input("in"), dict(tcp_input("busy"), listen="127.0.0.1:%d" % busy)],
+                  [file_output("o1", o1), file_output("o2", o2)], workers=3,
+                  port_file=str(d.port_file))
+    try:
+        m = reload(d, conf)
+        assert m.group(2, 6) == ("1", "1"), m.group(0)
+        d.wait_log(r"configuration reloaded from .*; not started: input busy$")
+        d.wait_log(r"input busy: .*%d.*[Aa]ddress already in use" % busy)
+        d.wait_log(r"warning reload: workers changed in .* but applies only at a restart: the "
+                   r"running daemon keeps its value")
+        sender.send_tcp(port, b"<13>1 2026-01-01T00:00:00Z h app - - - first\n", graceful=True)
+        d.wait_file_lines(o1, 1)
+        d.wait_file_lines(o2, 1)
+    finally:
+        taken.close()
+    m = reload(d, conf)
+    assert m.group(2, 5, 6, 9) == ("1", "1", "0", "2"), m.group(0)  # busy starts now
+    d.wait_log(r"input busy: listening on 127\.0\.0\.1 port %d" % busy)
+    sender.send_tcp(busy, b"<13>1 2026-01-01T00:00:00Z h app - - - second\n", graceful=True)
+    d.wait_file_lines(o1, 2)
+    d.wait_file_lines(o2, 2)
+    assert d.port("busy") == busy
+
+
+def test_changed_input_rebinds_its_port(daemon, tmp_path):
+    """An input changed in place (same port, other framing) is replaced: what its open
+    connection had sent is delivered, then that connection is closed; the new listener takes
+    the same port."""
+    out = tmp_path / "out.log"
+    d = daemon(config([tcp_input("in")], [file_output("o", out)]))
+    port = d.port("in")
+    s = sender.tcp_connect(port)
+    try:
+        s.sendall(b"<13>1 2026-01-01T00:00:00Z h app - - - before\n")
+        d.wait_file_lines(out, 1)
+        s.sendall(b"<13>1 2026-01-01T00:00:00Z h app - - - in-flight\n")
+        m = reload(d, config([dict(tcp_input("in"), listen="127.0.0.1:%d" % port,
+                                   framing="lf")], [file_output("o", out)],
+                             port_file=str(d.port_file)))
+        assert m.group(2, 3, 4, 5) == ("0", "0", "1", "0"), m.group(0)
+        assert sender.wait_closed_by_peer(s), "the replaced input's connection stayed open"
+    finally:
+        s.close()
+    d.wait_file_lines(out, 2)
+    assert read_lines(out)[1].endswith(b"in-flight")
+    sender.send_tcp(port, b"<13>1 2026-01-01T00:00:00Z h app - - - after\n", graceful=True)
+    d.wait_file_lines(out, 3)
+    assert read_lines(out)[2].endswith(b"after")
