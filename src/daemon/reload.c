@@ -400,9 +400,10 @@ static void start_new_outputs(struct reload *r)
         tl_error("output %s: cannot start after the reload (see above); messages routed to it "
                  "are dropped and counted until the next reload", out->conf->name);
         note_failed(r, "output", out->conf->name);
+        tl_mq_close(&out->q);
+        tl_mq_set_notify(&out->q, NULL, NULL); /* the kind's state goes now */
         out->ops->free(out);
         out->initialised = false;
-        tl_mq_close(&out->q);
         tl_output_settle(out, UINT64_MAX);
     }
 }

@@ -349,3 +349,29 @@ def test_changed_input_rebinds_its_port(daemon, tmp_path):
     sender.send_tcp(port, b"<13>1 2026-01-01T00:00:00Z h app - - - after\n", graceful=True)
     d.wait_file_lines(out, 3)
     assert read_lines(out)[2].endswith(b"after")
+
+
+def test_output_that_cannot_start(daemon, tmp_path):
+    """An added output whose start-time check fails is named in the summary line; what is
+    routed to it is dropped and counted, the other outputs go on, the daemon stops cleanly."""
+    ok = tmp_path / "ok.log"
+    (tmp_path / "afile").write_text("not a directory\n")
+    d = daemon(config([tcp_input("in")], [file_output("ok", ok)]))
+    port = d.port("in")
+    m = reload(d, config([tcp_input("in")],
+                         [file_output("ok", ok), file_output("bad", tmp_path / "afile" / "x.log")],
+                         port_file=str(d.port_file)))
+    assert m.group(6) == "1", m.group(0)
+    d.wait_log(r"error output bad: cannot start after the reload")
+    d.wait_log(r"configuration reloaded from .*; not started: output bad$")
+    sender.send_tcp(port, b"<13>1 2026-01-01T00:00:00Z h app - - - kept\n", graceful=True)
+    d.wait_file_lines(ok, 1)
+    poll(lambda: stat(stats_line(d, "in"), "received") == 1, T(10), "the message received")
+
+    def bad_dropped():
+        stats_line(d, "in")  # SIGUSR1 logs every input and output
+        lines = [l for l in d.log_text().splitlines() if "stats: output bad:" in l]
+        return lines[-1] if lines and stat(lines[-1], "dropped") == 1 else None
+    line = poll(bad_dropped, T(10), "the message to bad dropped and counted")
+    assert stat(line, "written") == 0, line
+    assert d.stop() == 0
