@@ -5,7 +5,9 @@
  * Inputs and outputs are matched by name. Whether one is unchanged is decided on a canonical
  * text of its effective settings, written by walking the key tables (keys.c) rather than the
  * struct by hand: a key added to a table is compared without anyone remembering to, and the
- * line numbers (where it is written, not what it does) never are.
+ * line numbers (where it is written, not what it does) never are. Structured keys (listen,
+ * targets, the queue: and tls: blocks) are written here by hand; test_conf_diff fails when an
+ * input or output gets a structured key this file does not write.
  */
 #include "conf/conf.h"
 
