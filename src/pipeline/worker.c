@@ -306,10 +306,9 @@ static bool reserve(struct tl_output ***outs, uint64_t **want, size_t *cap, size
     return true;
 }
 
-size_t tl_worker_settle_targets(struct tl_worker *w, const struct tl_input *in,
-                                struct tl_output ***outs, uint64_t **want, size_t *cap)
+/* Retired outputs that settled what this worker gave them are forgotten (released). */
+static void forget_settled(struct tl_worker *w)
 {
-    /* Retired outputs that settled what this worker gave them are forgotten first. */
     size_t kept = 0;
     for (size_t i = 0; i < w->n_retired; i++) {
         struct retired *r = &w->retired[i];
@@ -320,6 +319,12 @@ size_t tl_worker_settle_targets(struct tl_worker *w, const struct tl_input *in,
         }
     }
     w->n_retired = kept;
+}
+
+size_t tl_worker_settle_targets(struct tl_worker *w, const struct tl_input *in,
+                                struct tl_output ***outs, uint64_t **want, size_t *cap)
+{
+    forget_settled(w);
     const struct tl_route_set *rs = tl_worker_routes(w, in);
     if (!reserve(outs, want, cap, rs->n_to + w->n_retired)) {
         return (size_t)-1;
@@ -466,6 +471,7 @@ static bool adopt(struct tl_worker *w)
     if (rt == old) {
         return true;
     }
+    forget_settled(w); /* (the reload's next table frees the outputs it stopped) */
     size_t leaving = 0;
     for (size_t o = 0; o < old->n_slots; o++) {
         leaving += leaves(old, rt, o);
