@@ -54,7 +54,7 @@ struct tl_worker {
     atomic_bool recheck;    /* a TLS reload happened: re-check the TLS connections */
     uint8_t *scratch;
     size_t scratch_size;
-    struct pending *pend;   /* one per output */
+    struct pending *pend;   /* one per route slot (tl_routes.outputs) */
     struct tl_in_item items; /* list head: listeners, connections, sockets */
     bool final;             /* shutting down: pushes may wait */
     struct tl_ev_timer retry;
@@ -286,7 +286,7 @@ void tl_worker_cancel_after_flush(struct tl_worker *w, void *arg)
     w->n_waiters = j;
 }
 
-/* Makes room for n in *v (of *cap), keeping what is there. */
+/* Makes room for n outputs and their targets (*cap of each now), keeping what is there. */
 static bool reserve(struct tl_output ***outs, uint64_t **want, size_t *cap, size_t n)
 {
     if (n <= *cap) {
