@@ -212,6 +212,33 @@ void tl_conf_errors_fini(struct tl_conf_errors *errs);
  * file with its key, FILE:LINE and the remedy. */
 bool tl_conf_check_files(const struct tl_conf *c, struct tl_conf_errors *errs);
 
+/*
+ * What a reload changes (daemon/server.h, tl_server_reload). Inputs and outputs are matched
+ * by name; one is kept when its effective settings are equal (every key of its tables, the
+ * merged tls: block but for the keys its TLS context carries: those a reload swaps into the
+ * running instance, see docs/configuration.md, Reloading).
+ */
+struct tl_conf_diff {
+    long *in_match;   /* per input of the new configuration: index of the same, unchanged
+                       * input in the old one, or -1 (added or changed) */
+    long *out_match;  /* the same for outputs */
+    size_t in_kept, in_added, in_changed, in_removed;
+    size_t out_kept, out_added, out_changed, out_removed;
+    bool routes_same; /* the same (input, output) pairs, by name */
+};
+/* false when out of memory. */
+bool tl_conf_diff(const struct tl_conf *old, const struct tl_conf *fresh, struct tl_conf_diff *d);
+void tl_conf_diff_fini(struct tl_conf_diff *d);
+/* Canonical text of an input's or output's settings as the diff compares them (malloc'd;
+ * NULL when out of memory). */
+char *tl_conf_input_settings(const struct tl_conf_input *in);
+char *tl_conf_output_settings(const struct tl_conf_output *out);
+/* Whether input i feeds output o (no routes: every input feeds every output). */
+bool tl_conf_routed(const struct tl_conf *c, size_t i, size_t o);
+/* Top-level keys read only at start whose value differs: up to cap names into names. */
+size_t tl_conf_restart_keys(const struct tl_conf *old, const struct tl_conf *fresh,
+                            const char **names, size_t cap);
+
 /* The configuration tlslogd runs with when started without -c (see README). */
 extern const char tl_conf_embedded[];
 

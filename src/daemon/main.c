@@ -48,8 +48,8 @@ static void usage(FILE *f)
             "  -h, --help         this text\n"
             "\n"
             "Signals: TERM/INT stop after writing everything received; HUP reopens output\n"
-            "files (after logrotate) and reloads TLS certificates, keys, CAs and CRLs; USR1\n"
-            "logs counters. Under systemd (Type=notify) it reports READY=1 once every\n"
+            "files (after logrotate) and reloads the configuration, certificates included;\n"
+            "USR1 logs counters. Under systemd (Type=notify) it reports READY=1 once every\n"
             "listener is bound, RELOADING=1 and READY=1 around a SIGHUP, and STOPPING=1.\n"
             "Configuration reference: docs/configuration.md, man tlslogd.yaml(5).\n");
 }
@@ -214,8 +214,8 @@ int main(int argc, char **argv)
         close(sfd);
         return 1;
     }
-    if (conf->port_file && !tl_server_write_port_file(&srv, conf->port_file, metrics ?
-                                                      tl_metrics_port(metrics) : 0)) {
+    srv.metrics_port = metrics ? tl_metrics_port(metrics) : 0;
+    if (conf->port_file && !tl_server_write_port_file(&srv, conf->port_file)) {
         rc = 1;
     }
     if (!tl_pidfile_write(&pidf)) {
@@ -229,6 +229,7 @@ int main(int argc, char **argv)
 
     int64_t next_stats = conf->stats_interval_ms ? tl_now_ms() + (int64_t)conf->stats_interval_ms
                                                  : -1;
+    uint64_t stats_interval = conf->stats_interval_ms;
     bool running = rc == 0;
     while (running) {
         int timeout = -1;
@@ -240,7 +241,7 @@ int main(int argc, char **argv)
         int n = poll(&pfd, 1, timeout);
         if (n == 0 && next_stats >= 0) {
             tl_server_log_stats(&srv);
-            next_stats = tl_now_ms() + (int64_t)conf->stats_interval_ms;
+            next_stats = tl_now_ms() + (int64_t)srv.conf->stats_interval_ms;
             continue;
         }
         if (n < 0) {
@@ -259,9 +260,12 @@ int main(int argc, char **argv)
             break;
         case SIGHUP:
             tl_notify_reloading();
-            tl_notice("received SIGHUP: reopening output files, reloading TLS certificates");
-            tl_server_reopen(&srv);
-            tl_server_reload_tls(&srv);
+            tl_notice("received SIGHUP: reopening output files, reloading the configuration");
+            tl_server_reload(&srv);
+            if (srv.conf->stats_interval_ms != stats_interval) {
+                stats_interval = srv.conf->stats_interval_ms;
+                next_stats = stats_interval ? tl_now_ms() + (int64_t)stats_interval : -1;
+            }
             tl_notify("READY=1\nSTATUS=receiving");
             break;
         case SIGUSR1:

@@ -188,7 +188,7 @@ static void render_inputs(struct tl_pipeline *pl, struct expo *b)
         const struct in_metric *m = &in_metrics[k];
         family(b, m->name, m->type, m->help);
         for (size_t i = 0; i < pl->n_inputs; i++) {
-            in_sample(b, m->name, &pl->inputs[i], m->extra, in_stat(&pl->inputs[i], m->off));
+            in_sample(b, m->name, pl->inputs[i], m->extra, in_stat(pl->inputs[i], m->off));
         }
     }
     /* A metric's rows follow each other in in_reasons; the first one has the help. */
@@ -201,7 +201,7 @@ static void render_inputs(struct tl_pipeline *pl, struct expo *b)
         }
         family(b, metric, "counter", in_reasons[k].help);
         for (size_t i = 0; i < pl->n_inputs; i++) {
-            struct tl_input *in = &pl->inputs[i];
+            struct tl_input *in = pl->inputs[i];
             for (size_t r = k; r < end; r++) {
                 const struct in_reason *m = &in_reasons[r];
                 uint64_t v = in_stat(in, m->off);
@@ -217,7 +217,7 @@ static void render_inputs(struct tl_pipeline *pl, struct expo *b)
     family(b, "tlslogd_input_handshake_failures_total", "counter",
            "Failed TLS handshakes, by reason (docs/tls.md).");
     for (size_t i = 0; i < pl->n_inputs; i++) {
-        struct tl_input *in = &pl->inputs[i];
+        struct tl_input *in = pl->inputs[i];
         if (!in->has_tls) {
             continue;
         }
@@ -253,7 +253,7 @@ static void render_outputs(struct tl_pipeline *pl, struct expo *b)
     for (size_t k = 0; k < sizeof(counters) / sizeof(counters[0]); k++) {
         family(b, counters[k].name, "counter", counters[k].help);
         for (size_t o = 0; o < pl->n_outputs; o++) {
-            struct tl_output *out = &pl->outputs[o];
+            struct tl_output *out = pl->outputs[o];
             out_sample(b, counters[k].name, out, NULL,
                        ld((atomic_uint_fast64_t *)((char *)&out->stats + counters[k].off)));
         }
@@ -262,14 +262,14 @@ static void render_outputs(struct tl_pipeline *pl, struct expo *b)
            "Messages settled: written (and fsynced with sync), on disk, acknowledged, or dropped "
            "and counted (docs/reliability.md).");
     for (size_t o = 0; o < pl->n_outputs; o++) {
-        out_sample(b, "tlslogd_output_settled_messages_total", &pl->outputs[o], NULL,
-                   ld(&pl->outputs[o].settled));
+        out_sample(b, "tlslogd_output_settled_messages_total", pl->outputs[o], NULL,
+                   ld(&pl->outputs[o]->settled));
     }
     family(b, "tlslogd_output_dropped_messages_total", "counter",
            "Messages lost, by reason: queue_full (queue.full: drop), other (undeliverable at "
            "the end of drain_timeout, or refused).");
     for (size_t o = 0; o < pl->n_outputs; o++) {
-        struct tl_output *out = &pl->outputs[o];
+        struct tl_output *out = pl->outputs[o];
         uint64_t all = ld(&out->stats.dropped);
         uint64_t full = ld(&out->stats.dropped_full);
         out_sample(b, "tlslogd_output_dropped_messages_total", out, "reason=\"queue_full\"", full);
@@ -280,7 +280,7 @@ static void render_outputs(struct tl_pipeline *pl, struct expo *b)
            "Messages waiting in the output's queue, in memory and (forward with queue.dir) on "
            "disk.");
     for (size_t o = 0; o < pl->n_outputs; o++) {
-        struct tl_output *out = &pl->outputs[o];
+        struct tl_output *out = pl->outputs[o];
         out_sample(b, "tlslogd_output_queue_messages", out, "part=\"memory\"", tl_mq_len(&out->q));
         if (out->conf->queue_dir != NULL) {
             out_sample(b, "tlslogd_output_queue_messages", out, "part=\"disk\"",
@@ -290,7 +290,7 @@ static void render_outputs(struct tl_pipeline *pl, struct expo *b)
     family(b, "tlslogd_output_queue_bytes", "gauge",
            "Bytes of the messages waiting, in memory and on disk.");
     for (size_t o = 0; o < pl->n_outputs; o++) {
-        struct tl_output *out = &pl->outputs[o];
+        struct tl_output *out = pl->outputs[o];
         pthread_mutex_lock(&out->q.lock);
         size_t bytes = out->q.bytes; /* no accessor in mq.h: read under its lock */
         pthread_mutex_unlock(&out->q.lock);
@@ -303,13 +303,13 @@ static void render_outputs(struct tl_pipeline *pl, struct expo *b)
     family(b, "tlslogd_output_queue_limit_messages", "gauge",
            "queue.memory_messages: at most this many messages in memory.");
     for (size_t o = 0; o < pl->n_outputs; o++) {
-        out_sample(b, "tlslogd_output_queue_limit_messages", &pl->outputs[o], "part=\"memory\"",
-                   pl->outputs[o].conf->queue_messages);
+        out_sample(b, "tlslogd_output_queue_limit_messages", pl->outputs[o], "part=\"memory\"",
+                   pl->outputs[o]->conf->queue_messages);
     }
     family(b, "tlslogd_output_queue_limit_bytes", "gauge",
            "queue.memory_bytes and (with queue.dir) queue.max_bytes.");
     for (size_t o = 0; o < pl->n_outputs; o++) {
-        struct tl_output *out = &pl->outputs[o];
+        struct tl_output *out = pl->outputs[o];
         out_sample(b, "tlslogd_output_queue_limit_bytes", out, "part=\"memory\"",
                    out->conf->queue_memory_bytes);
         if (out->conf->queue_dir != NULL) {
@@ -344,14 +344,14 @@ static void render_certs(struct tl_pipeline *pl, struct expo *b)
            "When each certificate in use expires (its own chain: role certificate; the CAs it "
            "trusts: role ca).");
     for (size_t i = 0; i < pl->n_inputs; i++) {
-        struct tl_input *in = &pl->inputs[i];
+        struct tl_input *in = pl->inputs[i];
         struct cert_ctx c = {b, "input", in->conf->name};
         if (in->has_tls) {
             tl_tls_slot_each_cert(&in->tls, cert_sample, &c);
         }
     }
     for (size_t o = 0; o < pl->n_outputs; o++) {
-        struct tl_output *out = &pl->outputs[o];
+        struct tl_output *out = pl->outputs[o];
         struct tl_tls_slot *slot = out->ops->tls_slot ? out->ops->tls_slot(out) : NULL;
         struct cert_ctx c = {b, "output", out->conf->name};
         if (slot != NULL) {
@@ -460,9 +460,13 @@ static bool render(struct tl_server *srv, struct expo *b)
     xputs(b, "\",openssl=\"");
     put_label(b, OPENSSL_VERSION_TEXT);
     xputs(b, "\"} 1\n");
+    /* A reload changes the lists and frees what it took off them: read them under its lock
+     * (a scrape takes a few hundred microseconds). */
+    pthread_mutex_lock(&srv->list_lock);
     render_inputs(&srv->pl, b);
     render_outputs(&srv->pl, b);
     render_certs(&srv->pl, b);
+    pthread_mutex_unlock(&srv->list_lock);
     render_process(b);
     xputc(b, '\0');
     return !b->failed;

@@ -321,7 +321,7 @@ bool tl_priv_drop(struct tl_priv *p, struct tl_server *srv)
               "as root", p->user, (unsigned long)p->uid, p->group, (unsigned long)p->gid);
     /* What the user must still do itself: create files (outputs), re-read keys (SIGHUP). */
     for (size_t o = 0; o < srv->pl.n_outputs; o++) {
-        struct tl_output *out = &srv->pl.outputs[o];
+        struct tl_output *out = srv->pl.outputs[o];
         if (out->ops->check_access != NULL && !out->ops->check_access(out)) {
             tl_error("output %s: the check above failed as user %s (group %s), after "
                      "dropping root; give that user write access there", out->conf->name,

@@ -15,75 +15,192 @@ static size_t cpu_count(void)
     return n > 0 ? (size_t)n : 1;
 }
 
-static bool route_has(const struct tl_conf_route *r, size_t in, size_t out)
+/* A running output for output o of c (not yet started): its queue and route slot. */
+struct tl_output *tl_server_output_new(struct tl_server *srv, const struct tl_conf *c, size_t o,
+                                       size_t slot)
 {
-    bool from = false;
-    bool to = false;
-    for (size_t i = 0; i < r->n_from; i++) {
-        from |= r->from[i] == in;
+    struct tl_output *out = calloc(1, sizeof(*out));
+    if (!out) {
+        tl_error("output %s: out of memory", c->outputs[o].name);
+        return NULL;
     }
-    for (size_t i = 0; i < r->n_to; i++) {
-        to |= r->to[i] == out;
+    out->conf = &c->outputs[o];
+    out->ops = tl_output_kind(out->conf->type);
+    out->gconf = c;
+    out->pl = &srv->pl;
+    out->index = slot;
+    atomic_init(&out->reopen, false);
+    atomic_init(&out->settle_waited, false);
+    atomic_init(&out->holds, 0);
+    if (!tl_mq_init(&out->q, out->conf->queue_messages, out->conf->queue_memory_bytes)) {
+        tl_error("output %s: out of memory for a queue of %zu messages", out->conf->name,
+                 out->conf->queue_messages);
+        free(out);
+        return NULL;
     }
-    return from && to;
+    return out;
 }
 
-/* Output o receives input i's messages when no routes are given, or a route says so. */
-static bool routed(const struct tl_conf *c, size_t i, size_t o)
+/* Frees out after its thread ended (or never started). A settle round or a worker may still
+ * compare against its settled count: then only its kind's state and queue go now, and the
+ * struct waits in srv->shells (tl_server_sweep). */
+void tl_server_output_free(struct tl_server *srv, struct tl_output *out)
 {
-    if (c->n_routes == 0) {
-        return true;
+    if (out->initialised) {
+        out->ops->free(out);
+        out->initialised = false;
     }
-    for (size_t r = 0; r < c->n_routes; r++) {
-        if (route_has(&c->routes[r], i, o)) {
-            return true;
+    tl_mq_fini(&out->q);
+    if (atomic_load_explicit(&out->holds, memory_order_acquire) == 0) {
+        free(out);
+        return;
+    }
+    struct tl_output **v = realloc(srv->shells, (srv->n_shells + 1) * sizeof(*v));
+    if (!v) {
+        return; /* a leak of one struct beats a use after free */
+    }
+    srv->shells = v;
+    srv->shells[srv->n_shells++] = out;
+}
+
+void tl_server_unlist(struct tl_server *srv, const void *item)
+{
+    struct tl_pipeline *pl = &srv->pl;
+    pthread_mutex_lock(&srv->list_lock);
+    size_t kept = 0;
+    for (size_t i = 0; i < pl->n_inputs; i++) {
+        if ((const void *)pl->inputs[i] != item) {
+            pl->inputs[kept++] = pl->inputs[i];
         }
     }
-    return false;
+    pl->n_inputs = kept;
+    kept = 0;
+    for (size_t o = 0; o < pl->n_outputs; o++) {
+        if ((const void *)pl->outputs[o] != item) {
+            pl->outputs[kept++] = pl->outputs[o];
+        }
+    }
+    pl->n_outputs = kept;
+    pthread_mutex_unlock(&srv->list_lock);
+}
+
+void tl_server_sweep(struct tl_server *srv, bool all)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < srv->n_shells; i++) {
+        struct tl_output *out = srv->shells[i];
+        if (all || atomic_load_explicit(&out->holds, memory_order_acquire) == 0) {
+            free(out);
+        } else {
+            srv->shells[kept++] = out;
+        }
+    }
+    srv->n_shells = kept;
+    if (all) {
+        free(srv->shells);
+        srv->shells = NULL;
+    }
+}
+
+/* A running input for input i of c: its id, its kind's init (a TLS context). NULL after
+ * logging why. */
+struct tl_input *tl_server_input_new(struct tl_server *srv, const struct tl_conf *c, size_t i)
+{
+    struct tl_input *in = calloc(1, sizeof(*in));
+    long id = tl_pipeline_input_id(&srv->pl, c->inputs[i].name);
+    if (!in || id < 0) {
+        tl_error("input %s: out of memory (or more than %d input names since the start)",
+                 c->inputs[i].name, TL_INPUT_IDS);
+        free(in);
+        return NULL;
+    }
+    in->conf = &c->inputs[i];
+    in->gconf = c;
+    in->ops = tl_input_kind(in->conf->transport);
+    in->caps = in->ops->caps;
+    in->index = (size_t)id;
+    in->pl = &srv->pl;
+    in->initialised = true;
+    if (!in->ops->init(in)) {
+        tl_server_input_free(in);
+        return NULL;
+    }
+    return in;
+}
+
+void tl_server_input_free(struct tl_input *in)
+{
+    if (in->initialised) {
+        in->ops->unbind(in);
+        in->ops->fini(in);
+    }
+    free(in);
+}
+
+/* The route table of c, for its inputs and outputs as running (ins[i] for c->inputs[i],
+ * outs[o] for c->outputs[o]; NULL: not running, left out). Outputs fed by an input that
+ * acknowledges (RELP) are told to settle promptly. */
+struct tl_routes *tl_server_routes(struct tl_server *srv, const struct tl_conf *c,
+                                   struct tl_input *const *ins, struct tl_output *const *outs)
+{
+    size_t slots = 0;
+    for (size_t o = 0; o < c->n_outputs; o++) {
+        if (outs[o] && outs[o]->index + 1 > slots) {
+            slots = outs[o]->index + 1;
+        }
+    }
+    struct tl_routes *rt = tl_routes_new(srv->pl.names.n, slots);
+    if (!rt) {
+        return NULL;
+    }
+    for (size_t o = 0; o < c->n_outputs; o++) {
+        if (outs[o]) {
+            rt->outputs[outs[o]->index] = outs[o];
+        }
+    }
+    for (size_t i = 0; i < c->n_inputs; i++) {
+        for (size_t o = 0; o < c->n_outputs && ins[i]; o++) {
+            if (!outs[o] || !tl_conf_routed(c, i, o)) {
+                continue;
+            }
+            if (!tl_routes_add(rt, ins[i]->index, outs[o])) {
+                tl_routes_free(rt);
+                return NULL;
+            }
+            if (ins[i]->caps & TL_IN_ACKS) {
+                atomic_store(&outs[o]->settle_waited, true);
+            }
+        }
+    }
+    return rt;
 }
 
 bool tl_server_init(struct tl_server *srv, struct tl_conf *conf)
 {
     memset(srv, 0, sizeof(*srv));
+    pthread_mutex_init(&srv->list_lock, NULL);
     struct tl_pipeline *pl = &srv->pl;
     srv->conf = conf;
+    srv->start_conf = conf;
     pl->conf = conf;
     atomic_init(&pl->partial_bytes, 0);
+    atomic_init(&pl->routes, NULL);
     pl->n_workers = conf->workers ? conf->workers : cpu_count();
-    pl->outputs = calloc(conf->n_outputs, sizeof(*pl->outputs));
-    pl->inputs = calloc(conf->n_inputs, sizeof(*pl->inputs));
+    pl->outputs = calloc(conf->n_outputs ? conf->n_outputs : 1, sizeof(*pl->outputs));
+    pl->inputs = calloc(conf->n_inputs ? conf->n_inputs : 1, sizeof(*pl->inputs));
     pl->workers = calloc(pl->n_workers, sizeof(*pl->workers));
     if (!pl->outputs || !pl->inputs || !pl->workers) {
         tl_error("out of memory at start-up");
         return false;
     }
-    /* Every input and output first gets its configuration and kind: a start that fails
-     * half-way stops and frees them all. */
-    pl->n_outputs = conf->n_outputs;
+    /* Every output and input is made first: a start that fails half-way stops and frees
+     * the ones made. */
     for (size_t o = 0; o < conf->n_outputs; o++) {
-        struct tl_output *out = &pl->outputs[o];
-        out->conf = &conf->outputs[o];
-        out->ops = tl_output_kind(out->conf->type);
-        out->gconf = conf;
-        out->index = o;
-        atomic_init(&out->reopen, false);
-    }
-    pl->n_inputs = conf->n_inputs;
-    for (size_t i = 0; i < conf->n_inputs; i++) {
-        struct tl_input *in = &pl->inputs[i];
-        in->conf = &conf->inputs[i];
-        in->ops = tl_input_kind(in->conf->transport);
-        in->caps = in->ops->caps;
-        in->index = i;
-        in->pl = pl;
-    }
-    for (size_t o = 0; o < conf->n_outputs; o++) {
-        struct tl_output *out = &pl->outputs[o];
-        if (!tl_mq_init(&out->q, out->conf->queue_messages, out->conf->queue_memory_bytes)) {
-            tl_error("output %s: out of memory for a queue of %zu messages", out->conf->name,
-                     out->conf->queue_messages);
+        struct tl_output *out = tl_server_output_new(srv, conf, o, o);
+        if (!out) {
             return false;
         }
+        pl->outputs[pl->n_outputs++] = out;
         out->initialised = true;
         if (!out->ops->init(out)) {
             return false;
@@ -91,30 +208,25 @@ bool tl_server_init(struct tl_server *srv, struct tl_conf *conf)
     }
     size_t max_msg = 0;
     for (size_t i = 0; i < conf->n_inputs; i++) {
-        struct tl_input *in = &pl->inputs[i];
-        in->outs = calloc(conf->n_outputs, sizeof(*in->outs));
-        if (!in->outs) {
+        struct tl_input *in = tl_server_input_new(srv, conf, i);
+        if (!in) {
             return false;
         }
-        for (size_t o = 0; o < conf->n_outputs; o++) {
-            if (routed(conf, i, o)) {
-                in->outs[in->n_outs++] = &pl->outputs[o];
-                if (in->caps & TL_IN_ACKS) {
-                    pl->outputs[o].settle_waited = true;
-                }
-            }
-        }
+        pl->inputs[pl->n_inputs++] = in;
         if (in->conf->max_message_size > max_msg) {
             max_msg = in->conf->max_message_size;
         }
-        in->initialised = true;
-        if (!in->ops->init(in)) {
-            return false;
-        }
     }
-    pl->scratch_size = max_msg + 65536;
-    for (size_t i = 0; i < conf->n_inputs; i++) {
-        if (!pl->inputs[i].ops->bind(&pl->inputs[i], pl->n_workers)) {
+    struct tl_routes *rt = tl_server_routes(srv, conf, pl->inputs, pl->outputs);
+    if (!rt) {
+        tl_error("out of memory at start-up");
+        return false;
+    }
+    rt->gen = 1;
+    rt->scratch_size = max_msg + 65536;
+    atomic_store(&pl->routes, rt);
+    for (size_t i = 0; i < pl->n_inputs; i++) {
+        if (!pl->inputs[i]->ops->bind(pl->inputs[i], pl->n_workers)) {
             return false;
         }
     }
@@ -124,8 +236,8 @@ bool tl_server_init(struct tl_server *srv, struct tl_conf *conf)
             tl_error("out of memory creating worker %zu", w);
             return false;
         }
-        for (size_t i = 0; i < conf->n_inputs; i++) {
-            struct tl_input *in = &pl->inputs[i];
+        for (size_t i = 0; i < pl->n_inputs; i++) {
+            struct tl_input *in = pl->inputs[i];
             if (!in->ops->attach(in, pl->workers[w], w)) {
                 return false;
             }
@@ -137,7 +249,7 @@ bool tl_server_init(struct tl_server *srv, struct tl_conf *conf)
 bool tl_server_start(struct tl_server *srv)
 {
     for (size_t o = 0; o < srv->pl.n_outputs; o++) {
-        struct tl_output *out = &srv->pl.outputs[o];
+        struct tl_output *out = srv->pl.outputs[o];
         int rc = pthread_create(&out->thread, NULL, out->ops->run, out);
         if (rc != 0) {
             tl_error("output %s: cannot start thread: %s", out->conf->name, strerror(rc));
@@ -162,7 +274,7 @@ void tl_server_stop(struct tl_server *srv)
     int64_t last = start;
     uint64_t *dropped_before = calloc(srv->pl.n_outputs ? srv->pl.n_outputs : 1, sizeof(uint64_t));
     for (size_t o = 0; o < srv->pl.n_outputs; o++) {
-        struct tl_output *out = &srv->pl.outputs[o];
+        struct tl_output *out = srv->pl.outputs[o];
         int64_t deadline = start + (int64_t)out->conf->drain_timeout_ms;
         atomic_store(&out->stop_deadline_ms, deadline > 0 ? deadline : 1);
         if (deadline > last) {
@@ -188,14 +300,14 @@ void tl_server_stop(struct tl_server *srv)
                     "drain_timeout: closing the queues; messages that cannot be queued are "
                     "dropped and counted");
             for (size_t o = 0; o < srv->pl.n_outputs; o++) {
-                tl_mq_close(&srv->pl.outputs[o].q);
+                tl_mq_close(&srv->pl.outputs[o]->q);
             }
             tl_worker_join(srv->pl.workers[w], -1);
         }
     }
     /* ...then the outputs drain their queues, flush and close, by their deadlines. */
     for (size_t o = 0; o < srv->pl.n_outputs; o++) {
-        struct tl_output *out = &srv->pl.outputs[o];
+        struct tl_output *out = srv->pl.outputs[o];
         if (out->started) {
             tl_mq_close(&out->q);
             pthread_join(out->thread, NULL);
@@ -222,191 +334,44 @@ void tl_server_fini(struct tl_server *srv)
         }
         free(pl->workers);
     }
-    if (pl->inputs) {
-        for (size_t i = 0; i < pl->n_inputs; i++) {
-            struct tl_input *in = &pl->inputs[i];
-            if (in->initialised) {
-                in->ops->unbind(in);
-                in->ops->fini(in);
-            }
-            free(in->outs);
-        }
-        free(pl->inputs);
+    for (size_t i = 0; pl->inputs && i < pl->n_inputs; i++) {
+        tl_server_input_free(pl->inputs[i]);
     }
-    if (pl->outputs) {
-        for (size_t o = 0; o < pl->n_outputs; o++) {
-            struct tl_output *out = &pl->outputs[o];
-            if (out->initialised) {
-                out->ops->free(out);
-            }
-            tl_mq_fini(&out->q);
-        }
-        free(pl->outputs);
+    free(pl->inputs);
+    for (size_t o = 0; pl->outputs && o < pl->n_outputs; o++) {
+        tl_server_output_free(srv, pl->outputs[o]);
     }
+    free(pl->outputs);
+    tl_server_sweep(srv, true);
+    tl_routes_free(atomic_load(&pl->routes));
+    tl_pipeline_names_fini(pl);
+    for (size_t i = 0; i < srv->n_confs; i++) {
+        tl_conf_free(srv->confs[i]);
+    }
+    free(srv->confs);
+    pthread_mutex_destroy(&srv->list_lock);
     memset(srv, 0, sizeof(*srv));
-}
-
-/* The reloaded configuration's TLS block for what the running daemon calls `name`, or NULL
- * (with a warning) when it is gone or no longer speaks TLS: that change needs a restart. */
-static const struct tl_conf_tls *reloaded_input_tls(const struct tl_conf *fresh,
-                                                    const struct tl_input *in)
-{
-    for (size_t i = 0; i < fresh->n_inputs; i++) {
-        const struct tl_conf_input *ci = &fresh->inputs[i];
-        if (strcmp(ci->name, in->conf->name) == 0 && ci->transport == in->conf->transport &&
-            ci->relp_tls == in->conf->relp_tls) {
-            return &ci->tls;
-        }
-    }
-    return NULL;
-}
-
-static const struct tl_conf_tls *reloaded_output_tls(const struct tl_conf *fresh,
-                                                     const struct tl_output *out)
-{
-    for (size_t o = 0; o < fresh->n_outputs; o++) {
-        const struct tl_conf_output *co = &fresh->outputs[o];
-        if (strcmp(co->name, out->conf->name) == 0 && co->type == out->conf->type &&
-            co->transport == out->conf->transport && co->relp_tls == out->conf->relp_tls) {
-            return &co->tls;
-        }
-    }
-    return NULL;
-}
-
-/* One TLS endpoint being reloaded: its slot and the context built for it. */
-struct reload_slot {
-    struct tl_tls_slot *slot;
-    struct tl_tls_ctx *ctx;
-};
-
-static void reload_fail(const char *file, const char *err)
-{
-    tl_error("TLS reload failed, keeping the previous certificates and policy: %s%s%s",
-             err[0] && strncmp(err, file, strlen(file)) == 0 ? "" : file,
-             err[0] && strncmp(err, file, strlen(file)) == 0 ? "" : ": ", err);
-}
-
-void tl_server_reload_tls(struct tl_server *srv)
-{
-    const char *file = srv->conf->file;
-    struct tl_conf_errors errs = {0};
-    struct tl_conf *fresh =
-        strcmp(file, "<embedded>") == 0
-            ? tl_conf_load_string(tl_conf_embedded, strlen(tl_conf_embedded), file, &errs)
-            : tl_conf_load_file(file, &errs);
-    if (!fresh) {
-        /* Every error, as --check would print it: the policy stays what it was. */
-        for (size_t i = 0; i < errs.n; i++) {
-            reload_fail(file, errs.lines[i]);
-        }
-        if (errs.n == 0) {
-            reload_fail(file, "cannot load the configuration");
-        }
-        tl_conf_errors_fini(&errs);
-        return;
-    }
-    tl_conf_errors_fini(&errs);
-    /* All or nothing: every new context is built before any is swapped in, so that a bad
-     * file anywhere leaves the whole running policy as it was. */
-    size_t cap = srv->pl.n_inputs + srv->pl.n_outputs;
-    struct reload_slot *rs = calloc(cap ? cap : 1, sizeof(*rs));
-    if (!rs) {
-        reload_fail(file, "out of memory");
-        tl_conf_free(fresh);
-        return;
-    }
-    size_t n = 0;
-    bool ok = true;
-    char err[1024];
-    for (size_t i = 0; i < srv->pl.n_inputs; i++) {
-        struct tl_input *in = &srv->pl.inputs[i];
-        if (!in->has_tls) {
-            continue;
-        }
-        const struct tl_conf_tls *t = reloaded_input_tls(fresh, in);
-        if (!t) {
-            tl_warn("input %s: TLS reload: the input is no longer in %s with the same transport; "
-                    "it keeps its previous TLS policy until a restart", in->conf->name, file);
-            continue;
-        }
-        rs[n].slot = &in->tls;
-        rs[n].ctx = tl_tls_ctx_new(t, TL_TLS_SERVER, in->tls.owner, err, sizeof(err));
-        if (!rs[n++].ctx) {
-            reload_fail(file, err);
-            ok = false;
-        }
-    }
-    for (size_t o = 0; o < srv->pl.n_outputs; o++) {
-        struct tl_output *out = &srv->pl.outputs[o];
-        struct tl_tls_slot *slot = out->ops->tls_slot ? out->ops->tls_slot(out) : NULL;
-        if (!slot) {
-            continue;
-        }
-        const struct tl_conf_tls *t = reloaded_output_tls(fresh, out);
-        if (!t) {
-            tl_warn("output %s: TLS reload: the output is no longer in %s with the same "
-                    "transport; it keeps its previous TLS policy until a restart",
-                    out->conf->name, file);
-            continue;
-        }
-        rs[n].slot = slot;
-        rs[n].ctx = tl_tls_ctx_new(t, TL_TLS_CLIENT, slot->owner, err, sizeof(err));
-        if (!rs[n++].ctx) {
-            reload_fail(file, err);
-            ok = false;
-        }
-    }
-    for (size_t k = 0; k < n; k++) {
-        if (!ok) {
-            tl_tls_ctx_unref(rs[k].ctx);
-            continue;
-        }
-        enum tl_auth_mode a = tl_tls_ctx_auth(rs[k].ctx);
-        tl_tls_slot_swap(rs[k].slot, rs[k].ctx);
-        tl_info("%s: TLS policy (auth %s), certificates, keys, CAs and CRLs reloaded from %s; "
-                "new connections use them, open connections are re-checked",
-                rs[k].slot->owner,
-                a == TL_AUTH_ANON ? "anon" : a == TL_AUTH_CERTVALID ? "certvalid"
-                                         : a == TL_AUTH_NAME      ? "name"
-                                                                  : "fingerprint",
-                file);
-    }
-    free(rs);
-    tl_conf_free(fresh);
-    if (!ok) {
-        return;
-    }
-    for (size_t w = 0; w < srv->pl.n_workers; w++) {
-        tl_worker_request_recheck(srv->pl.workers[w]);
-    }
-    for (size_t o = 0; o < srv->pl.n_outputs; o++) {
-        struct tl_output *out = &srv->pl.outputs[o];
-        if (out->ops->recheck) {
-            out->ops->recheck(out);
-        }
-    }
 }
 
 void tl_server_reopen(struct tl_server *srv)
 {
     for (size_t o = 0; o < srv->pl.n_outputs; o++) {
-        atomic_store(&srv->pl.outputs[o].reopen, true);
-        tl_mq_kick(&srv->pl.outputs[o].q);
+        atomic_store(&srv->pl.outputs[o]->reopen, true);
+        tl_mq_kick(&srv->pl.outputs[o]->q);
     }
 }
 
 void tl_server_log_stats(struct tl_server *srv)
 {
     for (size_t i = 0; i < srv->pl.n_inputs; i++) {
-        struct tl_input_stats *s = &srv->pl.inputs[i].stats;
+        struct tl_input_stats *s = &srv->pl.inputs[i]->stats;
         tl_info("stats: input %s: received=%llu malformed=%llu truncated=%llu "
                 "connections_open=%llu connections_total=%llu connections_refused=%llu "
                 "connection_errors=%llu handshake_failures=%llu rejected_hostname=%llu "
                 "dropped_queue_full=%llu truncated_at_eof=%llu closed_idle=%llu "
                 "refused_per_source=%llu handshakes_dropped=%llu closed_over_budget=%llu "
                 "accept_pauses=%llu tls_on_plain=%llu",
-                srv->pl.inputs[i].conf->name, (unsigned long long)atomic_load(&s->received),
+                srv->pl.inputs[i]->conf->name, (unsigned long long)atomic_load(&s->received),
                 (unsigned long long)atomic_load(&s->malformed),
                 (unsigned long long)atomic_load(&s->truncated),
                 (unsigned long long)atomic_load(&s->conn_open),
@@ -436,11 +401,11 @@ void tl_server_log_stats(struct tl_server *srv)
         }
         if (n) {
             tl_info("stats: handshake_failures_by_reason: input %s: %s",
-                    srv->pl.inputs[i].conf->name, reasons);
+                    srv->pl.inputs[i]->conf->name, reasons);
         }
     }
     for (size_t o = 0; o < srv->pl.n_outputs; o++) {
-        struct tl_output *out = &srv->pl.outputs[o];
+        struct tl_output *out = srv->pl.outputs[o];
         tl_info("stats: output %s: written=%llu acknowledged=%llu resent=%llu queued=%zu "
                 "queued_disk=%llu write_errors=%llu dropped=%llu dropped_queue_full=%llu",
                 out->conf->name, (unsigned long long)atomic_load(&out->stats.written),
@@ -453,7 +418,7 @@ void tl_server_log_stats(struct tl_server *srv)
     }
 }
 
-bool tl_server_write_port_file(struct tl_server *srv, const char *path, uint16_t metrics_port)
+bool tl_server_write_port_file(struct tl_server *srv, const char *path)
 {
     char tmp[4096];
     int n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
@@ -467,13 +432,13 @@ bool tl_server_write_port_file(struct tl_server *srv, const char *path, uint16_t
         return false;
     }
     for (size_t i = 0; i < srv->pl.n_inputs; i++) {
-        const struct tl_input *in = &srv->pl.inputs[i];
+        const struct tl_input *in = srv->pl.inputs[i];
         char line[1024];
         in->ops->port_line(in, line, sizeof(line));
         fprintf(f, "%s\n", line);
     }
-    if (metrics_port != 0) {
-        fprintf(f, "@metrics %u\n", metrics_port);
+    if (srv->metrics_port != 0) {
+        fprintf(f, "@metrics %u\n", srv->metrics_port);
     }
     if (fclose(f) != 0 || rename(tmp, path) != 0) {
         tl_error("cannot write port_file %s: %s", path, strerror(errno));

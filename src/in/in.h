@@ -9,6 +9,13 @@
  * struct tl_in_item, pipeline.h: the worker pauses, drains and closes them without knowing
  * what they are), port_line (its line in port_file), then at stop unbind and fini.
  *
+ * A reload (daemon/reload.c) runs the same life while the workers run: an input it adds is
+ * initialised and bound on the main thread, and attach is then called on each worker's own
+ * thread (between two loop turns); an input it removes has its items drained and closed by
+ * each worker on its thread, and only after every worker ran another loop turn (deferred
+ * frees done) are unbind and fini called. So attach touches only what is the worker's and its
+ * own slot of the input (one worker's fds), and unbind must not assume the items are open.
+ *
  * Contracts every kind honours: it hands each message to tl_in_deliver (or tl_worker_emit)
  * on the worker's thread; it pauses its items while tl_worker_input_blocked() (back-pressure)
  * unless it has TL_IN_CANNOT_PAUSE (then the worker drops and counts); with TL_IN_ACKS it

@@ -497,7 +497,7 @@ static void refuse_tls_client(struct conn *c)
 static void conn_read(struct conn *c, int budget)
 {
     uint8_t *buf = tl_worker_scratch(c->w);
-    size_t cap = c->in->pl->scratch_size;
+    size_t cap = tl_worker_scratch_size(c->w);
     for (int i = 0; budget < 0 || i < budget; i++) {
         size_t have = c->tail_len;
         if (have) {

@@ -7,6 +7,12 @@
  * the start: a path that cannot be written, a TLS context, a disk queue), then run on a thread
  * of its own, then free after that thread ended.
  *
+ * An output added or replaced by a reload (daemon/reload.c) is initialised while workers run
+ * and may already have pushed into out->q: init sets a notify hook only with
+ * tl_mq_set_notify, and run takes what is queued. The instance it replaces (same name, maybe
+ * the same queue.dir) has stopped as at shutdown (out->q closed, stop_deadline_ms set, run
+ * returned, free called) before the new one's init: one owner per disk queue at a time.
+ *
  * The contract every kind honours (docs/reliability.md, pipeline.h): run takes messages from
  * out->q in order and publishes, with tl_output_settle, how many of them from the first it has
  * settled (written, on disk, acknowledged downstream, or dropped and counted). A RELP input

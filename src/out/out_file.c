@@ -49,7 +49,6 @@ struct ofile {
 struct writer {
     struct tl_output *out;
     const struct tl_conf_output *conf;
-    const struct tl_conf *gconf;
     struct tl_template *tmpl; /* the path; NULL for stdout */
     bool constant;           /* no placeholders: one file */
     bool is_stdout;
@@ -82,8 +81,9 @@ static const char *render_path(struct writer *wr, const struct tl_msg *m)
 {
     struct tl_buf *b = &wr->path;
     tl_buf_reset(b);
-    bool whole = !wr->tmpl || tl_template_render(wr->tmpl, m, wr->gconf->inputs[m->input].name,
-                                                 tl_template_put_path_component, b);
+    bool whole = !wr->tmpl ||
+                 tl_template_render(wr->tmpl, m, tl_pipeline_input_name(wr->out->pl, m->input),
+                                    tl_template_put_path_component, b);
     if (!whole || !tl_buf_putc(b, '\0')) {
         if (b->len == 0) {
             return "";
@@ -525,7 +525,6 @@ static void *file_run(void *arg)
     struct writer wr = {0};
     wr.out = out;
     wr.conf = out->conf;
-    wr.gconf = out->gconf;
     wr.is_stdout = out->conf->type == TL_OUT_STDOUT;
     wr.fsync = out->conf->sync == TL_QSYNC_ALWAYS;
     tl_buf_init(&wr.path, 8192);
@@ -536,8 +535,6 @@ static void *file_run(void *arg)
         }
         wr.constant = wr.tmpl && tl_template_is_constant(wr.tmpl);
     }
-    /* Write each batch now when a RELP input waits for it or it is to be fsynced. */
-    bool eager = wr.fsync || out->settle_waited;
     uint64_t interval = out->conf->flush_interval_ms;
     int64_t next_flush = tl_now_ms() + (int64_t)interval;
     struct tl_pace pace = {.us = TL_PACE_US};
@@ -592,7 +589,9 @@ static void *file_run(void *arg)
             continue;
         }
         now = tl_now_ms();
-        if (n && eager) {
+        /* Write each batch now when a RELP input waits for it (a reload may route one here)
+         * or it is to be fsynced. */
+        if (n && (wr.fsync || atomic_load_explicit(&out->settle_waited, memory_order_relaxed))) {
             /* A RELP input acknowledges only what is settled (sync: and fsynced), so the
              * batch goes out now rather than at the next flush_interval. */
             flush_all(&wr);

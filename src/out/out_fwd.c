@@ -378,8 +378,7 @@ static bool fwd_init(struct tl_output *out)
         return false;
     }
     out->impl = f;
-    out->q.notify = fwd_wake;
-    out->q.notify_arg = f;
+    tl_mq_set_notify(&out->q, fwd_wake, f);
     return true;
 }
 

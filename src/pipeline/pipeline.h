@@ -70,10 +70,9 @@ struct tl_input {
     const struct tl_conf_input *conf;
     const struct tl_input_ops *ops; /* its kind (in/in.h) */
     unsigned caps;             /* TL_IN_* of its kind */
-    size_t index;
+    const struct tl_conf *gconf; /* the configuration conf belongs to */
+    size_t index;              /* its id: tl_pipeline_input_id of its name (tl_msg.input) */
     struct tl_pipeline *pl;
-    struct tl_output **outs;   /* where its messages go (routes) */
-    size_t n_outs;
     int *fds;                  /* bound sockets: n_addrs per worker (stream, udp), or 1 (unix) */
     size_t n_fds;
     size_t fds_per_worker;
@@ -102,7 +101,8 @@ struct tl_output {
     const struct tl_conf_output *conf;
     const struct tl_output_ops *ops; /* its kind (out/out.h) */
     const struct tl_conf *gconf;
-    size_t index;
+    struct tl_pipeline *pl;
+    size_t index;              /* its slot in the route table (tl_routes.outputs) */
     struct tl_mq q;
     pthread_t thread;
     bool started;
@@ -124,8 +124,21 @@ struct tl_output {
     atomic_uint_fast64_t settled;
     /* A RELP input routes here and waits for settled: settle each batch promptly (a file
      * output writes it now rather than at its next flush_interval). */
-    bool settle_waited;
+    atomic_bool settle_waited;
+    /* Settle rounds and workers that still compare against settled once a reload replaced
+     * the output (tl_output_hold): its struct is freed only when none is left. */
+    atomic_uint_fast32_t holds;
 };
+
+static inline void tl_output_hold(struct tl_output *out)
+{
+    atomic_fetch_add_explicit(&out->holds, 1, memory_order_relaxed);
+}
+
+static inline void tl_output_release(struct tl_output *out)
+{
+    atomic_fetch_sub_explicit(&out->holds, 1, memory_order_release);
+}
 
 /* Called by the output's own thread: the first n messages of its queue are settled. */
 static inline void tl_output_settle(struct tl_output *out, uint64_t n)
@@ -133,16 +146,71 @@ static inline void tl_output_settle(struct tl_output *out, uint64_t n)
     atomic_store_explicit(&out->settled, n, memory_order_release);
 }
 
+/*
+ * The route table: where each input's messages go, and which outputs exist. Workers route
+ * with the table they adopted; a reload builds a new one and publishes it whole
+ * (tl_pipeline_publish), so a worker sees the old table or the new one, never a mix. A worker
+ * adopts a table between two loop turns (a batch boundary) and then says so (its generation);
+ * the table it left is freed only once every worker has, so routing takes no lock.
+ */
+struct tl_route_dest {
+    struct tl_output *out;     /* (a route's where: filter, compiled, belongs here too: it
+                                * is part of what a reload swaps) */
+};
+
+struct tl_route_set {
+    struct tl_route_dest *to;
+    size_t n_to;
+};
+
+struct tl_routes {
+    uint64_t gen;              /* 1, 2, ...: one more per table published */
+    struct tl_route_set *by_input; /* indexed by tl_input.index */
+    size_t n_inputs;
+    struct tl_output **outputs;    /* indexed by tl_output.index; NULL: a free slot */
+    size_t n_slots;
+    size_t scratch_size;       /* the workers' read buffers: largest max_message_size + 64 KiB
+                                * of the inputs (never shrinks) */
+    /* What a worker does when it adopts this table: attach these inputs (new: bound, not
+     * yet watched), and drain then close its items of those (removed). */
+    struct tl_route_attach {
+        struct tl_input *in;
+        /* its kind's attach (in/in.h), called on the worker's thread */
+        bool (*attach)(struct tl_input *in, struct tl_worker *w, size_t idx);
+    } *attach;
+    size_t n_attach;
+    struct tl_input **retire;
+    size_t n_retire;
+};
+
+/* A table for input ids 0..n_inputs-1 and n_slots output slots, all empty. NULL: out of
+ * memory. */
+struct tl_routes *tl_routes_new(size_t n_inputs, size_t n_slots);
+/* Appends out to input id's set (false: out of memory). */
+bool tl_routes_add(struct tl_routes *rt, size_t input_id, struct tl_output *out);
+void tl_routes_free(struct tl_routes *rt);
+
+/* Input ids: the id of a name stays the same across reloads, so that a message (tl_msg.input)
+ * still names its input when the output writing it was built from an older configuration. */
+#define TL_INPUT_ID_CHUNK 256
+#define TL_INPUT_IDS (TL_INPUT_ID_CHUNK * TL_INPUT_ID_CHUNK) /* tl_msg.input is 16 bits */
+struct tl_input_names {
+    char **chunk[TL_INPUT_ID_CHUNK];
+    size_t n;
+};
+
 /* What inputs, outputs and workers share: built by the daemon at start (daemon/server.c). */
 struct tl_pipeline {
-    const struct tl_conf *conf;
-    struct tl_input *inputs;
+    const struct tl_conf *conf; /* the configuration it started with (workers,
+                                 * partial_frame_budget: read at start only) */
+    struct tl_input **inputs;  /* the running ones (main thread) */
     size_t n_inputs;
-    struct tl_output *outputs;
+    struct tl_output **outputs;
     size_t n_outputs;
+    _Atomic(struct tl_routes *) routes; /* the current table (tl_pipeline_publish) */
+    struct tl_input_names names;
     struct tl_worker **workers;
     size_t n_workers;
-    size_t scratch_size;       /* per-worker read buffer: largest max_message_size + 64 KiB */
     /* Bytes of unfinished frames held by every connection (partial_frame_budget). Every
      * worker writes it: on a cache line of its own, away from the fields they only read. */
     _Alignas(64) atomic_size_t partial_bytes;
@@ -171,6 +239,21 @@ struct tl_in_item {
     struct tl_in_item *next;
 };
 
+/* The id of input name (registered on first use; main thread, before any message of that
+ * input exists). -1 when TL_INPUT_IDS names were used or out of memory. */
+long tl_pipeline_input_id(struct tl_pipeline *pl, const char *name);
+/* The name of input id; any thread (the id came with a message). */
+const char *tl_pipeline_input_name(const struct tl_pipeline *pl, size_t id);
+void tl_pipeline_names_fini(struct tl_pipeline *pl);
+
+/* Makes rt the current table (its gen: one more than the current one's) and waits until every
+ * running worker has adopted it; after late_ms, late(arg) is called once (and the wait goes
+ * on): a worker that cannot hand its batches to an output leaving the table waits for room,
+ * which late can end by closing that output's queue. Returns the table that was current
+ * (the caller frees it: no worker uses it any more). Main thread. */
+struct tl_routes *tl_pipeline_publish(struct tl_pipeline *pl, struct tl_routes *rt,
+                                      int64_t late_ms, void (*late)(void *arg), void *arg);
+
 /* Worker lifecycle (worker.c), driven by the daemon. */
 struct tl_worker *tl_worker_new(struct tl_pipeline *pl, size_t id);
 bool tl_worker_start(struct tl_worker *w);
@@ -185,8 +268,19 @@ struct tl_ev_loop;
 struct tl_ev_loop *tl_worker_loop(struct tl_worker *w);
 /* 0 .. n_workers - 1. */
 size_t tl_worker_id(const struct tl_worker *w);
-/* Per-worker scratch read buffer (pl->scratch_size bytes). */
+/* Per-worker scratch read buffer, of tl_worker_scratch_size bytes (the route table's
+ * scratch_size: a reload may grow it between two loop turns). */
 uint8_t *tl_worker_scratch(struct tl_worker *w);
+size_t tl_worker_scratch_size(const struct tl_worker *w);
+/* Where input in's messages go, in the table this worker routes with. */
+const struct tl_route_set *tl_worker_routes(const struct tl_worker *w, const struct tl_input *in);
+/* For a settle round starting now: the outputs it waits for, each with the settle count to
+ * reach (its seq_end for this worker): input in's outputs, and the outputs a reload took out
+ * of the table that have not settled what this worker handed them yet. outs/want/cap: the
+ * caller's arrays (grown with realloc); each output is held (tl_output_hold) for the caller,
+ * who releases it. Returns the count, or (size_t)-1 when out of memory. */
+size_t tl_worker_settle_targets(struct tl_worker *w, const struct tl_input *in,
+                                struct tl_output ***outs, uint64_t **want, size_t *cap);
 /* Takes the reference on m and routes it to the outputs of input in. */
 void tl_worker_emit(struct tl_worker *w, struct tl_input *in, struct tl_msg *m);
 bool tl_worker_stopping(struct tl_worker *w);

@@ -9,7 +9,8 @@
  *     batches to the outputs' queues (tl_worker_after_flush);
  *   - at the start of a round, mark(arg) lets the owner record what the round covers (RELP:
  *     the frames delivered so far; a file: its offset), and the worker's pushed sequence
- *     number for each routed output is taken;
+ *     number for each routed output is taken (tl_worker_settle_targets: with the outputs a
+ *     reload replaced that have not yet settled what this worker gave them);
  *   - once every routed output has settled past it (polled every 2 ms on the worker's loop),
  *     done(arg); the next round starts at once if more was noted meanwhile.
  * Worker thread only. An input routed nowhere has its rounds done at once.
@@ -32,7 +33,12 @@ struct tl_settle {
     bool noted;        /* emitted since the current round was marked */
     bool waiting;      /* registered with tl_worker_after_flush */
     bool in_round;     /* marked: waiting for the outputs */
-    uint64_t *want;    /* per routed output: the settle count to reach */
+    /* The round's outputs (held while it waits: a reload may take one out of the table
+     * meanwhile) and the settle count each must reach. */
+    struct tl_output **outs;
+    uint64_t *want;
+    size_t n;
+    size_t cap;
     struct tl_ev_timer timer;
 };
 

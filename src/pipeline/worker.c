@@ -32,16 +32,29 @@ struct waiter {
     struct tl_input *in;
 };
 
+/* An output a reload took out of the table after this worker handed it messages: settle
+ * rounds that start later wait for it too, until it has settled them (it drains). */
+struct retired {
+    struct tl_output *out; /* held */
+    uint64_t seq_end;
+};
+
 struct tl_worker {
     size_t id;
     struct tl_pipeline *pl;
+    struct tl_routes *rt;   /* the table it routes with (pipeline.h) */
+    atomic_uint_fast64_t gen; /* rt->gen, for tl_pipeline_publish */
+    size_t n_pend;          /* pend[] entries: the slots of rt */
+    struct retired *retired;
+    size_t n_retired;
     struct tl_ev_loop *loop;
     pthread_t thread;
     bool started;
     atomic_bool stop;
     atomic_bool recheck;    /* a TLS reload happened: re-check the TLS connections */
     uint8_t *scratch;
-    struct pending *pend;   /* one per output */
+    size_t scratch_size;
+    struct pending *pend;   /* one per route slot (tl_routes.outputs) */
     struct tl_in_item items; /* list head: listeners, connections, sockets */
     bool final;             /* shutting down: pushes may wait */
     struct tl_ev_timer retry;
@@ -64,6 +77,27 @@ size_t tl_worker_id(const struct tl_worker *w)
 uint8_t *tl_worker_scratch(struct tl_worker *w)
 {
     return w->scratch;
+}
+
+size_t tl_worker_scratch_size(const struct tl_worker *w)
+{
+    return w->scratch_size;
+}
+
+static bool grow_scratch(struct tl_worker *w, size_t n)
+{
+    if (n <= w->scratch_size) {
+        return true;
+    }
+    /* Nothing is kept in it between reads: no copy. */
+    uint8_t *p = malloc(n);
+    if (!p) {
+        return false;
+    }
+    free(w->scratch);
+    w->scratch = p;
+    w->scratch_size = n;
+    return true;
 }
 
 bool tl_worker_stopping(struct tl_worker *w)
@@ -105,10 +139,17 @@ struct tl_in_item *tl_worker_largest_partial(struct tl_worker *w)
     return best;
 }
 
+const struct tl_route_set *tl_worker_routes(const struct tl_worker *w, const struct tl_input *in)
+{
+    static const struct tl_route_set none = {0};
+    return in->index < w->rt->n_inputs ? &w->rt->by_input[in->index] : &none;
+}
+
 bool tl_worker_input_blocked(const struct tl_worker *w, const struct tl_input *in)
 {
-    for (size_t i = 0; i < in->n_outs; i++) {
-        if (w->pend[in->outs[i]->index].blocked) {
+    const struct tl_route_set *rs = tl_worker_routes(w, in);
+    for (size_t i = 0; i < rs->n_to; i++) {
+        if (w->pend[rs->to[i].out->index].blocked) {
             return true;
         }
     }
@@ -145,7 +186,7 @@ static bool flush_output(struct tl_worker *w, size_t o)
     if (p->n == 0) {
         return true;
     }
-    struct tl_output *out = &w->pl->outputs[o];
+    struct tl_output *out = w->rt->outputs[o];
     size_t done = w->final ? tl_mq_push(&out->q, p->v, p->n, &p->seq_end)
                            : tl_mq_try_push(&out->q, p->v, p->n, &p->seq_end);
     if (done == p->n) {
@@ -200,7 +241,7 @@ static void flush_all(struct tl_ev_loop *loop, void *arg)
 {
     struct tl_worker *w = arg;
     (void)loop;
-    for (size_t o = 0; o < w->pl->n_outputs; o++) {
+    for (size_t o = 0; o < w->n_pend; o++) {
         block_output(w, o, !flush_output(w, o));
     }
     run_waiters(w);
@@ -245,9 +286,62 @@ void tl_worker_cancel_after_flush(struct tl_worker *w, void *arg)
     w->n_waiters = j;
 }
 
-uint64_t tl_worker_pushed_seq(const struct tl_worker *w, const struct tl_output *out)
+/* Makes room for n outputs and their targets (*cap of each now), keeping what is there. */
+static bool reserve(struct tl_output ***outs, uint64_t **want, size_t *cap, size_t n)
 {
-    return w->pend[out->index].seq_end;
+    if (n <= *cap) {
+        return true;
+    }
+    struct tl_output **o = realloc(*outs, n * sizeof(*o));
+    if (!o) {
+        return false;
+    }
+    *outs = o;
+    uint64_t *v = realloc(*want, n * sizeof(*v));
+    if (!v) {
+        return false;
+    }
+    *want = v;
+    *cap = n;
+    return true;
+}
+
+/* Retired outputs that settled what this worker gave them are forgotten (released). */
+static void forget_settled(struct tl_worker *w)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < w->n_retired; i++) {
+        struct retired *r = &w->retired[i];
+        if (atomic_load_explicit(&r->out->settled, memory_order_acquire) >= r->seq_end) {
+            tl_output_release(r->out);
+        } else {
+            w->retired[kept++] = *r;
+        }
+    }
+    w->n_retired = kept;
+}
+
+size_t tl_worker_settle_targets(struct tl_worker *w, const struct tl_input *in,
+                                struct tl_output ***outs, uint64_t **want, size_t *cap)
+{
+    forget_settled(w);
+    const struct tl_route_set *rs = tl_worker_routes(w, in);
+    if (!reserve(outs, want, cap, rs->n_to + w->n_retired)) {
+        return (size_t)-1;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < rs->n_to; i++) {
+        (*outs)[n] = rs->to[i].out;
+        (*want)[n++] = w->pend[rs->to[i].out->index].seq_end;
+    }
+    for (size_t i = 0; i < w->n_retired; i++) {
+        (*outs)[n] = w->retired[i].out;
+        (*want)[n++] = w->retired[i].seq_end;
+    }
+    for (size_t i = 0; i < n; i++) {
+        tl_output_hold((*outs)[i]);
+    }
+    return n;
 }
 
 void tl_worker_settle_wait(struct tl_worker *w, int delta)
@@ -275,16 +369,17 @@ static bool append(struct pending *p, struct tl_msg *m)
 void tl_worker_emit(struct tl_worker *w, struct tl_input *in, struct tl_msg *m)
 {
     tl_ev_note_work(w->loop, 1);
-    if (in->n_outs == 0) {
+    const struct tl_route_set *rs = tl_worker_routes(w, in);
+    if (rs->n_to == 0) {
         tl_msg_unref(m);
         return;
     }
     /* UDP cannot push back; unix sockets pause like streams (their senders then wait). */
     bool dgram = (in->caps & TL_IN_CANNOT_PAUSE) != 0;
-    for (size_t i = 0; i < in->n_outs; i++) {
-        struct tl_output *out = in->outs[i];
+    for (size_t i = 0; i < rs->n_to; i++) {
+        struct tl_output *out = rs->to[i].out;
         size_t o = out->index;
-        if (i + 1 < in->n_outs) {
+        if (i + 1 < rs->n_to) {
             tl_msg_ref(m);
         }
         struct pending *p = &w->pend[o];
@@ -327,6 +422,154 @@ static void recheck_all(struct tl_worker *w)
     }
 }
 
+/* Grows pend to n slots, the new ones empty. */
+static bool grow_pend(struct tl_worker *w, size_t n)
+{
+    if (n <= w->n_pend) {
+        return true;
+    }
+    struct pending *p = realloc(w->pend, n * sizeof(*p));
+    if (!p) {
+        return false;
+    }
+    w->pend = p;
+    for (size_t o = w->n_pend; o < n; o++) {
+        p[o] = (struct pending){.v = malloc(BATCH_MAX * sizeof(struct tl_msg *))};
+        if (!p[o].v) {
+            return false;
+        }
+        p[o].cap = BATCH_MAX;
+        w->n_pend = o + 1;
+    }
+    return true;
+}
+
+static bool listed(struct tl_input *const *v, size_t n, const struct tl_input *in)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] == in) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Output slot o of the old table is not the same output in the new one. */
+static bool leaves(const struct tl_routes *old, const struct tl_routes *rt, size_t o)
+{
+    return old->outputs[o] && (o >= rt->n_slots || rt->outputs[o] != old->outputs[o]);
+}
+
+/* Between two loop turns: switches to the table the server published (pipeline.h). false:
+ * not yet, because an output leaving the table has a batch of ours its full queue cannot
+ * take yet (the retry timer comes back; the server may close that queue, then the batch is
+ * dropped and counted like at a stop). */
+static bool adopt(struct tl_worker *w)
+{
+    struct tl_routes *rt = atomic_load_explicit(&w->pl->routes, memory_order_acquire);
+    struct tl_routes *old = w->rt;
+    if (rt == old) {
+        return true;
+    }
+    forget_settled(w); /* (the reload's next table frees the outputs it stopped) */
+    size_t leaving = 0;
+    for (size_t o = 0; o < old->n_slots; o++) {
+        leaving += leaves(old, rt, o);
+    }
+    struct retired *r = realloc(w->retired, (w->n_retired + leaving + 1) * sizeof(*r));
+    if (!r || !grow_pend(w, rt->n_slots) || !grow_scratch(w, rt->scratch_size)) {
+        w->retired = r ? r : w->retired;
+        return false;
+    }
+    w->retired = r;
+    /* Removed inputs: what their connections already hold is read and routed by the table
+     * that has their routes (two passes, as at a stop: accepted connections, then their
+     * data). */
+    for (int pass = 0; pass < 2 && rt->n_retire; pass++) {
+        for (struct tl_in_item *it = w->items.next; it != &w->items;) {
+            struct tl_in_item *next = it->next;
+            if (listed(rt->retire, rt->n_retire, it->in)) {
+                it->drain(it);
+            }
+            it = next;
+        }
+    }
+    /* Outputs leaving the table get our last batches for them now. */
+    for (size_t o = 0; o < old->n_slots; o++) {
+        if (leaves(old, rt, o) && !flush_output(w, o)) {
+            block_output(w, o, true);
+            return false;
+        }
+    }
+    for (size_t o = 0; o < old->n_slots; o++) {
+        if (!leaves(old, rt, o)) {
+            continue;
+        }
+        struct pending *p = &w->pend[o];
+        struct tl_output *out = old->outputs[o];
+        if (p->seq_end > atomic_load_explicit(&out->settled, memory_order_acquire)) {
+            tl_output_hold(out);
+            w->retired[w->n_retired++] = (struct retired){out, p->seq_end};
+        }
+        p->seq_end = 0;
+        p->blocked = false;
+    }
+    w->rt = rt;
+    for (struct tl_in_item *it = w->items.next; it != &w->items;) {
+        struct tl_in_item *next = it->next;
+        if (listed(rt->retire, rt->n_retire, it->in)) {
+            it->close(it);
+        }
+        it = next;
+    }
+    for (size_t i = 0; i < rt->n_attach; i++) {
+        struct tl_input *in = rt->attach[i].in;
+        if (!rt->attach[i].attach(in, w, w->id)) {
+            tl_error("input %s: worker %zu cannot watch it after the reload (out of memory or "
+                     "descriptors): it takes fewer connections than it should until a restart",
+                     in->conf->name, w->id);
+        }
+    }
+    update_paused(w);
+    atomic_store_explicit(&w->gen, rt->gen, memory_order_release);
+    return true;
+}
+
+struct tl_routes *tl_pipeline_publish(struct tl_pipeline *pl, struct tl_routes *rt,
+                                      int64_t late_ms, void (*late)(void *arg), void *arg)
+{
+    struct tl_routes *old = atomic_load(&pl->routes);
+    rt->gen = old ? old->gen + 1 : 1;
+    atomic_store_explicit(&pl->routes, rt, memory_order_release);
+    int64_t start = tl_now_ms();
+    int64_t woken = -1;
+    bool was_late = false;
+    for (;;) {
+        bool all = true;
+        bool wake = woken < 0 || tl_now_ms() - woken >= 100;
+        for (size_t i = 0; i < pl->n_workers; i++) {
+            struct tl_worker *w = pl->workers[i];
+            if (w && w->started && atomic_load_explicit(&w->gen, memory_order_acquire) < rt->gen) {
+                all = false;
+                if (wake) {
+                    tl_ev_wake(w->loop);
+                }
+            }
+        }
+        if (all) {
+            return old;
+        }
+        if (wake) {
+            woken = tl_now_ms();
+        }
+        if (!was_late && late && tl_now_ms() - start >= late_ms) {
+            was_late = true;
+            late(arg);
+        }
+        nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+    }
+}
+
 static void *worker_main(void *arg)
 {
     struct tl_worker *w = arg;
@@ -334,6 +577,9 @@ static void *worker_main(void *arg)
         tl_ev_run_once(w->loop, 1000);
         if (atomic_exchange(&w->recheck, false)) {
             recheck_all(w);
+        }
+        if (atomic_load_explicit(&w->pl->routes, memory_order_relaxed) != w->rt) {
+            adopt(w);
         }
     }
     /* Shutdown: read what peers already sent (it is in our socket buffers, so it counts
@@ -378,19 +624,11 @@ struct tl_worker *tl_worker_new(struct tl_pipeline *pl, size_t id)
     atomic_init(&w->stop, false);
     atomic_init(&w->recheck, false);
     w->loop = tl_ev_loop_new();
-    w->scratch = malloc(pl->scratch_size);
-    w->pend = calloc(pl->n_outputs ? pl->n_outputs : 1, sizeof(*w->pend));
-    if (!w->loop || !w->scratch || !w->pend) {
+    w->rt = atomic_load(&pl->routes);
+    atomic_init(&w->gen, w->rt->gen);
+    if (!w->loop || !grow_scratch(w, w->rt->scratch_size) || !grow_pend(w, w->rt->n_slots)) {
         tl_worker_free(w);
         return NULL;
-    }
-    for (size_t o = 0; o < pl->n_outputs; o++) {
-        w->pend[o].v = malloc(BATCH_MAX * sizeof(struct tl_msg *));
-        w->pend[o].cap = BATCH_MAX;
-        if (!w->pend[o].v) {
-            tl_worker_free(w);
-            return NULL;
-        }
     }
     tl_ev_timer_init(&w->retry, retry_cb, w);
     tl_ev_set_before_sleep(w->loop, flush_all, w);
@@ -453,15 +691,17 @@ void tl_worker_free(struct tl_worker *w)
     if (w->loop) {
         tl_ev_run_once(w->loop, 0);
     }
-    if (w->pend) {
-        for (size_t o = 0; o < w->pl->n_outputs; o++) {
-            for (size_t i = 0; i < w->pend[o].n; i++) {
-                tl_msg_unref(w->pend[o].v[i]);
-            }
-            free(w->pend[o].v);
+    for (size_t o = 0; o < w->n_pend; o++) {
+        for (size_t i = 0; i < w->pend[o].n; i++) {
+            tl_msg_unref(w->pend[o].v[i]);
         }
-        free(w->pend);
+        free(w->pend[o].v);
     }
+    free(w->pend);
+    for (size_t i = 0; i < w->n_retired; i++) {
+        tl_output_release(w->retired[i].out);
+    }
+    free(w->retired);
     free(w->scratch);
     free(w->waiters);
     tl_ev_loop_free(w->loop);

@@ -79,6 +79,8 @@ size_t tl_mq_push(struct tl_mq *q, struct tl_msg *const *msgs, size_t n, uint64_
     size_t done = 0;
     bool was_empty = false;
     pthread_mutex_lock(&q->lock);
+    void (*notify)(void *) = q->notify;
+    void *notify_arg = q->notify_arg;
     while (done < n) {
         size_t take;
         while ((take = room_for(q, msgs + done, n - done)) == 0 && !q->closed) {
@@ -94,17 +96,17 @@ size_t tl_mq_push(struct tl_mq *q, struct tl_msg *const *msgs, size_t n, uint64_
             *end_seq = q->pushed;
         }
         pthread_cond_signal(&q->not_empty);
-        if (q->notify && was_empty && done < n) {
+        if (notify && was_empty && done < n) {
             /* About to wait for room: the consumer must hear of this batch first. */
             pthread_mutex_unlock(&q->lock);
-            q->notify(q->notify_arg);
+            notify(notify_arg);
             was_empty = false;
             pthread_mutex_lock(&q->lock);
         }
     }
     pthread_mutex_unlock(&q->lock);
-    if (q->notify && was_empty) {
-        q->notify(q->notify_arg);
+    if (notify && was_empty) {
+        notify(notify_arg);
     }
     return done;
 }
@@ -118,6 +120,8 @@ size_t tl_mq_try_push(struct tl_mq *q, struct tl_msg *const *msgs, size_t n,
         return 0;
     }
     bool was_empty = q->len == 0;
+    void (*notify)(void *) = q->notify;
+    void *notify_arg = q->notify_arg;
     size_t take = room_for(q, msgs, n);
     put(q, msgs, take);
     if (take) {
@@ -129,8 +133,8 @@ size_t tl_mq_try_push(struct tl_mq *q, struct tl_msg *const *msgs, size_t n,
     pthread_mutex_unlock(&q->lock);
     /* Also when the queue is full: a consumer that sleeps in an event loop must hear that
      * producers are waiting for room. */
-    if (q->notify && ((was_empty && take) || take < n)) {
-        q->notify(q->notify_arg);
+    if (notify && ((was_empty && take) || take < n)) {
+        notify(notify_arg);
     }
     return take;
 }
@@ -176,9 +180,23 @@ void tl_mq_close(struct tl_mq *q)
     q->closed = true;
     pthread_cond_broadcast(&q->not_empty);
     pthread_cond_broadcast(&q->not_full);
+    void (*notify)(void *) = q->notify;
+    void *notify_arg = q->notify_arg;
     pthread_mutex_unlock(&q->lock);
-    if (q->notify) {
-        q->notify(q->notify_arg);
+    if (notify) {
+        notify(notify_arg);
+    }
+}
+
+void tl_mq_set_notify(struct tl_mq *q, void (*notify)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&q->lock);
+    q->notify = notify;
+    q->notify_arg = arg;
+    bool work = q->len > 0 || q->closed;
+    pthread_mutex_unlock(&q->lock);
+    if (notify && work) {
+        notify(arg);
     }
 }
 
@@ -220,4 +238,12 @@ bool tl_mq_nearly_full(struct tl_mq *q)
     bool r = q->len * 10 >= q->cap * 9 || (q->max_bytes && q->bytes * 10 >= q->max_bytes * 9);
     pthread_mutex_unlock(&q->lock);
     return r;
+}
+
+uint64_t tl_mq_pushed(struct tl_mq *q)
+{
+    pthread_mutex_lock(&q->lock);
+    uint64_t n = q->pushed;
+    pthread_mutex_unlock(&q->lock);
+    return n;
 }

@@ -32,8 +32,8 @@ struct tl_mq {
     bool wake;     /* tl_mq_kick: make a waiting pop return early */
     /* Optional: called (outside the lock, on the producer's thread) when a push makes an
      * empty queue non-empty, when a push finds it full, and on close: how a consumer that
-     * sleeps in an event loop rather than in tl_mq_pop learns there is work. Set before any
-     * producer runs. */
+     * sleeps in an event loop rather than in tl_mq_pop learns there is work. Set with
+     * tl_mq_set_notify (producers may already be pushing: an output built by a reload). */
     void (*notify)(void *arg);
     void *notify_arg;
 };
@@ -60,6 +60,9 @@ size_t tl_mq_try_push(struct tl_mq *q, struct tl_msg *const *msgs, size_t n,
  * closed and empty. */
 size_t tl_mq_pop(struct tl_mq *q, struct tl_msg **out, size_t max, int64_t timeout_ms);
 
+/* Sets the notify hook (see above) under the lock, and calls it at once when the queue
+ * already holds messages. */
+void tl_mq_set_notify(struct tl_mq *q, void (*notify)(void *arg), void *arg);
 /* Marks the queue closed (producers are gone) and wakes the consumer. */
 void tl_mq_close(struct tl_mq *q);
 /* Wakes a consumer waiting in tl_mq_pop (e.g. to look at a reopen request). */
@@ -68,6 +71,8 @@ bool tl_mq_drained(struct tl_mq *q);
 /* True once tl_mq_close was called (what is queued may still be there). */
 bool tl_mq_closed(struct tl_mq *q);
 size_t tl_mq_len(struct tl_mq *q);
+/* Messages ever pushed (the sequence number the next one gets). */
+uint64_t tl_mq_pushed(struct tl_mq *q);
 /* At least 90% of the messages or of the bytes allowed are taken. */
 bool tl_mq_nearly_full(struct tl_mq *q);
 

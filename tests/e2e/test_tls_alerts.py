@@ -258,8 +258,9 @@ def test_reload_closes_connections_that_no_longer_pass(daemon, tmp_path, pki):
     # an invalid file keeps the policy and says every error
     d.conf_path.write_text(d.conf_path.read_text() + "bogus_key: 1\noutputs: 7\n")
     d.hup()
-    d.wait_log(r"error TLS reload failed, keeping the previous certificates and policy: .*"
-               r"bogus_key")
+    d.wait_log(r"error reload: [^ ]*\.yaml:\d+: .*bogus_key")
+    d.wait_log(r"error reload of .* failed \(\d+ errors above\): the running configuration is "
+               r"unchanged")
     c = TlsConn(port, pki, cert=pki.client)
     c.send(numbered("still", 2))
     check_marker(d, out, "still", 2)
