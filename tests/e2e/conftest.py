@@ -77,8 +77,13 @@ def _which(name):
 
 
 def _peer_table():
-    from peers import rsyslog, syslogng
+    from peers import kafka, rsyslog, syslogng
     return {
+        "kafka-mock": (kafka.available, "the Kafka mock cluster helper (build/tests/mock_cluster, "
+                       "built with librdkafka-dev)"),
+        "confluent-kafka": (kafka.confluent_available,
+                            "python3-confluent-kafka (Debian package python3-confluent-kafka)"),
+        "kcat": (kafka.kcat_available, "kcat (Debian package kcat)"),
         "rsyslog": (rsyslog.available, "rsyslogd with its TLS modules in .deps/rsyslog"),
         "rsyslog-relp": (rsyslog.relp_available, "rsyslog's RELP modules in .deps/rsyslog"),
         "syslog-ng": (syslogng.available, "syslog-ng (Debian package syslog-ng-core)"),
