@@ -21,6 +21,7 @@
 #include <stdbool.h>
 
 #include "pipeline/pipeline.h"
+#include "queue/spool.h"
 
 struct tl_output_ops {
     const char *name;   /* the type word: "file", "forward", ... */
@@ -39,6 +40,21 @@ struct tl_output_ops {
 
 /* The kind of an output, by its configured type (kinds.c). */
 const struct tl_output_ops *tl_output_kind(enum tl_output_type t);
+
+/* ---- helpers for the kinds (out_helpers.c) ---------------------------------------------- */
+
+/* The output's disk spill (queue.dir) from its queue.* keys, on the output's loop, counting
+ * into its write_errors and queued_disk; retry and settled as in struct tl_spool_opts. NULL
+ * with err when the directory cannot be used. */
+struct tl_spool *tl_out_spool_open(struct tl_output *out, struct tl_ev_loop *loop,
+                                   void (*retry)(void *arg), void (*settled)(void *arg),
+                                   void *arg, struct tl_err *err);
+/* Releases the messages popped and not taken (held[*held_pos..*n_held)) and what out's queue
+ * still holds, at the very end of a stop; returns how many, for the dropped counter. */
+size_t tl_out_release_queued(struct tl_output *out, struct tl_msg **held, size_t *held_pos,
+                             size_t *n_held);
+/* FNV-1a of a NUL-terminated string, for the kinds' caches (open files, topic handles). */
+uint64_t tl_out_hash_str(const char *s);
 
 extern const struct tl_output_ops tl_out_file_ops;
 extern const struct tl_output_ops tl_out_stdout_ops;
