@@ -32,6 +32,9 @@ void tl_server_reopen(struct tl_server *srv);
  * changes and every error is logged. */
 void tl_server_reload_tls(struct tl_server *srv);
 void tl_server_log_stats(struct tl_server *srv);
+/* What the configuration's kinds check beyond the loader's rules (out/out.h: check), at
+ * --check and at start; false with one sentence per problem appended to errs. */
+bool tl_server_check(const struct tl_conf *conf, struct tl_conf_errors *errs);
 bool tl_server_write_port_file(struct tl_server *srv, const char *path);
 
 #endif
