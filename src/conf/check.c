@@ -225,7 +225,8 @@ static void queue_needs(struct ld *ld, const struct tl_yaml_node **found, const 
     }
 }
 
-/* The disk queue's keys of a forward output's queue: block v (path: "outputs[0] (x).queue"). */
+/* The disk queue's keys of a forward or kafka output's queue: block v (path:
+ * "outputs[0] (x).queue"). */
 void tl_conf_check_queue(struct ld *ld, const struct tl_conf_output *out,
                          const struct tl_yaml_node *v, const struct tl_yaml_node **found,
                          const char *path)
@@ -352,6 +353,7 @@ static const char *file_role(const char *key)
                       "issue makes one)"},
         {"key_file", "the PEM private key of cert_file"},
         {"key_password_file", "a file whose first line is the password of key_file"},
+        {"password_file", "a file whose first line is the SASL password"},
         {"crl_file", "the CAs' revocation lists in PEM (tlslog cert revoke writes one)"},
     };
     size_t i;

@@ -28,6 +28,15 @@ enum tl_output_type {
     TL_OUT_FILE = 0,
     TL_OUT_STDOUT,
     TL_OUT_FORWARD,
+    TL_OUT_KAFKA,
+};
+
+/* A kafka output's SASL mechanism (sasl.mechanism); NONE without a sasl: block. */
+enum tl_sasl_mech {
+    TL_SASL_NONE = 0,
+    TL_SASL_PLAIN,
+    TL_SASL_SCRAM_SHA_256,
+    TL_SASL_SCRAM_SHA_512,
 };
 
 /* What a full in-memory queue does to the inputs that feed it. */
@@ -120,7 +129,7 @@ struct tl_conf_output {
     enum tl_queue_full full;     /* queue.full: block (default) or drop */
     enum tl_queue_sync sync;     /* file: none (default) or always: fsync after each batch
                                   * written; never interval */
-    /* forward: */
+    /* forward: (kafka: brokers, the bootstrap servers) */
     struct tl_conf_target *targets; /* tried in order; first reachable wins */
     size_t n_targets;
     enum tl_transport transport; /* tls (default), tcp, udp, relp */
@@ -131,11 +140,22 @@ struct tl_conf_output {
     uint64_t connect_timeout_ms; /* TCP connect, default 10 s */
     uint64_t drain_timeout_ms;   /* queue.drain_timeout: at shutdown, how long to keep
                                   * delivering; default 10 s */
-    struct tl_conf_tls tls;      /* transport tls, and relp with relp_tls: merged with the
-                                  * top-level block */
+    struct tl_conf_tls tls;      /* transport tls, relp with relp_tls, kafka with kafka_tls:
+                                  * merged with the top-level block */
     bool relp_tls;               /* relp: over TLS (the output has its own tls: block) */
     size_t relp_window;          /* relp: unacknowledged messages in flight, default 1024 */
-    /* forward: the disk part of the queue (queue.*; only when queue_dir is set) */
+    /* kafka: */
+    char *topic;                 /* topic template ({facility} etc.) */
+    char *key;                   /* partition key template; NULL: no key */
+    bool kafka_tls;              /* TLS to the brokers (the output has a tls: block) */
+    enum tl_sasl_mech sasl_mechanism;
+    char *sasl_username;
+    char *sasl_password_file;    /* read at start; its mode is checked like a key file's */
+    char **properties;           /* librdkafka pass-through: name, value, name, value, ...;
+                                  * checked by the output kind (out/out.h: check), not here */
+    int *property_lines;         /* the line of each pair, for those checks' messages */
+    size_t n_properties;         /* pairs */
+    /* forward and kafka: the disk part of the queue (queue.*; only when queue_dir is set) */
     char *queue_dir;             /* NULL: memory only */
     uint64_t queue_max_bytes;    /* default 1 GiB, at least 1 MiB */
     enum tl_queue_sync queue_sync; /* default interval */
@@ -205,6 +225,12 @@ struct tl_conf *tl_conf_load_string(const char *text, size_t len, const char *na
                                     struct tl_conf_errors *errs);
 void tl_conf_free(struct tl_conf *c);
 void tl_conf_errors_fini(struct tl_conf_errors *errs);
+/* Appends "FILE:LINE: message" to errs, for the checks made after loading (an output kind's
+ * check, out/out.h); false when out of memory. */
+bool tl_conf_errors_add(struct tl_conf_errors *errs, const char *file, int line,
+                        const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* "outputs[2] (name)": how messages name the output at index i of c. */
+const char *tl_conf_output_label(const struct tl_conf *c, size_t i, char *out, size_t cap);
 /* Every file the configuration names (certificates, keys, CAs, CRLs, password files) can
  * be opened for reading by this process, and each directory listed. Loading does not open
  * them (a configuration can be written before its files); --check and start-up call this.

@@ -158,6 +158,36 @@ void tl_conf_errors_fini(struct tl_conf_errors *errs)
     errs->n = 0;
 }
 
+bool tl_conf_errors_add(struct tl_conf_errors *errs, const char *file, int line,
+                        const char *fmt, ...)
+{
+    va_list ap;
+    char *msg;
+    char *text;
+    char **lines;
+
+    va_start(ap, fmt);
+    msg = vfmt(fmt, ap);
+    va_end(ap);
+    text = msg == NULL ? NULL : line > 0 ? tl_conf_fmt("%s:%d: %s", file, line, msg)
+                                         : tl_conf_fmt("%s", msg);
+    free(msg);
+    lines = text == NULL ? NULL : realloc(errs->lines, (errs->n + 1) * sizeof(*lines));
+    if (lines == NULL) {
+        free(text);
+        return false;
+    }
+    errs->lines = lines;
+    errs->lines[errs->n++] = text;
+    return true;
+}
+
+const char *tl_conf_output_label(const struct tl_conf *c, size_t i, char *out, size_t cap)
+{
+    snprintf(out, cap, "outputs[%zu] (%s)", i, c->outputs[i].name);
+    return out;
+}
+
 /* ---- phrases --------------------------------------------------------------------------- */
 
 const char *tl_conf_show_node(const struct tl_yaml_node *n, char *out, size_t cap)

@@ -119,6 +119,13 @@ static void write_output(FILE *f, const void *item)
     fputs("];", f);
     fprintf(f, "relp_tls=%d;", out->relp_tls);
     put_section(f, "tls.", &tl_conf_tls_section, &out->tls, tls_in_context);
+    /* kafka: the sasl: block's fields are the output's own; properties are name/value pairs. */
+    put_section(f, "sasl.", &tl_conf_sasl_section, out, NULL);
+    fputs("properties=[", f);
+    for (size_t i = 0; i < 2 * out->n_properties; i++) {
+        fprintf(f, "%zu:%s,", strlen(out->properties[i]), out->properties[i]);
+    }
+    fputs("];", f);
 }
 
 char *tl_conf_input_settings(const struct tl_conf_input *in)

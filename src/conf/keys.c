@@ -22,12 +22,13 @@ _Static_assert(sizeof(enum tl_format) == sizeof(uint32_t), "enum stored as 32 bi
 _Static_assert(sizeof(enum tl_auth_mode) == sizeof(uint32_t), "enum stored as 32 bits");
 _Static_assert(sizeof(enum tl_queue_full) == sizeof(uint32_t), "enum stored as 32 bits");
 _Static_assert(sizeof(enum tl_queue_sync) == sizeof(uint32_t), "enum stored as 32 bits");
+_Static_assert(sizeof(enum tl_sasl_mech) == sizeof(uint32_t), "enum stored as 32 bits");
 
 static const char *const log_level_words[] = {"error", "warning", "notice", "info", "debug",
                                               NULL};
 /* In enum order: the index is the value. */
 static const char *const transport_words[] = {"udp", "tcp", "unix", "tls", "relp", NULL};
-static const char *const output_type_words[] = {"file", "stdout", "forward", NULL};
+static const char *const output_type_words[] = {"file", "stdout", "forward", "kafka", NULL};
 /* Spelled as tl_framing_from_name and tl_format_from_name accept them (a test checks). */
 static const char *const framing_words[] = {"auto", "octet-counted", "lf", NULL};
 static const char *const out_framing_words[] = {"octet-counted", "lf", NULL};
@@ -43,6 +44,18 @@ static const char *const queue_sync_words[] = {"none", "interval", "always", NUL
  * used to be (true = always, false = none). */
 static const char *const file_sync_words[] = {"none", "always", NULL};
 static const char *const bool_words[] = {"true", "false", "yes", "no", NULL};
+/* As librdkafka spells them (sasl.mechanisms); in enum order from TL_SASL_PLAIN. */
+static const char *const sasl_mech_words[] = {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", NULL};
+
+static int sasl_mech_from_name(const char *s)
+{
+    for (size_t i = 0; sasl_mech_words[i] != NULL; i++) {
+        if (strcmp(s, sasl_mech_words[i]) == 0) {
+            return (int)i + TL_SASL_PLAIN;
+        }
+    }
+    return -1;
+}
 
 static int fwd_transport_from_name(const char *s)
 {
@@ -200,22 +213,25 @@ static const struct key input_keys[] = {
 
 #define OUT_LOCAL (KIND(TL_OUT_FILE) | KIND(TL_OUT_STDOUT))
 #define OUT_FWD KIND(TL_OUT_FORWARD)
+#define OUT_KAFKA KIND(TL_OUT_KAFKA)
+#define OUT_DISK (OUT_FWD | OUT_KAFKA) /* outputs with a disk part (queue.dir) */
 static const struct key output_keys[] = {
     {.name = "name", .type = KT_NAME, FIELD(struct tl_conf_output, name), .required = ALWAYS,
      .help = "unique among outputs; used in routes and logs"},
     {.name = "type", .type = KT_ENUM, FIELD(struct tl_conf_output, type), .required = ALWAYS,
      .words = output_type_words,
      .help = "`file` writes files, `stdout` the standard output, `forward` sends to another "
-             "syslog server"},
+             "syslog server, `kafka` produces to Apache Kafka (see Kafka output)"},
     {.name = "path", .type = KT_TEMPLATE, FIELD(struct tl_conf_output, path),
      .applies = KIND(TL_OUT_FILE), .required = KIND(TL_OUT_FILE),
      .help = "file to append to; may contain placeholders (see below); missing "
              "directories are created"},
     {.name = "format", .type = KT_ENUM, FIELD(struct tl_conf_output, format),
      .words = format_words, .from_name = tl_format_from_name, .def = "rfc3164",
-     .doc_def = "`rfc3164`; forward: `rfc5424`",
+     .doc_def = "`rfc3164`; forward: `rfc5424`; kafka: `json`",
      .help = "how each message is written, one per line (see Formats); forward outputs "
-             "send `rfc5424` or `rfc3164` only"},
+             "send `rfc5424` or `rfc3164` only; kafka outputs make each message one Kafka "
+             "record in any format"},
     {.name = "flush_interval", .type = KT_DURATION,
      FIELD(struct tl_conf_output, flush_interval_ms), .applies = OUT_LOCAL, .max = HOUR,
      .def = "1s",
@@ -274,10 +290,28 @@ static const struct key output_keys[] = {
      FIELD(struct tl_conf_output, connect_timeout_ms), .applies = OUT_FWD, .min = 100,
      .max = 10 * MINUTE, .def = "10s",
      .help = "how long a TCP connect may take before the next target is tried"},
-    {.name = "tls", .type = KT_TLS, .applies = OUT_FWD,
+    {.name = "tls", .type = KT_TLS, .applies = OUT_FWD | OUT_KAFKA,
      .help = "TLS settings for this output, key by key over the top-level `tls:` (see TLS); "
-             "transport tls, or relp where its presence (even `tls: {}`) turns on RELP over "
-             "TLS"},
+             "transport tls, or relp and kafka where its presence (even `tls: {}`) turns on "
+             "TLS (kafka: to every broker, see Kafka output)"},
+    {.name = "brokers", .type = KT_TARGETS, .applies = OUT_KAFKA, .required = OUT_KAFKA,
+     .help = "the Kafka cluster's bootstrap brokers, each `host:port`, `[v6]:port` or `host` "
+             "(port 9092); the client learns the other brokers from them"},
+    {.name = "topic", .type = KT_TOPIC, FIELD(struct tl_conf_output, topic),
+     .applies = OUT_KAFKA, .required = OUT_KAFKA,
+     .help = "the topic each message goes to: letters, digits, `.`, `_`, `-` and placeholders "
+             "(e.g. `syslog-{facility}`); in a placeholder's value other characters become `_`"},
+    {.name = "key", .type = KT_KEYTEXT, FIELD(struct tl_conf_output, key),
+     .applies = OUT_KAFKA,
+     .help = "the record key, with placeholders (e.g. `{hostname}`): it picks the partition, "
+             "so one key's messages stay in order; without it records have no key and go to "
+             "any partition"},
+    {.name = "sasl", .type = KT_SASL, .applies = OUT_KAFKA,
+     .help = "SASL authentication to the brokers (see SASL); over TLS when `tls:` is given"},
+    {.name = "properties", .type = KT_PROPS, .applies = OUT_KAFKA,
+     .help = "librdkafka settings passed through, e.g. `{\"linger.ms\": \"5\", "
+             "\"compression.type\": \"zstd\"}`; each is checked by librdkafka at `--check` "
+             "and at start; those the output sets itself are refused (see Kafka output)"},
 };
 
 static const struct moved_key output_moved[] = {
@@ -290,7 +324,9 @@ static const struct key queue_keys[] = {
     {.name = "memory_messages", .type = KT_UINT, FIELD(struct tl_conf_output, queue_messages),
      .min = 1, .max = 100000000, .def = "100000",
      .help = "messages held in memory for this output; when they are all taken, `full` "
-             "decides (forward outputs with `dir` move the excess to disk first)"},
+             "decides (outputs with `dir` move the excess to disk first); a kafka output "
+             "also keeps at most this many (and memory_bytes of them) in flight to the "
+             "brokers"},
     {.name = "memory_bytes", .type = KT_SIZE, FIELD(struct tl_conf_output, queue_memory_bytes),
      .min = 64 * KIB, .max = 64 * GIB, .def = "8MiB",
      .help = "memory the queued messages may take (about 150 bytes plus the message "
@@ -301,27 +337,27 @@ static const struct key queue_keys[] = {
      .help = "when the queue is full: `block` stops the inputs feeding it until there is "
              "room, `drop` drops new messages and counts them"},
     {.name = "dir", .type = KT_PATH, FIELD(struct tl_conf_output, queue_dir),
-     .applies = OUT_FWD,
+     .applies = OUT_DISK,
      .help = "directory of the disk queue (created if missing); messages beyond "
              "memory_messages, and those still queued at shutdown, are kept here; each "
              "output needs its own; without it the queue is in memory only"},
     {.name = "max_bytes", .type = KT_SIZE, FIELD(struct tl_conf_output, queue_max_bytes),
-     .applies = OUT_FWD, .min = MIB, .max = 1024 * GIB, .def = "1GiB",
+     .applies = OUT_DISK, .min = MIB, .max = 1024 * GIB, .def = "1GiB",
      .help = "with dir: most disk space the queue takes; beyond it `full` decides"},
     {.name = "sync", .type = KT_ENUM, FIELD(struct tl_conf_output, queue_sync),
-     .applies = OUT_FWD, .words = queue_sync_words, .def = "interval",
+     .applies = OUT_DISK, .words = queue_sync_words, .def = "interval",
      .help = "with dir: when queue files are fsync'ed: `none`, every `sync_interval`, or "
              "`always` after each write (safest, slowest)"},
     {.name = "sync_interval", .type = KT_DURATION,
-     FIELD(struct tl_conf_output, queue_sync_interval_ms), .applies = OUT_FWD, .min = 10,
+     FIELD(struct tl_conf_output, queue_sync_interval_ms), .applies = OUT_DISK, .min = 10,
      .max = HOUR, .def = "1s", .help = "with dir and sync interval: time between fsyncs"},
     {.name = "segment_size", .type = KT_SIZE, FIELD(struct tl_conf_output, queue_segment_bytes),
-     .applies = OUT_FWD, .min = 64 * KIB, .max = GIB, .def = "8MiB",
+     .applies = OUT_DISK, .min = 64 * KIB, .max = GIB, .def = "8MiB",
      .help = "with dir: size of one queue file; at most max_bytes"},
     {.name = "drain_timeout", .type = KT_DURATION,
      FIELD(struct tl_conf_output, drain_timeout_ms), .max = HOUR, .def = "10s",
      .help = "at shutdown, how long the whole stop may take to deliver queued messages "
-             "(forward) or to retry writes that fail (file); what is left is lost, "
+             "(forward, kafka) or to retry writes that fail (file); what is left is lost, "
              "counted and logged (with dir: kept on disk for the next start)"},
 };
 
@@ -379,6 +415,20 @@ static const struct key metrics_keys[] = {
              "loopback or a management network: it has no TLS and no authentication"},
 };
 
+/* The sasl: block of a kafka output; its fields are in struct tl_conf_output. */
+static const struct key sasl_keys[] = {
+    {.name = "mechanism", .type = KT_ENUM, FIELD(struct tl_conf_output, sasl_mechanism),
+     .required = ALWAYS, .words = sasl_mech_words, .from_name = sasl_mech_from_name,
+     .help = "how tlslogd proves who it is to the brokers: `PLAIN` (send it over TLS only), "
+             "or the salted challenges `SCRAM-SHA-256` and `SCRAM-SHA-512`"},
+    {.name = "username", .type = KT_STRING, FIELD(struct tl_conf_output, sasl_username),
+     .required = ALWAYS, .help = "the SASL user name (Kafka's principal)"},
+    {.name = "password_file", .type = KT_PATH, FIELD(struct tl_conf_output, sasl_password_file),
+     .required = ALWAYS,
+     .help = "file whose first line is the password, read at start; refused when readable by "
+             "others, a warning when readable by its group"},
+};
+
 static const struct key route_keys[] = {
     {.name = "from", .type = KT_NAMES, .required = ALWAYS,
      .help = "input name, or a list of input names"},
@@ -404,11 +454,13 @@ const struct section tl_conf_tls_section = {
     .title = "TLS", .plural = "", .keys = tls_keys, .n_keys = COUNT(tls_keys)};
 const struct section tl_conf_metrics_section = {
     .title = "Metrics", .plural = "", .keys = metrics_keys, .n_keys = COUNT(metrics_keys)};
+const struct section tl_conf_sasl_section = {
+    .title = "SASL", .plural = "", .keys = sasl_keys, .n_keys = COUNT(sasl_keys)};
 
 const struct section *const tl_conf_sections[] = {
     &tl_conf_top_section,   &tl_conf_input_section, &tl_conf_output_section,
     &tl_conf_queue_section, &tl_conf_route_section, &tl_conf_tls_section,
-    &tl_conf_metrics_section, NULL,
+    &tl_conf_metrics_section, &tl_conf_sasl_section, NULL,
 };
 
 _Static_assert(COUNT(top_keys) <= MAX_KEYS, "MAX_KEYS");
@@ -418,6 +470,7 @@ _Static_assert(COUNT(tls_keys) <= MAX_KEYS, "MAX_KEYS");
 _Static_assert(COUNT(queue_keys) <= MAX_KEYS, "MAX_KEYS");
 _Static_assert(COUNT(route_keys) <= MAX_KEYS, "MAX_KEYS");
 _Static_assert(COUNT(metrics_keys) <= MAX_KEYS, "MAX_KEYS");
+_Static_assert(COUNT(sasl_keys) <= MAX_KEYS, "MAX_KEYS");
 
 /* ---- names ----------------------------------------------------------------------------- */
 

@@ -24,7 +24,7 @@
 #include "core/err.h"
 #include "core/text.h"
 
-#define MAX_KEYS 24     /* keys in one section; found[] arrays have this many */
+#define MAX_KEYS 32     /* keys in one section; found[] arrays have this many */
 #define MAX_PATH_LEN 4095
 #define SHOW_LEN TL_SHOW_LEN /* a value shown in a message (tl_show_text) */
 #define LIST_LEN 512    /* "allowed: a, b, c" lists */
@@ -37,6 +37,8 @@
 #define DEFAULT_PORT 514
 #define DEFAULT_TLS_PORT 6514 /* RFC 5425 */
 #define DEFAULT_RELP_PORT 2514 /* rsyslog's imrelp has no default; 2514 is the usual choice */
+#define DEFAULT_KAFKA_PORT 9092
+#define KAFKA_TOPIC_MAX 249 /* Kafka's longest topic name */
 #define DEFAULT_HANDSHAKE_MS (10 * SEC)
 #define DEFAULT_METRICS_PORT 9514
 #define DEFAULT_TLS_VERSION 12
@@ -65,6 +67,10 @@ enum ktype {
     KT_TLS,      /* a mapping of TLS settings, merged by the caller (load_tls.c) */
     KT_QUEUE,    /* a mapping of queue settings, walked by the caller (load.c) */
     KT_METRICS,  /* a mapping of metrics settings, walked by the caller (load.c) */
+    KT_TOPIC,    /* a Kafka topic name with {placeholders} */
+    KT_KEYTEXT,  /* a text with {placeholders} (a Kafka record key) */
+    KT_SASL,     /* a mapping of SASL settings, walked by the caller (load_kafka.c) */
+    KT_PROPS,    /* a mapping of librdkafka properties, stored by the caller (load_kafka.c) */
     KT_COUNT,
 };
 
@@ -166,6 +172,7 @@ extern const struct section tl_conf_queue_section;
 extern const struct section tl_conf_route_section;
 extern const struct section tl_conf_tls_section;
 extern const struct section tl_conf_metrics_section;
+extern const struct section tl_conf_sasl_section;
 /* All of them, in the order of the reference; NULL-terminated. */
 extern const struct section *const tl_conf_sections[];
 

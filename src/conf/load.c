@@ -413,22 +413,19 @@ static void finish_input(struct ld *ld, struct tl_conf *c, void *item, int kind,
     }
 }
 
-/* targets: "host:port", "[v6]:port" or "host"; one text or a list. */
-static void parse_targets(struct ld *ld, struct tl_conf_output *out,
-                          const struct tl_yaml_node *v, const char *path)
+void tl_conf_parse_targets(struct ld *ld, struct tl_conf_output *out,
+                           const struct tl_yaml_node *v, const char *path, uint16_t def,
+                           const char *example)
 {
     const struct tl_yaml_node *const *items = (const struct tl_yaml_node *const *)&v;
-    uint16_t def = out->transport == TL_TR_TLS    ? DEFAULT_TLS_PORT
-                   : out->transport == TL_TR_RELP ? DEFAULT_RELP_PORT
-                                                  : DEFAULT_PORT;
     char shown[SHOW_LEN];
     char why[LIST_LEN];
     size_t count = 1;
     size_t i;
 
     if (tl_yaml_is_null(v) || v->kind == TL_YAML_MAP) {
-        tl_conf_errf(ld, v->line, "%s: expected a list of addresses (e.g. "
-                     "[\"loghost.example.net:6514\"]), got %s", path, tl_conf_got_text(v));
+        tl_conf_errf(ld, v->line, "%s: expected a list of addresses (e.g. [\"%s\"]), got %s",
+                     path, example, tl_conf_got_text(v));
         return;
     }
     if (v->kind == TL_YAML_SEQ) {
@@ -450,8 +447,8 @@ static void parse_targets(struct ld *ld, struct tl_conf_output *out,
         uint16_t port = 0;
 
         if (item->kind != TL_YAML_SCALAR || tl_yaml_is_null(item)) {
-            tl_conf_errf(ld, item->line, "%s[%zu]: expected an address such as "
-                         "\"loghost.example.net:6514\", got %s", path, i, tl_conf_got_text(item));
+            tl_conf_errf(ld, item->line, "%s[%zu]: expected an address such as \"%s\", got %s",
+                         path, i, example, tl_conf_got_text(item));
             continue;
         }
         tl_conf_show_node(item, shown, sizeof(shown));
@@ -502,7 +499,7 @@ static void walk_queue(struct ld *ld, struct tl_conf_output *out, int kind,
         return;
     }
     tl_conf_walk_map(ld, &tl_conf_queue_section, v, out, path, found, kind);
-    if (kind == TL_OUT_FORWARD) {
+    if (kind == TL_OUT_FORWARD || kind == TL_OUT_KAFKA) {
         tl_conf_check_queue(ld, out, v, found, path);
     }
 }
@@ -518,6 +515,10 @@ static void finish_output(struct ld *ld, struct tl_conf *c, void *item, int kind
     char path[SHOW_LEN + 16];
 
     walk_queue(ld, out, kind, map, found[tl_conf_key_index(sec, "queue")], where);
+    if (kind == TL_OUT_KAFKA) {
+        tl_conf_finish_kafka(ld, c, out, map, found, where);
+        return;
+    }
     if (kind != TL_OUT_FORWARD) {
         return;
     }
@@ -533,7 +534,11 @@ static void finish_output(struct ld *ld, struct tl_conf *c, void *item, int kind
     tl_conf_check_forward_format(ld, out, map, found, where);
     if (targets != NULL) {
         tl_conf_key_path(where, "targets", path, sizeof(path));
-        parse_targets(ld, out, targets, path);
+        tl_conf_parse_targets(ld, out, targets, path,
+                              out->transport == TL_TR_TLS    ? DEFAULT_TLS_PORT
+                              : out->transport == TL_TR_RELP ? DEFAULT_RELP_PORT
+                                                             : DEFAULT_PORT,
+                              "loghost.example.net:6514");
     }
     tl_conf_check_forward(ld, out, map, found, where);
     if (out->transport == TL_TR_RELP && tls != NULL) {
@@ -725,6 +730,7 @@ void tl_conf_free(struct tl_conf *c)
         }
         free(c->outputs[i].targets);
         free(c->outputs[i].queue_dir);
+        tl_conf_free_kafka(&c->outputs[i]);
         tl_conf_tls_free(&c->outputs[i].tls);
     }
     for (i = 0; i < c->n_routes; i++) {

@@ -45,6 +45,12 @@ int tl_conf_key_line(const struct tl_yaml_node *map, const char *name);
 /* Frees list[0..n) and list (NULL is fine). */
 void tl_conf_free_strs(char **list, size_t n);
 
+/* targets (forward) and brokers (kafka) v into out->targets: "host:port", "[v6]:port" or
+ * "host" (then def); one text or a list. example is a valid address, for messages. */
+void tl_conf_parse_targets(struct ld *ld, struct tl_conf_output *out,
+                           const struct tl_yaml_node *v, const char *path, uint16_t def,
+                           const char *example);
+
 /* ---- load_tls.c: tls: blocks -------------------------------------------------------------- */
 
 /* Reads a tls: block v into t; found[] as for walk_map; path is "tls" or "inputs[0] (x).tls".
@@ -69,6 +75,11 @@ void tl_conf_tls_defaults(struct tl_conf_tls *t);
 /* Frees what t holds and zeroes it. */
 void tl_conf_tls_free(struct tl_conf_tls *t);
 
+/* Remembers the path keys (files; *_dir: directories) a block of sec (tls:, sasl:) sets, with
+ * their lines, for tl_conf_check_files; found[] as walk_map left it, path the block's. */
+void tl_conf_note_files(struct ld *ld, const struct section *sec,
+                        const struct tl_yaml_node **found, const char *path);
+
 /* Frees the file references a load noted (f[0..n) and f). */
 void tl_conf_free_filerefs(struct tl_conf_fileref *f, size_t n);
 
@@ -92,7 +103,7 @@ void tl_conf_check_forward_format(struct ld *ld, const struct tl_conf_output *ou
 void tl_conf_check_forward(struct ld *ld, const struct tl_conf_output *out,
                            const struct tl_yaml_node *map, const struct tl_yaml_node **found,
                            const char *where);
-/* The disk part of a forward output's queue: block v (found: as walk_map left them). */
+/* The disk part of a forward or kafka output's queue: block v (found: as walk_map left them). */
 void tl_conf_check_queue(struct ld *ld, const struct tl_conf_output *out,
                          const struct tl_yaml_node *v, const struct tl_yaml_node **found,
                          const char *path);
@@ -100,6 +111,16 @@ void tl_conf_check_queue(struct ld *ld, const struct tl_conf_output *out,
  * defined at line. */
 void tl_conf_check_tls(struct ld *ld, const struct tl_conf_tls *t, bool input,
                        const char *where, int line);
+
+/* ---- load_kafka.c: kafka outputs ----------------------------------------------------------- */
+
+/* The keys of a kafka output beyond its scalars (brokers, sasl:, properties:, tls:) and its
+ * defaults; arguments as finish_output's (load.c). */
+void tl_conf_finish_kafka(struct ld *ld, struct tl_conf *c, struct tl_conf_output *out,
+                          const struct tl_yaml_node *map, const struct tl_yaml_node **found,
+                          const char *where);
+/* Frees what those keys hold. */
+void tl_conf_free_kafka(struct tl_conf_output *out);
 
 /* ---- routes.c ----------------------------------------------------------------------------- */
 

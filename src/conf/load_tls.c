@@ -131,14 +131,14 @@ void tl_conf_free_filerefs(struct tl_conf_fileref *f, size_t n)
     free(f);
 }
 
-/* Remembers the path keys (files; *_dir: directories) a tls: block sets, with their lines,
- * for tl_conf_check_files. "system" for ca_file is the system store, not a file. */
-static void note_files(struct ld *ld, const struct tl_yaml_node **found, const char *path)
+/* "system" for ca_file is the system store, not a file. */
+void tl_conf_note_files(struct ld *ld, const struct section *sec,
+                        const struct tl_yaml_node **found, const char *path)
 {
     size_t i;
 
-    for (i = 0; i < tl_conf_tls_section.n_keys; i++) {
-        const struct key *k = &tl_conf_tls_section.keys[i];
+    for (i = 0; i < sec->n_keys; i++) {
+        const struct key *k = &sec->keys[i];
         const struct tl_yaml_node *v = found[i];
         struct tl_conf_fileref *f;
         size_t len = strlen(k->name);
@@ -184,7 +184,7 @@ bool tl_conf_walk_tls(struct ld *ld, const struct tl_yaml_node *v, struct tl_con
         return false;
     }
     tl_conf_walk_map(ld, &tl_conf_tls_section, v, t, path, found, -1);
-    note_files(ld, found, path);
+    tl_conf_note_files(ld, &tl_conf_tls_section, found, path);
     return true;
 }
 

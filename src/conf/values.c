@@ -576,6 +576,57 @@ static enum tl_rc set_template(const struct key *k, void *base, const struct kva
     return set_text(k, base, v, err);
 }
 
+/* A Kafka record key: any text with placeholders. */
+static enum tl_rc set_keytext(const struct key *k, void *base, const struct kvalue *v,
+                              uint64_t *num, struct tl_err *err)
+{
+    (void)num;
+    if (v->len == 0) {
+        TL_FAIL(err, TL_E_CONFIG, NULL, "the value is empty");
+    }
+    TL_TRY(tl_template_check(v->s, err));
+    return set_text(k, base, v, err);
+}
+
+static bool topic_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '_' || c == '-';
+}
+
+/* A Kafka topic template: outside its placeholders only what Kafka allows in a topic name
+ * (letters, digits, '.', '_', '-'), and not "." or "..". The placeholders' values are made
+ * to fit when a message is produced. */
+static enum tl_rc set_topic(const struct key *k, void *base, const struct kvalue *v,
+                            uint64_t *num, struct tl_err *err)
+{
+    char bad[8];
+    size_t literal = 0;
+
+    TL_TRY(set_keytext(k, base, v, num, err));
+    /* Stored: a refusal below leaves it to tl_conf_free, like any other error. */
+    if (strcmp(v->s, ".") == 0 || strcmp(v->s, "..") == 0) {
+        TL_FAIL(err, TL_E_CONFIG, NULL, "'%s' is not a valid Kafka topic name", v->shown);
+    }
+    for (const char *p = v->s; *p != '\0'; p++) {
+        if (*p == '{') {
+            p = strchr(p, '}'); /* tl_template_check found the closing brace */
+            continue;
+        }
+        if (!topic_char(*p)) {
+            TL_FAIL(err, TL_E_CONFIG, NULL, "'%s': a Kafka topic name holds only letters, "
+                    "digits, '.', '_' and '-' (besides placeholders); '%s' is not allowed",
+                    v->shown, tl_show_text(p, 1, bad, sizeof(bad)));
+        }
+        literal++;
+    }
+    if (literal > KAFKA_TOPIC_MAX) {
+        TL_FAIL(err, TL_E_CONFIG, NULL, "the topic name is longer than Kafka allows (%d "
+                "characters)", KAFKA_TOPIC_MAX);
+    }
+    return TL_OK;
+}
+
 static enum tl_rc set_string(const struct key *k, void *base, const struct kvalue *v,
                              uint64_t *num, struct tl_err *err)
 {
@@ -649,4 +700,13 @@ const struct ktype_ops tl_conf_ktypes[KT_COUNT] = {
     [KT_QUEUE] = {KS_NONE, NULL, NULL, false, "a mapping of queue settings", "", "mapping"},
     [KT_METRICS] = {KS_NONE, NULL, NULL, false, "a mapping of metrics settings (listen)", "",
                     "mapping"},
+    [KT_TOPIC] = {KS_STRING, set_topic, NULL, false,
+                  "a topic name, optionally with placeholders such as {facility}", "",
+                  "topic template"},
+    [KT_KEYTEXT] = {KS_STRING, set_keytext, NULL, false,
+                    "a text, optionally with placeholders such as {hostname}", "",
+                    "text template"},
+    [KT_SASL] = {KS_NONE, NULL, NULL, false, "a mapping of SASL settings", "", "mapping"},
+    [KT_PROPS] = {KS_NONE, NULL, NULL, false, "a mapping of librdkafka properties", "",
+                  "mapping"},
 };

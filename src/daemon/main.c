@@ -82,7 +82,7 @@ static struct tl_conf *load(const char *path)
         return NULL;
     }
     tl_conf_errors_fini(&errs);
-    if (!tl_conf_check_files(c, &errs)) {
+    if (!tl_conf_check_files(c, &errs) || !tl_server_check(c, &errs)) {
         print_errors(&errs);
         tl_conf_free(c);
         return NULL;

@@ -71,7 +71,8 @@ static struct tl_conf *load_checked(const char *file)
     if (fresh) {
         tl_conf_errors_fini(&errs);
     }
-    if (fresh && !tl_conf_check_files(fresh, &errs)) {
+    /* As main.c's start: the files, then what only the kinds can judge (kafka properties). */
+    if (fresh && (!tl_conf_check_files(fresh, &errs) || !tl_server_check(fresh, &errs))) {
         tl_conf_free(fresh);
         fresh = NULL;
     }

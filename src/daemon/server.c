@@ -415,7 +415,22 @@ void tl_server_log_stats(struct tl_server *srv)
                 (unsigned long long)atomic_load(&out->stats.write_errors),
                 (unsigned long long)atomic_load(&out->stats.dropped),
                 (unsigned long long)atomic_load(&out->stats.dropped_full));
+        if (out->ops->log_stats) {
+            out->ops->log_stats(out);
+        }
     }
+}
+
+bool tl_server_check(const struct tl_conf *conf, struct tl_conf_errors *errs)
+{
+    bool ok = true;
+    for (size_t o = 0; o < conf->n_outputs; o++) {
+        const struct tl_output_ops *ops = tl_output_kind(conf->outputs[o].type);
+        if (ops && ops->check && !ops->check(conf, o, errs)) {
+            ok = false;
+        }
+    }
+    return ok;
 }
 
 bool tl_server_write_port_file(struct tl_server *srv, const char *path)

@@ -50,6 +50,9 @@ void tl_server_reopen(struct tl_server *srv);
  * whole. One line says what changed. Main thread. */
 void tl_server_reload(struct tl_server *srv);
 void tl_server_log_stats(struct tl_server *srv);
+/* What the configuration's kinds check beyond the loader's rules (out/out.h: check), at
+ * --check and at start; false with one sentence per problem appended to errs. */
+bool tl_server_check(const struct tl_conf *conf, struct tl_conf_errors *errs);
 
 /* Shared by server.c and reload.c. */
 /* Output o of c, not yet initialised (its kind's init is the caller's), in route slot slot. */

@@ -11,6 +11,7 @@ static const struct {
     {TL_OUT_FILE, &tl_out_file_ops},
     {TL_OUT_STDOUT, &tl_out_stdout_ops},
     {TL_OUT_FORWARD, &tl_out_fwd_ops},
+    {TL_OUT_KAFKA, &tl_out_kafka_ops},
 };
 
 const struct tl_output_ops *tl_output_kind(enum tl_output_type t)

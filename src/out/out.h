@@ -1,6 +1,6 @@
 /*
- * out.h: the output interface. Every kind of output (file, stdout, forward, and later kafka)
- * is one struct tl_output_ops, listed in one table (kinds.c). The daemon calls these
+ * out.h: the output interface. Every kind of output (file, stdout, forward, kafka) is one
+ * struct tl_output_ops, listed in one table (kinds.c). The daemon calls these
  * operations and never names a kind.
  *
  * Life of an output: init on the main thread before any worker runs (checks that should stop
@@ -27,18 +27,30 @@
 #include <stdbool.h>
 
 #include "pipeline/pipeline.h"
+#include "queue/spool.h"
 
 struct tl_output_ops {
     const char *name;   /* the type word: "file", "forward", ... */
+    /* Optional (NULL: nothing to check). After the configuration loaded, at --check and at
+     * start, on the main thread, before any output exists: what only the kind can judge
+     * about output index of c (kafka: its librdkafka properties, by librdkafka itself).
+     * Appends one sentence per problem to errs (tl_conf_errors_add, "FILE:LINE: KEY: what
+     * and the remedy") and returns false when it found any; the start stops then. */
+    bool (*check)(const struct tl_conf *c, size_t index, struct tl_conf_errors *errs);
     /* Main thread, before the workers start. Logs and returns false to stop the start (free
      * still runs). */
     bool (*init)(struct tl_output *out);
     /* The output's thread (arg: the struct tl_output). */
     void *(*run)(void *arg);
     /* TLS (NULL when the kind has none): the slot a SIGHUP reload fills with the new context,
-     * then recheck, from any thread, asks the output's thread to re-check its current peer. */
+     * then recheck, from any thread, asks the output's thread to re-check its current peer.
+     * recheck is called after every successful reload, slot or not: a kind whose TLS a
+     * reload cannot reach (kafka: librdkafka reads its files once) says so there. */
     struct tl_tls_slot *(*tls_slot)(struct tl_output *out);
     void (*recheck)(struct tl_output *out);
+    /* Optional: the kind's own counters, one more "stats: ..." line after the line every
+     * output gets (SIGUSR1, stats_interval); main thread, while run may be running. */
+    void (*log_stats)(struct tl_output *out);
     /* After run returned (or when it never started). */
     void (*free)(struct tl_output *out);
     /* Optional (NULL: nothing to check). Main thread, after tlslogd dropped root (user:,
@@ -50,8 +62,24 @@ struct tl_output_ops {
 /* The kind of an output, by its configured type (kinds.c). */
 const struct tl_output_ops *tl_output_kind(enum tl_output_type t);
 
+/* ---- helpers for the kinds (out_helpers.c) ---------------------------------------------- */
+
+/* The output's disk spill (queue.dir) from its queue.* keys, on the output's loop, counting
+ * into its write_errors and queued_disk; retry and settled as in struct tl_spool_opts. NULL
+ * with err when the directory cannot be used. */
+struct tl_spool *tl_out_spool_open(struct tl_output *out, struct tl_ev_loop *loop,
+                                   void (*retry)(void *arg), void (*settled)(void *arg),
+                                   void *arg, struct tl_err *err);
+/* Releases the messages popped and not taken (held[*held_pos..*n_held)) and what out's queue
+ * still holds, at the very end of a stop; returns how many, for the dropped counter. */
+size_t tl_out_release_queued(struct tl_output *out, struct tl_msg **held, size_t *held_pos,
+                             size_t *n_held);
+/* FNV-1a of a NUL-terminated string, for the kinds' caches (open files, topic handles). */
+uint64_t tl_out_hash_str(const char *s);
+
 extern const struct tl_output_ops tl_out_file_ops;
 extern const struct tl_output_ops tl_out_stdout_ops;
 extern const struct tl_output_ops tl_out_fwd_ops;
+extern const struct tl_output_ops tl_out_kafka_ops;
 
 #endif

@@ -95,16 +95,6 @@ static const char *render_path(struct writer *wr, const struct tl_msg *m)
     return (const char *)b->data;
 }
 
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    while (*s) {
-        h ^= (uint8_t)*s++;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 /* "output NAME: cannot ACTION PATH: REASON", rate-limited per output; for failures that
  * concern one message (its path), not the output as a whole. */
 static void warn_rl(struct writer *wr, const char *action, const char *path, const char *reason)
@@ -336,7 +326,7 @@ static struct ofile *get_file(struct writer *wr, const struct tl_msg *m, const c
     }
     const char *path = render_path(wr, m);
     *path_out = path;
-    uint64_t h = hash_str(path);
+    uint64_t h = tl_out_hash_str(path);
     struct ofile **bucket = &wr->buckets[h % N_BUCKETS];
     for (struct ofile *f = *bucket; f; f = f->hnext) {
         if (f->hash == h && strcmp(f->path, path) == 0) {

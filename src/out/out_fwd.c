@@ -213,20 +213,7 @@ static size_t pending_messages(struct fwd *f)
 /* Drops what the queue still holds (at the very end); returns how many. */
 static size_t drop_queued(struct fwd *f)
 {
-    size_t n = f->n_held - f->held_pos;
-    for (size_t i = f->held_pos; i < f->n_held; i++) {
-        tl_msg_unref(f->held[i]);
-    }
-    f->held_pos = f->n_held = 0;
-    struct tl_msg *batch[FWD_POP_MAX];
-    size_t k;
-    while ((k = tl_mq_pop(&f->out->q, batch, FWD_POP_MAX, 0)) > 0) {
-        for (size_t i = 0; i < k; i++) {
-            tl_msg_unref(batch[i]);
-        }
-        n += k;
-    }
-    return n;
+    return tl_out_release_queued(f->out, f->held, &f->held_pos, &f->n_held);
 }
 
 /* A clean stop with a spool: what was in flight goes back to its place on disk (it is read
@@ -328,30 +315,10 @@ static void spool_settled(void *arg)
 
 static bool open_spool(struct fwd *f)
 {
-    const struct tl_conf_output *c = f->conf;
-    char owner[96];
-    snprintf(owner, sizeof(owner), "output %s", c->name);
-    struct tl_spool_opts o = {0};
-    o.dq.dir = c->queue_dir;
-    o.dq.max_bytes = c->queue_max_bytes;
-    o.dq.segment_bytes = c->queue_segment_bytes;
-    o.dq.sync = c->queue_sync == TL_QSYNC_NONE     ? TL_DQ_SYNC_NONE
-                : c->queue_sync == TL_QSYNC_ALWAYS ? TL_DQ_SYNC_ALWAYS
-                                                   : TL_DQ_SYNC_INTERVAL;
-    o.dq.sync_interval_ms = c->queue_sync_interval_ms;
-    o.owner = owner;
-    o.full_drops = c->full == TL_QFULL_DROP;
-    o.loop = f->loop;
-    o.retry = spool_retry;
-    o.settled = spool_settled;
-    o.arg = f;
-    o.write_errors = &f->out->stats.write_errors;
-    o.records = &f->out->stats.queued_disk;
-    o.record_bytes = &f->out->stats.queued_disk_bytes;
     struct tl_err err;
-    f->spool = tl_spool_open(&o, &err);
+    f->spool = tl_out_spool_open(f->out, f->loop, spool_retry, spool_settled, f, &err);
     if (!f->spool) {
-        tl_error("output %s: %s", c->name, err.cause);
+        tl_error("output %s: %s", f->conf->name, err.cause);
         return false;
     }
     return true;

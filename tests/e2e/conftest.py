@@ -77,10 +77,19 @@ def _which(name):
 
 
 def _peer_table():
-    from peers import rsyslog, syslogng
+    from peers import kafka, rsyslog, syslogng
     return {
+        "kafka-mock": (kafka.available, "the Kafka mock cluster helper (build/tests/mock_cluster, "
+                       "built with librdkafka-dev)"),
+        "confluent-kafka": (kafka.confluent_available,
+                            "python3-confluent-kafka (Debian package python3-confluent-kafka)"),
+        "kcat": (kafka.kcat_available, "kcat (Debian package kcat)"),
         "rsyslog": (rsyslog.available, "rsyslogd with its TLS modules in .deps/rsyslog"),
         "rsyslog-relp": (rsyslog.relp_available, "rsyslog's RELP modules in .deps/rsyslog"),
+        "rsyslog-kafka": (rsyslog.kafka_available,
+                          "rsyslog's omkafka in .deps/rsyslog (Debian package rsyslog-kafka)"),
+        "syslog-ng-kafka": (syslogng.kafka_available,
+                            "syslog-ng's kafka-c() (Debian package syslog-ng-mod-rdkafka)"),
         "syslog-ng": (syslogng.available, "syslog-ng (Debian package syslog-ng-core)"),
         "loggen": (_which("loggen"), "loggen (Debian package syslog-ng-core)"),
         "openssl": (_which("openssl"), "the openssl command (Debian package openssl)"),

@@ -1,6 +1,6 @@
 """Smoke run of the side-by-side benchmark (bench/run): 10,000 messages, one repetition, against
 the tlslogd of this build (idle-conns: 200 connections in steps of 100; handshakes: bursts of 300
-per key type). Checks that it completes, reports a row per (scenario, daemon) and that tlslogd
+per key type; kafka: to the mock cluster, the topic read back). Checks that it completes, reports a row per (scenario, daemon) and that tlslogd
 lost nothing. Speed is never asserted here: that is what `make bench` is for."""
 
 import json
@@ -13,7 +13,7 @@ import pytest
 from tlslogd import BUILD, SRC
 
 RUN = Path(SRC) / "bench" / "run"
-SCENARIOS = ["tls-1conn", "tls-4conn", "tcp-4conn", "fwd-tls", "relp-tls", "relp-tls-rx",
+SCENARIOS = ["tls-1conn", "tls-4conn", "tcp-4conn", "kafka", "fwd-tls", "relp-tls", "relp-tls-rx",
              "relp-pair", "relp-pair-rx", "bare-sink", "idle-conns", "handshakes-ecdsa",
              "handshakes-rsa"]
 DAEMONS = ["tlslogd", "rsyslog", "syslog-ng"]
@@ -22,7 +22,8 @@ ROWS = {"relp-tls": ["tlslogd", "rsyslog"], "relp-tls-rx": ["tlslogd", "rsyslog"
         "relp-pair": ["rsyslog"], "relp-pair-rx": ["rsyslog"], "bare-sink": ["bare-sink"]}
 
 
-@pytest.mark.peers("loggen", "rsyslog", "syslog-ng")
+@pytest.mark.peers("loggen", "rsyslog", "syslog-ng", "kafka-mock", "confluent-kafka",
+                   "rsyslog-kafka", "syslog-ng-kafka")
 @pytest.mark.serial  # a benchmark: it would load the machine under the parallel tests
 def test_bench_smoke(tmp_path):
     assert BUILD, "TLSLOGD_BUILD is not set"
@@ -57,7 +58,13 @@ def test_bench_smoke(tmp_path):
             t["lost_max"], sc, text[-4000:])
     # the RELP receiver (tlslogd) loses nothing from rsyslog's omrelp either
     assert rows[("relp-tls", "rsyslog")]["lost_max"] == 0, text[-4000:]
-    for sc in ("tls-4conn", "fwd-tls", "relp-tls", "bare-sink"):
+    # kafka: the topic was read back for every daemon (lost is what was not in it); tlslogd's
+    # every message is there (lost_max above), and the mock dropped nothing of any
+    for d in DAEMONS:
+        k = rows[("kafka", d)]["runs"][0]
+        assert "kafka_distinct" in k and k["mock_dropped"] == 0, (d, k)
+    assert rows[("kafka", "tlslogd")]["runs"][0]["kafka_distinct"] == 10000
+    for sc in ("tls-4conn", "kafka", "fwd-tls", "relp-tls", "bare-sink"):
         assert "| %s | " % sc in text, text[-4000:]
     assert "| 200 | tlslogd |" in text, text[-4000:]
     assert "| ECDSA P-256, 300 | tlslogd |" in text, text[-4000:]

@@ -506,7 +506,8 @@ static void test_unknown_keys(void **state)
                   "t.yaml:8: unknown key 'Format' in outputs[0] (o); allowed: name, type, "
                   "path, format, flush_interval, buffer_size, max_open_files, file_mode, "
                   "dir_mode, sync, queue, targets, transport, framing, relp_window, "
-                  "reconnect_min, reconnect_max, connect_timeout, tls; did you mean 'format'?");
+                  "reconnect_min, reconnect_max, connect_timeout, tls, brokers, topic, key, "
+                  "sasl, properties; did you mean 'format'?");
     expect_errors(BASE_INPUTS BASE_OUTPUTS "routes:\n  - from: a\n    to: o\n    tp: o\n",
                   "t.yaml:11: unknown key 'tp' in routes[0]; allowed: from, to; did you mean "
                   "'to'?");
@@ -574,7 +575,7 @@ static void test_bad_values(void **state)
                   "letters, digits, '_', '.' or '-'");
     expect_errors(BASE_INPUTS "outputs:\n  - name: o\n    type: files\n",
                   "t.yaml:7: outputs[0] (o).type: 'files' is not one of file, stdout, "
-                  "forward");
+                  "forward, kafka");
 }
 
 static void test_transport_rules(void **state)
@@ -1221,8 +1222,8 @@ static void test_forward_errors(void **state)
                   "outputs; this one's type is file",
                   "t.yaml:33: outputs[3] (s).connect_timeout: connect_timeout applies only to "
                   "forward outputs; this one's type is file",
-                  "t.yaml:34: outputs[3] (s).tls: tls applies only to forward outputs; this "
-                  "one's type is file",
+                  "t.yaml:34: outputs[3] (s).tls: tls applies only to forward and kafka "
+                  "outputs; this one's type is file",
                   "t.yaml:38: outputs[4] (t).targets: expected a list of addresses (e.g. "
                   "[\"loghost.example.net:6514\"]), got a mapping",
                   "t.yaml:39: outputs[4] (t).format: 'raw' cannot be sent to a syslog server; "
@@ -1615,7 +1616,8 @@ static void test_queue_errors(void **state)
                   "t.yaml:14: unknown key 'queue_message' in outputs[1] (p); allowed: name, "
                   "type, path, format, flush_interval, buffer_size, max_open_files, file_mode, "
                   "dir_mode, sync, queue, targets, transport, framing, relp_window, "
-                  "reconnect_min, reconnect_max, connect_timeout, tls");
+                  "reconnect_min, reconnect_max, connect_timeout, tls, brokers, topic, key, "
+                  "sasl, properties");
     expect_errors(BASE_INPUTS
                   "outputs:\n"
                   "  - name: o\n"
@@ -1677,10 +1679,11 @@ static void test_queue_errors(void **state)
                   "t.yaml:10: outputs[0] (o).queue.memory_messages: '0' is out of range; "
                   "allowed: 1..100000000",
                   "t.yaml:11: outputs[0] (o).queue.full: 'wait' is not one of block, drop",
-                  "t.yaml:12: outputs[0] (o).queue.dir: dir applies only to forward outputs; "
+                  "t.yaml:12: outputs[0] (o).queue.dir: dir applies only to forward and kafka "
+                  "outputs; "
                   "this one's type is stdout",
                   "t.yaml:14: outputs[0] (o).queue.max_bytes: max_bytes applies only to "
-                  "forward outputs; this one's type is stdout",
+                  "forward and kafka outputs; this one's type is stdout",
                   "t.yaml:15: unknown key 'memory_mesages' in outputs[0] (o).queue; allowed: "
                   "memory_messages, memory_bytes, full, dir, max_bytes, sync, sync_interval, "
                   "segment_size, drain_timeout; did you mean 'memory_messages'?",
@@ -1713,6 +1716,153 @@ static void test_queue_errors(void **state)
 }
 
 /* ---- value syntaxes -------------------------------------------------------------------- */
+
+/* ---- kafka outputs ----------------------------------------------------------------------- */
+
+static void test_kafka_output(void **state)
+{
+    struct tl_conf *c;
+    const struct tl_conf_output *o;
+
+    (void)state;
+    c = load_ok(BASE_INPUTS
+                "outputs:\n"
+                "  - name: k\n"
+                "    type: kafka\n"
+                "    brokers: [\"k1.example.net\", \"[::1]:9093\"]\n"
+                "    topic: \"syslog-{facility}.{hostname}\"\n"
+                "    key: \"{hostname} {app}\"\n"
+                "    sasl: {mechanism: SCRAM-SHA-512, username: tlslogd, password_file: /pw}\n"
+                "    properties: {linger.ms: 5, compression.type: zstd}\n"
+                "    tls: {ca_file: /ca.pem}\n"
+                "    queue: {dir: /q, sync: always}\n"
+                "  - name: plain\n"
+                "    type: kafka\n"
+                "    brokers: k2\n"
+                "    topic: logs\n"
+                "    format: rfc5424\n");
+    o = c->outputs;
+    assert_int_equal(o[0].type, TL_OUT_KAFKA);
+    assert_int_equal(o[0].n_targets, 2);
+    assert_string_equal(o[0].targets[0].host, "k1.example.net");
+    assert_int_equal(o[0].targets[0].port, 9092);
+    assert_string_equal(o[0].targets[1].host, "::1");
+    assert_int_equal(o[0].targets[1].port, 9093);
+    assert_string_equal(o[0].topic, "syslog-{facility}.{hostname}");
+    assert_string_equal(o[0].key, "{hostname} {app}");
+    assert_int_equal(o[0].format, TL_FMT_JSON);
+    assert_int_equal(o[0].sasl_mechanism, TL_SASL_SCRAM_SHA_512);
+    assert_string_equal(o[0].sasl_username, "tlslogd");
+    assert_string_equal(o[0].sasl_password_file, "/pw");
+    assert_int_equal(o[0].n_properties, 2);
+    assert_string_equal(o[0].properties[0], "linger.ms");
+    assert_string_equal(o[0].properties[1], "5");
+    assert_string_equal(o[0].properties[2], "compression.type");
+    assert_string_equal(o[0].properties[3], "zstd");
+    assert_int_equal(o[0].property_lines[0], 12);
+    assert_int_equal(o[0].property_lines[1], 12);
+    assert_true(o[0].kafka_tls);
+    assert_string_equal(o[0].tls.ca_file, "/ca.pem");
+    assert_int_equal(o[0].tls.min_version, 12);
+    assert_string_equal(o[0].queue_dir, "/q");
+    assert_int_equal(o[0].queue_sync, TL_QSYNC_ALWAYS);
+    /* Both files are checked by --check: the CA and the SASL password. */
+    assert_int_equal(c->n_files, 2);
+    assert_string_equal(c->files[0].key, "outputs[0] (k).sasl.password_file");
+    assert_string_equal(c->files[1].key, "outputs[0] (k).tls.ca_file");
+
+    assert_int_equal(o[1].n_targets, 1);
+    assert_int_equal(o[1].targets[0].port, 9092);
+    assert_null(o[1].key);
+    assert_int_equal(o[1].format, TL_FMT_RFC5424);
+    assert_int_equal(o[1].sasl_mechanism, TL_SASL_NONE);
+    assert_false(o[1].kafka_tls);
+    assert_int_equal(o[1].n_properties, 0);
+    tl_conf_free(c);
+}
+
+static void test_kafka_errors(void **state)
+{
+    (void)state;
+    /* The properties' names and values are the output kind's to judge (test_kafka.c, and
+     * --check in test_kafka.py): the loader only wants a mapping of single values. */
+    expect_errors(BASE_INPUTS
+                  "outputs:\n"
+                  "  - name: k\n"
+                  "    type: kafka\n"
+                  "    topic: \"logs/{app}\"\n"
+                  "    key: \"{host}\"\n"
+                  "    targets: [h]\n"
+                  "  - name: l\n"
+                  "    type: kafka\n"
+                  "    brokers: []\n"
+                  "    topic: \"..\"\n"
+                  "    sasl: {mechanism: GSSAPI, password_file: /pw}\n"
+                  "    properties: {acks: 1, linger.ms: [5], no.such: 1, acks: 2}\n"
+                  "  - name: m\n"
+                  "    type: kafka\n"
+                  "    brokers: h:0\n"
+                  "    topic: logs\n"
+                  "    sasl: {mechanism: PLAIN, username: u, password_file: /pw}\n"
+                  "    properties: [linger.ms]\n"
+                  "  - name: f\n"
+                  "    type: forward\n"
+                  "    transport: tcp\n"
+                  "    targets: h\n"
+                  "    topic: logs\n",
+                  "t.yaml:6: outputs[0] (k): missing required key 'brokers' (kafka outputs "
+                  "need it)",
+                  "t.yaml:8: outputs[0] (k).topic: 'logs/{app}': a Kafka topic name holds only "
+                  "letters, digits, '.', '_' and '-' (besides placeholders); '/' is not allowed",
+                  "t.yaml:9: outputs[0] (k).key: unknown placeholder '{host}' in '{host}'; "
+                  "allowed: {hostname}, {app}, {year}, {month}, {day}, {hour}, {facility}, "
+                  "{severity}, {input}, {peer_ip}, {peer_name}",
+                  "t.yaml:10: outputs[0] (k).targets: targets applies only to forward outputs; "
+                  "this one's type is kafka",
+                  "t.yaml:13: outputs[1] (l).brokers: the list is empty; give at least one "
+                  "host:port",
+                  "t.yaml:14: outputs[1] (l).topic: '..' is not a valid Kafka topic name",
+                  "t.yaml:15: outputs[1] (l).sasl.mechanism: 'GSSAPI' is not one of PLAIN, "
+                  "SCRAM-SHA-256, SCRAM-SHA-512",
+                  "t.yaml:15: outputs[1] (l).sasl: missing required key 'username'",
+                  "t.yaml:16: outputs[1] (l).properties.linger.ms: expected a value (a text or a "
+                  "number), got a list",
+                  "t.yaml:16: outputs[1] (l).properties.acks: duplicate property; it was first "
+                  "given at line 16",
+                  "t.yaml:19: outputs[2] (m).brokers[0]: 'h:0': port 0 cannot be connected to; "
+                  "give the server's port",
+                  "t.yaml:21: outputs[2] (m).sasl: mechanism PLAIN sends the password as it is; "
+                  "add a tls: block (TLS to the brokers) or use SCRAM-SHA-512",
+                  "t.yaml:22: outputs[2] (m).properties: expected a mapping of librdkafka "
+                  "properties (e.g. {\"linger.ms\": \"5\"}), got a list",
+                  "t.yaml:27: outputs[3] (f).topic: topic applies only to kafka outputs; this "
+                  "one's type is forward");
+    /* What librdkafka cannot apply to brokers is refused, inherited or not. */
+    expect_errors(BASE_INPUTS
+                  "tls: {permitted_peers: [client.test], ciphersuites: TLS_AES_128_GCM_SHA256}\n"
+                  "outputs:\n"
+                  "  - name: k\n"
+                  "    type: kafka\n"
+                  "    brokers: h\n"
+                  "    topic: logs\n"
+                  "    tls: {ca_file: /ca.pem, min_version: \"1.3\", auth: fingerprint,\n"
+                  "          fingerprints: [\"SHA256:" \
+                  "00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:"
+                  "00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\"]}\n",
+                  "t.yaml:7: outputs[0] (k).tls: a kafka output cannot check brokers by "
+                  "fingerprint (librdkafka verifies each broker by its CA and its name); use "
+                  "auth name or certvalid with tls.ca_file",
+                  "t.yaml:7: outputs[0] (k).tls.permitted_peers (here or at the top level): a "
+                  "kafka output checks each broker's certificate against that broker's own host "
+                  "name (auth name) and takes no list of names; remove it, or move it into the "
+                  "tls: blocks of the inputs it is meant for",
+                  "t.yaml:7: outputs[0] (k).tls.ciphersuites (here or at the top level): "
+                  "librdkafka takes no TLS 1.3 suites; remove it for this output (tls.ciphers "
+                  "sets the TLS 1.2 list)",
+                  "t.yaml:7: outputs[0] (k).tls.min_version 1.3 (here or at the top level) "
+                  "cannot be applied to a kafka output: librdkafka negotiates what OpenSSL's "
+                  "configuration allows (Debian: TLS 1.2 or later); remove it for this output");
+}
 
 static void test_parse_size(void **state)
 {
@@ -2118,6 +2268,8 @@ int main(void)
         cmocka_unit_test(test_relp_output),
         cmocka_unit_test(test_queue),
         cmocka_unit_test(test_queue_errors),
+        cmocka_unit_test(test_kafka_output),
+        cmocka_unit_test(test_kafka_errors),
         cmocka_unit_test(test_parse_size),
         cmocka_unit_test(test_parse_duration),
         cmocka_unit_test(test_parse_listen),

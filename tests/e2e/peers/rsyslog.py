@@ -34,6 +34,10 @@ def relp_available():
     return available() and os.path.isfile(os.path.join(MODDIR, "imrelp.so"))
 
 
+def kafka_available():
+    return available() and os.path.isfile(os.path.join(MODDIR, "omkafka.so"))
+
+
 # Templates for receivers' output files: a name below, or any rsyslog template string
 # (use \\n for the line end, as in rsyslog.conf).
 TEMPLATES = {

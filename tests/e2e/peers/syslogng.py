@@ -28,6 +28,14 @@ def available():
     return os.access(SYSLOG_NG, os.X_OK)
 
 
+# kafka-c(): Debian's syslog-ng-mod-rdkafka (the module of the syslog-ng in use).
+KAFKA_MODULE = "/usr/lib/syslog-ng/3.38/libkafka.so"
+
+
+def kafka_available():
+    return available() and os.path.isfile(KAFKA_MODULE)
+
+
 TEMPLATES = {
     "msg": r"$MSG\n",
     "rawmsg": r"$RAWMSG\n",  # needs flags(store-raw-message) on the source (added automatically)
