@@ -552,10 +552,13 @@ static enum tl_rc set_sockpath(const struct key *k, void *base, const struct kva
                                uint64_t *num, struct tl_err *err)
 {
     size_t max = sizeof(((struct sockaddr_un *)0)->sun_path);
+    /* The only section with this type; transport is set first. A file input's path is a
+     * glob of files, not a socket. */
+    const struct tl_conf_input *in = base;
 
     (void)num;
     TL_TRY(check_path(v, err));
-    if (v->len >= max) {
+    if (in->transport != TL_TR_FILE && v->len >= max) {
         TL_FAIL(err, TL_E_CONFIG, NULL, "'%s' is too long for a unix socket (%zu bytes; at most "
                 "%zu)", v->shown, v->len, max - 1);
     }
