@@ -215,7 +215,7 @@ static const struct key input_keys[] = {
     {.name = "severity", .type = KT_ENUM, FIELD(struct tl_conf_input, severity),
      .applies = KIND(TL_TR_FILE), .words = severity_words, .from_name = tl_severity_from_name,
      .def = "notice", .help = "the severity given to each line"},
-    {.name = "multiline_start", .type = KT_STRING, FIELD(struct tl_conf_input, multiline_start),
+    {.name = "multiline_start", .type = KT_REGEX, FIELD(struct tl_conf_input, multiline_start),
      .applies = KIND(TL_TR_FILE),
      .help = "a PCRE2 regex: a line that does not match it continues the message before it "
              "(joined with a newline); without it every line is a message"},

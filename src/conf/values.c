@@ -17,6 +17,9 @@
 #include <strings.h>
 #include <sys/un.h>
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 struct unit {
     const char *name;
     uint64_t mult;
@@ -577,6 +580,31 @@ static enum tl_rc set_template(const struct key *k, void *base, const struct kva
     return set_text(k, base, v, err);
 }
 
+/* The options the file input compiles it with (in/in_file.c), so that --check refuses what
+ * the start would. */
+static enum tl_rc set_regex(const struct key *k, void *base, const struct kvalue *v,
+                            uint64_t *num, struct tl_err *err)
+{
+    PCRE2_UCHAR why[256];
+    PCRE2_SIZE at = 0;
+    int code = 0;
+    pcre2_code *re;
+
+    (void)num;
+    if (v->len == 0) {
+        TL_FAIL(err, TL_E_CONFIG, NULL, "the value is empty");
+    }
+    re = pcre2_compile((PCRE2_SPTR)v->s, v->len, PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &code,
+                       &at, NULL);
+    if (re == NULL) {
+        pcre2_get_error_message(code, why, sizeof(why));
+        TL_FAIL(err, TL_E_CONFIG, NULL, "'%s' is not a valid regex: %s at offset %zu (PCRE2 "
+                "syntax)", v->shown, (const char *)why, (size_t)at);
+    }
+    pcre2_code_free(re);
+    return set_text(k, base, v, err);
+}
+
 static enum tl_rc set_string(const struct key *k, void *base, const struct kvalue *v,
                              uint64_t *num, struct tl_err *err)
 {
@@ -641,6 +669,7 @@ const struct ktype_ops tl_conf_ktypes[KT_COUNT] = {
     [KT_LIST] = {KS_NONE, NULL, NULL, false, "a list", "", "list"},
     [KT_NAMES] = {KS_NONE, NULL, NULL, false, "a name or a list of names", "", "name or list"},
     [KT_STRING] = {KS_STRING, set_string, NULL, false, "a text", "", "text"},
+    [KT_REGEX] = {KS_STRING, set_regex, NULL, false, "a regular expression", "", "regex"},
     [KT_STRLIST] = {KS_STRLIST, NULL, NULL, false, "a text or a list of them", "",
                     "text or list"},
     [KT_TARGETS] = {KS_NONE, NULL, NULL, false,

@@ -15,7 +15,7 @@ import pytest
 
 from relutil import stats
 from test_reliability_backpressure import SlowSink
-from tlslogd import T, config, file_output, poll, read_lines
+from tlslogd import T, config, file_output, poll, read_lines, run_cli, to_yaml
 
 HOST = os.uname().nodename
 
@@ -384,3 +384,23 @@ def test_state_dir_must_be_writable(daemon, tmp_path):
     d.proc.wait(T(20))
     assert d.proc.returncode != 0
     assert "input f: state_dir %s/state cannot be created or written" % blocker in d.log_text()
+
+
+def test_check_reports_bad_glob_and_regex(tmp_path):
+    """--check names the file and line of a wildcard in a directory and of an invalid
+    multiline_start regex, and accepts a good file input."""
+    bad = config([file_input("f", tmp_path / "*" / "x.log", multiline_start="^(\\d+")],
+                 [file_output("o", tmp_path / "out.log")], state_dir=str(tmp_path / "st"))
+    p = tmp_path / "bad.yaml"
+    p.write_text(to_yaml(bad) + "\n")
+    r = run_cli(["--check", "-c", str(p)])
+    err = r.stderr.decode()
+    assert r.returncode != 0
+    assert "bad.yaml:" in err and "has a wildcard in a directory" in err, err
+    assert "multiline_start: '^(\\d+' is not a valid regex: missing closing parenthesis" in err
+    good = config([file_input("f", tmp_path / "*.log", multiline_start="^\\d{4}-",
+                              start_at="end", tag="app", facility="local0", severity="info")],
+                  [file_output("o", tmp_path / "out.log")], state_dir=str(tmp_path / "st"))
+    p.write_text(to_yaml(good) + "\n")
+    r = run_cli(["--check", "-c", str(p)])
+    assert r.returncode == 0, r.stderr.decode()

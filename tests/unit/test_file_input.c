@@ -140,7 +140,8 @@ static void test_split(void **state)
 /* However the bytes arrive, a buffer of 2 * max + 2 bytes never stalls. */
 static void test_progress(void **state)
 {
-    static const char *texts[] = {"1 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n  bbbbbbbbbbbbbbbbbbbbbbbbbbbb\n",
+    static const char *texts[] = {
+        "1 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n  bbbbbbbbbbbbbbbbbbbbbbbbbbbb\n",
                                   "1 a\nxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
                                   "  cccccccccccccccccccccccccccccccccccccccccccccccc\n1\n"};
     (void)state;
