@@ -559,8 +559,13 @@ static void scan(struct fin *fi, bool at_start)
         if (fnmatch(fi->pattern, e->d_name, 0) == 0) {
             consider(fi, e->d_name, at_start ? OPEN_AT_START : OPEN_NEW);
         } else if (at_start && tl_statefile_count(fi->st) > 0) {
+            /* Only a file the state knows (by device and inode) is opened. */
             char path[PATH_MAX];
-            if (snprintf(path, sizeof(path), "%s/%s", fi->dir, e->d_name) < (int)sizeof(path)) {
+            struct stat st;
+            struct tl_fpos saved;
+            if (snprintf(path, sizeof(path), "%s/%s", fi->dir, e->d_name) < (int)sizeof(path) &&
+                stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+                saved_pos(fi, (uint64_t)st.st_dev, (uint64_t)st.st_ino, &saved)) {
                 open_file(fi, path, OPEN_LEFTOVER);
             }
         }

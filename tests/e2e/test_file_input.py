@@ -193,6 +193,27 @@ def test_restart_after_sigkill_loses_nothing(daemon, tmp_path):
     assert k <= have and rest == lines[k:], "lost or out of order after the restart"
 
 
+def test_rotated_while_stopped(daemon, tmp_path):
+    """Stopped, then app.log renamed to app.log.1 and written on (the writer's last lines),
+    and a new app.log: at the next start the old file is found by its inode under its new
+    name and finished, then the new one is read; every line once."""
+    logs, out, c = prepare(tmp_path)
+    log = logs / "app.log"
+    append(log, numbered(b"old", 0, 500))
+    d = daemon(c, name="a")
+    wait_lines(d, out, 500)
+    assert d.stop() == 0
+    os.rename(log, logs / "app.log.1")
+    append(logs / "app.log.1", numbered(b"old", 500, 600))
+    append(log, numbered(b"new", 0, 300))
+    d2 = daemon(c, name="b")
+    wait_lines(d2, out, 900)
+    d2.wait_log(r"rotated while tlslogd was stopped")
+    time.sleep(0.3)
+    assert d2.stop() == 0
+    assert read_lines(out) == numbered(b"old", 0, 600) + numbered(b"new", 0, 300)
+
+
 def test_glob_picks_up_new_files(daemon, tmp_path):
     logs, out, c = prepare(tmp_path, glob="*.log")
     append(logs / "a.log", numbered(b"a", 0, 50))
