@@ -141,18 +141,22 @@ def test_rotate_by_copytruncate_mid_stream(daemon, tmp_path):
 
 
 def restart(daemon, tmp_path, how):
-    """A writer appends 200,000 lines in chunks while the daemon runs, is stopped in the
-    middle (SIGTERM or SIGKILL) and started again; returns the lines written, those received
+    """A writer appends 200,000 lines in chunks; the daemon is stopped (SIGTERM or SIGKILL)
+    once 20,000 arrived, while the writer is still at it (it waits at 100,000 until the stop,
+    so that the stop is in the middle whatever the machine's speed), the writer goes on while
+    the daemon is down, and a second daemon starts; returns the lines written, those received
     and how many the first run had written."""
     logs, out, c = prepare(tmp_path)
     log = logs / "app.log"
     lines = numbered(b"line", 0, 200000)
-    done = threading.Event()
+    stopped, done = threading.Event(), threading.Event()
 
     def writer():
         for i in range(1000, len(lines), 1000):
+            if i == 100000 and not stopped.wait(T(60)):
+                return
             append(log, lines[i:i + 1000])
-            time.sleep(0.01)
+            time.sleep(0.005)
         done.set()
     append(log, lines[:1000])
     d = daemon(c, name="first")
@@ -166,9 +170,12 @@ def restart(daemon, tmp_path, how):
             d.nonzero_exit_ok = True
             d.kill()
         have = len(read_lines(out))
+        stopped.set()
+        time.sleep(0.1)  # lines appended while no daemon runs
         d2 = daemon(c, name="second")
         assert done.wait(T(60)), "the writer did not finish"
     finally:
+        stopped.set()
         t.join(T(60))
     wait_lines(d2, out, 200000, timeout=T(60))
     time.sleep(0.3)
