@@ -2,7 +2,8 @@
  * test_file_input.c: the pure parts of the file input: the splitter (lines, multiline,
  * max_message_size, the partial flush; fed whole and byte by byte), the glob split, the
  * position records of the state file, where a file is read from at start (saved, inode
- * reuse, truncated while stopped) and the copytruncate check.
+ * reuse, truncated while stopped) and the copytruncate check; and its keys as the loader
+ * takes them (defaults, a glob longer than a socket path, the errors --check reports).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf/conf.h"
 #include "in/file_lines.h"
 #include "in/file_pos.h"
 
@@ -247,12 +249,91 @@ static void test_start(void **state)
     assert_false(tl_fpos_truncated(0, 0, tl_fpos_hash(head, 0), 0, head, 0));
 }
 
+static struct tl_conf *load(const char *text, struct tl_conf_errors *errs)
+{
+    return tl_conf_load_string(text, strlen(text), "t.yaml", errs);
+}
+
+#define OUT "outputs:\n  - name: o\n    type: stdout\n"
+
+static void test_conf(void **state)
+{
+    struct tl_conf_errors errs = {0};
+    char text[1024];
+    char longpath[200];
+
+    (void)state;
+    memset(longpath, 'd', sizeof(longpath));
+    memcpy(longpath, "/var/log/", 9);
+    memcpy(longpath + sizeof(longpath) - 7, "/*.log", 7);
+    snprintf(text, sizeof(text), "inputs:\n  - name: f\n    transport: file\n    path: %s\n" OUT,
+             longpath);
+    struct tl_conf *c = load(text, &errs);
+    assert_non_null(c);
+    assert_string_equal(c->state_dir, "/var/lib/tlslogd");
+    const struct tl_conf_input *in = &c->inputs[0];
+    assert_int_equal(in->transport, TL_TR_FILE);
+    assert_string_equal(in->path, longpath);
+    assert_int_equal(in->start_at, TL_START_BEGINNING);
+    assert_null(in->tag);
+    assert_null(in->multiline_start);
+    assert_int_equal(in->facility, 1);
+    assert_int_equal(in->severity, 5);
+    assert_int_equal(in->partial_timeout_ms, 5000);
+    tl_conf_free(c);
+
+    c = load("state_dir: /tmp/st\ninputs:\n  - name: f\n    transport: file\n"
+             "    path: a/*.log\n    start_at: end\n    tag: web\n    facility: local7\n"
+             "    severity: debug\n    multiline_start: \"^\\\\d\"\n"
+             "    partial_timeout: 250ms\n" OUT, &errs);
+    assert_non_null(c);
+    in = &c->inputs[0];
+    assert_string_equal(c->state_dir, "/tmp/st");
+    assert_int_equal(in->start_at, TL_START_END);
+    assert_string_equal(in->tag, "web");
+    assert_int_equal(in->facility, 23);
+    assert_int_equal(in->severity, 7);
+    assert_string_equal(in->multiline_start, "^\\d");
+    assert_int_equal(in->partial_timeout_ms, 250);
+    tl_conf_free(c);
+
+    static const char *const bad[][2] = {
+        {"    path: /var/*/x.log\n", "has a wildcard in a directory"},
+        {"    path: /var/log/\n", "ends with '/'; name the files to follow"},
+        {"    path: x.log\n    multiline_start: \"(a\"\n",
+         "multiline_start: '(a' is not a valid regex: missing closing parenthesis"},
+        {"    path: x.log\n    facility: local8\n", "facility: 'local8' is not one of kern,"},
+        {"    path: x.log\n    severity: warn\n", "severity: 'warn' is not one of emerg,"},
+        {"    path: x.log\n    start_at: middle\n", "'middle' is not one of beginning, end"},
+        {"    path: x.log\n    partial_timeout: 2h\n", "partial_timeout: '2h' is out of range"},
+        {"    path: x.log\n    listen: 514\n", "listen applies only to udp, tcp, tls and relp"},
+        {"    tag: x\n", "missing required key 'path' (unix and file inputs need it)"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(text, sizeof(text), "inputs:\n  - name: f\n    transport: file\n%s" OUT,
+                 bad[i][0]);
+        c = load(text, &errs);
+        assert_null(c);
+        bool found = false;
+        for (size_t j = 0; j < errs.n; j++) {
+            found |= strstr(errs.lines[j], bad[i][1]) != NULL;
+        }
+        if (!found) {
+            for (size_t j = 0; j < errs.n; j++) {
+                print_message("  got: %s\n", errs.lines[j]);
+            }
+            fail_msg("'%s': no error with '%s'", bad[i][0], bad[i][1]);
+        }
+        tl_conf_errors_fini(&errs);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_split),     cmocka_unit_test(test_progress),
         cmocka_unit_test(test_glob_split), cmocka_unit_test(test_records),
-        cmocka_unit_test(test_start),
+        cmocka_unit_test(test_start),     cmocka_unit_test(test_conf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
