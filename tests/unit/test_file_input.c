@@ -281,6 +281,7 @@ static void test_conf(void **state)
     assert_int_equal(in->severity, 5);
     assert_int_equal(in->partial_timeout_ms, 5000);
     tl_conf_free(c);
+    tl_conf_errors_fini(&errs);
 
     c = load("state_dir: /tmp/st\ninputs:\n  - name: f\n    transport: file\n"
              "    path: a/*.log\n    start_at: end\n    tag: web\n    facility: local7\n"
@@ -296,6 +297,7 @@ static void test_conf(void **state)
     assert_string_equal(in->multiline_start, "^\\d");
     assert_int_equal(in->partial_timeout_ms, 250);
     tl_conf_free(c);
+    tl_conf_errors_fini(&errs);
 
     static const char *const bad[][2] = {
         {"    path: /var/*/x.log\n", "has a wildcard in a directory"},
