@@ -5,16 +5,22 @@
  * nothing on a unix socket). A send blocked for 30 s ends the run. bench/run compiles it
  * (cc -O2 ...). Prints "sent COUNT SECONDS CPU_SECONDS" when done (CPU: its own).
  *
- *   ux_feed PATH N
+ * With --file it appends the same messages as 200-byte lines (LF included) to the file PATH
+ * instead (O_APPEND, one write(2) per batch), as a program writing a log file would: the feed
+ * of the file-fwd scenario.
+ *
+ *   ux_feed [--file] PATH N
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,8 +46,13 @@ static void report(long sent, double t0)
 
 int main(int argc, char **argv)
 {
+    int to_file = argc == 4 && strcmp(argv[1], "--file") == 0;
+    if (to_file) {
+        argv++;
+        argc--;
+    }
     if (argc != 3) {
-        fprintf(stderr, "usage: ux_feed PATH N\n");
+        fprintf(stderr, "usage: ux_feed [--file] PATH N\n");
         return 2;
     }
     long n = atol(argv[2]);
@@ -51,10 +62,19 @@ int main(int argc, char **argv)
         return 2;
     }
     strcpy(sa.sun_path, argv[1]);
-    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    struct timeval tmo = {.tv_sec = 30};
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tmo, sizeof tmo);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    int fd;
+    if (to_file) {
+        fd = open(argv[1], O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    } else {
+        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        struct timeval tmo = {.tv_sec = 30};
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tmo, sizeof tmo);
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+            close(fd);
+            fd = -1;
+        }
+    }
+    if (fd < 0) {
         perror(argv[1]);
         return 1;
     }
@@ -64,7 +84,8 @@ int main(int argc, char **argv)
     memset(hdr, 0, sizeof hdr);
     for (int i = 0; i < BATCH; i++) {
         memset(buf[i], 'P', MSG);
-        iov[i] = (struct iovec){.iov_base = buf[i], .iov_len = MSG};
+        buf[i][MSG] = '\n'; /* sent only to a file */
+        iov[i] = (struct iovec){.iov_base = buf[i], .iov_len = MSG + (to_file ? 1 : 0)};
         hdr[i].msg_hdr.msg_iov = &iov[i];
         hdr[i].msg_hdr.msg_iovlen = 1;
     }
@@ -78,6 +99,19 @@ int main(int argc, char **argv)
                              "benchhost benchapp 1234 - - seq: %010ld ", sent + i);
             for (int j = h; j < MSG; j++)
                 buf[i][j] = "PADD"[(j - h) % 4];
+        }
+        if (to_file) {
+            /* Lines are whole in every write: a reader never sees half of one here. */
+            size_t want = (size_t)k * (MSG + 1);
+            ssize_t w = writev(fd, iov, k);
+            if (w < 0 || (size_t)w != want) {
+                fprintf(stderr, "ux_feed: write after %ld: %s\n", sent,
+                        w < 0 ? strerror(errno) : "short write");
+                report(sent, t0);
+                return 1;
+            }
+            sent += k;
+            continue;
         }
         for (int off = 0; off < k;) {
             int r = sendmmsg(fd, hdr + off, (unsigned)(k - off), 0);

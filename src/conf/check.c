@@ -49,6 +49,25 @@ static bool same_listener(const struct tl_conf_input *a, const struct tl_conf_in
     return a->host == NULL || b->host == NULL || strcmp(a->host, b->host) == 0;
 }
 
+/* A file input's glob may have wildcards in its last part only: the directory is watched
+ * with inotify for new files, and a directory that does not exist yet cannot be. */
+static void check_file_glob(struct ld *ld, const struct tl_conf_input *in, const char *label)
+{
+    char shown[SHOW_LEN];
+    const char *slash = strrchr(in->path, '/');
+
+    if (slash != NULL && strpbrk(in->path, "*?[") != NULL &&
+        strpbrk(in->path, "*?[") < slash) {
+        tl_conf_errf(ld, in->line, "%s.path: '%s' has a wildcard in a directory; only the file "
+                     "name may have one (e.g. /var/log/app/*.log); use one input per directory",
+                     label, tl_show_text(in->path, strlen(in->path), shown, sizeof(shown)));
+    } else if (slash != NULL && slash[1] == '\0') {
+        tl_conf_errf(ld, in->line, "%s.path: '%s' ends with '/'; name the files to follow "
+                     "(e.g. %s*.log)", label,
+                     tl_show_text(in->path, strlen(in->path), shown, sizeof(shown)), shown);
+    }
+}
+
 void tl_conf_check_inputs(struct ld *ld, const struct tl_conf *c, char **labels)
 {
     char where[SHOW_LEN];
@@ -57,6 +76,10 @@ void tl_conf_check_inputs(struct ld *ld, const struct tl_conf *c, char **labels)
 
     for (i = 0; i < c->n_inputs; i++) {
         const struct tl_conf_input *b = &c->inputs[i];
+
+        if (b->transport == TL_TR_FILE && b->path != NULL) {
+            check_file_glob(ld, b, labels[i]);
+        }
 
         for (j = 0; j < i; j++) {
             const struct tl_conf_input *a = &c->inputs[j];

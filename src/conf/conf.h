@@ -22,6 +22,13 @@ enum tl_transport {
     TL_TR_UNIX,
     TL_TR_TLS,
     TL_TR_RELP, /* RELP (rsyslog's reliable protocol); over TLS when relp_tls */
+    TL_TR_FILE, /* files followed like tail -F (in/in_file.c) */
+};
+
+/* Where a file input starts in a file it has no saved position for, at the daemon's start. */
+enum tl_start_at {
+    TL_START_BEGINNING = 0,
+    TL_START_END,
 };
 
 enum tl_output_type {
@@ -111,6 +118,13 @@ struct tl_conf_input {
     bool hostname_must_match_cert; /* tls: reject messages whose HOSTNAME is not a cert name */
     bool relp_tls;               /* relp: over TLS (the input has its own tls: block, even
                                   * an empty one) */
+    /* file: path above is the glob of the files to follow */
+    enum tl_start_at start_at;   /* a file without a saved position, found at start */
+    char *tag;                   /* APP-NAME of its lines; NULL: the file's base name */
+    uint32_t facility;           /* default user (1) */
+    uint32_t severity;           /* default notice (5) */
+    char *multiline_start;       /* PCRE2: a line that does not match continues the message */
+    uint64_t partial_timeout_ms; /* how long a last line without newline waits; default 5 s */
 };
 
 struct tl_conf_output {
@@ -199,6 +213,8 @@ struct tl_conf {
     char *user;                  /* started as root: drop to this user after binding */
     char *group;                 /* and this group (default: the user's primary group) */
     struct tl_conf_metrics metrics;
+    char *state_dir;             /* inputs' durable state (file positions); default
+                                  * /var/lib/tlslogd, created when an input needs it */
     struct tl_conf_tls tls;      /* the top-level tls: block, defaults applied; inputs and
                                   * outputs hold their own merged copies */
     struct tl_conf_input *inputs;

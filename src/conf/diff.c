@@ -312,7 +312,8 @@ size_t tl_conf_restart_keys(const struct tl_conf *old, const struct tl_conf *fre
      * it locked and the metrics socket it bound as root. The others of the top level apply
      * live (log_level, port_file, stats_interval, tls through the inputs and outputs). */
     static const char *const restart_only[] = {"workers", "partial_frame_budget", "user",
-                                               "group", "pid_file", "metrics"};
+                                               "group", "pid_file", "metrics",
+                                               "state_dir"};
     size_t n = 0;
     for (size_t i = 0; i < sizeof(restart_only) / sizeof(restart_only[0]); i++) {
         const struct key *k = &tl_conf_top_section.keys[tl_conf_key_index(&tl_conf_top_section,

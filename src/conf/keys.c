@@ -27,7 +27,16 @@ _Static_assert(sizeof(enum tl_sasl_mech) == sizeof(uint32_t), "enum stored as 32
 static const char *const log_level_words[] = {"error", "warning", "notice", "info", "debug",
                                               NULL};
 /* In enum order: the index is the value. */
-static const char *const transport_words[] = {"udp", "tcp", "unix", "tls", "relp", NULL};
+static const char *const transport_words[] = {"udp", "tcp", "unix", "tls", "relp", "file",
+                                              NULL};
+static const char *const start_at_words[] = {"beginning", "end", NULL};
+/* RFC 5424 §6.2.1, as tl_facility_from_name and tl_severity_from_name take them. */
+static const char *const facility_words[] = {
+    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
+    "authpriv", "ftp", "ntp", "security", "console", "solaris-cron", "local0", "local1",
+    "local2", "local3", "local4", "local5", "local6", "local7", NULL};
+static const char *const severity_words[] = {"emerg", "alert", "crit", "err", "warning",
+                                             "notice", "info", "debug", NULL};
 static const char *const output_type_words[] = {"file", "stdout", "forward", "kafka", NULL};
 /* Spelled as tl_framing_from_name and tl_format_from_name accept them (a test checks). */
 static const char *const framing_words[] = {"auto", "octet-counted", "lf", NULL};
@@ -126,6 +135,11 @@ static const struct key top_keys[] = {
              "for unix inputs); handy with port 0"},
     {.name = "stats_interval", .type = KT_DURATION, FIELD(struct tl_conf, stats_interval_ms),
      .max = 24 * HOUR, .def = "0", .help = "how often to log message counters; 0 turns it off"},
+    {.name = "state_dir", .type = KT_PATH, FIELD(struct tl_conf, state_dir),
+     .def = "/var/lib/tlslogd",
+     .help = "where inputs keep what they must remember across restarts (a file input's "
+             "positions: `file-NAME.state`); created with mode 0700 at start when an input "
+             "needs it, and must be writable"},
     {.name = "partial_frame_budget", .type = KT_SIZE, FIELD(struct tl_conf, partial_frame_budget),
      .min = 64 * KIB, .max = 64 * GIB, .def = "64MiB",
      .help = "memory all tcp, tls and relp connections together may keep in unfinished "
@@ -164,13 +178,16 @@ static const struct key input_keys[] = {
     {.name = "transport", .type = KT_ENUM, FIELD(struct tl_conf_input, transport),
      .required = ALWAYS, .words = transport_words,
      .help = "`udp` datagrams, `tcp` streams (RFC 6587), a local `unix` datagram socket, "
-             "`tls` streams (RFC 5425), or `relp` (acknowledged, see RELP)"},
+             "`tls` streams (RFC 5425), `relp` (acknowledged, see RELP), or `file` (files "
+             "followed like `tail -F`, see File input)"},
     {.name = "listen", .type = KT_LISTEN, .applies = IN_NET, .required = IN_NET,
      .help = "`host:port`, `[v6]:port`, `:port` (all addresses), `port`, or `host` (port "
              "514, 6514 for tls, 2514 for relp); port 0 picks a free port"},
     {.name = "path", .type = KT_SOCKPATH, FIELD(struct tl_conf_input, path),
-     .applies = KIND(TL_TR_UNIX), .required = KIND(TL_TR_UNIX),
-     .help = "the socket file to create (at most 107 bytes)"},
+     .applies = KIND(TL_TR_UNIX) | KIND(TL_TR_FILE),
+     .required = KIND(TL_TR_UNIX) | KIND(TL_TR_FILE),
+     .help = "unix: the socket file to create (at most 107 bytes); file: the files to follow, "
+             "a glob in the last part (`/var/log/app/*.log`), whose directory must exist"},
     {.name = "socket_mode", .type = KT_MODE, FIELD(struct tl_conf_input, socket_mode),
      .applies = KIND(TL_TR_UNIX), .max = 07777, .def = "0666",
      .help = "permissions of the socket file"},
@@ -209,6 +226,28 @@ static const struct key input_keys[] = {
      .def = "false",
      .help = "drop messages whose HOSTNAME is not one of the names in the sender's "
              "certificate"},
+    {.name = "start_at", .type = KT_ENUM, FIELD(struct tl_conf_input, start_at),
+     .applies = KIND(TL_TR_FILE), .words = start_at_words, .def = "beginning",
+     .help = "where to start in a file found at start without a saved position; files that "
+             "appear later are read from their beginning"},
+    {.name = "tag", .type = KT_STRING, FIELD(struct tl_conf_input, tag),
+     .applies = KIND(TL_TR_FILE), .doc_def = "the file's base name",
+     .help = "the program name (APP-NAME, TAG) given to each line"},
+    {.name = "facility", .type = KT_ENUM, FIELD(struct tl_conf_input, facility),
+     .applies = KIND(TL_TR_FILE), .words = facility_words, .from_name = tl_facility_from_name,
+     .def = "user", .help = "the facility given to each line"},
+    {.name = "severity", .type = KT_ENUM, FIELD(struct tl_conf_input, severity),
+     .applies = KIND(TL_TR_FILE), .words = severity_words, .from_name = tl_severity_from_name,
+     .def = "notice", .help = "the severity given to each line"},
+    {.name = "multiline_start", .type = KT_REGEX, FIELD(struct tl_conf_input, multiline_start),
+     .applies = KIND(TL_TR_FILE),
+     .help = "a PCRE2 regex: a line that does not match it continues the message before it "
+             "(joined with a newline); without it every line is a message"},
+    {.name = "partial_timeout", .type = KT_DURATION,
+     FIELD(struct tl_conf_input, partial_timeout_ms), .applies = KIND(TL_TR_FILE), .min = 10,
+     .max = HOUR, .def = "5s",
+     .help = "how long a last line without its newline (or a multiline message with no "
+             "next start line) waits before it is sent as it is"},
 };
 
 #define OUT_LOCAL (KIND(TL_OUT_FILE) | KIND(TL_OUT_STDOUT))

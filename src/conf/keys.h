@@ -62,6 +62,7 @@ enum ktype {
     KT_LIST,     /* a list handled by the caller (inputs, outputs, routes) */
     KT_NAMES,    /* a name or list of names, resolved by the caller (routes) */
     KT_STRING,   /* any non-empty text */
+    KT_REGEX,    /* a PCRE2 regex (UTF), compiled once to check it; stored as text */
     KT_STRLIST,  /* a string or list of strings, each passing key.check; fills off/count_off */
     KT_TARGETS,  /* a list of host:port, handled by the caller (forward outputs) */
     KT_TLS,      /* a mapping of TLS settings, merged by the caller (load_tls.c) */

@@ -720,6 +720,8 @@ void tl_conf_free(struct tl_conf *c)
         free(c->inputs[i].name);
         free(c->inputs[i].host);
         free(c->inputs[i].path);
+        free(c->inputs[i].tag);
+        free(c->inputs[i].multiline_start);
         tl_conf_tls_free(&c->inputs[i].tls);
     }
     for (i = 0; i < c->n_outputs; i++) {
@@ -748,6 +750,7 @@ void tl_conf_free(struct tl_conf *c)
     free(c->group);
     free(c->metrics.listen);
     free(c->metrics.host);
+    free(c->state_dir);
     free(c->file);
     free(c);
 }

@@ -17,6 +17,9 @@
 #include <strings.h>
 #include <sys/un.h>
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 struct unit {
     const char *name;
     uint64_t mult;
@@ -554,10 +557,13 @@ static enum tl_rc set_sockpath(const struct key *k, void *base, const struct kva
                                uint64_t *num, struct tl_err *err)
 {
     size_t max = sizeof(((struct sockaddr_un *)0)->sun_path);
+    /* The only section with this type; transport is set first. A file input's path is a
+     * glob of files, not a socket. */
+    const struct tl_conf_input *in = base;
 
     (void)num;
     TL_TRY(check_path(v, err));
-    if (v->len >= max) {
+    if (in->transport != TL_TR_FILE && v->len >= max) {
         TL_FAIL(err, TL_E_CONFIG, NULL, "'%s' is too long for a unix socket (%zu bytes; at most "
                 "%zu)", v->shown, v->len, max - 1);
     }
@@ -573,6 +579,31 @@ static enum tl_rc set_template(const struct key *k, void *base, const struct kva
         TL_FAIL(err, TL_E_CONFIG, NULL, "'%s' ends with '/'; it must name a file", v->shown);
     }
     TL_TRY(tl_template_check(v->s, err));
+    return set_text(k, base, v, err);
+}
+
+/* The options the file input compiles it with (in/in_file.c), so that --check refuses what
+ * the start would. */
+static enum tl_rc set_regex(const struct key *k, void *base, const struct kvalue *v,
+                            uint64_t *num, struct tl_err *err)
+{
+    PCRE2_UCHAR why[256];
+    PCRE2_SIZE at = 0;
+    int code = 0;
+    pcre2_code *re;
+
+    (void)num;
+    if (v->len == 0) {
+        TL_FAIL(err, TL_E_CONFIG, NULL, "the value is empty");
+    }
+    re = pcre2_compile((PCRE2_SPTR)v->s, v->len, PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &code,
+                       &at, NULL);
+    if (re == NULL) {
+        pcre2_get_error_message(code, why, sizeof(why));
+        TL_FAIL(err, TL_E_CONFIG, NULL, "'%s' is not a valid regex: %s at offset %zu (PCRE2 "
+                "syntax)", v->shown, (const char *)why, (size_t)at);
+    }
+    pcre2_code_free(re);
     return set_text(k, base, v, err);
 }
 
@@ -691,6 +722,7 @@ const struct ktype_ops tl_conf_ktypes[KT_COUNT] = {
     [KT_LIST] = {KS_NONE, NULL, NULL, false, "a list", "", "list"},
     [KT_NAMES] = {KS_NONE, NULL, NULL, false, "a name or a list of names", "", "name or list"},
     [KT_STRING] = {KS_STRING, set_string, NULL, false, "a text", "", "text"},
+    [KT_REGEX] = {KS_STRING, set_regex, NULL, false, "a regular expression", "", "regex"},
     [KT_STRLIST] = {KS_STRLIST, NULL, NULL, false, "a text or a list of them", "",
                     "text or list"},
     [KT_TARGETS] = {KS_NONE, NULL, NULL, false,

@@ -44,6 +44,13 @@ static void read_local_host(void)
     local_host[sizeof(local_host) - 1] = '\0';
 }
 
+const char *tl_in_local_host(size_t *len)
+{
+    pthread_once(&local_once, read_local_host);
+    *len = strlen(local_host);
+    return local_host;
+}
+
 /* A message without HOSTNAME gets one, so every format and path template agrees on it:
  * this host for local sockets, else the sender's address (RFC 3164 §4.3.3 relay rule).
  * Room for it was reserved only where a message is expected to lack one; the others grow
@@ -54,9 +61,7 @@ static struct tl_msg *fill_hostname(struct tl_msg *m)
     const char *name = ip;
     size_t n;
     if (m->peer.family == AF_UNIX || m->peer.family == 0) {
-        pthread_once(&local_once, read_local_host);
-        name = local_host;
-        n = strlen(local_host);
+        name = tl_in_local_host(&n);
     } else {
         n = tl_addr_format(&m->peer, false, ip, sizeof(ip));
     }

@@ -55,6 +55,7 @@ extern const struct tl_input_ops tl_in_tls_ops;
 extern const struct tl_input_ops tl_in_relp_ops;
 extern const struct tl_input_ops tl_in_udp_ops;
 extern const struct tl_input_ops tl_in_unix_ops;
+extern const struct tl_input_ops tl_in_file_ops;
 
 /* Shared by the socket kinds. */
 bool tl_in_stream_attach(struct tl_input *in, struct tl_worker *w, int fd);
@@ -65,5 +66,9 @@ bool tl_in_dgram_attach(struct tl_input *in, struct tl_worker *w, int fd);
 void tl_in_deliver(struct tl_worker *w, struct tl_input *in, const struct tl_addr *peer,
                    struct tl_peer_id *id, const uint8_t *p, size_t len, bool truncated,
                    int64_t recv_sec, uint32_t recv_usec);
+
+/* This host's name (a C string of *len bytes), which messages from local sockets and
+ * sources carry. */
+const char *tl_in_local_host(size_t *len);
 
 #endif

@@ -598,9 +598,11 @@ static void *worker_main(void *arg)
     w->final = true;
     flush_all(w->loop, w);
     /* RELP connections acknowledge what their outputs settle meanwhile (the outputs are
-     * still running): a short, bounded wait that spares senders resending it. */
+     * still running): a short, bounded wait that spares senders resending it. A source whose
+     * round ended while more was noted has registered its next round (a waiter): that round
+     * covers the last messages, so it is waited for too. */
     int64_t until = tl_now_ms() + SETTLE_WAIT_MS;
-    while (w->settle_waits > 0 && tl_now_ms() < until) {
+    while ((w->settle_waits > 0 || w->n_waiters > 0) && tl_now_ms() < until) {
         tl_ev_run_once(w->loop, 10);
     }
     while (w->items.next != &w->items) {

@@ -13,9 +13,9 @@ import pytest
 from tlslogd import BUILD, SRC
 
 RUN = Path(SRC) / "bench" / "run"
-SCENARIOS = ["tls-1conn", "tls-4conn", "tcp-4conn", "kafka", "fwd-tls", "relp-tls", "relp-tls-rx",
-             "relp-pair", "relp-pair-rx", "bare-sink", "idle-conns", "handshakes-ecdsa",
-             "handshakes-rsa"]
+SCENARIOS = ["tls-1conn", "tls-4conn", "tcp-4conn", "kafka", "fwd-tls", "file-fwd",
+             "relp-tls", "relp-tls-rx", "relp-pair", "relp-pair-rx", "bare-sink", "idle-conns",
+             "handshakes-ecdsa", "handshakes-rsa"]
 DAEMONS = ["tlslogd", "rsyslog", "syslog-ng"]
 # who has a row in each scenario (syslog-ng OSE has no RELP; bare-sink is the reference sink)
 ROWS = {"relp-tls": ["tlslogd", "rsyslog"], "relp-tls-rx": ["tlslogd", "rsyslog"],
@@ -52,7 +52,7 @@ def test_bench_smoke(tmp_path):
             assert "cpu_ms_per_hs" in t and t["hs_per_s"] > 0
         else:
             assert t["messages"] == 10000
-        if sc in ("fwd-tls", "relp-tls"):  # fed from a unix socket: tlslogd dropped nothing
+        if sc in ("fwd-tls", "file-fwd", "relp-tls"):  # fed locally: tlslogd dropped nothing
             assert t.get("sender_dropped", 0) == 0, t["runs"]
         assert t["lost_max"] == 0, "tlslogd lost %d messages in %s:\n%s" % (
             t["lost_max"], sc, text[-4000:])
@@ -64,7 +64,7 @@ def test_bench_smoke(tmp_path):
         k = rows[("kafka", d)]["runs"][0]
         assert "kafka_distinct" in k and k["mock_dropped"] == 0, (d, k)
     assert rows[("kafka", "tlslogd")]["runs"][0]["kafka_distinct"] == 10000
-    for sc in ("tls-4conn", "kafka", "fwd-tls", "relp-tls", "bare-sink"):
+    for sc in ("tls-4conn", "kafka", "fwd-tls", "file-fwd", "relp-tls", "bare-sink"):
         assert "| %s | " % sc in text, text[-4000:]
     assert "| 200 | tlslogd |" in text, text[-4000:]
     assert "| ECDSA P-256, 300 | tlslogd |" in text, text[-4000:]

@@ -425,7 +425,8 @@ static void test_top_level_shape(void **state)
                   "'outputs' (see examples/minimal.yaml)");
     expect_errors("- a\n- b\n",
                   "t.yaml:1: the top level must be a mapping of keys (workers, log_level, "
-                  "port_file, stats_interval, partial_frame_budget, pid_file, user, group, "
+                  "port_file, stats_interval, state_dir, partial_frame_budget, pid_file, user, "
+                  "group, "
                   "metrics, tls, inputs, outputs, routes), not a list");
     expect_errors("workers: 1\n", "t.yaml:1: missing required key 'inputs' at top level",
                   "t.yaml:1: missing required key 'outputs' at top level");
@@ -490,7 +491,8 @@ static void test_unknown_keys(void **state)
     expect_errors(BASE_INPUTS "ouputs:\n  - name: o\n    type: stdout\n",
                   "t.yaml:1: missing required key 'outputs' at top level",
                   "t.yaml:5: unknown key 'ouputs' at top level; allowed: workers, log_level, "
-                  "port_file, stats_interval, partial_frame_budget, pid_file, user, group, "
+                  "port_file, stats_interval, state_dir, partial_frame_budget, pid_file, user, "
+                  "group, "
                   "metrics, tls, inputs, outputs, routes; did you mean 'outputs'?");
     expect_errors("tls:\n  ca_fiel: x\n" BASE_INPUTS BASE_OUTPUTS,
                   "t.yaml:2: unknown key 'ca_fiel' in tls; allowed: ca_file, ca_dir, "
@@ -501,7 +503,8 @@ static void test_unknown_keys(void **state)
                   "t.yaml:5: unknown key 'trasnport' in inputs[0] (a); allowed: name, "
                   "transport, listen, path, socket_mode, framing, max_message_size, "
                   "max_connections, max_connections_per_source, max_handshakes, idle_timeout, "
-                  "recv_buffer, tls, hostname_must_match_cert; did you mean 'transport'?");
+                  "recv_buffer, tls, hostname_must_match_cert, start_at, tag, facility, "
+                  "severity, multiline_start, partial_timeout; did you mean 'transport'?");
     expect_errors(BASE_INPUTS BASE_OUTPUTS "    Format: json\n",
                   "t.yaml:8: unknown key 'Format' in outputs[0] (o); allowed: name, type, "
                   "path, format, flush_interval, buffer_size, max_open_files, file_mode, "
@@ -601,11 +604,11 @@ static void test_transport_rules(void **state)
                   BASE_OUTPUTS,
                   "t.yaml:2: inputs[0] (u): missing required key 'listen' (udp, tcp, tls and "
                   "relp inputs need it)",
-                  "t.yaml:4: inputs[1] (x): missing required key 'path' (unix inputs need it)",
+                  "t.yaml:4: inputs[1] (x): missing required key 'path' (unix and file inputs need it)",
                   "t.yaml:6: inputs[1] (x).listen: listen applies only to udp, tcp, tls and "
                   "relp inputs; this one's transport is unix",
-                  "t.yaml:10: inputs[2] (t).path: path applies only to unix inputs; this one's "
-                  "transport is tcp",
+                  "t.yaml:10: inputs[2] (t).path: path applies only to unix and file inputs; this "
+                  "one's transport is tcp",
                   "t.yaml:11: inputs[2] (t).socket_mode: socket_mode applies only to unix "
                   "inputs; this one's transport is tcp",
                   "t.yaml:12: inputs[2] (t).recv_buffer: recv_buffer applies only to udp and "
@@ -621,7 +624,7 @@ static void test_transport_rules(void **state)
                   "  - listen: \":2\"\n"
                   BASE_OUTPUTS,
                   "t.yaml:3: inputs[0] (tcp-in).transport: 'tpc' is not one of udp, tcp, unix, "
-                  "tls, relp",
+                  "tls, relp, file",
                   "t.yaml:5: inputs[1]: missing required key 'name'",
                   "t.yaml:5: inputs[1]: missing required key 'transport'");
     expect_errors(BASE_INPUTS "outputs:\n  - name: o\n    type: file\n",
@@ -763,7 +766,7 @@ static void test_many_errors(void **state)
                   "  - from: [a, nosuchinput]\n"
                   "    to: [o]\n",
                   "t.yaml:4: inputs[0] (a).transport: 'tcpx' is not one of udp, tcp, unix, tls, "
-                  "relp",
+                  "relp, file",
                   "t.yaml:9: inputs[1] (b).max_message_size: '12 parsecs' is not a size; use a "
                   "number of bytes, or a number with k, KiB, M, MiB, G or GiB (e.g. 64KiB)",
                   "t.yaml:14: outputs[0] (o).format: 'bogus' is not one of rfc5424, rfc3164, "
