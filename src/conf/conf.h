@@ -143,12 +143,16 @@ struct tl_conf_output {
     uint64_t queue_segment_bytes;  /* size of one queue file, default 8 MiB */
 };
 
+struct tl_filter;
+
 struct tl_conf_route {
     int line;
     size_t n_from;
     size_t *from;                /* indexes into inputs */
     size_t n_to;
     size_t *to;                  /* indexes into outputs */
+    struct tl_filter *where;     /* where: compiled at load (route/filter.h); NULL: every
+                                  * message (no where:, or an empty one) */
 };
 
 /* A file or directory the configuration names (the TLS blocks' paths), kept for

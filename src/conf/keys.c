@@ -366,6 +366,29 @@ static const struct key route_keys[] = {
      .help = "input name, or a list of input names"},
     {.name = "to", .type = KT_NAMES, .required = ALWAYS,
      .help = "output name, or a list of output names"},
+    {.name = "where", .type = KT_WHERE,
+     .help = "which messages the route carries (see Route filters); without it, all"},
+};
+
+/* A route's where: (and its not:); compiled by routes.c with route/filter.c. */
+static const struct key where_keys[] = {
+    {.name = "facility", .type = KT_FILTER,
+     .help = "facility names (`kern`, `user`, ... `local7`, `authpriv`) or numbers 0..23; a "
+             "list means any of them"},
+    {.name = "severity", .type = KT_FILTER,
+     .help = "one name is a threshold (`warning`: warning or more severe); a list names "
+             "severities exactly (`[err, crit]`); `debug..notice` is a range"},
+    {.name = "program", .type = KT_FILTER,
+     .help = "globs on the program (APP-NAME, or the TAG without `[pid]`), case-sensitive"},
+    {.name = "hostname", .type = KT_FILTER,
+     .help = "globs on HOSTNAME, ASCII case-insensitive"},
+    {.name = "peer_name", .type = KT_FILTER,
+     .help = "globs on the sender's verified TLS identity (certificate names); never matches "
+             "anonymous or plain senders"},
+    {.name = "message", .type = KT_FILTER,
+     .help = "PCRE2 regexes searched in MSG (e.g. `(?i)timeout`), JIT-compiled"},
+    {.name = "not", .type = KT_WHERE,
+     .help = "the same keys: messages matching all of them are left out"},
 };
 
 const struct section tl_conf_top_section = {
@@ -382,13 +405,16 @@ const struct section tl_conf_queue_section = {
     .kind_from_parent = true, .keys = queue_keys, .n_keys = COUNT(queue_keys)};
 const struct section tl_conf_route_section = {
     .title = "Routes", .plural = "routes", .keys = route_keys, .n_keys = COUNT(route_keys)};
+const struct section tl_conf_where_section = {
+    .title = "Route filters", .plural = "routes", .keys = where_keys,
+    .n_keys = COUNT(where_keys)};
 const struct section tl_conf_tls_section = {
     .title = "TLS", .plural = "", .keys = tls_keys, .n_keys = COUNT(tls_keys)};
 
 const struct section *const tl_conf_sections[] = {
     &tl_conf_top_section,   &tl_conf_input_section, &tl_conf_output_section,
-    &tl_conf_queue_section, &tl_conf_route_section, &tl_conf_tls_section,
-    NULL,
+    &tl_conf_queue_section, &tl_conf_route_section, &tl_conf_where_section,
+    &tl_conf_tls_section,   NULL,
 };
 
 _Static_assert(COUNT(top_keys) <= MAX_KEYS, "MAX_KEYS");
@@ -397,6 +423,7 @@ _Static_assert(COUNT(output_keys) <= MAX_KEYS, "MAX_KEYS");
 _Static_assert(COUNT(tls_keys) <= MAX_KEYS, "MAX_KEYS");
 _Static_assert(COUNT(queue_keys) <= MAX_KEYS, "MAX_KEYS");
 _Static_assert(COUNT(route_keys) <= MAX_KEYS, "MAX_KEYS");
+_Static_assert(COUNT(where_keys) <= MAX_KEYS, "MAX_KEYS");
 
 /* ---- names ----------------------------------------------------------------------------- */
 

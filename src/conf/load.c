@@ -19,6 +19,7 @@
 #include "conf/load.h"
 #include "conf/yaml_tree.h"
 #include "core/text.h"
+#include "route/filter.h"
 
 #define MAX_FILE_SIZE (16u * 1024 * 1024)
 
@@ -697,6 +698,7 @@ void tl_conf_free(struct tl_conf *c)
     for (i = 0; i < c->n_routes; i++) {
         free(c->routes[i].from);
         free(c->routes[i].to);
+        tl_filter_free(c->routes[i].where);
     }
     free(c->inputs);
     free(c->outputs);

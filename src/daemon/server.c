@@ -42,6 +42,70 @@ static bool routed(const struct tl_conf *c, size_t i, size_t o)
     return false;
 }
 
+/*
+ * The where: filters of the routes taking input i to output o, into rw (rw->n 0 when one of
+ * them has none: every message goes). Returns whether a filter applies, false when out of
+ * memory too (*oom).
+ */
+static bool route_filters(const struct tl_conf *c, size_t i, size_t o, struct tl_route_where *rw,
+                          bool *oom)
+{
+    rw->f = NULL;
+    rw->n = 0;
+    for (size_t r = 0; r < c->n_routes; r++) {
+        if (!route_has(&c->routes[r], i, o)) {
+            continue;
+        }
+        if (c->routes[r].where == NULL) {
+            free(rw->f);
+            rw->f = NULL;
+            rw->n = 0;
+            return false;
+        }
+        const struct tl_filter **f = realloc(rw->f, (rw->n + 1) * sizeof(*f));
+        if (f == NULL) {
+            *oom = true;
+            return false;
+        }
+        f[rw->n++] = c->routes[r].where;
+        rw->f = f;
+    }
+    return rw->n > 0;
+}
+
+/* in->where for input i, left NULL when none of its routes filters (the worker then checks
+ * nothing per message). False when out of memory. */
+static bool build_where(const struct tl_conf *c, struct tl_input *in, size_t i)
+{
+    struct tl_route_where *where = calloc(in->n_outs ? in->n_outs : 1, sizeof(*where));
+    bool any = false;
+    bool oom = false;
+    if (where == NULL) {
+        return false;
+    }
+    for (size_t k = 0; k < in->n_outs && !oom; k++) {
+        any |= route_filters(c, i, in->outs[k]->index, &where[k], &oom);
+    }
+    if (any && !oom) {
+        in->where = where;
+        return true;
+    }
+    for (size_t k = 0; k < in->n_outs; k++) {
+        free(where[k].f);
+    }
+    free(where);
+    return !oom;
+}
+
+static void free_where(struct tl_input *in)
+{
+    for (size_t k = 0; in->where != NULL && k < in->n_outs; k++) {
+        free(in->where[k].f);
+    }
+    free(in->where);
+    in->where = NULL;
+}
+
 bool tl_server_init(struct tl_server *srv, struct tl_conf *conf)
 {
     memset(srv, 0, sizeof(*srv));
@@ -103,6 +167,10 @@ bool tl_server_init(struct tl_server *srv, struct tl_conf *conf)
                     pl->outputs[o].settle_waited = true;
                 }
             }
+        }
+        if (!build_where(conf, in, i)) {
+            tl_error("out of memory at start-up");
+            return false;
         }
         if (in->conf->max_message_size > max_msg) {
             max_msg = in->conf->max_message_size;
@@ -229,6 +297,7 @@ void tl_server_fini(struct tl_server *srv)
                 in->ops->unbind(in);
                 in->ops->fini(in);
             }
+            free_where(in);
             free(in->outs);
         }
         free(pl->inputs);

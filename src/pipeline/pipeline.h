@@ -38,7 +38,15 @@ struct tl_pipeline;
 struct tl_worker;
 struct tl_output;
 struct tl_in_limits;
+struct tl_filter;
 
+/* The where: filters of the routes that take an input to one output (route/filter.h; the
+ * filters belong to the configuration): a message goes there when one of them matches, or
+ * always when n is 0 (one of those routes has no where:). */
+struct tl_route_where {
+    const struct tl_filter **f;
+    size_t n;
+};
 
 struct tl_input_stats {
     atomic_uint_fast64_t received;
@@ -74,6 +82,8 @@ struct tl_input {
     struct tl_pipeline *pl;
     struct tl_output **outs;   /* where its messages go (routes) */
     size_t n_outs;
+    struct tl_route_where *where; /* per outs[i]; NULL when no route of this input has a
+                                   * where: (then every message goes to every outs[i]) */
     int *fds;                  /* bound sockets: n_addrs per worker (stream, udp), or 1 (unix) */
     size_t n_fds;
     size_t fds_per_worker;

@@ -464,7 +464,7 @@ static void test_unknown_keys(void **state)
                   "dir_mode, sync, queue, targets, transport, framing, relp_window, "
                   "reconnect_min, reconnect_max, connect_timeout, tls; did you mean 'format'?");
     expect_errors(BASE_INPUTS BASE_OUTPUTS "routes:\n  - from: a\n    to: o\n    tp: o\n",
-                  "t.yaml:11: unknown key 'tp' in routes[0]; allowed: from, to; did you mean "
+                  "t.yaml:11: unknown key 'tp' in routes[0]; allowed: from, to, where; did you mean "
                   "'to'?");
     expect_errors(BASE_INPUTS "    transport: udp\n" BASE_OUTPUTS,
                   "t.yaml:5: inputs[0] (a).transport: duplicate key; it was first given at "
@@ -686,7 +686,8 @@ static void test_routes(void **state)
     expect_errors(BASE_INPUTS BASE_OUTPUTS "routes:\n  - from: a\n    to: o\n"
                   "  - from: [a]\n    to: [o]\n",
                   "t.yaml:11: routes[1]: input 'a' already goes to output 'o' by routes[0] at "
-                  "line 9; each message would be written twice");
+                  "line 9, so one of the two routes adds nothing; remove it, or give both a "
+                  "where:");
     expect_errors(BASE_INPUTS BASE_OUTPUTS "routes: []\n",
                   "t.yaml:8: routes: the list is empty; remove the key to send every input to "
                   "every output");
