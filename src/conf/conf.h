@@ -22,6 +22,14 @@ enum tl_transport {
     TL_TR_UNIX,
     TL_TR_TLS,
     TL_TR_RELP, /* RELP (rsyslog's reliable protocol); over TLS when relp_tls */
+    TL_TR_JOURNAL, /* the systemd journal (sd-journal) */
+    TL_TR_KMSG,    /* the kernel log, /dev/kmsg */
+};
+
+/* Where a source with a saved position starts when it has none yet (first start). */
+enum tl_start_at {
+    TL_START_BEGINNING = 0,
+    TL_START_END,
 };
 
 enum tl_output_type {
@@ -102,6 +110,8 @@ struct tl_conf_input {
     bool hostname_must_match_cert; /* tls: reject messages whose HOSTNAME is not a cert name */
     bool relp_tls;               /* relp: over TLS (the input has its own tls: block, even
                                   * an empty one) */
+    char *journal_dir;           /* journal: read this directory's files; NULL: the system's */
+    enum tl_start_at start_at;   /* journal: where a first start begins */
 };
 
 struct tl_conf_output {
@@ -169,6 +179,8 @@ struct tl_conf {
     unsigned workers;            /* 0 = number of CPUs */
     enum tl_log_level log_level;
     char *port_file;             /* if set, each listener's "name port" is written here */
+    char *state_dir;             /* inputs' saved positions (journal cursor); default
+                                  * /var/lib/tlslogd */
     uint64_t stats_interval_ms;  /* 0 = off */
     uint64_t partial_frame_budget; /* bytes of unfinished frames all connections may hold */
     struct tl_conf_tls tls;      /* the top-level tls: block, defaults applied; inputs and

@@ -22,11 +22,14 @@ _Static_assert(sizeof(enum tl_format) == sizeof(uint32_t), "enum stored as 32 bi
 _Static_assert(sizeof(enum tl_auth_mode) == sizeof(uint32_t), "enum stored as 32 bits");
 _Static_assert(sizeof(enum tl_queue_full) == sizeof(uint32_t), "enum stored as 32 bits");
 _Static_assert(sizeof(enum tl_queue_sync) == sizeof(uint32_t), "enum stored as 32 bits");
+_Static_assert(sizeof(enum tl_start_at) == sizeof(uint32_t), "enum stored as 32 bits");
 
 static const char *const log_level_words[] = {"error", "warning", "notice", "info", "debug",
                                               NULL};
 /* In enum order: the index is the value. */
-static const char *const transport_words[] = {"udp", "tcp", "unix", "tls", "relp", NULL};
+static const char *const transport_words[] = {"udp", "tcp", "unix", "tls", "relp", "journal",
+                                              "kmsg", NULL};
+static const char *const start_at_words[] = {"beginning", "end", NULL};
 static const char *const output_type_words[] = {"file", "stdout", "forward", NULL};
 /* Spelled as tl_framing_from_name and tl_format_from_name accept them (a test checks). */
 static const char *const framing_words[] = {"auto", "octet-counted", "lf", NULL};
@@ -111,6 +114,10 @@ static const struct key top_keys[] = {
     {.name = "port_file", .type = KT_PATH, FIELD(struct tl_conf, port_file),
      .help = "after binding, tlslogd writes one line `NAME PORT` per input here (`NAME PATH` "
              "for unix inputs); handy with port 0"},
+    {.name = "state_dir", .type = KT_PATH, FIELD(struct tl_conf, state_dir),
+     .def = "/var/lib/tlslogd",
+     .help = "where inputs keep what they must remember across restarts (the journal's "
+             "cursor: `journal-NAME.state`); created with mode 0700 when missing"},
     {.name = "stats_interval", .type = KT_DURATION, FIELD(struct tl_conf, stats_interval_ms),
      .max = 24 * HOUR, .def = "0", .help = "how often to log message counters; 0 turns it off"},
     {.name = "partial_frame_budget", .type = KT_SIZE, FIELD(struct tl_conf, partial_frame_budget),
@@ -140,7 +147,8 @@ static const struct key input_keys[] = {
     {.name = "transport", .type = KT_ENUM, FIELD(struct tl_conf_input, transport),
      .required = ALWAYS, .words = transport_words,
      .help = "`udp` datagrams, `tcp` streams (RFC 6587), a local `unix` datagram socket, "
-             "`tls` streams (RFC 5425), or `relp` (acknowledged, see RELP)"},
+             "`tls` streams (RFC 5425), `relp` (acknowledged, see RELP), the systemd "
+             "`journal`, or the kernel log (`kmsg`, /dev/kmsg)"},
     {.name = "listen", .type = KT_LISTEN, .applies = IN_NET, .required = IN_NET,
      .help = "`host:port`, `[v6]:port`, `:port` (all addresses), `port`, or `host` (port "
              "514, 6514 for tls, 2514 for relp); port 0 picks a free port"},
@@ -185,6 +193,15 @@ static const struct key input_keys[] = {
      .def = "false",
      .help = "drop messages whose HOSTNAME is not one of the names in the sender's "
              "certificate"},
+    {.name = "journal_dir", .type = KT_PATH, FIELD(struct tl_conf_input, journal_dir),
+     .applies = KIND(TL_TR_JOURNAL),
+     .help = "read the journal files of this directory (a container's, a copy) instead of "
+             "the system journal; journald need not run"},
+    {.name = "start_at", .type = KT_ENUM, FIELD(struct tl_conf_input, start_at),
+     .applies = KIND(TL_TR_JOURNAL), .words = start_at_words, .def = "beginning",
+     .help = "where reading starts when no position was saved yet (the first start): the "
+             "oldest entry, or only what comes after the start; later starts continue after "
+             "the saved position"},
 };
 
 #define OUT_LOCAL (KIND(TL_OUT_FILE) | KIND(TL_OUT_STDOUT))

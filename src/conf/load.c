@@ -683,6 +683,7 @@ void tl_conf_free(struct tl_conf *c)
         free(c->inputs[i].name);
         free(c->inputs[i].host);
         free(c->inputs[i].path);
+        free(c->inputs[i].journal_dir);
         tl_conf_tls_free(&c->inputs[i].tls);
     }
     for (i = 0; i < c->n_outputs; i++) {
@@ -706,6 +707,7 @@ void tl_conf_free(struct tl_conf *c)
     tl_conf_free_filerefs(c->files, c->n_files);
     tl_conf_tls_free(&c->tls);
     free(c->port_file);
+    free(c->state_dir);
     free(c->file);
     free(c);
 }

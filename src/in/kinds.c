@@ -14,6 +14,7 @@ static const struct {
     {TL_TR_UNIX, &tl_in_unix_ops},
     {TL_TR_TLS, &tl_in_tls_ops},
     {TL_TR_RELP, &tl_in_relp_ops},
+    {TL_TR_JOURNAL, &tl_in_journal_ops},
 };
 
 const struct tl_input_ops *tl_input_kind(enum tl_transport t)

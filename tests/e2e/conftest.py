@@ -87,6 +87,8 @@ def _peer_table():
         "logger": (_which("logger"), "util-linux logger (Debian package bsdutils)"),
         "tshark": (_which("tshark"), "tshark (Debian package tshark)"),
         "groff": (_which("groff"), "groff (Debian package groff-base)"),
+        "journal-remote": (lambda: os.access("/lib/systemd/systemd-journal-remote", os.X_OK),
+                           "systemd-journal-remote (Debian package systemd-journal-remote)"),
     }
 
 

@@ -425,7 +425,7 @@ static void test_top_level_shape(void **state)
                   "'outputs' (see examples/minimal.yaml)");
     expect_errors("- a\n- b\n",
                   "t.yaml:1: the top level must be a mapping of keys (workers, log_level, "
-                  "port_file, stats_interval, partial_frame_budget, tls, inputs, outputs, "
+                  "port_file, state_dir, stats_interval, partial_frame_budget, tls, inputs, outputs, "
                   "routes), not a list");
     expect_errors("workers: 1\n", "t.yaml:1: missing required key 'inputs' at top level",
                   "t.yaml:1: missing required key 'outputs' at top level");
@@ -446,7 +446,7 @@ static void test_unknown_keys(void **state)
     expect_errors(BASE_INPUTS "ouputs:\n  - name: o\n    type: stdout\n",
                   "t.yaml:1: missing required key 'outputs' at top level",
                   "t.yaml:5: unknown key 'ouputs' at top level; allowed: workers, log_level, "
-                  "port_file, stats_interval, partial_frame_budget, tls, inputs, outputs, "
+                  "port_file, state_dir, stats_interval, partial_frame_budget, tls, inputs, outputs, "
                   "routes; did you mean 'outputs'?");
     expect_errors("tls:\n  ca_fiel: x\n" BASE_INPUTS BASE_OUTPUTS,
                   "t.yaml:2: unknown key 'ca_fiel' in tls; allowed: ca_file, ca_dir, "
@@ -457,7 +457,7 @@ static void test_unknown_keys(void **state)
                   "t.yaml:5: unknown key 'trasnport' in inputs[0] (a); allowed: name, "
                   "transport, listen, path, socket_mode, framing, max_message_size, "
                   "max_connections, max_connections_per_source, max_handshakes, idle_timeout, "
-                  "recv_buffer, tls, hostname_must_match_cert; did you mean 'transport'?");
+                  "recv_buffer, tls, hostname_must_match_cert, journal_dir, start_at; did you mean 'transport'?");
     expect_errors(BASE_INPUTS BASE_OUTPUTS "    Format: json\n",
                   "t.yaml:8: unknown key 'Format' in outputs[0] (o); allowed: name, type, "
                   "path, format, flush_interval, buffer_size, max_open_files, file_mode, "
@@ -576,7 +576,7 @@ static void test_transport_rules(void **state)
                   "  - listen: \":2\"\n"
                   BASE_OUTPUTS,
                   "t.yaml:3: inputs[0] (tcp-in).transport: 'tpc' is not one of udp, tcp, unix, "
-                  "tls, relp",
+                  "tls, relp, journal, kmsg",
                   "t.yaml:5: inputs[1]: missing required key 'name'",
                   "t.yaml:5: inputs[1]: missing required key 'transport'");
     expect_errors(BASE_INPUTS "outputs:\n  - name: o\n    type: file\n",
@@ -719,7 +719,7 @@ static void test_many_errors(void **state)
                   "  - from: [a, nosuchinput]\n"
                   "    to: [o]\n",
                   "t.yaml:4: inputs[0] (a).transport: 'tcpx' is not one of udp, tcp, unix, tls, "
-                  "relp",
+                  "relp, journal, kmsg",
                   "t.yaml:9: inputs[1] (b).max_message_size: '12 parsecs' is not a size; use a "
                   "number of bytes, or a number with k, KiB, M, MiB, G or GiB (e.g. 64KiB)",
                   "t.yaml:14: outputs[0] (o).format: 'bogus' is not one of rfc5424, rfc3164, "
