@@ -198,10 +198,11 @@ static const struct key input_keys[] = {
      .help = "read the journal files of this directory (a container's, a copy) instead of "
              "the system journal; journald need not run"},
     {.name = "start_at", .type = KT_ENUM, FIELD(struct tl_conf_input, start_at),
-     .applies = KIND(TL_TR_JOURNAL), .words = start_at_words, .def = "beginning",
-     .help = "where reading starts when no position was saved yet (the first start): the "
-             "oldest entry, or only what comes after the start; later starts continue after "
-             "the saved position"},
+     .applies = KIND(TL_TR_JOURNAL) | KIND(TL_TR_KMSG), .words = start_at_words,
+     .def = "beginning",
+     .help = "where reading starts when no position was saved yet (journal: the first "
+             "start; kmsg: every start): the oldest entry (kmsg: what the kernel's ring "
+             "buffer still holds), or only what comes after the start"},
 };
 
 #define OUT_LOCAL (KIND(TL_OUT_FILE) | KIND(TL_OUT_STDOUT))

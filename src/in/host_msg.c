@@ -71,3 +71,14 @@ void tl_in_deliver_host(struct tl_worker *w, struct tl_input *in, const struct t
     tl_in_deliver(w, in, NULL, NULL, buf, o + text_len, truncated, now.tv_sec,
                   (uint32_t)(now.tv_nsec / 1000));
 }
+
+bool tl_in_host_init(struct tl_input *in)
+{
+    (void)in;
+    return true;
+}
+
+void tl_in_host_fini(struct tl_input *in)
+{
+    (void)in;
+}

@@ -35,4 +35,8 @@ struct tl_host_msg {
  * bytes; MSG cut to the input's max_message_size, counted as truncated) and delivers it. */
 void tl_in_deliver_host(struct tl_worker *w, struct tl_input *in, const struct tl_host_msg *m);
 
+/* init and fini of a host source: it needs nothing before bind, and unbind frees it all. */
+bool tl_in_host_init(struct tl_input *in);
+void tl_in_host_fini(struct tl_input *in);
+
 #endif

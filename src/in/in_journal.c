@@ -436,17 +436,6 @@ static void journal_unbind(struct tl_input *in)
     in->impl = NULL;
 }
 
-static bool no_init(struct tl_input *in)
-{
-    (void)in;
-    return true;
-}
-
-static void no_fini(struct tl_input *in)
-{
-    (void)in;
-}
-
 const struct tl_input_ops tl_in_journal_ops = {
-    .name = "journal", .init = no_init, .bind = journal_bind, .attach = journal_attach,
-    .port_line = journal_port_line, .unbind = journal_unbind, .fini = no_fini};
+    .name = "journal", .init = tl_in_host_init, .bind = journal_bind, .attach = journal_attach,
+    .port_line = journal_port_line, .unbind = journal_unbind, .fini = tl_in_host_fini};
