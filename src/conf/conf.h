@@ -110,6 +110,7 @@ struct tl_conf_input {
     bool hostname_must_match_cert; /* tls: reject messages whose HOSTNAME is not a cert name */
     bool relp_tls;               /* relp: over TLS (the input has its own tls: block, even
                                   * an empty one) */
+    bool systemd_socket;         /* unix: take the socket systemd passed (LISTEN_FDS) for path */
     char *journal_dir;           /* journal: read this directory's files; NULL: the system's */
     enum tl_start_at start_at;   /* journal: where a first start begins */
 };

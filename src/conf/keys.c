@@ -158,6 +158,11 @@ static const struct key input_keys[] = {
     {.name = "socket_mode", .type = KT_MODE, FIELD(struct tl_conf_input, socket_mode),
      .applies = KIND(TL_TR_UNIX), .max = 07777, .def = "0666",
      .help = "permissions of the socket file"},
+    {.name = "systemd_socket", .type = KT_BOOL, FIELD(struct tl_conf_input, systemd_socket),
+     .applies = KIND(TL_TR_UNIX), .def = "false",
+     .help = "take the socket systemd passes for `path` (socket activation: a .socket unit's "
+             "ListenDatagram=, e.g. syslog.socket's /run/systemd/journal/syslog) instead of "
+             "creating it; see Host sources"},
     {.name = "framing", .type = KT_ENUM, FIELD(struct tl_conf_input, framing),
      .applies = IN_STREAM, .words = framing_words, .from_name = tl_framing_from_name,
      .def = "auto",

@@ -455,9 +455,10 @@ static void test_unknown_keys(void **state)
                   "you mean 'ca_file'?");
     expect_errors(BASE_INPUTS "    trasnport: udp\n" BASE_OUTPUTS,
                   "t.yaml:5: unknown key 'trasnport' in inputs[0] (a); allowed: name, "
-                  "transport, listen, path, socket_mode, framing, max_message_size, "
-                  "max_connections, max_connections_per_source, max_handshakes, idle_timeout, "
-                  "recv_buffer, tls, hostname_must_match_cert, journal_dir, start_at; did you mean 'transport'?");
+                  "transport, listen, path, socket_mode, systemd_socket, framing, "
+                  "max_message_size, max_connections, max_connections_per_source, "
+                  "max_handshakes, idle_timeout, recv_buffer, tls, hostname_must_match_cert, "
+                  "journal_dir, start_at; did you mean 'transport'?");
     expect_errors(BASE_INPUTS BASE_OUTPUTS "    Format: json\n",
                   "t.yaml:8: unknown key 'Format' in outputs[0] (o); allowed: name, type, "
                   "path, format, flush_interval, buffer_size, max_open_files, file_mode, "
