@@ -111,6 +111,11 @@ struct tl_conf_input {
     bool relp_tls;               /* relp: over TLS (the input has its own tls: block, even
                                   * an empty one) */
     bool systemd_socket;         /* unix: take the socket systemd passed (LISTEN_FDS) for path */
+    /* rate_limit: per source (peer address; sending PID on unix), core/source_limit.h */
+    bool rate_limit;             /* the block is given */
+    unsigned rate_burst;         /* messages per interval and source, default 10000 */
+    uint64_t rate_interval_ms;   /* default 5 s */
+    unsigned rate_max_sources;   /* sources tracked per worker, default 4096 */
     char *journal_dir;           /* journal: read this directory's files; NULL: the system's */
     enum tl_start_at start_at;   /* journal: where a first start begins */
 };

@@ -198,6 +198,11 @@ static const struct key input_keys[] = {
      .def = "false",
      .help = "drop messages whose HOSTNAME is not one of the names in the sender's "
              "certificate"},
+    {.name = "rate_limit", .type = KT_RATELIMIT, .applies = IN_STREAM | KIND(TL_TR_UDP) |
+     KIND(TL_TR_UNIX),
+     .help = "at most `burst` messages per `interval` from each source (peer address; on "
+             "unix the sending process, by SCM_CREDENTIALS); the rest is dropped and counted "
+             "(see Rate limit)"},
     {.name = "journal_dir", .type = KT_PATH, FIELD(struct tl_conf_input, journal_dir),
      .applies = KIND(TL_TR_JOURNAL),
      .help = "read the journal files of this directory (a container's, a copy) instead of "
@@ -393,6 +398,21 @@ static const struct key route_keys[] = {
      .help = "which messages the route carries (see Route filters); without it, all"},
 };
 
+/* The rate_limit: block of an input; its fields are in struct tl_conf_input. */
+static const struct key rate_keys[] = {
+    {.name = "burst", .type = KT_UINT, FIELD(struct tl_conf_input, rate_burst), .min = 1,
+     .max = 1000000000, .def = "10000",
+     .help = "messages one source may send per interval; beyond it they are dropped until "
+             "its next interval"},
+    {.name = "interval", .type = KT_DURATION, FIELD(struct tl_conf_input, rate_interval_ms),
+     .min = 1, .max = HOUR, .def = "5s",
+     .help = "the window, which starts with a source's first message"},
+    {.name = "max_sources", .type = KT_UINT, FIELD(struct tl_conf_input, rate_max_sources),
+     .min = 1, .max = 1048576, .def = "4096",
+     .help = "sources followed at once per worker thread (fixed memory); a new one takes the "
+             "place of the one heard from longest ago"},
+};
+
 /* A route's where: (and its not:); compiled by routes.c with route/filter.c. */
 static const struct key where_keys[] = {
     {.name = "facility", .type = KT_FILTER,
@@ -426,6 +446,10 @@ const struct section tl_conf_output_section = {
 const struct section tl_conf_queue_section = {
     .title = "Queue", .plural = "outputs", .kind_key = "type", .kind_words = output_type_words,
     .kind_from_parent = true, .keys = queue_keys, .n_keys = COUNT(queue_keys)};
+const struct section tl_conf_rate_section = {
+    .title = "Rate limit", .plural = "inputs", .kind_key = "transport",
+    .kind_words = transport_words, .kind_from_parent = true, .keys = rate_keys,
+    .n_keys = COUNT(rate_keys)};
 const struct section tl_conf_route_section = {
     .title = "Routes", .plural = "routes", .keys = route_keys, .n_keys = COUNT(route_keys)};
 const struct section tl_conf_where_section = {
@@ -436,7 +460,8 @@ const struct section tl_conf_tls_section = {
 
 const struct section *const tl_conf_sections[] = {
     &tl_conf_top_section,   &tl_conf_input_section, &tl_conf_output_section,
-    &tl_conf_queue_section, &tl_conf_route_section, &tl_conf_where_section,
+    &tl_conf_queue_section, &tl_conf_rate_section, &tl_conf_route_section,
+    &tl_conf_where_section,
     &tl_conf_tls_section,   NULL,
 };
 
@@ -447,6 +472,7 @@ _Static_assert(COUNT(tls_keys) <= MAX_KEYS, "MAX_KEYS");
 _Static_assert(COUNT(queue_keys) <= MAX_KEYS, "MAX_KEYS");
 _Static_assert(COUNT(route_keys) <= MAX_KEYS, "MAX_KEYS");
 _Static_assert(COUNT(where_keys) <= MAX_KEYS, "MAX_KEYS");
+_Static_assert(COUNT(rate_keys) <= MAX_KEYS, "MAX_KEYS");
 
 /* ---- names ----------------------------------------------------------------------------- */
 

@@ -63,6 +63,7 @@ enum ktype {
     KT_TARGETS,  /* a list of host:port, handled by the caller (forward outputs) */
     KT_TLS,      /* a mapping of TLS settings, merged by the caller (load_tls.c) */
     KT_QUEUE,    /* a mapping of queue settings, walked by the caller (load.c) */
+    KT_RATELIMIT, /* a mapping of rate limit settings, walked by the caller (load.c) */
     KT_FILTER,   /* a value or a list of values of a route's where:, compiled by routes.c */
     KT_WHERE,    /* a mapping of filter keys (a route's where:, its not:), walked by routes.c */
     KT_COUNT,
@@ -165,6 +166,7 @@ extern const struct section tl_conf_output_section;
 extern const struct section tl_conf_queue_section;
 extern const struct section tl_conf_route_section;
 extern const struct section tl_conf_where_section;
+extern const struct section tl_conf_rate_section;
 extern const struct section tl_conf_tls_section;
 /* All of them, in the order of the reference; NULL-terminated. */
 extern const struct section *const tl_conf_sections[];

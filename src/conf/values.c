@@ -645,6 +645,8 @@ const struct ktype_ops tl_conf_ktypes[KT_COUNT] = {
                     "address or list"},
     [KT_TLS] = {KS_NONE, NULL, NULL, false, "a mapping of TLS settings", "", "mapping"},
     [KT_QUEUE] = {KS_NONE, NULL, NULL, false, "a mapping of queue settings", "", "mapping"},
+    [KT_RATELIMIT] = {KS_NONE, NULL, NULL, false, "a mapping of rate limit settings", "",
+                      "mapping"},
     [KT_FILTER] = {KS_NONE, NULL, NULL, false, "a value or a list of values", "",
                    "value or list"},
     [KT_WHERE] = {KS_NONE, NULL, NULL, false, "a mapping of filter keys", "", "mapping"},

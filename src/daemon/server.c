@@ -474,7 +474,7 @@ void tl_server_log_stats(struct tl_server *srv)
                 "connection_errors=%llu handshake_failures=%llu rejected_hostname=%llu "
                 "dropped_queue_full=%llu truncated_at_eof=%llu closed_idle=%llu "
                 "refused_per_source=%llu handshakes_dropped=%llu closed_over_budget=%llu "
-                "accept_pauses=%llu tls_on_plain=%llu",
+                "accept_pauses=%llu tls_on_plain=%llu rate_limited=%llu",
                 srv->pl.inputs[i].conf->name, (unsigned long long)atomic_load(&s->received),
                 (unsigned long long)atomic_load(&s->malformed),
                 (unsigned long long)atomic_load(&s->truncated),
@@ -491,7 +491,8 @@ void tl_server_log_stats(struct tl_server *srv)
                 (unsigned long long)atomic_load(&s->handshakes_dropped),
                 (unsigned long long)atomic_load(&s->closed_budget),
                 (unsigned long long)atomic_load(&s->accept_pauses),
-                (unsigned long long)atomic_load(&s->tls_on_plain));
+                (unsigned long long)atomic_load(&s->tls_on_plain),
+                (unsigned long long)atomic_load(&s->rate_limited));
         char reasons[1024];
         size_t n = 0;
         reasons[0] = '\0';

@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "in/in.h"
 #include "in/limits.h"
+#include "in/rate.h"
 
 static const char *in_kind(const struct tl_input *in)
 {
@@ -262,6 +263,12 @@ static bool take_unix(struct tl_input *in, int fd)
         int sz = (int)c->recv_buffer;
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
     }
+    /* rate_limit counts per sending process: the kernel then attaches its credentials. */
+    int on = 1;
+    if (c->rate_limit && setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) < 0) {
+        tl_warn("input %s: SO_PASSCRED on '%s': %s; rate_limit then counts all senders as one",
+                c->name, c->path, strerror(errno));
+    }
     in->fds = calloc(1, sizeof(int));
     if (!in->fds) {
         close(fd);
@@ -385,18 +392,17 @@ static bool stream_bind(struct tl_input *in, size_t n_workers)
         tl_error("input %s: out of memory at start-up", in->conf->name);
         return false;
     }
-    return bind_inet(in, n_workers);
+    return tl_in_rate_new(in, n_workers) && bind_inet(in, n_workers);
 }
 
 static bool udp_bind(struct tl_input *in, size_t n_workers)
 {
-    return bind_inet(in, n_workers);
+    return tl_in_rate_new(in, n_workers) && bind_inet(in, n_workers);
 }
 
 static bool unix_bind(struct tl_input *in, size_t n_workers)
 {
-    (void)n_workers;
-    return bind_unix(in);
+    return tl_in_rate_new(in, n_workers) && bind_unix(in);
 }
 
 /* Hands the sockets meant for worker idx to w: fds are laid out address by address, one per
@@ -405,6 +411,9 @@ static bool attach_fds(struct tl_input *in, struct tl_worker *w, size_t idx,
                        bool (*attach_one)(struct tl_input *, struct tl_worker *, int))
 {
     size_t n_workers = in->n_fds / in->fds_per_worker;
+    if (!tl_in_rate_attach(in, w, idx)) {
+        return false;
+    }
     for (size_t i = 0; i < in->n_fds; i++) {
         if (i % n_workers != idx) {
             continue;
@@ -456,6 +465,7 @@ static void unbind(struct tl_input *in)
     in->n_fds = 0;
     tl_in_limits_free(in->lim);
     in->lim = NULL;
+    tl_in_rate_free(in);
 }
 
 const struct tl_input_ops tl_in_tcp_ops = {

@@ -38,6 +38,7 @@ struct tl_pipeline;
 struct tl_worker;
 struct tl_output;
 struct tl_in_limits;
+struct tl_in_rate;
 struct tl_filter;
 
 /* The where: filters of the routes that take an input to one output (route/filter.h; the
@@ -67,6 +68,7 @@ struct tl_input_stats {
     atomic_uint_fast64_t accept_pauses;      /* episodes out of file descriptors */
     atomic_uint_fast64_t truncated_eof;      /* of truncated: the connection ended mid-line */
     atomic_uint_fast64_t tls_on_plain;       /* a TLS client on a plain tcp or relp input */
+    atomic_uint_fast64_t rate_limited;       /* dropped by rate_limit (in/rate.c) */
     atomic_uint_fast64_t hs_fail[TL_HS_REASONS];
 };
 
@@ -93,6 +95,7 @@ struct tl_input {
     bool has_tls;
     struct tl_tls_slot tls;    /* transport tls: the current context */
     struct tl_in_limits *lim;  /* tcp, tls, relp: what the connection limits count (in/) */
+    struct tl_in_rate *rate;   /* rate_limit: per worker (in/rate.c); NULL without it */
     void *impl;                /* the kind's own state */
     bool initialised;          /* init was called: unbind and fini are due */
 };

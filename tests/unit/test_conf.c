@@ -458,7 +458,7 @@ static void test_unknown_keys(void **state)
                   "transport, listen, path, socket_mode, systemd_socket, framing, "
                   "max_message_size, max_connections, max_connections_per_source, "
                   "max_handshakes, idle_timeout, recv_buffer, tls, hostname_must_match_cert, "
-                  "journal_dir, start_at; did you mean 'transport'?");
+                  "rate_limit, journal_dir, start_at; did you mean 'transport'?");
     expect_errors(BASE_INPUTS BASE_OUTPUTS "    Format: json\n",
                   "t.yaml:8: unknown key 'Format' in outputs[0] (o); allowed: name, type, "
                   "path, format, flush_interval, buffer_size, max_open_files, file_mode, "
