@@ -23,9 +23,12 @@ enum tl_transport {
     TL_TR_TLS,
     TL_TR_RELP, /* RELP (rsyslog's reliable protocol); over TLS when relp_tls */
     TL_TR_FILE, /* files followed like tail -F (in/in_file.c) */
+    TL_TR_JOURNAL, /* the systemd journal (sd-journal) */
+    TL_TR_KMSG,    /* the kernel log, /dev/kmsg */
 };
 
-/* Where a file input starts in a file it has no saved position for, at the daemon's start. */
+/* Where a source with a saved position (a file, the journal, kmsg) starts when it has
+ * none yet (first start). */
 enum tl_start_at {
     TL_START_BEGINNING = 0,
     TL_START_END,
@@ -119,12 +122,19 @@ struct tl_conf_input {
     bool relp_tls;               /* relp: over TLS (the input has its own tls: block, even
                                   * an empty one) */
     /* file: path above is the glob of the files to follow */
-    enum tl_start_at start_at;   /* a file without a saved position, found at start */
+    enum tl_start_at start_at;   /* file, journal, kmsg: where a first start begins */
     char *tag;                   /* APP-NAME of its lines; NULL: the file's base name */
     uint32_t facility;           /* default user (1) */
     uint32_t severity;           /* default notice (5) */
     char *multiline_start;       /* PCRE2: a line that does not match continues the message */
     uint64_t partial_timeout_ms; /* how long a last line without newline waits; default 5 s */
+    bool systemd_socket;         /* unix: take the socket systemd passed (LISTEN_FDS) for path */
+    /* rate_limit: per source (peer address; sending PID on unix), core/source_limit.h */
+    bool rate_limit;             /* the block is given */
+    unsigned rate_burst;         /* messages per interval and source, default 10000 */
+    uint64_t rate_interval_ms;   /* default 5 s */
+    unsigned rate_max_sources;   /* sources tracked per worker, default 4096 */
+    char *journal_dir;           /* journal: read this directory's files; NULL: the system's */
 };
 
 struct tl_conf_output {
@@ -177,12 +187,16 @@ struct tl_conf_output {
     uint64_t queue_segment_bytes;  /* size of one queue file, default 8 MiB */
 };
 
+struct tl_filter;
+
 struct tl_conf_route {
     int line;
     size_t n_from;
     size_t *from;                /* indexes into inputs */
     size_t n_to;
     size_t *to;                  /* indexes into outputs */
+    struct tl_filter *where;     /* where: compiled at load (route/filter.h); NULL: every
+                                  * message (no where:, or an empty one) */
 };
 
 /* A file or directory the configuration names (the TLS blocks' paths), kept for

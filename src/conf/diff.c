@@ -104,6 +104,9 @@ static void write_input(FILE *f, const void *item)
             in->port);
     fprintf(f, "relp_tls=%d;", in->relp_tls);
     put_section(f, "tls.", &tl_conf_tls_section, &in->tls, tls_in_context);
+    /* rate_limit: its fields are the input's own */
+    fprintf(f, "rate_limit=%d;", in->rate_limit);
+    put_section(f, "rate_limit.", &tl_conf_rate_section, in, NULL);
 }
 
 static void write_output(FILE *f, const void *item)

@@ -23,12 +23,13 @@ _Static_assert(sizeof(enum tl_auth_mode) == sizeof(uint32_t), "enum stored as 32
 _Static_assert(sizeof(enum tl_queue_full) == sizeof(uint32_t), "enum stored as 32 bits");
 _Static_assert(sizeof(enum tl_queue_sync) == sizeof(uint32_t), "enum stored as 32 bits");
 _Static_assert(sizeof(enum tl_sasl_mech) == sizeof(uint32_t), "enum stored as 32 bits");
+_Static_assert(sizeof(enum tl_start_at) == sizeof(uint32_t), "enum stored as 32 bits");
 
 static const char *const log_level_words[] = {"error", "warning", "notice", "info", "debug",
                                               NULL};
 /* In enum order: the index is the value. */
 static const char *const transport_words[] = {"udp", "tcp", "unix", "tls", "relp", "file",
-                                              NULL};
+                                              "journal", "kmsg", NULL};
 static const char *const start_at_words[] = {"beginning", "end", NULL};
 /* RFC 5424 §6.2.1, as tl_facility_from_name and tl_severity_from_name take them. */
 static const char *const facility_words[] = {
@@ -138,8 +139,8 @@ static const struct key top_keys[] = {
     {.name = "state_dir", .type = KT_PATH, FIELD(struct tl_conf, state_dir),
      .def = "/var/lib/tlslogd",
      .help = "where inputs keep what they must remember across restarts (a file input's "
-             "positions: `file-NAME.state`); created with mode 0700 at start when an input "
-             "needs it, and must be writable"},
+             "positions: `file-NAME.state`; the journal's cursor: `journal-NAME.state`); "
+             "created with mode 0700 at start when an input needs it, and must be writable"},
     {.name = "partial_frame_budget", .type = KT_SIZE, FIELD(struct tl_conf, partial_frame_budget),
      .min = 64 * KIB, .max = 64 * GIB, .def = "64MiB",
      .help = "memory all tcp, tls and relp connections together may keep in unfinished "
@@ -178,8 +179,9 @@ static const struct key input_keys[] = {
     {.name = "transport", .type = KT_ENUM, FIELD(struct tl_conf_input, transport),
      .required = ALWAYS, .words = transport_words,
      .help = "`udp` datagrams, `tcp` streams (RFC 6587), a local `unix` datagram socket, "
-             "`tls` streams (RFC 5425), `relp` (acknowledged, see RELP), or `file` (files "
-             "followed like `tail -F`, see File input)"},
+             "`tls` streams (RFC 5425), `relp` (acknowledged, see RELP), `file` (files "
+             "followed like `tail -F`, see File input), the systemd `journal`, or the "
+             "kernel log (`kmsg`, /dev/kmsg)"},
     {.name = "listen", .type = KT_LISTEN, .applies = IN_NET, .required = IN_NET,
      .help = "`host:port`, `[v6]:port`, `:port` (all addresses), `port`, or `host` (port "
              "514, 6514 for tls, 2514 for relp); port 0 picks a free port"},
@@ -191,6 +193,11 @@ static const struct key input_keys[] = {
     {.name = "socket_mode", .type = KT_MODE, FIELD(struct tl_conf_input, socket_mode),
      .applies = KIND(TL_TR_UNIX), .max = 07777, .def = "0666",
      .help = "permissions of the socket file"},
+    {.name = "systemd_socket", .type = KT_BOOL, FIELD(struct tl_conf_input, systemd_socket),
+     .applies = KIND(TL_TR_UNIX), .def = "false",
+     .help = "take the socket systemd passes for `path` (socket activation: a .socket unit's "
+             "ListenDatagram=, e.g. syslog.socket's /run/systemd/journal/syslog) instead of "
+             "creating it; see Host sources"},
     {.name = "framing", .type = KT_ENUM, FIELD(struct tl_conf_input, framing),
      .applies = IN_STREAM, .words = framing_words, .from_name = tl_framing_from_name,
      .def = "auto",
@@ -227,9 +234,12 @@ static const struct key input_keys[] = {
      .help = "drop messages whose HOSTNAME is not one of the names in the sender's "
              "certificate"},
     {.name = "start_at", .type = KT_ENUM, FIELD(struct tl_conf_input, start_at),
-     .applies = KIND(TL_TR_FILE), .words = start_at_words, .def = "beginning",
-     .help = "where to start in a file found at start without a saved position; files that "
-             "appear later are read from their beginning"},
+     .applies = KIND(TL_TR_FILE) | KIND(TL_TR_JOURNAL) | KIND(TL_TR_KMSG),
+     .words = start_at_words, .def = "beginning",
+     .help = "where reading starts without a saved position: file: in a file found at start "
+             "(files that appear later are read from their beginning); journal: at the first "
+             "start; kmsg: at every start. `beginning` is the oldest line or entry (kmsg: "
+             "what the kernel's ring buffer still holds), `end` only what comes after"},
     {.name = "tag", .type = KT_STRING, FIELD(struct tl_conf_input, tag),
      .applies = KIND(TL_TR_FILE), .doc_def = "the file's base name",
      .help = "the program name (APP-NAME, TAG) given to each line"},
@@ -248,6 +258,15 @@ static const struct key input_keys[] = {
      .max = HOUR, .def = "5s",
      .help = "how long a last line without its newline (or a multiline message with no "
              "next start line) waits before it is sent as it is"},
+    {.name = "rate_limit", .type = KT_RATELIMIT, .applies = IN_STREAM | KIND(TL_TR_UDP) |
+     KIND(TL_TR_UNIX),
+     .help = "at most `burst` messages per `interval` from each source (peer address; on "
+             "unix the sending process, by SCM_CREDENTIALS); the rest is dropped and counted "
+             "(see Rate limit)"},
+    {.name = "journal_dir", .type = KT_PATH, FIELD(struct tl_conf_input, journal_dir),
+     .applies = KIND(TL_TR_JOURNAL),
+     .help = "read the journal files of this directory (a container's, a copy) instead of "
+             "the system journal; journald need not run"},
 };
 
 #define OUT_LOCAL (KIND(TL_OUT_FILE) | KIND(TL_OUT_STDOUT))
@@ -473,6 +492,44 @@ static const struct key route_keys[] = {
      .help = "input name, or a list of input names"},
     {.name = "to", .type = KT_NAMES, .required = ALWAYS,
      .help = "output name, or a list of output names"},
+    {.name = "where", .type = KT_WHERE,
+     .help = "which messages the route carries (see Route filters); without it, all"},
+};
+
+/* The rate_limit: block of an input; its fields are in struct tl_conf_input. */
+static const struct key rate_keys[] = {
+    {.name = "burst", .type = KT_UINT, FIELD(struct tl_conf_input, rate_burst), .min = 1,
+     .max = 1000000000, .def = "10000",
+     .help = "messages one source may send per interval; beyond it they are dropped until "
+             "its next interval"},
+    {.name = "interval", .type = KT_DURATION, FIELD(struct tl_conf_input, rate_interval_ms),
+     .min = 1, .max = HOUR, .def = "5s",
+     .help = "the window, which starts with a source's first message"},
+    {.name = "max_sources", .type = KT_UINT, FIELD(struct tl_conf_input, rate_max_sources),
+     .min = 1, .max = 1048576, .def = "4096",
+     .help = "sources followed at once per worker thread (fixed memory); a new one takes the "
+             "place of the one heard from longest ago"},
+};
+
+/* A route's where: (and its not:); compiled by routes.c with route/filter.c. */
+static const struct key where_keys[] = {
+    {.name = "facility", .type = KT_FILTER,
+     .help = "facility names (`kern`, `user`, ... `local7`, `authpriv`) or numbers 0..23; a "
+             "list means any of them"},
+    {.name = "severity", .type = KT_FILTER,
+     .help = "one name is a threshold (`warning`: warning or more severe); a list names "
+             "severities exactly (`[err, crit]`); `debug..notice` is a range"},
+    {.name = "program", .type = KT_FILTER,
+     .help = "globs on the program (APP-NAME, or the TAG without `[pid]`), case-sensitive"},
+    {.name = "hostname", .type = KT_FILTER,
+     .help = "globs on HOSTNAME, ASCII case-insensitive"},
+    {.name = "peer_name", .type = KT_FILTER,
+     .help = "globs on the sender's verified TLS identity (certificate names); never matches "
+             "anonymous or plain senders"},
+    {.name = "message", .type = KT_FILTER,
+     .help = "PCRE2 regexes searched in MSG (e.g. `(?i)timeout`), JIT-compiled"},
+    {.name = "not", .type = KT_WHERE,
+     .help = "the same keys: messages matching all of them are left out"},
 };
 
 const struct section tl_conf_top_section = {
@@ -487,8 +544,15 @@ const struct section tl_conf_output_section = {
 const struct section tl_conf_queue_section = {
     .title = "Queue", .plural = "outputs", .kind_key = "type", .kind_words = output_type_words,
     .kind_from_parent = true, .keys = queue_keys, .n_keys = COUNT(queue_keys)};
+const struct section tl_conf_rate_section = {
+    .title = "Rate limit", .plural = "inputs", .kind_key = "transport",
+    .kind_words = transport_words, .kind_from_parent = true, .keys = rate_keys,
+    .n_keys = COUNT(rate_keys)};
 const struct section tl_conf_route_section = {
     .title = "Routes", .plural = "routes", .keys = route_keys, .n_keys = COUNT(route_keys)};
+const struct section tl_conf_where_section = {
+    .title = "Route filters", .plural = "routes", .keys = where_keys,
+    .n_keys = COUNT(where_keys)};
 const struct section tl_conf_tls_section = {
     .title = "TLS", .plural = "", .keys = tls_keys, .n_keys = COUNT(tls_keys)};
 const struct section tl_conf_metrics_section = {
@@ -498,8 +562,9 @@ const struct section tl_conf_sasl_section = {
 
 const struct section *const tl_conf_sections[] = {
     &tl_conf_top_section,   &tl_conf_input_section, &tl_conf_output_section,
-    &tl_conf_queue_section, &tl_conf_route_section, &tl_conf_tls_section,
-    &tl_conf_metrics_section, &tl_conf_sasl_section, NULL,
+    &tl_conf_queue_section, &tl_conf_rate_section, &tl_conf_route_section,
+    &tl_conf_where_section, &tl_conf_tls_section, &tl_conf_metrics_section,
+    &tl_conf_sasl_section,  NULL,
 };
 
 _Static_assert(COUNT(top_keys) <= MAX_KEYS, "MAX_KEYS");
@@ -510,6 +575,8 @@ _Static_assert(COUNT(queue_keys) <= MAX_KEYS, "MAX_KEYS");
 _Static_assert(COUNT(route_keys) <= MAX_KEYS, "MAX_KEYS");
 _Static_assert(COUNT(metrics_keys) <= MAX_KEYS, "MAX_KEYS");
 _Static_assert(COUNT(sasl_keys) <= MAX_KEYS, "MAX_KEYS");
+_Static_assert(COUNT(where_keys) <= MAX_KEYS, "MAX_KEYS");
+_Static_assert(COUNT(rate_keys) <= MAX_KEYS, "MAX_KEYS");
 
 /* ---- names ----------------------------------------------------------------------------- */
 

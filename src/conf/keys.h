@@ -72,6 +72,9 @@ enum ktype {
     KT_KEYTEXT,  /* a text with {placeholders} (a Kafka record key) */
     KT_SASL,     /* a mapping of SASL settings, walked by the caller (load_kafka.c) */
     KT_PROPS,    /* a mapping of librdkafka properties, stored by the caller (load_kafka.c) */
+    KT_RATELIMIT, /* a mapping of rate limit settings, walked by the caller (load.c) */
+    KT_FILTER,   /* a value or a list of values of a route's where:, compiled by routes.c */
+    KT_WHERE,    /* a mapping of filter keys (a route's where:, its not:), walked by routes.c */
     KT_COUNT,
 };
 
@@ -171,6 +174,8 @@ extern const struct section tl_conf_input_section;
 extern const struct section tl_conf_output_section;
 extern const struct section tl_conf_queue_section;
 extern const struct section tl_conf_route_section;
+extern const struct section tl_conf_where_section;
+extern const struct section tl_conf_rate_section;
 extern const struct section tl_conf_tls_section;
 extern const struct section tl_conf_metrics_section;
 extern const struct section tl_conf_sasl_section;

@@ -19,6 +19,7 @@
 #include "conf/load.h"
 #include "conf/yaml_tree.h"
 #include "core/text.h"
+#include "route/filter.h"
 
 #define MAX_FILE_SIZE (16u * 1024 * 1024)
 
@@ -391,6 +392,26 @@ int tl_conf_key_line(const struct tl_yaml_node *map, const char *name)
 
 /* ---- inputs and outputs ---------------------------------------------------------------- */
 
+/* The rate_limit: block of an input (v; NULL when absent: no limit). */
+static void walk_rate(struct ld *ld, struct tl_conf_input *in, int kind,
+                      const struct tl_yaml_node *v, const char *where)
+{
+    const struct tl_yaml_node *found[MAX_KEYS];
+    char path[SHOW_LEN + 16];
+
+    if (v == NULL) {
+        return;
+    }
+    tl_conf_key_path(where, "rate_limit", path, sizeof(path));
+    if (v->kind != TL_YAML_MAP) {
+        tl_conf_errf(ld, v->line, "%s: expected a mapping of rate limit settings (burst, "
+                     "interval, max_sources), got %s", path, tl_conf_got_text(v));
+        return;
+    }
+    in->rate_limit = true;
+    tl_conf_walk_map(ld, &tl_conf_rate_section, v, in, path, found, kind);
+}
+
 static void finish_input(struct ld *ld, struct tl_conf *c, void *item, int kind,
                          const struct tl_yaml_node *map, const struct tl_yaml_node **found,
                          const char *where)
@@ -398,6 +419,8 @@ static void finish_input(struct ld *ld, struct tl_conf *c, void *item, int kind,
     struct tl_conf_input *in = item;
     const struct tl_yaml_node *tls = found[tl_conf_key_index(&tl_conf_input_section, "tls")];
 
+    walk_rate(ld, in, kind, found[tl_conf_key_index(&tl_conf_input_section, "rate_limit")],
+              where);
     if (kind == TL_TR_RELP) {
         /* RELP over TLS exactly when the input has a tls: block of its own. */
         if (tls == NULL) {
@@ -722,6 +745,7 @@ void tl_conf_free(struct tl_conf *c)
         free(c->inputs[i].path);
         free(c->inputs[i].tag);
         free(c->inputs[i].multiline_start);
+        free(c->inputs[i].journal_dir);
         tl_conf_tls_free(&c->inputs[i].tls);
     }
     for (i = 0; i < c->n_outputs; i++) {
@@ -738,6 +762,7 @@ void tl_conf_free(struct tl_conf *c)
     for (i = 0; i < c->n_routes; i++) {
         free(c->routes[i].from);
         free(c->routes[i].to);
+        tl_filter_free(c->routes[i].where);
     }
     free(c->inputs);
     free(c->outputs);

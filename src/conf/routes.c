@@ -1,7 +1,9 @@
 /*
  * routes.c: the routes: list: which inputs feed which outputs. Each route names inputs and
- * outputs (a name or a list of names, resolved to indexes into tl_conf's arrays); the same
- * pair in two routes, and an input or output no route uses, are refused.
+ * outputs (a name or a list of names, resolved to indexes into tl_conf's arrays) and may
+ * select messages with where: (compiled here with route/filter.c, so that --check reports a
+ * bad value or regex at its line). The same pair in two routes (unless both have a where:,
+ * when either matching is enough), and an input or output no route uses, are refused.
  */
 #include "conf/conf.h"
 
@@ -12,6 +14,7 @@
 #include "conf/diag.h"
 #include "conf/keys.h"
 #include "conf/load.h"
+#include "route/filter.h"
 
 /*
  * Resolves "from"/"to": a name or a list of names, each one of names[0..n). Returns a new
@@ -99,6 +102,196 @@ static size_t *resolve(struct ld *ld, const struct tl_yaml_node *v, const char *
     return idx;
 }
 
+/* ---- where: ------------------------------------------------------------------------------ */
+
+#define N_FILTER_KEYS 6 /* where_keys in keys.c before `not`, in struct tl_filter_keys order */
+
+/* The values of one filter key and their nodes, for the line of a value the filter refuses. */
+struct where_key {
+    const struct tl_yaml_node *node;   /* the key's value; NULL: not given */
+    const char **items;                /* node's strings (borrowed from the tree) */
+};
+
+struct where_scope {
+    struct where_key k[N_FILTER_KEYS];
+};
+
+static struct tl_filter_values *filter_key(struct tl_filter_keys *keys, size_t i)
+{
+    struct tl_filter_values *const all[N_FILTER_KEYS] = {
+        &keys->facility, &keys->severity, &keys->program,
+        &keys->hostname, &keys->peer_name, &keys->message,
+    };
+
+    return all[i];
+}
+
+/* One key's value: a non-empty text or a list of them. Fills v (items point into the tree). */
+static bool where_values(struct ld *ld, const struct tl_yaml_node *n, const char *path,
+                         struct where_key *wk, struct tl_filter_values *v)
+{
+    const struct tl_yaml_node *const *list = (const struct tl_yaml_node *const *)&n;
+    size_t count = 1;
+    bool ok = true;
+    size_t i;
+
+    wk->node = n;
+    if (n->kind == TL_YAML_MAP || (n->kind == TL_YAML_SCALAR && tl_yaml_is_null(n))) {
+        tl_conf_errf(ld, n->line, "%s: expected a value or a list of values, got %s", path,
+                     tl_conf_got_text(n));
+        return false;
+    }
+    if (n->kind == TL_YAML_SEQ) {
+        list = (const struct tl_yaml_node *const *)n->kids;
+        count = n->n;
+        v->is_list = true;
+    }
+    wk->items = calloc(count + 1, sizeof(*wk->items));
+    if (wk->items == NULL) {
+        ld->oom = true;
+        return false;
+    }
+    for (i = 0; i < count; i++) {
+        const struct tl_yaml_node *it = list[i];
+        char shown[SHOW_LEN];
+
+        if (it->kind != TL_YAML_SCALAR || tl_yaml_is_null(it)) {
+            tl_conf_errf(ld, it->line, "%s[%zu]: expected a value, got %s", path, i,
+                         tl_conf_got_text(it));
+            ok = false;
+        } else if (strlen(it->str) != it->len) {
+            tl_conf_errf(ld, it->line, "%s: '%s' contains a NUL byte", path,
+                         tl_conf_show_node(it, shown, sizeof(shown)));
+            ok = false;
+        }
+        wk->items[i] = it->str;
+    }
+    v->v = wk->items;
+    v->n = count;
+    return ok;
+}
+
+/* Walks a where: (nested false) or its not: (nested true) mapping into keys and sc. */
+static bool where_scope(struct ld *ld, const struct tl_yaml_node *map, const char *path,
+                        bool nested, struct tl_filter_keys *keys, struct where_scope *sc,
+                        const struct tl_yaml_node **not_node)
+{
+    const struct tl_yaml_node *found[MAX_KEYS];
+    size_t before = tl_conf_error_count(ld);
+    char kpath[SHOW_LEN + 128];
+    size_t i;
+
+    if (map->kind != TL_YAML_MAP) {
+        tl_conf_errf(ld, map->line, "%s: expected a mapping of filter keys (facility, severity, "
+                     "program, hostname, peer_name, message, not), got %s", path,
+                     tl_conf_got_text(map));
+        return false;
+    }
+    tl_conf_walk_map(ld, &tl_conf_where_section, map, keys, path, found, -1);
+    for (i = 0; i < N_FILTER_KEYS; i++) {
+        if (found[i] != NULL) {
+            tl_conf_key_path(path, tl_conf_where_section.keys[i].name, kpath, sizeof(kpath));
+            where_values(ld, found[i], kpath, &sc->k[i], filter_key(keys, i));
+        }
+    }
+    if (found[N_FILTER_KEYS] != NULL) {
+        if (nested) {
+            tl_conf_errf(ld, found[N_FILTER_KEYS]->line, "%s.not: a not: cannot hold another "
+                         "not:; write the keys to leave out directly in the first one", path);
+        } else {
+            *not_node = found[N_FILTER_KEYS];
+        }
+    }
+    return tl_conf_error_count(ld) == before;
+}
+
+static void where_scope_free(struct where_scope *sc)
+{
+    for (size_t i = 0; i < N_FILTER_KEYS; i++) {
+        free(sc->k[i].items);
+    }
+}
+
+/*
+ * The line of what tl_filter_compile refused: it names the key and the item, not a line, so
+ * each value is compiled alone until one fails (only after an error). Falls back to the
+ * line of the where: itself.
+ */
+static int refused_line(const struct where_scope *sc, struct tl_filter_spec *spec, int fallback)
+{
+    char err[64];
+
+    for (int scope = 0; scope < 2; scope++) {
+        struct tl_filter_keys *from = scope == 0 ? &spec->where : &spec->where_not;
+
+        for (size_t i = 0; i < N_FILTER_KEYS; i++) {
+            const struct where_key *wk = &sc[scope].k[i];
+            const struct tl_filter_values *v = filter_key(from, i);
+
+            if (wk->node != NULL && v->n == 0) {
+                return wk->node->line; /* an empty list */
+            }
+            for (size_t j = 0; j < v->n && wk->node != NULL; j++) {
+                struct tl_filter_spec one;
+                struct tl_filter *f;
+
+                memset(&one, 0, sizeof(one));
+                *filter_key(scope == 0 ? &one.where : &one.where_not, i) =
+                    (struct tl_filter_values){&v->v[j], 1, v->is_list};
+                f = tl_filter_compile(&one, err, sizeof(err));
+                if (f == NULL) {
+                    return wk->node->kind == TL_YAML_SEQ ? wk->node->kids[j]->line
+                                                         : wk->node->line;
+                }
+                tl_filter_free(f);
+            }
+        }
+    }
+    return fallback;
+}
+
+/* An empty list counts as given: the filter refuses it. */
+static bool keys_given(struct tl_filter_keys *k)
+{
+    for (size_t i = 0; i < N_FILTER_KEYS; i++) {
+        if (filter_key(k, i)->n > 0 || filter_key(k, i)->is_list) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A route's where: v into r->where (NULL when it selects nothing out). */
+static void walk_where(struct ld *ld, struct tl_conf_route *r, const struct tl_yaml_node *v,
+                       const char *where)
+{
+    struct tl_filter_spec spec;
+    struct where_scope sc[2];
+    const struct tl_yaml_node *not_node = NULL;
+    char path[96];
+    char npath[112];
+    char err[512];
+    bool ok;
+
+    memset(&spec, 0, sizeof(spec));
+    memset(sc, 0, sizeof(sc));
+    snprintf(path, sizeof(path), "%s.where", where);
+    ok = where_scope(ld, v, path, false, &spec.where, &sc[0], &not_node);
+    if (not_node != NULL) {
+        snprintf(npath, sizeof(npath), "%s.not", path);
+        ok = where_scope(ld, not_node, npath, true, &spec.where_not, &sc[1], NULL) && ok;
+    }
+    if (ok && (keys_given(&spec.where) || keys_given(&spec.where_not))) {
+        r->where = tl_filter_compile(&spec, err, sizeof(err));
+        if (r->where == NULL) {
+            /* err names "where.KEY[i]"; the route's index goes before it */
+            tl_conf_errf(ld, refused_line(sc, &spec, v->line), "%s.%s", where, err);
+        }
+    }
+    where_scope_free(&sc[0]);
+    where_scope_free(&sc[1]);
+}
+
 static bool route_has(const size_t *list, size_t n, size_t v)
 {
     size_t i;
@@ -111,7 +304,8 @@ static bool route_has(const size_t *list, size_t n, size_t v)
     return false;
 }
 
-/* The same input-to-output pair in two routes would deliver each message twice. */
+/* The same input-to-output pair in two routes: without where: on both, the one route
+ * already carries everything the other would (a message still goes to an output once). */
 static void check_route_pairs(struct ld *ld, const struct tl_conf *c)
 {
     size_t r;
@@ -128,14 +322,17 @@ static void check_route_pairs(struct ld *ld, const struct tl_conf *c)
 
             for (f = 0; f < b->n_from && !reported; f++) {
                 for (t = 0; t < b->n_to && !reported; t++) {
-                    if (route_has(a->from, a->n_from, b->from[f]) &&
-                        route_has(a->to, a->n_to, b->to[t])) {
-                        tl_conf_errf(ld, b->line, "routes[%zu]: input '%s' already goes to output "
-                                     "'%s' by routes[%zu] at line %d; each message would be "
-                                     "written twice", r, c->inputs[b->from[f]].name,
-                                     c->outputs[b->to[t]].name, q, a->line);
-                        reported = true;
+                    if (!route_has(a->from, a->n_from, b->from[f]) ||
+                        !route_has(a->to, a->n_to, b->to[t]) ||
+                        (a->where != NULL && b->where != NULL)) {
+                        continue;
                     }
+                    tl_conf_errf(ld, b->line, "routes[%zu]: input '%s' already goes to output "
+                                 "'%s' by routes[%zu] at line %d, so one of the two routes adds "
+                                 "nothing; remove it, or give both a where:", r,
+                                 c->inputs[b->from[f]].name, c->outputs[b->to[t]].name, q,
+                                 a->line);
+                    reported = true;
                 }
             }
         }
@@ -235,6 +432,9 @@ void tl_conf_walk_routes(struct ld *ld, struct tl_conf *c, const struct tl_yaml_
         if (found[1] != NULL) {
             snprintf(path, sizeof(path), "%s.to", where);
             r->to = resolve(ld, found[1], path, "output", out_names, c->n_outputs, &r->n_to);
+        }
+        if (found[2] != NULL) {
+            walk_where(ld, r, found[2], where);
         }
     }
     /* After a bad route every coverage message would be noise. */

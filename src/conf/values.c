@@ -741,4 +741,9 @@ const struct ktype_ops tl_conf_ktypes[KT_COUNT] = {
     [KT_SASL] = {KS_NONE, NULL, NULL, false, "a mapping of SASL settings", "", "mapping"},
     [KT_PROPS] = {KS_NONE, NULL, NULL, false, "a mapping of librdkafka properties", "",
                   "mapping"},
+    [KT_RATELIMIT] = {KS_NONE, NULL, NULL, false, "a mapping of rate limit settings", "",
+                      "mapping"},
+    [KT_FILTER] = {KS_NONE, NULL, NULL, false, "a value or a list of values", "",
+                   "value or list"},
+    [KT_WHERE] = {KS_NONE, NULL, NULL, false, "a mapping of filter keys", "", "mapping"},
 };

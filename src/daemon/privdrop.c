@@ -249,6 +249,11 @@ void tl_priv_note_paths(struct tl_priv *p, const struct tl_conf *c)
     if (c->pid_file != NULL) {
         note_missing(p, c->pid_file, strlen(c->pid_file));
     }
+    /* Created at start by the inputs that keep state there (file positions, the journal's
+     * cursor); they save it as the user. Not created: nothing to give. */
+    if (c->state_dir != NULL) {
+        note_missing(p, c->state_dir, strlen(c->state_dir));
+    }
 }
 
 static bool give(const struct tl_priv *p, const char *path)

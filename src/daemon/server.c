@@ -137,6 +137,51 @@ void tl_server_input_free(struct tl_input *in)
     free(in);
 }
 
+/* Whether route r takes input i to output o. */
+static bool route_has(const struct tl_conf_route *r, size_t i, size_t o)
+{
+    bool from = false;
+    bool to = false;
+    for (size_t k = 0; k < r->n_from; k++) {
+        from |= r->from[k] == i;
+    }
+    for (size_t k = 0; k < r->n_to; k++) {
+        to |= r->to[k] == o;
+    }
+    return from && to;
+}
+
+/*
+ * The where: filters of the routes taking input i to output o, into rw (rw->n 0 when one of
+ * them has none, or there are no routes: every message goes). False: out of memory.
+ */
+static bool route_filters(const struct tl_conf *c, size_t i, size_t o, struct tl_route_where *rw)
+{
+    rw->f = NULL;
+    rw->n = 0;
+    for (size_t r = 0; r < c->n_routes; r++) {
+        if (!route_has(&c->routes[r], i, o)) {
+            continue;
+        }
+        if (c->routes[r].where == NULL) {
+            free(rw->f);
+            rw->f = NULL;
+            rw->n = 0;
+            return true;
+        }
+        const struct tl_filter **f = realloc(rw->f, (rw->n + 1) * sizeof(*f));
+        if (f == NULL) {
+            free(rw->f);
+            rw->f = NULL;
+            rw->n = 0;
+            return false;
+        }
+        f[rw->n++] = c->routes[r].where;
+        rw->f = f;
+    }
+    return true;
+}
+
 /* The route table of c, for its inputs and outputs as running (ins[i] for c->inputs[i],
  * outs[o] for c->outputs[o]; NULL: not running, left out). Outputs fed by an input that
  * acknowledges (RELP) are told to settle promptly. */
@@ -163,7 +208,8 @@ struct tl_routes *tl_server_routes(struct tl_server *srv, const struct tl_conf *
             if (!outs[o] || !tl_conf_routed(c, i, o)) {
                 continue;
             }
-            if (!tl_routes_add(rt, ins[i]->index, outs[o])) {
+            struct tl_route_where rw;
+            if (!route_filters(c, i, o, &rw) || !tl_routes_add(rt, ins[i]->index, outs[o], &rw)) {
                 tl_routes_free(rt);
                 return NULL;
             }
@@ -370,7 +416,7 @@ void tl_server_log_stats(struct tl_server *srv)
                 "connection_errors=%llu handshake_failures=%llu rejected_hostname=%llu "
                 "dropped_queue_full=%llu truncated_at_eof=%llu closed_idle=%llu "
                 "refused_per_source=%llu handshakes_dropped=%llu closed_over_budget=%llu "
-                "accept_pauses=%llu tls_on_plain=%llu",
+                "accept_pauses=%llu tls_on_plain=%llu rate_limited=%llu",
                 srv->pl.inputs[i]->conf->name, (unsigned long long)atomic_load(&s->received),
                 (unsigned long long)atomic_load(&s->malformed),
                 (unsigned long long)atomic_load(&s->truncated),
@@ -387,7 +433,8 @@ void tl_server_log_stats(struct tl_server *srv)
                 (unsigned long long)atomic_load(&s->handshakes_dropped),
                 (unsigned long long)atomic_load(&s->closed_budget),
                 (unsigned long long)atomic_load(&s->accept_pauses),
-                (unsigned long long)atomic_load(&s->tls_on_plain));
+                (unsigned long long)atomic_load(&s->tls_on_plain),
+                (unsigned long long)atomic_load(&s->rate_limited));
         char reasons[1024];
         size_t n = 0;
         reasons[0] = '\0';

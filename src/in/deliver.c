@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "core/peer.h"
 #include "in/in.h"
+#include "in/rate.h"
 #include "parse/parse.h"
 
 /* hostname_must_match_cert: the HOSTNAME a sender claims must be one of its certificate's
@@ -81,6 +82,14 @@ void tl_in_deliver(struct tl_worker *w, struct tl_input *in, const struct tl_add
      * (RFC 3164 from libc's syslog()) usually do; network ones usually carry one, and
      * the few that do not are grown. */
     bool local = !peer || peer->family == AF_UNIX || peer->family == 0;
+    if (in->rate != NULL && !local) {
+        /* rate_limit per peer address (unix inputs count per process, in_dgram.c) */
+        struct tl_source_key k;
+        tl_source_key_addr(&k, peer);
+        if (!tl_in_rate_ok(w, in, &k)) {
+            return;
+        }
+    }
     struct tl_msg *m = tl_msg_new_extra(p, len, local ? HOST_ROOM : 0);
     if (!m) {
         tl_error("input %s: out of memory: message of %zu bytes lost", in->conf->name, len);

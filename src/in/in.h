@@ -56,6 +56,8 @@ extern const struct tl_input_ops tl_in_relp_ops;
 extern const struct tl_input_ops tl_in_udp_ops;
 extern const struct tl_input_ops tl_in_unix_ops;
 extern const struct tl_input_ops tl_in_file_ops;
+extern const struct tl_input_ops tl_in_journal_ops; /* in_journal.c */
+extern const struct tl_input_ops tl_in_kmsg_ops;    /* in_kmsg.c */
 
 /* Shared by the socket kinds. */
 bool tl_in_stream_attach(struct tl_input *in, struct tl_worker *w, int fd);

@@ -16,6 +16,7 @@
 #include "core/pace.h"
 #include "ev/loop.h"
 #include "in/in.h"
+#include "in/rate.h"
 
 #define BATCH 16
 #define UNIX_QLEN 10 /* net.unix.max_dgram_qlen's default */
@@ -31,8 +32,29 @@ struct dgram {
     struct mmsghdr hdrs[BATCH];
     struct iovec iov[BATCH];
     struct sockaddr_storage from[BATCH];
+    /* unix with rate_limit: each datagram's SCM_CREDENTIALS (SO_PASSCRED) */
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(struct ucred))];
+    } ctl[BATCH];
     bool paused;             /* unix: back-pressure, not watched by the loop */
 };
+
+/* rate_limit on a unix socket: per sending process, from the datagram's credentials. */
+static bool sender_ok(struct dgram *d, struct msghdr *h)
+{
+    struct tl_source_key k;
+    uint32_t pid = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c != NULL; c = CMSG_NXTHDR(h, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
+            struct ucred cr;
+            memcpy(&cr, CMSG_DATA(c), sizeof(cr));
+            pid = (uint32_t)cr.pid;
+        }
+    }
+    tl_source_key_pid(&k, pid);
+    return tl_in_rate_ok(d->w, d->in, &k);
+}
 
 /* Reads up to rounds * BATCH datagrams; returns false when the socket is empty. */
 static bool dgram_read(struct dgram *d, int rounds)
@@ -54,6 +76,10 @@ static bool dgram_read(struct dgram *d, int rounds)
             d->hdrs[i].msg_hdr.msg_iovlen = 1;
             d->hdrs[i].msg_hdr.msg_name = &d->from[i];
             d->hdrs[i].msg_hdr.msg_namelen = sizeof(d->from[i]);
+            if (unix_sock && in->rate != NULL) {
+                d->hdrs[i].msg_hdr.msg_control = d->ctl[i].buf;
+                d->hdrs[i].msg_hdr.msg_controllen = sizeof(d->ctl[i].buf);
+            }
         }
         int n = recvmmsg(d->io.fd, d->hdrs, BATCH, MSG_DONTWAIT, NULL);
         if (n < 0 && errno == EAGAIN && unix_sock && last_n >= UNIX_QLEN) {
@@ -80,6 +106,9 @@ static bool dgram_read(struct dgram *d, int rounds)
                                   d->hdrs[i].msg_hdr.msg_namelen);
             if (unix_sock) {
                 peer.family = AF_UNIX;
+                if (in->rate != NULL && !sender_ok(d, &d->hdrs[i].msg_hdr)) {
+                    continue;
+                }
             }
             size_t len = d->hdrs[i].msg_len;
             bool truncated = false;

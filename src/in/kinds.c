@@ -15,6 +15,8 @@ static const struct {
     {TL_TR_TLS, &tl_in_tls_ops},
     {TL_TR_RELP, &tl_in_relp_ops},
     {TL_TR_FILE, &tl_in_file_ops},
+    {TL_TR_JOURNAL, &tl_in_journal_ops},
+    {TL_TR_KMSG, &tl_in_kmsg_ops},
 };
 
 const struct tl_input_ops *tl_input_kind(enum tl_transport t)

@@ -15,11 +15,13 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "core/log.h"
 #include "in/in.h"
 #include "in/limits.h"
+#include "in/rate.h"
 
 static const char *in_kind(const struct tl_input *in)
 {
@@ -222,10 +224,73 @@ static int unix_served(const char *path)
     return e;
 }
 
+/*
+ * systemd_socket: the datagram socket systemd passed for c->path (LISTEN_FDS, LISTEN_PID),
+ * matched by its bound path as sd_listen_fds_with_names users do; libsystemd's sd_listen_fds
+ * and sd_is_socket_unix. -1 after logging when there is none.
+ */
+static int inherited_unix(const struct tl_conf_input *c)
+{
+    int n = sd_listen_fds(0);
+    for (int fd = SD_LISTEN_FDS_START; n > 0 && fd < SD_LISTEN_FDS_START + n; fd++) {
+        if (sd_is_socket_unix(fd, SOCK_DGRAM, -1, c->path, 0) > 0) {
+            int fl = fcntl(fd, F_GETFL);
+            if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+                fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+                tl_error("input %s: cannot use the socket systemd passed for '%s': %s", c->name,
+                         c->path, strerror(errno));
+                return -1;
+            }
+            tl_info("input %s: using the socket systemd passed for %s (descriptor %d)", c->name,
+                    c->path, fd);
+            return fd;
+        }
+    }
+    tl_error("input %s: systemd_socket is set but no datagram socket bound to '%s' was passed "
+             "(%s); start tlslogd from a .socket unit with ListenDatagram=%s, or remove "
+             "systemd_socket to create the socket itself", c->name, c->path,
+             n < 0 ? strerror(-n) : n == 0 ? "LISTEN_FDS is not set for this process"
+                                           : "the passed sockets are bound elsewhere",
+             c->path);
+    return -1;
+}
+
+/* The socket is ready: its receive buffer, SO_PASSCRED, and it becomes the input's one fd. */
+static bool take_unix(struct tl_input *in, int fd)
+{
+    const struct tl_conf_input *c = in->conf;
+    if (c->recv_buffer) {
+        int sz = (int)c->recv_buffer;
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+    }
+    /* rate_limit counts per sending process: the kernel then attaches its credentials. */
+    int on = 1;
+    if (c->rate_limit && setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) < 0) {
+        tl_warn("input %s: SO_PASSCRED on '%s': %s; rate_limit then counts all senders as one",
+                c->name, c->path, strerror(errno));
+    }
+    in->fds = calloc(1, sizeof(int));
+    if (!in->fds) {
+        close(fd);
+        if (!c->systemd_socket) {
+            unlink(c->path);
+        }
+        return false;
+    }
+    in->fds[0] = fd;
+    in->n_fds = 1;
+    in->fds_per_worker = 1;
+    return true;
+}
+
 static bool bind_unix(struct tl_input *in)
 {
     const struct tl_conf_input *c = in->conf;
     struct sockaddr_un sun = {0};
+    if (c->systemd_socket) {
+        int fd = inherited_unix(c);
+        return fd >= 0 && take_unix(in, fd);
+    }
     sun.sun_family = AF_UNIX;
     if (strlen(c->path) >= sizeof(sun.sun_path)) {
         tl_error("input %s: socket path '%s' is longer than %zu bytes", c->name, c->path,
@@ -274,19 +339,9 @@ static bool bind_unix(struct tl_input *in)
         tl_warn("input %s: cannot set mode %04o on '%s': %s", c->name, c->socket_mode, c->path,
                 strerror(errno));
     }
-    if (c->recv_buffer) {
-        int sz = (int)c->recv_buffer;
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-    }
-    in->fds = calloc(1, sizeof(int));
-    if (!in->fds) {
-        close(fd);
-        unlink(c->path);
+    if (!take_unix(in, fd)) {
         return false;
     }
-    in->fds[0] = fd;
-    in->n_fds = 1;
-    in->fds_per_worker = 1;
     tl_info("input %s: listening on unix socket %s", c->name, c->path);
     return true;
 }
@@ -337,18 +392,17 @@ static bool stream_bind(struct tl_input *in, size_t n_workers)
         tl_error("input %s: out of memory at start-up", in->conf->name);
         return false;
     }
-    return bind_inet(in, n_workers);
+    return tl_in_rate_new(in, n_workers) && bind_inet(in, n_workers);
 }
 
 static bool udp_bind(struct tl_input *in, size_t n_workers)
 {
-    return bind_inet(in, n_workers);
+    return tl_in_rate_new(in, n_workers) && bind_inet(in, n_workers);
 }
 
 static bool unix_bind(struct tl_input *in, size_t n_workers)
 {
-    (void)n_workers;
-    return bind_unix(in);
+    return tl_in_rate_new(in, n_workers) && bind_unix(in);
 }
 
 /* Hands the sockets meant for worker idx to w: fds are laid out address by address, one per
@@ -357,6 +411,9 @@ static bool attach_fds(struct tl_input *in, struct tl_worker *w, size_t idx,
                        bool (*attach_one)(struct tl_input *, struct tl_worker *, int))
 {
     size_t n_workers = in->n_fds / in->fds_per_worker;
+    if (!tl_in_rate_attach(in, w, idx)) {
+        return false;
+    }
     for (size_t i = 0; i < in->n_fds; i++) {
         if (i % n_workers != idx) {
             continue;
@@ -398,8 +455,9 @@ static void unbind(struct tl_input *in)
         }
     }
     /* A unix socket file is ours to remove only when we bound it (fds is set then): not
-     * the one of a running process that made our start fail. */
-    if (in->conf->transport == TL_TR_UNIX && in->conf->path && in->fds) {
+     * the one of a running process that made our start fail, nor systemd's. */
+    if (in->conf->transport == TL_TR_UNIX && in->conf->path && in->fds &&
+        !in->conf->systemd_socket) {
         unlink(in->conf->path);
     }
     free(in->fds);
@@ -407,6 +465,7 @@ static void unbind(struct tl_input *in)
     in->n_fds = 0;
     tl_in_limits_free(in->lim);
     in->lim = NULL;
+    tl_in_rate_free(in);
 }
 
 const struct tl_input_ops tl_in_tcp_ops = {

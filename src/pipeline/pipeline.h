@@ -38,7 +38,16 @@ struct tl_pipeline;
 struct tl_worker;
 struct tl_output;
 struct tl_in_limits;
+struct tl_in_rate;
+struct tl_filter;
 
+/* The where: filters of the routes that take an input to one output (route/filter.h; the
+ * filters belong to the configuration): a message goes there when one of them matches, or
+ * always when n is 0 (one of those routes has no where:). */
+struct tl_route_where {
+    const struct tl_filter **f;
+    size_t n;
+};
 
 struct tl_input_stats {
     atomic_uint_fast64_t received;
@@ -59,6 +68,7 @@ struct tl_input_stats {
     atomic_uint_fast64_t accept_pauses;      /* episodes out of file descriptors */
     atomic_uint_fast64_t truncated_eof;      /* of truncated: the connection ended mid-line */
     atomic_uint_fast64_t tls_on_plain;       /* a TLS client on a plain tcp or relp input */
+    atomic_uint_fast64_t rate_limited;       /* dropped by rate_limit (in/rate.c) */
     atomic_uint_fast64_t hs_fail[TL_HS_REASONS];
 };
 
@@ -82,6 +92,7 @@ struct tl_input {
     bool has_tls;
     struct tl_tls_slot tls;    /* transport tls: the current context */
     struct tl_in_limits *lim;  /* tcp, tls, relp: what the connection limits count (in/) */
+    struct tl_in_rate *rate;   /* rate_limit: per worker (in/rate.c); NULL without it */
     void *impl;                /* the kind's own state */
     bool initialised;          /* init was called: unbind and fini are due */
 };
@@ -154,13 +165,15 @@ static inline void tl_output_settle(struct tl_output *out, uint64_t n)
  * the table it left is freed only once every worker has, so routing takes no lock.
  */
 struct tl_route_dest {
-    struct tl_output *out;     /* (a route's where: filter, compiled, belongs here too: it
-                                * is part of what a reload swaps) */
+    struct tl_output *out;
+    struct tl_route_where where; /* the where: filters of the routes to out (n 0: all go);
+                                  * the array is the table's, the filters the config's */
 };
 
 struct tl_route_set {
     struct tl_route_dest *to;
     size_t n_to;
+    bool filtered;             /* one of to[] has where.n > 0: the worker matches each message */
 };
 
 struct tl_routes {
@@ -186,8 +199,10 @@ struct tl_routes {
 /* A table for input ids 0..n_inputs-1 and n_slots output slots, all empty. NULL: out of
  * memory. */
 struct tl_routes *tl_routes_new(size_t n_inputs, size_t n_slots);
-/* Appends out to input id's set (false: out of memory). */
-bool tl_routes_add(struct tl_routes *rt, size_t input_id, struct tl_output *out);
+/* Appends out to input id's set with the filters of the routes between them (where->n 0: no
+ * filter; the table takes over where->f). False: out of memory (where->f freed). */
+bool tl_routes_add(struct tl_routes *rt, size_t input_id, struct tl_output *out,
+                   struct tl_route_where *where);
 void tl_routes_free(struct tl_routes *rt);
 
 /* Input ids: the id of a name stays the same across reloads, so that a message (tl_msg.input)

@@ -21,20 +21,24 @@ struct tl_routes *tl_routes_new(size_t n_inputs, size_t n_slots)
     return rt;
 }
 
-bool tl_routes_add(struct tl_routes *rt, size_t input_id, struct tl_output *out)
+bool tl_routes_add(struct tl_routes *rt, size_t input_id, struct tl_output *out,
+                   struct tl_route_where *where)
 {
     struct tl_route_set *set = &rt->by_input[input_id];
     for (size_t i = 0; i < set->n_to; i++) {
         if (set->to[i].out == out) {
-            return true; /* two routes with the same pair: one copy */
+            free(where->f); /* the caller gives every route of the pair at once */
+            return true;
         }
     }
     struct tl_route_dest *to = realloc(set->to, (set->n_to + 1) * sizeof(*to));
     if (!to) {
+        free(where->f);
         return false;
     }
-    to[set->n_to++] = (struct tl_route_dest){.out = out};
+    to[set->n_to++] = (struct tl_route_dest){.out = out, .where = *where};
     set->to = to;
+    set->filtered |= where->n > 0;
     return true;
 }
 
@@ -44,6 +48,9 @@ void tl_routes_free(struct tl_routes *rt)
         return;
     }
     for (size_t i = 0; rt->by_input && i < rt->n_inputs; i++) {
+        for (size_t k = 0; k < rt->by_input[i].n_to; k++) {
+            free(rt->by_input[i].to[k].where.f);
+        }
         free(rt->by_input[i].to);
     }
     free(rt->by_input);

@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "ev/loop.h"
 #include "pipeline/pipeline.h"
+#include "route/filter.h"
 
 #define BATCH_MAX 1024
 #define RETRY_MS 5       /* while an output queue is full: how often to try again */
@@ -366,6 +367,40 @@ static bool append(struct pending *p, struct tl_msg *m)
     return true;
 }
 
+/* Hands m (one reference, taken over) to out's pending batch. */
+static void emit_to(struct tl_worker *w, struct tl_input *in, struct tl_output *out,
+                    struct tl_msg *m, bool dgram)
+{
+    size_t o = out->index;
+    struct pending *p = &w->pend[o];
+    if (p->blocked && dgram && p->n >= BATCH_MAX) {
+        /* A UDP datagram cannot wait: while this output's queue is full, it is dropped
+         * and counted (stream and unix inputs are paused instead). */
+        atomic_fetch_add_explicit(&in->stats.dropped_full, 1, memory_order_relaxed);
+        tl_msg_unref(m);
+        return;
+    }
+    if (!append(p, m)) {
+        atomic_fetch_add_explicit(&out->stats.dropped, 1, memory_order_relaxed);
+        tl_msg_unref(m);
+        return;
+    }
+    if (p->n >= BATCH_MAX && !p->blocked && !flush_output(w, o)) {
+        block_output(w, o, true);
+    }
+}
+
+/* Whether a route of this input to that output carries m (any of its where: filters). */
+static bool route_takes(const struct tl_route_where *rw, const struct tl_msg *m)
+{
+    for (size_t k = 0; k < rw->n; k++) {
+        if (tl_filter_match(rw->f[k], m)) {
+            return true;
+        }
+    }
+    return rw->n == 0;
+}
+
 void tl_worker_emit(struct tl_worker *w, struct tl_input *in, struct tl_msg *m)
 {
     tl_ev_note_work(w->loop, 1);
@@ -376,28 +411,22 @@ void tl_worker_emit(struct tl_worker *w, struct tl_input *in, struct tl_msg *m)
     }
     /* UDP cannot push back; unix sockets pause like streams (their senders then wait). */
     bool dgram = (in->caps & TL_IN_CANNOT_PAUSE) != 0;
+    if (rs->filtered) {
+        /* Filtered routes: a reference for each output that takes m, then ours goes. */
+        for (size_t i = 0; i < rs->n_to; i++) {
+            if (route_takes(&rs->to[i].where, m)) {
+                tl_msg_ref(m);
+                emit_to(w, in, rs->to[i].out, m, dgram);
+            }
+        }
+        tl_msg_unref(m);
+        return;
+    }
     for (size_t i = 0; i < rs->n_to; i++) {
-        struct tl_output *out = rs->to[i].out;
-        size_t o = out->index;
         if (i + 1 < rs->n_to) {
             tl_msg_ref(m);
         }
-        struct pending *p = &w->pend[o];
-        if (p->blocked && dgram && p->n >= BATCH_MAX) {
-            /* A UDP datagram cannot wait: while this output's queue is full, it is dropped
-             * and counted (stream and unix inputs are paused instead). */
-            atomic_fetch_add_explicit(&in->stats.dropped_full, 1, memory_order_relaxed);
-            tl_msg_unref(m);
-            continue;
-        }
-        if (!append(p, m)) {
-            atomic_fetch_add_explicit(&out->stats.dropped, 1, memory_order_relaxed);
-            tl_msg_unref(m);
-            continue;
-        }
-        if (p->n >= BATCH_MAX && !p->blocked && !flush_output(w, o)) {
-            block_output(w, o, true);
-        }
+        emit_to(w, in, rs->to[i].out, m, dgram);
     }
 }
 

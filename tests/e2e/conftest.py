@@ -100,6 +100,8 @@ def _peer_table():
         "prometheus": (lambda: shutil.which("prometheus") is not None and
                        shutil.which("promtool") is not None,
                        "prometheus and promtool (Debian package prometheus)"),
+        "journal-remote": (lambda: os.access("/lib/systemd/systemd-journal-remote", os.X_OK),
+                           "systemd-journal-remote (Debian package systemd-journal-remote)"),
     }
 
 

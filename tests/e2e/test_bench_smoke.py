@@ -15,11 +15,13 @@ from tlslogd import BUILD, SRC
 RUN = Path(SRC) / "bench" / "run"
 SCENARIOS = ["tls-1conn", "tls-4conn", "tcp-4conn", "kafka", "fwd-tls", "file-fwd",
              "relp-tls", "relp-tls-rx", "relp-pair", "relp-pair-rx", "bare-sink", "idle-conns",
-             "handshakes-ecdsa", "handshakes-rsa"]
+             "handshakes-ecdsa", "handshakes-rsa", "filters-none", "filters-facprog",
+             "filters-regex"]
 DAEMONS = ["tlslogd", "rsyslog", "syslog-ng"]
 # who has a row in each scenario (syslog-ng OSE has no RELP; bare-sink is the reference sink)
 ROWS = {"relp-tls": ["tlslogd", "rsyslog"], "relp-tls-rx": ["tlslogd", "rsyslog"],
-        "relp-pair": ["rsyslog"], "relp-pair-rx": ["rsyslog"], "bare-sink": ["bare-sink"]}
+        "relp-pair": ["rsyslog"], "relp-pair-rx": ["rsyslog"], "bare-sink": ["bare-sink"],
+        "filters-none": ["tlslogd"], "filters-facprog": ["tlslogd"], "filters-regex": ["tlslogd"]}
 
 
 @pytest.mark.peers("loggen", "rsyslog", "syslog-ng", "kafka-mock", "confluent-kafka",
@@ -70,3 +72,5 @@ def test_bench_smoke(tmp_path):
     assert "| ECDSA P-256, 300 | tlslogd |" in text, text[-4000:]
     assert "| RSA 2048, 300 | tlslogd |" in text, text[-4000:]
     assert doc["handshakes"]["openssl_speed"]["floor_ms"]["handshakes-ecdsa"] > 0
+    for label in ("route without where", "facility + program", "message regex"):
+        assert "| %s | " % label in text, text[-4000:]

@@ -347,6 +347,9 @@ def test_connection_limit_counters(daemon, tmp_path):
 
     first = tcp_from(port)
     first.sendall(b"<13>1 2026-01-01T00:00:00Z h app - - - limits seq=0\n")
+    # The first is accepted (its line written) before the second connects: with two workers
+    # the kernel hands the two connections to different listeners, in no given order.
+    d.wait_file_lines(out, 1)
     second = tcp_from(port)  # same source address: refused while the first is open
     reaches("tlslogd_input_connections_refused_total", 1, reason="max_connections_per_source")
     assert closed_by_peer(second)

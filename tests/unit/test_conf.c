@@ -334,7 +334,7 @@ static void test_enum_words(void **state)
     assert_string_equal(tl_transport_name(TL_TR_UDP), "udp");
     assert_string_equal(tl_transport_name(TL_TR_TCP), "tcp");
     assert_string_equal(tl_transport_name(TL_TR_UNIX), "unix");
-    assert_string_equal(tl_transport_name((enum tl_transport)7), "?");
+    assert_string_equal(tl_transport_name((enum tl_transport)99), "?");
     assert_string_equal(tl_log_level_name((enum tl_log_level)9), "?");
 }
 
@@ -501,10 +501,11 @@ static void test_unknown_keys(void **state)
                   "you mean 'ca_file'?");
     expect_errors(BASE_INPUTS "    trasnport: udp\n" BASE_OUTPUTS,
                   "t.yaml:5: unknown key 'trasnport' in inputs[0] (a); allowed: name, "
-                  "transport, listen, path, socket_mode, framing, max_message_size, "
-                  "max_connections, max_connections_per_source, max_handshakes, idle_timeout, "
-                  "recv_buffer, tls, hostname_must_match_cert, start_at, tag, facility, "
-                  "severity, multiline_start, partial_timeout; did you mean 'transport'?");
+                  "transport, listen, path, socket_mode, systemd_socket, framing, "
+                  "max_message_size, max_connections, max_connections_per_source, "
+                  "max_handshakes, idle_timeout, recv_buffer, tls, hostname_must_match_cert, "
+                  "start_at, tag, facility, severity, multiline_start, partial_timeout, "
+                  "rate_limit, journal_dir; did you mean 'transport'?");
     expect_errors(BASE_INPUTS BASE_OUTPUTS "    Format: json\n",
                   "t.yaml:8: unknown key 'Format' in outputs[0] (o); allowed: name, type, "
                   "path, format, flush_interval, buffer_size, max_open_files, file_mode, "
@@ -512,7 +513,7 @@ static void test_unknown_keys(void **state)
                   "reconnect_min, reconnect_max, connect_timeout, tls, brokers, topic, key, "
                   "sasl, properties; did you mean 'format'?");
     expect_errors(BASE_INPUTS BASE_OUTPUTS "routes:\n  - from: a\n    to: o\n    tp: o\n",
-                  "t.yaml:11: unknown key 'tp' in routes[0]; allowed: from, to; did you mean "
+                  "t.yaml:11: unknown key 'tp' in routes[0]; allowed: from, to, where; did you mean "
                   "'to'?");
     expect_errors(BASE_INPUTS "    transport: udp\n" BASE_OUTPUTS,
                   "t.yaml:5: inputs[0] (a).transport: duplicate key; it was first given at "
@@ -624,7 +625,7 @@ static void test_transport_rules(void **state)
                   "  - listen: \":2\"\n"
                   BASE_OUTPUTS,
                   "t.yaml:3: inputs[0] (tcp-in).transport: 'tpc' is not one of udp, tcp, unix, "
-                  "tls, relp, file",
+                  "tls, relp, file, journal, kmsg",
                   "t.yaml:5: inputs[1]: missing required key 'name'",
                   "t.yaml:5: inputs[1]: missing required key 'transport'");
     expect_errors(BASE_INPUTS "outputs:\n  - name: o\n    type: file\n",
@@ -734,7 +735,8 @@ static void test_routes(void **state)
     expect_errors(BASE_INPUTS BASE_OUTPUTS "routes:\n  - from: a\n    to: o\n"
                   "  - from: [a]\n    to: [o]\n",
                   "t.yaml:11: routes[1]: input 'a' already goes to output 'o' by routes[0] at "
-                  "line 9; each message would be written twice");
+                  "line 9, so one of the two routes adds nothing; remove it, or give both a "
+                  "where:");
     expect_errors(BASE_INPUTS BASE_OUTPUTS "routes: []\n",
                   "t.yaml:8: routes: the list is empty; remove the key to send every input to "
                   "every output");
@@ -766,7 +768,7 @@ static void test_many_errors(void **state)
                   "  - from: [a, nosuchinput]\n"
                   "    to: [o]\n",
                   "t.yaml:4: inputs[0] (a).transport: 'tcpx' is not one of udp, tcp, unix, tls, "
-                  "relp, file",
+                  "relp, file, journal, kmsg",
                   "t.yaml:9: inputs[1] (b).max_message_size: '12 parsecs' is not a size; use a "
                   "number of bytes, or a number with k, KiB, M, MiB, G or GiB (e.g. 64KiB)",
                   "t.yaml:14: outputs[0] (o).format: 'bogus' is not one of rfc5424, rfc3164, "

@@ -242,7 +242,7 @@ static void test_structured_keys_are_compared(void **state)
     (void)state;
     const struct section *const secs[] = {&tl_conf_input_section, &tl_conf_output_section,
                                           &tl_conf_queue_section, &tl_conf_tls_section,
-                                          &tl_conf_sasl_section};
+                                          &tl_conf_sasl_section, &tl_conf_rate_section};
     for (size_t s = 0; s < sizeof(secs) / sizeof(secs[0]); s++) {
         for (size_t k = 0; k < secs[s]->n_keys; k++) {
             const struct key *key = &secs[s]->keys[k];
@@ -251,7 +251,8 @@ static void test_structured_keys_are_compared(void **state)
             }
             bool handled = key->type == KT_LISTEN || key->type == KT_TARGETS ||
                            key->type == KT_TLS || key->type == KT_QUEUE ||
-                           key->type == KT_SASL || key->type == KT_PROPS;
+                           key->type == KT_SASL || key->type == KT_PROPS ||
+                           key->type == KT_RATELIMIT;
             if (!handled) {
                 fail_msg("%s: key %s: the reload's diff (src/conf/diff.c) does not compare it",
                          secs[s]->title, key->name);

@@ -155,7 +155,8 @@ static void test_tables_consistent(void **state)
             check_key(sec, i);
         }
     }
-    assert_int_equal(n_sections, 8); /* top, input, output, queue, route, tls, metrics, sasl */
+    assert_int_equal(n_sections, 10); /* top, input, output, queue, route, where, rate, tls,
+                                         * metrics, sasl */
 }
 
 /* Every type has its row: how it is described, and what the loader does with it. */
