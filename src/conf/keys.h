@@ -55,6 +55,7 @@ enum ktype {
     KT_PATH,     /* any non-empty path */
     KT_SOCKPATH, /* a path that fits in sockaddr_un */
     KT_TEMPLATE, /* a path with {placeholders} */
+    KT_TEXT_TEMPLATE, /* a non-empty text with {placeholders} (not a path) */
     KT_LISTEN,   /* tl_parse_listen; fills tl_conf_input.host and .port */
     KT_LIST,     /* a list handled by the caller (inputs, outputs, routes) */
     KT_NAMES,    /* a name or list of names, resolved by the caller (routes) */

@@ -574,6 +574,17 @@ static enum tl_rc set_template(const struct key *k, void *base, const struct kva
     return set_text(k, base, v, err);
 }
 
+static enum tl_rc set_text_template(const struct key *k, void *base, const struct kvalue *v,
+                                    uint64_t *num, struct tl_err *err)
+{
+    (void)num;
+    if (v->len == 0) {
+        TL_FAIL(err, TL_E_CONFIG, NULL, "the value is empty");
+    }
+    TL_TRY(tl_template_check(v->s, err));
+    return set_text(k, base, v, err);
+}
+
 static enum tl_rc set_string(const struct key *k, void *base, const struct kvalue *v,
                              uint64_t *num, struct tl_err *err)
 {
@@ -633,6 +644,9 @@ const struct ktype_ops tl_conf_ktypes[KT_COUNT] = {
     [KT_TEMPLATE] = {KS_STRING, set_template, NULL, false,
                      "a path, optionally with placeholders such as {hostname}", "",
                      "path template"},
+    [KT_TEXT_TEMPLATE] = {KS_STRING, set_text_template, NULL, false,
+                          "a text, optionally with placeholders such as {hostname}", "",
+                          "template"},
     [KT_LISTEN] = {KS_NONE, set_listen, NULL, false,
                    "an address and port (e.g. \"0.0.0.0:514\")", "", "address"},
     [KT_LIST] = {KS_NONE, NULL, NULL, false, "a list", "", "list"},

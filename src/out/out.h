@@ -33,6 +33,9 @@ struct tl_output_ops {
      * then recheck, from any thread, asks the output's thread to re-check its current peer. */
     struct tl_tls_slot *(*tls_slot)(struct tl_output *out);
     void (*recheck)(struct tl_output *out);
+    /* Optional, any thread: logs counters of its own after the output's stats line (SIGUSR1,
+     * stats_interval), each line "stats: output NAME/PART: key=value ...". */
+    void (*log_stats)(struct tl_output *out);
     /* After run returned (or when it never started). */
     void (*free)(struct tl_output *out);
 };
