@@ -159,8 +159,9 @@ struct fwd_lb {
     size_t n_lanes;
     struct fwd_lane_stats *stats; /* per lane */
     uint64_t *salt;               /* per lane: the hash of its "host:port" (fwd_hash.h) */
-    bool *live;                   /* scratch for the hash pick */
+    bool *live;                   /* per lane: up, as of the last refresh (fwd_lb.c) */
     struct tl_template *key;      /* mode hash: hash_key */
+    bool key_is_hostname;         /* it is "{hostname}" */
     struct tl_buf keybuf;
     size_t rr;                    /* mode round_robin: the lane taking the current batch */
     /* Without a spool: the queue's numbers popped and not settled yet (acknowledgements come
@@ -202,7 +203,8 @@ bool fwd_lb_push(struct fwd *f, struct fwd *lane, const uint8_t *msg, size_t len
 void fwd_lb_popped(struct fwd *f);
 /* Message number seq is settled without a frame (dropped and counted). */
 void fwd_lb_settled(struct fwd *f, uint64_t seq);
-/* A new batch starts (round_robin: the next lane takes it). */
+/* A new batch starts (round_robin: the next lane takes it); which lanes are up is taken
+ * again. Before filling and feeding from disk. */
 void fwd_lb_next_batch(struct fwd *f);
 /* The start of a pump: the lanes learn of a stop; parked frames go to a lane that is up. */
 void fwd_lb_begin(struct fwd *f);

@@ -53,6 +53,11 @@ static uint64_t key_of(struct fwd *f, const struct tl_msg *m)
 {
     struct fwd_lb *lb = f->lb;
     const struct tl_conf *g = f->out->gconf;
+    if (lb->key_is_hostname && m->hostname.len > 0) {
+        /* The default key, as the template renders it, without rendering (once per
+         * message: bench/README.md, fwd-hash). */
+        return fwd_hash_bytes(tl_msg_at(m, m->hostname), m->hostname.len);
+    }
     tl_buf_reset(&lb->keybuf);
     (void)tl_template_render(lb->key, m, m->input < g->n_inputs ? g->inputs[m->input].name : "",
                              put_as_is, &lb->keybuf);
@@ -75,12 +80,19 @@ static uint64_t key_of_record(struct fwd *f, const uint8_t *rec, size_t len)
     return k;
 }
 
-/* The lane for key among those up; NULL: none is. */
-static struct fwd *hash_pick(struct fwd_lb *lb, uint64_t key)
+/* Which lanes are up, for hash_pick: taken again whenever that may have changed (a batch
+ * starts, a lane was lost), not per message: filling does no network I/O, so no lane comes
+ * or goes meanwhile. */
+static void refresh_live(struct fwd_lb *lb)
 {
     for (size_t i = 0; i < lb->n_lanes; i++) {
         lb->live[i] = lane_live(lb->lane[i]);
     }
+}
+
+/* The lane for key among those up (lb->live); NULL: none is. */
+static struct fwd *hash_pick(struct fwd_lb *lb, uint64_t key)
+{
     size_t i = fwd_hash_pick(key, lb->salt, lb->live, lb->n_lanes);
     return i == SIZE_MAX ? NULL : lb->lane[i];
 }
@@ -144,6 +156,7 @@ void fwd_lb_next_batch(struct fwd *f)
 {
     struct fwd_lb *lb = f->lb;
     lb->rr = (lb->rr + 1) % lb->n_lanes;
+    refresh_live(lb);
 }
 
 bool fwd_lb_push(struct fwd *f, struct fwd *lane, const uint8_t *msg, size_t len, bool disk,
@@ -197,6 +210,7 @@ static size_t move_frames(struct fwd *f, struct fwd_window *from)
 {
     struct fwd_lb *lb = f->lb;
     size_t n = from->n_fr;
+    refresh_live(lb);
     struct fwd *rr = lb->key ? NULL : rr_pick(lb, false);
     size_t start = 0;
     for (size_t i = 0; i < n; i++) {
@@ -434,6 +448,7 @@ bool fwd_lb_init(struct fwd *f)
     }
     if (c->mode == TL_FWD_HASH) {
         struct tl_err err;
+        lb->key_is_hostname = !c->hash_key || strcmp(c->hash_key, "{hostname}") == 0;
         if (tl_template_new(c->hash_key ? c->hash_key : "{hostname}", &lb->key, &err) !=
             TL_OK) {
             tl_error("output %s: hash_key: %s", c->name, err.cause);

@@ -182,6 +182,7 @@ static void feed_from_disk(struct fwd *f)
     /* Stopping: what is on disk stays there for the next start; only what is in flight
      * gets its chance to be acknowledged. */
     if (f->spool && f->lb && !f->stopping) {
+        fwd_lb_next_batch(f);
         const uint8_t *rec;
         size_t len;
         uint64_t key;
