@@ -5,7 +5,10 @@
  * nothing on a unix socket). A send blocked for 30 s ends the run. bench/run compiles it
  * (cc -O2 ...). Prints "sent COUNT SECONDS CPU_SECONDS" when done (CPU: its own).
  *
- *   ux_feed PATH N
+ *   ux_feed PATH N [HOSTS]
+ *
+ * HOSTS (fwd-hash): message i comes from host "bh" + (i % HOSTS) in 7 digits instead of
+ * "benchhost" (the same length), so that a hash on {hostname} has keys to spread.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -40,11 +43,12 @@ static void report(long sent, double t0)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: ux_feed PATH N\n");
+    if (argc != 3 && argc != 4) {
+        fprintf(stderr, "usage: ux_feed PATH N [HOSTS]\n");
         return 2;
     }
     long n = atol(argv[2]);
+    long hosts = argc == 4 ? atol(argv[3]) : 0;
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(argv[1]) >= sizeof sa.sun_path) {
         fprintf(stderr, "ux_feed: path too long\n");
@@ -74,8 +78,12 @@ int main(int argc, char **argv)
         int k = n - sent < BATCH ? (int)(n - sent) : BATCH;
         for (int i = 0; i < k; i++) {
             /* the header, then the padding already there ("PADD..." as in the TCP feed) */
+            char host[16] = "benchhost";
+            if (hosts > 0) {
+                snprintf(host, sizeof host, "bh%07ld", (sent + i) % hosts);
+            }
             int h = snprintf(buf[i], sizeof buf[i], "<14>1 2026-01-01T00:00:00.000000+00:00 "
-                             "benchhost benchapp 1234 - - seq: %010ld ", sent + i);
+                             "%s benchapp 1234 - - seq: %010ld ", host, sent + i);
             for (int j = h; j < MSG; j++)
                 buf[i][j] = "PADD"[(j - h) % 4];
         }
