@@ -10,6 +10,8 @@ over several targets, with real receivers.
   - round_robin, 3 tlslogd RELP/TLS receivers: messages spread over all of them; one SIGKILLed
     mid-stream: nothing lost;
   - hash with a disk queue (queue.dir): the same kill, nothing lost, the disk queue empties;
+  - hash, both receivers SIGKILLed with messages in flight, more fed meanwhile, one restarted:
+    everything arrives there;
   - --check refuses hash_key without mode hash, and an unknown placeholder, with FILE:LINE.
 
 Every message is "<13>1 ... hostNNN rel - - - MARKER seq=N CHECK end" (relutil.line with the
@@ -19,6 +21,7 @@ Failover (the default) is what every other forward test runs.
 
 import re
 import signal
+import time
 from collections import Counter, defaultdict
 
 import pytest
@@ -125,10 +128,18 @@ def kill_holding(tx, rx, lane):
     rx is frozen first (SIGSTOP) until they pile up, so that the kill falls on a window in
     flight, which must move to the other receivers."""
     rx.signal(signal.SIGSTOP)
+    last = {}
 
     def holding():
+        # acknowledgements rx sent before it froze may still wait in tx's socket: hold only
+        # counts once the acknowledged count stood still between two readings
         s = stats(tx, want=["output fwd/%d" % lane])["output fwd/%d" % lane]
-        return s["written"] - s["acknowledged"] >= 50
+        still = last.get("acked") == s["acknowledged"]
+        last["acked"] = s["acknowledged"]
+        if still and s["written"] - s["acknowledged"] >= 50:
+            return True
+        time.sleep(0.3)
+        return False
     try:
         poll(holding, T(20), "lane %d to hold unacknowledged messages" % lane)
     finally:
@@ -213,6 +224,32 @@ def test_hash_relp_with_disk_queue_loses_nothing(daemon, tmp_path, pki):
     tx, _ = run_hash_kill(daemon, pki, tmp_path, queue={"dir": str(qdir), "max_bytes": "64MiB"})
     poll(lambda: stats(tx, want=["output fwd"])["output fwd"]["queued_disk"] == 0, T(30),
          "the disk queue to empty")
+
+
+def test_hash_every_target_down_then_one_returns(daemon, tmp_path, pki):
+    """Both receivers SIGKILLed while their lanes hold unacknowledged messages (the second
+    one's then has nowhere to go: they are parked), more messages fed meanwhile (they wait in
+    the queue); the first receiver restarted alone: everything arrives there."""
+    ports, outs, rxs = receivers(daemon, pki, tmp_path, k=2)
+    tx = daemon(config([tcp_input("feed")], [lb_forward(pki, ports, "hash")]), name="tx")
+    n = 20000
+    f = Feeder(tx.port("feed"), load("z", 0, n), timeout=T(60), rate=1_000_000).start()
+    poll(lambda: rxs[1].check_alive("down") or sum(Union([outs[1]], "z").count.values())
+         >= 1000, T(30), "receiver 1 to take part of the stream")
+    kill_holding(tx, rxs[1], 2)
+    kill_holding(tx, rxs[0], 1)
+    f.finish(T(90))
+    st = stats(tx, want=["output fwd/1", "output fwd/2"])
+    assert st["output fwd/1"]["up"] == 0 and st["output fwd/2"]["up"] == 0, st
+    assert st["output fwd/1"]["moved"] > 0, st
+    rxs[0].start()
+    rxs[0].nonzero_exit_ok = False
+    u = wait_union(outs, "z", n, T(90), [rxs[0], tx])
+    dup_hosts = {host(s) for s in u.dups()}
+    print("\nall down: %d duplicate copies (%d hosts)" % (sum(u.dups().values()), len(dup_hosts)))
+    # afterwards every host is on the one receiver left
+    after = Union([outs[0]], "z")
+    assert len(after.where) == HOSTS
 
 
 # ---------------------------------------------------------------------------------------------
