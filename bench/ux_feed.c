@@ -9,7 +9,10 @@
  * instead (O_APPEND, one write(2) per batch), as a program writing a log file would: the feed
  * of the file-fwd scenario.
  *
- *   ux_feed [--file] PATH N
+ *   ux_feed [--file] PATH N [HOSTS]
+ *
+ * HOSTS (fwd-hash): message i comes from host "bh" + (i % HOSTS) in 7 digits instead of
+ * "benchhost" (the same length), so that a hash on {hostname} has keys to spread.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -46,16 +49,17 @@ static void report(long sent, double t0)
 
 int main(int argc, char **argv)
 {
-    int to_file = argc == 4 && strcmp(argv[1], "--file") == 0;
+    int to_file = argc >= 2 && strcmp(argv[1], "--file") == 0;
     if (to_file) {
         argv++;
         argc--;
     }
-    if (argc != 3) {
-        fprintf(stderr, "usage: ux_feed [--file] PATH N\n");
+    if (argc != 3 && argc != 4) {
+        fprintf(stderr, "usage: ux_feed [--file] PATH N [HOSTS]\n");
         return 2;
     }
     long n = atol(argv[2]);
+    long hosts = argc == 4 ? atol(argv[3]) : 0;
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(argv[1]) >= sizeof sa.sun_path) {
         fprintf(stderr, "ux_feed: path too long\n");
@@ -95,8 +99,12 @@ int main(int argc, char **argv)
         int k = n - sent < BATCH ? (int)(n - sent) : BATCH;
         for (int i = 0; i < k; i++) {
             /* the header, then the padding already there ("PADD..." as in the TCP feed) */
+            char host[16] = "benchhost";
+            if (hosts > 0) {
+                snprintf(host, sizeof host, "bh%07ld", (sent + i) % hosts);
+            }
             int h = snprintf(buf[i], sizeof buf[i], "<14>1 2026-01-01T00:00:00.000000+00:00 "
-                             "benchhost benchapp 1234 - - seq: %010ld ", sent + i);
+                             "%s benchapp 1234 - - seq: %010ld ", host, sent + i);
             for (int j = h; j < MSG; j++)
                 buf[i][j] = "PADD"[(j - h) % 4];
         }

@@ -228,6 +228,16 @@ void tl_conf_check_forward(struct ld *ld, const struct tl_conf_output *out,
                      "applies only to forward outputs with transport relp; this one's "
                      "transport is %s", where, tl_transport_name(out->transport));
     }
+    if (given(&tl_conf_output_section, found, "hash_key") != NULL && out->mode != TL_FWD_HASH) {
+        tl_conf_errf(ld, tl_conf_key_line(map, "hash_key"), "%s.hash_key: hash_key applies only "
+                     "with mode: hash; set mode: hash or remove hash_key", where);
+    }
+    if (out->mode != TL_FWD_FAILOVER && out->transport == TL_TR_UDP) {
+        tl_conf_errf(ld, tl_conf_key_line(map, "mode"), "%s.mode: %s needs acknowledged "
+                     "connections to move a failed target's messages; udp has none: use "
+                     "transport tls, tcp or relp, or mode failover", where,
+                     out->mode == TL_FWD_HASH ? "hash" : "round_robin");
+    }
     if (given(&tl_conf_output_section, found, "tls") != NULL && out->transport != TL_TR_TLS &&
         out->transport != TL_TR_RELP) {
         tl_conf_errf(ld, tl_conf_key_line(map, "tls"), "%s.tls: tls applies only to forward "

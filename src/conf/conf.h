@@ -63,6 +63,13 @@ enum tl_queue_sync {
     TL_QSYNC_ALWAYS,    /* after every write to the queue (file: after every batch) */
 };
 
+/* How a forward output uses its targets. */
+enum tl_fwd_mode {
+    TL_FWD_FAILOVER = 0, /* one connection, to the first reachable target in order (default) */
+    TL_FWD_ROUND_ROBIN,  /* one connection per target; batches take turns */
+    TL_FWD_HASH,         /* one connection per target; hash_key picks it (rendezvous hashing) */
+};
+
 /* Peer authentication modes (the names rsyslog uses), RFC 5425 §5. */
 enum tl_auth_mode {
     TL_AUTH_DEFAULT = 0, /* not configured: anon on inputs, name on outputs */
@@ -154,8 +161,10 @@ struct tl_conf_output {
     enum tl_queue_sync sync;     /* file: none (default) or always: fsync after each batch
                                   * written; never interval */
     /* forward: (kafka: brokers, the bootstrap servers) */
-    struct tl_conf_target *targets; /* tried in order; first reachable wins */
+    struct tl_conf_target *targets; /* failover: tried in order; first reachable wins */
     size_t n_targets;
+    enum tl_fwd_mode mode;       /* failover (default), round_robin, hash */
+    char *hash_key;              /* mode hash: a template; NULL: "{hostname}" */
     enum tl_transport transport; /* tls (default), tcp, udp, relp */
     enum tl_framing framing;     /* octet-counted on tls (default), lf on tcp by default;
                                   * unused on udp and relp */

@@ -24,6 +24,7 @@ _Static_assert(sizeof(enum tl_queue_full) == sizeof(uint32_t), "enum stored as 3
 _Static_assert(sizeof(enum tl_queue_sync) == sizeof(uint32_t), "enum stored as 32 bits");
 _Static_assert(sizeof(enum tl_sasl_mech) == sizeof(uint32_t), "enum stored as 32 bits");
 _Static_assert(sizeof(enum tl_start_at) == sizeof(uint32_t), "enum stored as 32 bits");
+_Static_assert(sizeof(enum tl_fwd_mode) == sizeof(uint32_t), "enum stored as 32 bits");
 
 static const char *const log_level_words[] = {"error", "warning", "notice", "info", "debug",
                                               NULL};
@@ -53,6 +54,8 @@ static const char *const queue_sync_words[] = {"none", "interval", "always", NUL
 /* A file output's sync: the queue's words without interval, and the words of the boolean it
  * used to be (true = always, false = none). */
 static const char *const file_sync_words[] = {"none", "always", NULL};
+/* In enum order (tl_fwd_mode). */
+static const char *const fwd_mode_words[] = {"failover", "round_robin", "hash", NULL};
 static const char *const bool_words[] = {"true", "false", "yes", "no", NULL};
 /* As librdkafka spells them (sasl.mechanisms); in enum order from TL_SASL_PLAIN. */
 static const char *const sasl_mech_words[] = {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", NULL};
@@ -321,8 +324,17 @@ static const struct key output_keys[] = {
      .help = "the queue of messages waiting for this output (see Queue)"},
     {.name = "targets", .type = KT_TARGETS, .applies = OUT_FWD, .required = OUT_FWD,
      .help = "servers to send to, each `host:port`, `[v6]:port` or `host` (port 6514 for "
-             "tls, 2514 for relp, 514 for tcp and udp); tried in order, the first reachable "
-             "one wins"},
+             "tls, 2514 for relp, 514 for tcp and udp); how they are used is `mode`'s"},
+    {.name = "mode", .type = KT_ENUM, FIELD(struct tl_conf_output, mode), .applies = OUT_FWD,
+     .words = fwd_mode_words, .def = "failover",
+     .help = "`failover`: one connection, to the first reachable target in order; "
+             "`round_robin`: one connection per target, batches of messages take turns; "
+             "`hash`: one connection per target, `hash_key` picks it, so that one host's "
+             "messages stay on one target (see Load balancing)"},
+    {.name = "hash_key", .type = KT_KEYTEXT, FIELD(struct tl_conf_output, hash_key),
+     .applies = OUT_FWD, .doc_def = "`{hostname}`",
+     .help = "with mode hash: what picks a message's target, a text with placeholders (see "
+             "below); messages with the same key go to the same target while it is up"},
     {.name = "transport", .type = KT_ENUM, FIELD(struct tl_conf_output, transport),
      .applies = OUT_FWD, .words = fwd_transport_words, .from_name = fwd_transport_from_name,
      .def = "tls",

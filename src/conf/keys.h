@@ -69,7 +69,7 @@ enum ktype {
     KT_QUEUE,    /* a mapping of queue settings, walked by the caller (load.c) */
     KT_METRICS,  /* a mapping of metrics settings, walked by the caller (load.c) */
     KT_TOPIC,    /* a Kafka topic name with {placeholders} */
-    KT_KEYTEXT,  /* a text with {placeholders} (a Kafka record key) */
+    KT_KEYTEXT,  /* a non-empty text with {placeholders}, not a path (a Kafka key, a hash_key) */
     KT_SASL,     /* a mapping of SASL settings, walked by the caller (load_kafka.c) */
     KT_PROPS,    /* a mapping of librdkafka properties, stored by the caller (load_kafka.c) */
     KT_RATELIMIT, /* a mapping of rate limit settings, walked by the caller (load.c) */

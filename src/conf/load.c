@@ -757,6 +757,7 @@ void tl_conf_free(struct tl_conf *c)
         free(c->outputs[i].targets);
         free(c->outputs[i].queue_dir);
         tl_conf_free_kafka(&c->outputs[i]);
+        free(c->outputs[i].hash_key);
         tl_conf_tls_free(&c->outputs[i].tls);
     }
     for (i = 0; i < c->n_routes; i++) {

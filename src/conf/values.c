@@ -607,7 +607,7 @@ static enum tl_rc set_regex(const struct key *k, void *base, const struct kvalue
     return set_text(k, base, v, err);
 }
 
-/* A Kafka record key: any text with placeholders. */
+/* A text with placeholders: a Kafka record key, a forward output's hash_key. */
 static enum tl_rc set_keytext(const struct key *k, void *base, const struct kvalue *v,
                               uint64_t *num, struct tl_err *err)
 {

@@ -462,7 +462,7 @@ void tl_server_log_stats(struct tl_server *srv)
                 (unsigned long long)atomic_load(&out->stats.write_errors),
                 (unsigned long long)atomic_load(&out->stats.dropped),
                 (unsigned long long)atomic_load(&out->stats.dropped_full));
-        if (out->ops->log_stats) {
+        if (out->ops->log_stats && out->impl) {
             out->ops->log_stats(out);
         }
     }

@@ -9,6 +9,8 @@
  */
 #include "in/limits.h"
 
+#include "core/hash.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -23,25 +25,15 @@ struct tl_src_node {
 
 #define MIN_BUCKETS 64
 
-static uint64_t mix(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
-}
-
 static size_t bucket_of(const struct tl_src_table *t, uint16_t family, const uint8_t *addr)
 {
     uint64_t a;
     uint64_t b;
     memcpy(&a, addr, 8);
     memcpy(&b, addr + 8, 8);
-    uint64_t h = mix(t->seed ^ family);
-    h = mix(h ^ a);
-    h = mix(h ^ b);
+    uint64_t h = tl_hash_mix64(t->seed ^ family);
+    h = tl_hash_mix64(h ^ a);
+    h = tl_hash_mix64(h ^ b);
     return (size_t)h & (t->n_buckets - 1);
 }
 
@@ -57,7 +49,8 @@ bool tl_src_table_init(struct tl_src_table *t)
         /* Early boot without entropy: still differs between runs and hosts. */
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        t->seed = mix((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uintptr_t)t);
+        t->seed =
+            tl_hash_mix64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uintptr_t)t);
     }
     pthread_mutex_init(&t->lock, NULL);
     return true;

@@ -8,6 +8,8 @@
  *   fwd_window.c  the acknowledgement window (fwd_window.h) and its glue: release, TCP
  *                 acknowledgements (SIOCOUTQ polling), resend counting, settling;
  *   fwd_stream.c, fwd_udp.c, fwd_relp.c: the wire protocols, each one struct fwd_proto;
+ *   fwd_lb.c      load balancing (mode round_robin or hash): one lane per target, each a
+ *                 struct fwd of its own with its connection, window and session;
  *   queue/spool.h the disk part (queue.dir).
  * Everything runs on the output's thread, except the recheck flag (set by a TLS reload) and
  * the queue's notify hook (an eventfd wake-up).
@@ -24,6 +26,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "ev/loop.h"
+#include "out/fwd_track.h"
 #include "out/fwd_window.h"
 #include "out/out.h"
 #include "queue/spool.h"
@@ -130,11 +133,101 @@ struct fwd {
     uint64_t popped;              /* messages taken from the queue so far */
     bool stopping;                /* the queue is closed: deliver what is left, then stop */
     int64_t stop_deadline;
+    /* Load balancing (mode round_robin or hash, fwd_lb.c). The output's struct fwd keeps the
+     * queue, the held messages, the spool and the settle count, and lb its lanes: one struct
+     * fwd per target (its c, win, ack_timer and relp; the rest unused), whose pool points back
+     * to the output's. Failover: both NULL. */
+    struct fwd_lb *lb;
+    struct fwd *pool;
+    size_t lane_ix;               /* a lane: its target's index */
+    bool lane_tried;              /* a lane: its first connection attempt is over */
+    struct fwd_lane_stats *lane_stats; /* a lane: its counters (in lb) */
+};
+
+/* A lane's counters, for the output's stats line. */
+struct fwd_lane_stats {
+    atomic_uint_fast64_t written;
+    atomic_uint_fast64_t acked;
+    atomic_uint_fast64_t resent;
+    atomic_uint_fast64_t moved;   /* unacknowledged messages handed to another lane */
+    atomic_uint_fast64_t connects;
+    atomic_bool up;
+};
+
+struct fwd_lb {
+    struct fwd **lane;            /* one per target, in the order of targets */
+    size_t n_lanes;
+    struct fwd_lane_stats *stats; /* per lane */
+    uint64_t *salt;               /* per lane: the hash of its "host:port" (fwd_hash.h) */
+    bool *live;                   /* per lane: up, as of the last refresh (fwd_lb.c) */
+    struct tl_template *key;      /* mode hash: hash_key */
+    bool key_is_hostname;         /* it is "{hostname}" */
+    struct tl_buf keybuf;
+    size_t rr;                    /* mode round_robin: the lane taking the current batch */
+    /* Without a spool: the queue's numbers popped and not settled yet (acknowledgements come
+     * out of order across lanes); its base is the settle count. */
+    struct fwd_track settle;
+    /* With a spool: the records read from it, numbered from 0 in read order since it was
+     * opened (or rewound), which may only leave the disk from the oldest on. */
+    struct fwd_track disk;
+    uint64_t disk_read;
+    /* Frames of a failed lane while no lane is up: they go out first when one comes. */
+    struct fwd_window parked;
+    bool closing;                 /* the final stop: a lane's frames stay where they are */
 };
 
 /* out_fwd.c: moves data (fill from the queue, feed from disk, send) until the socket or the
  * queue is empty; with the target down, only into the spool. */
 void fwd_pump(struct fwd *f);
+
+/* Appends one formatted message to f's window, framed for the wire (false: out of memory);
+ * key: its hash key (load balancing), kept with the frame. */
+bool fwd_add_frame(struct fwd *f, const uint8_t *msg, size_t len, bool disk, uint64_t seq,
+                   uint64_t key);
+
+/* fwd_lb.c: load balancing over lanes (f is the output's struct fwd unless said). */
+/* Builds the lanes (main thread, at init): false (logged) on failure. */
+bool fwd_lb_init(struct fwd *f);
+void fwd_lb_free(struct fwd *f);
+/* The lane message m (the spool's record rec when m is NULL) goes to, when it has room;
+ * NULL: it must wait (no lane up, or its lane is full). *key: its hash key. */
+struct fwd *fwd_lb_lane_for(struct fwd *f, const struct tl_msg *m, const uint8_t *rec,
+                            size_t len, uint64_t *key);
+/* Some lane is up and has room, and want more messages can be popped. */
+bool fwd_lb_room(struct fwd *f, size_t want);
+/* Frames one message into lane (false: out of memory); disk: read from the spool. */
+bool fwd_lb_push(struct fwd *f, struct fwd *lane, const uint8_t *msg, size_t len, bool disk,
+                 uint64_t seq, uint64_t key);
+/* Messages were popped from the queue (numbers below f->popped are in flight; fwd_lb_room
+ * made room for them). */
+void fwd_lb_popped(struct fwd *f);
+/* Message number seq is settled without a frame (dropped and counted). */
+void fwd_lb_settled(struct fwd *f, uint64_t seq);
+/* A new batch starts (round_robin: the next lane takes it); which lanes are up is taken
+ * again. Before filling and feeding from disk. */
+void fwd_lb_next_batch(struct fwd *f);
+/* The start of a pump: the lanes learn of a stop; parked frames go to a lane that is up. */
+void fwd_lb_begin(struct fwd *f);
+/* Sends once on every lane that is up: true when one moved bytes. */
+bool fwd_lb_send(struct fwd *f);
+void fwd_lb_update_interest(struct fwd *f);
+/* The settle count without a spool. */
+uint64_t fwd_lb_settled_upto(const struct fwd *f);
+/* A lane: the first n frames of its window are done (fwd_release). */
+void fwd_lb_release(struct fwd *lane, size_t n);
+/* A lane lost its connection (fwd_window_lost): its frames go to other lanes. */
+void fwd_lb_lane_lost(struct fwd *lane);
+/* Frames held in all lanes. */
+size_t fwd_lb_inflight(const struct fwd *f);
+/* Every lane connects. */
+void fwd_lb_connect(struct fwd *f);
+/* The final stop: RELP close, TLS close_notify, disconnect, frames forgotten (with a spool the
+ * read cursor goes back to the oldest record not acknowledged). */
+void fwd_lb_close(struct fwd *f, bool orderly);
+/* After a TLS reload: every lane re-checks its server. */
+void fwd_lb_recheck(struct fwd *f);
+/* One line with each lane's counters (the output's stats). */
+void fwd_lb_log_stats(struct fwd *f);
 
 /* fwd_conn.c */
 /* With tls, the connection is a TLS stream over the target's TCP connection (its context

@@ -33,6 +33,12 @@ static const char *target_text(const struct fwd *f, char *out, size_t cap)
 
 static void schedule_reconnect(struct fwd *f);
 
+/* The TLS slot: a lane uses its output's, which a reload fills. */
+static struct tl_tls_slot *tls_slot(struct fwd *f)
+{
+    return f->pool ? &f->pool->c.tls : &f->c.tls;
+}
+
 /* The stream owns the socket once it exists. */
 static void close_socket(struct fwd_conn *c)
 {
@@ -102,6 +108,11 @@ static void fail_attempt(struct fwd *f, const char *why)
         freeaddrinfo(c->addrs);
         c->addrs = NULL;
     }
+    if (f->pool) {
+        /* A lane (load balancing) keeps its target: the others already have connections. */
+        schedule_reconnect(f);
+        return;
+    }
     c->target++;
     if (c->target < f->conf->n_targets) {
         /* Next target in order, at once. */
@@ -165,7 +176,7 @@ static void timeout_cb(struct tl_ev_loop *loop, void *arg)
 static bool tls_policy_holds(struct fwd *f)
 {
     char why[512];
-    if (tl_stream_tls_recheck(f->c.s, &f->c.tls, why, sizeof(why))) {
+    if (tl_stream_tls_recheck(f->c.s, tls_slot(f), why, sizeof(why))) {
         return true;
     }
     char msg[600];
@@ -190,6 +201,10 @@ static void connected(struct fwd *f)
                 tl_transport_name(f->conf->transport));
     }
     c->failures = 0;
+    if (f->lane_stats) {
+        atomic_fetch_add_explicit(&f->lane_stats->connects, 1, memory_order_relaxed);
+        atomic_store(&f->lane_stats->up, true);
+    }
     if (c->is_tls) {
         char sess[128];
         struct tl_peer_id *id = tl_stream_tls_peer_id(c->s);
@@ -254,7 +269,7 @@ static void stream_up(struct fwd *f)
     }
     if (c->is_tls) {
         char err_text[512];
-        struct tl_tls_ctx *ctx = tl_tls_slot_get(&c->tls);
+        struct tl_tls_ctx *ctx = tl_tls_slot_get(tls_slot(f));
         c->s = tl_stream_tls_new(c->fd, &peer, ctx, TL_TLS_CLIENT,
                                  f->conf->targets[c->target].host, err_text, sizeof(err_text));
         tl_tls_ctx_unref(ctx);
@@ -487,7 +502,7 @@ void fwd_conn_fini(struct fwd *f)
 {
     struct fwd_conn *c = &f->c;
     close_socket(c);
-    if (c->is_tls) {
+    if (c->is_tls && !f->pool) {
         tl_tls_slot_fini(&c->tls);
         c->is_tls = false;
     }

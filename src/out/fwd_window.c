@@ -137,6 +137,9 @@ void fwd_window_clear(struct fwd_window *w)
 
 void fwd_settle_update(struct fwd *f)
 {
+    if (f->pool) {
+        f = f->pool;
+    }
     /* Everything before the first message that is still held, in the spool but not flushed,
      * or (without a spool) framed and not yet acknowledged. */
     uint64_t upto = f->popped - (f->n_held - f->held_pos);
@@ -144,6 +147,11 @@ void fwd_settle_update(struct fwd *f)
         uint64_t unflushed = tl_spool_unflushed(f->spool);
         if (unflushed < upto) {
             upto = unflushed;
+        }
+    } else if (f->lb) {
+        uint64_t lb = fwd_lb_settled_upto(f);
+        if (lb < upto) {
+            upto = lb;
         }
     } else if (f->win.n_fr && f->win.fr[0].seq < upto) {
         upto = f->win.fr[0].seq;
@@ -162,6 +170,13 @@ void fwd_release(struct fwd *f, size_t n, bool acked)
     }
     if (acked) {
         atomic_fetch_add_explicit(&f->out->stats.acked, n, memory_order_relaxed);
+        if (f->lane_stats) {
+            atomic_fetch_add_explicit(&f->lane_stats->acked, n, memory_order_relaxed);
+        }
+    }
+    if (f->pool) {
+        fwd_lb_release(f, n);
+        return;
     }
     size_t disk = fwd_window_release(&f->win, n);
     if (disk) {
@@ -177,10 +192,18 @@ bool fwd_has_unsent(const struct fwd *f)
     return f->win.sent < f->win.buf.len;
 }
 
+static void count_written(struct fwd *f, size_t n)
+{
+    atomic_fetch_add_explicit(&f->out->stats.written, n, memory_order_relaxed);
+    if (f->lane_stats) {
+        atomic_fetch_add_explicit(&f->lane_stats->written, n, memory_order_relaxed);
+    }
+}
+
 void fwd_handed(struct fwd *f, size_t n)
 {
     fwd_window_handed(&f->win, n);
-    atomic_fetch_add_explicit(&f->out->stats.written, n, memory_order_relaxed);
+    count_written(f, n);
 }
 
 /* Releases the frames the peer's TCP has acknowledged; true when some are still waiting. */
@@ -199,7 +222,7 @@ static bool release_acked(struct fwd *f)
 void fwd_after_write(struct fwd *f)
 {
     size_t fresh = fwd_window_mark(&f->win, tl_stream_wire_written(f->c.s));
-    atomic_fetch_add_explicit(&f->out->stats.written, fresh, memory_order_relaxed);
+    count_written(f, fresh);
     release_acked(f);
     if (f->win.n_marked && !tl_ev_timer_armed(&f->ack_timer)) {
         tl_ev_timer_start(f->loop, &f->ack_timer, ACK_POLL_MS);
@@ -224,6 +247,12 @@ void fwd_window_lost(struct fwd *f)
     size_t resent = fwd_window_rewind(&f->win);
     if (resent) {
         atomic_fetch_add_explicit(&f->out->stats.resent, resent, memory_order_relaxed);
+    }
+    if (f->pool) {
+        /* A lane: its frames go to the other lanes (fwd_lb.c), the spool stays as it is. */
+        atomic_fetch_add_explicit(&f->lane_stats->resent, resent, memory_order_relaxed);
+        fwd_lb_lane_lost(f);
+        return;
     }
     if (f->spool) {
         /* The frames are forgotten and the read cursor goes back to the oldest

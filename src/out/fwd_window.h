@@ -28,7 +28,9 @@ struct fwd_frame {
     size_t end;          /* end offset in buf */
     uint64_t wire_end;   /* stream bytes written once its last byte went out; 0: not handed */
     bool disk;           /* read from the spool (acknowledged there when released) */
-    uint64_t seq;        /* without a spool: its number in the output's queue */
+    uint64_t seq;        /* without a spool: its number in the output's queue (load
+                          * balancing with a spool: its read number, fwd_lb.c) */
+    uint64_t key;        /* load balancing: its hash key, to find its next lane */
 };
 
 struct fwd_window {

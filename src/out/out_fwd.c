@@ -47,13 +47,14 @@ static bool proto_ready(const struct fwd *f)
     return !f->proto->ready || f->proto->ready(f);
 }
 
-/* Appends one formatted message to the window, framed for the wire. */
-static bool add_frame(struct fwd *f, const uint8_t *msg, size_t len, bool disk, uint64_t seq)
+bool fwd_add_frame(struct fwd *f, const uint8_t *msg, size_t len, bool disk, uint64_t seq,
+                   uint64_t key)
 {
     if (!fwd_window_reserve(&f->win) || !f->proto->frame(f, msg, len)) {
         return false;
     }
     fwd_window_push(&f->win, disk, seq);
+    f->win.fr[f->win.n_fr - 1].key = key;
     return true;
 }
 
@@ -63,9 +64,9 @@ static bool frame_room(const struct fwd *f)
     return f->c.state == FWD_UP && !f->stopping && proto_ready(f) && fwd_window_room(&f->win);
 }
 
-/* Takes one formatted message (f->one, number seq) to the spool: false when it must wait
+/* Takes one formatted message (f->one, m, number seq) to the spool: false when it must wait
  * (queue.max_bytes reached, or writing fails). */
-static bool store(struct fwd *f, uint64_t seq)
+static bool store(struct fwd *f, const struct tl_msg *m, uint64_t seq)
 {
     struct tl_err err;
     enum tl_rc rc = tl_spool_append(f->spool, f->one.data, f->one.len, seq, &err);
@@ -79,8 +80,16 @@ static bool store(struct fwd *f, uint64_t seq)
         return true;
     }
     /* Caught up (this record is the only one not read): it goes out from memory too. */
-    if (tl_spool_unread(f->spool) == 1 && frame_room(f) &&
-        add_frame(f, f->one.data, f->one.len, true, seq)) {
+    if (tl_spool_unread(f->spool) != 1) {
+        return true;
+    }
+    if (f->lb) {
+        uint64_t key;
+        struct fwd *lane = f->stopping ? NULL : fwd_lb_lane_for(f, m, NULL, 0, &key);
+        if (lane && fwd_lb_push(f, lane, f->one.data, f->one.len, true, seq, key)) {
+            tl_spool_advance(f->spool);
+        }
+    } else if (frame_room(f) && fwd_add_frame(f, f->one.data, f->one.len, true, seq, 0)) {
         tl_spool_advance(f->spool);
     }
     return true;
@@ -93,10 +102,17 @@ static bool store(struct fwd *f, uint64_t seq)
  */
 static void fill(struct fwd *f)
 {
+    if (f->lb) {
+        fwd_lb_next_batch(f);
+    }
     for (;;) {
         size_t want = FWD_POP_MAX;
         if (f->spool) {
             if (tl_spool_failing(f->spool)) {
+                break;
+            }
+        } else if (f->lb) {
+            if (!fwd_lb_room(f, want)) {
                 break;
             }
         } else {
@@ -114,22 +130,38 @@ static void fill(struct fwd *f)
                 break;
             }
             f->popped += f->n_held;
+            if (f->lb) {
+                fwd_lb_popped(f);
+            }
             tl_ev_note_work(f->loop, f->n_held);
         }
         bool wait = false;
         while (f->held_pos < f->n_held) {
             struct tl_msg *m = f->held[f->held_pos];
             uint64_t seq = f->popped - (f->n_held - f->held_pos);
+            struct fwd *to = f;
+            uint64_t key = 0;
+            if (f->lb && !f->spool && !(to = fwd_lb_lane_for(f, m, NULL, 0, &key))) {
+                wait = true; /* m stays held: its lane is full, or none is up */
+                break;
+            }
             tl_buf_reset(&f->one);
+            bool dropped = false;
             if (!tl_format(m, f->conf->format, false, &f->one)) {
-                atomic_fetch_add(&f->out->stats.dropped, 1);
+                dropped = true;
             } else if (f->spool) {
-                if (!store(f, seq)) {
+                if (!store(f, m, seq)) {
                     wait = true; /* m stays held: disk full or failing */
                     break;
                 }
-            } else if (!add_frame(f, f->one.data, f->one.len, false, seq)) {
+            } else if (!fwd_add_frame(to, f->one.data, f->one.len, false, seq, key)) {
+                dropped = true;
+            }
+            if (dropped) {
                 atomic_fetch_add(&f->out->stats.dropped, 1);
+                if (f->lb) {
+                    fwd_lb_settled(f, seq);
+                }
             }
             tl_msg_unref(m);
             f->held_pos++;
@@ -149,21 +181,56 @@ static void feed_from_disk(struct fwd *f)
 {
     /* Stopping: what is on disk stays there for the next start; only what is in flight
      * gets its chance to be acknowledged. */
+    if (f->spool && f->lb && !f->stopping) {
+        fwd_lb_next_batch(f);
+        const uint8_t *rec;
+        size_t len;
+        uint64_t key;
+        struct fwd *lane;
+        while (tl_spool_peek(f->spool, &rec, &len) &&
+               (lane = fwd_lb_lane_for(f, NULL, rec, len, &key)) != NULL &&
+               fwd_lb_push(f, lane, rec, len, true, 0, key)) {
+            tl_spool_advance(f->spool);
+        }
+        return;
+    }
     if (!f->spool || f->c.state != FWD_UP || !proto_ready(f) || f->stopping) {
         return;
     }
     while (fwd_window_room(&f->win)) {
         const uint8_t *rec;
         size_t len;
-        if (!tl_spool_peek(f->spool, &rec, &len) || !add_frame(f, rec, len, true, 0)) {
+        if (!tl_spool_peek(f->spool, &rec, &len) || !fwd_add_frame(f, rec, len, true, 0, 0)) {
             break;
         }
         tl_spool_advance(f->spool);
     }
 }
 
+/* Load balancing: the same over every lane. */
+static void lb_pump(struct fwd *f)
+{
+    fwd_lb_begin(f);
+    for (int round = 0; round < 64; round++) {
+        fill(f);
+        feed_from_disk(f);
+        if (!fwd_lb_send(f)) {
+            break;
+        }
+    }
+    fwd_lb_update_interest(f);
+}
+
 void fwd_pump(struct fwd *f)
 {
+    if (f->pool) {
+        fwd_pump(f->pool); /* a lane: every lane takes its turn */
+        return;
+    }
+    if (f->lb) {
+        lb_pump(f);
+        return;
+    }
     if (f->c.state != FWD_UP) {
         /* Target down: with a spool, the queue keeps flowing to disk, so the memory part
          * never fills and the inputs never stall. */
@@ -191,7 +258,11 @@ static void before_sleep(struct tl_ev_loop *loop, void *arg)
     struct fwd *f = arg;
     (void)loop;
     if (atomic_exchange(&f->c.recheck, false)) {
-        fwd_conn_recheck(f);
+        if (f->lb) {
+            fwd_lb_recheck(f);
+        } else {
+            fwd_conn_recheck(f);
+        }
     }
     if (!f->stopping && tl_mq_closed(&f->out->q)) {
         f->stopping = true;
@@ -204,10 +275,16 @@ static void before_sleep(struct tl_ev_loop *loop, void *arg)
     fwd_pump(f);
 }
 
+/* Frames held for their acknowledgement. */
+static size_t inflight(const struct fwd *f)
+{
+    return f->lb ? fwd_lb_inflight(f) : f->win.n_fr;
+}
+
 static size_t pending_messages(struct fwd *f)
 {
     return tl_mq_len(&f->out->q) + (f->n_held - f->held_pos) +
-           (f->spool ? (size_t)tl_spool_count(f->spool) : f->win.n_fr);
+           (f->spool ? (size_t)tl_spool_count(f->spool) : inflight(f));
 }
 
 /* Drops what the queue still holds (at the very end); returns how many. */
@@ -221,7 +298,11 @@ static size_t drop_queued(struct fwd *f)
  * it, in order. Whatever the disk cannot take is counted and said. */
 static void persist_at_stop(struct fwd *f)
 {
-    fwd_disconnect(f, TL_LOG_DEBUG, NULL);
+    if (f->lb) {
+        fwd_lb_close(f, false);
+    } else {
+        fwd_disconnect(f, TL_LOG_DEBUG, NULL);
+    }
     tl_spool_try_again(f->spool); /* one last try */
     fill(f);
     uint64_t lost = tl_spool_stop(f->spool, drop_queued(f));
@@ -241,15 +322,19 @@ static void deliver(struct fwd *f)
         if (pending_messages(f) == 0) {
             return;
         }
-        if (f->spool && (f->win.n_fr == 0 || tl_now_ms() >= f->stop_deadline)) {
+        if (f->spool && (inflight(f) == 0 || tl_now_ms() >= f->stop_deadline)) {
             /* In-flight messages had their chance to be acknowledged; the rest waits on
              * disk. */
             persist_at_stop(f);
             return;
         }
         if (tl_now_ms() >= f->stop_deadline) {
-            size_t lost = f->win.n_fr + drop_queued(f);
-            fwd_window_clear(&f->win);
+            size_t lost = inflight(f) + drop_queued(f);
+            if (f->lb) {
+                fwd_lb_close(f, false);
+            } else {
+                fwd_window_clear(&f->win);
+            }
             atomic_fetch_add(&f->out->stats.dropped, lost);
             tl_error("output %s: stopping with %zu messages undelivered after drain_timeout "
                      "(%llu ms): they are lost",
@@ -267,6 +352,13 @@ static void *fwd_run(void *arg)
     tl_ev_set_before_sleep(f->loop, before_sleep, f);
     if (f->spool) {
         tl_spool_start(f->spool);
+    }
+    if (f->lb) {
+        fwd_lb_connect(f);
+        deliver(f);
+        fwd_lb_close(f, true);
+        drop_queued(f);
+        return NULL;
     }
     fwd_connect(f->loop, f);
     deliver(f);
@@ -287,6 +379,7 @@ static void *fwd_run(void *arg)
 
 static void fwd_free(struct fwd *f)
 {
+    fwd_lb_free(f);
     fwd_conn_fini(f);
     for (size_t i = f->held_pos; i < f->n_held; i++) {
         tl_msg_unref(f->held[i]);
@@ -340,7 +433,8 @@ static bool fwd_init(struct tl_output *out)
     tl_buf_init(&f->one, 0);
     tl_ev_timer_init(&f->ack_timer, fwd_ack_poll, f);
     if (!f->loop || !fwd_conn_init(f, tls) || (f->proto->init && !f->proto->init(f)) ||
-        (out->conf->queue_dir && !open_spool(f))) {
+        (out->conf->queue_dir && !open_spool(f)) ||
+        (out->conf->mode != TL_FWD_FAILOVER && !fwd_lb_init(f))) {
         fwd_free(f);
         return false;
     }
@@ -372,6 +466,15 @@ static void fwd_recheck(struct tl_output *out)
     }
 }
 
+/* Load balancing: a line per target. */
+static void fwd_log_stats(struct tl_output *out)
+{
+    struct fwd *f = out->impl;
+    if (f->lb) {
+        fwd_lb_log_stats(f);
+    }
+}
+
 const struct tl_output_ops tl_out_fwd_ops = {
     .name = "forward", .init = fwd_init, .run = fwd_run, .tls_slot = fwd_tls_slot,
-    .recheck = fwd_recheck, .free = fwd_out_free};
+    .recheck = fwd_recheck, .log_stats = fwd_log_stats, .free = fwd_out_free};

@@ -13,15 +13,16 @@ import pytest
 from tlslogd import BUILD, SRC
 
 RUN = Path(SRC) / "bench" / "run"
-SCENARIOS = ["tls-1conn", "tls-4conn", "tcp-4conn", "kafka", "fwd-tls", "file-fwd",
-             "relp-tls", "relp-tls-rx", "relp-pair", "relp-pair-rx", "bare-sink", "idle-conns",
-             "handshakes-ecdsa", "handshakes-rsa", "filters-none", "filters-facprog",
-             "filters-regex"]
+SCENARIOS = ["tls-1conn", "tls-4conn", "tcp-4conn", "kafka", "fwd-tls", "fwd-hash",
+             "file-fwd", "relp-tls", "relp-tls-rx", "relp-pair", "relp-pair-rx", "bare-sink",
+             "idle-conns", "handshakes-ecdsa", "handshakes-rsa", "filters-none",
+             "filters-facprog", "filters-regex"]
 DAEMONS = ["tlslogd", "rsyslog", "syslog-ng"]
 # who has a row in each scenario (syslog-ng OSE has no RELP; bare-sink is the reference sink)
 ROWS = {"relp-tls": ["tlslogd", "rsyslog"], "relp-tls-rx": ["tlslogd", "rsyslog"],
         "relp-pair": ["rsyslog"], "relp-pair-rx": ["rsyslog"], "bare-sink": ["bare-sink"],
-        "filters-none": ["tlslogd"], "filters-facprog": ["tlslogd"], "filters-regex": ["tlslogd"]}
+        "filters-none": ["tlslogd"], "filters-facprog": ["tlslogd"], "filters-regex": ["tlslogd"],
+        "fwd-hash": ["tlslogd", "tlslogd-failover"]}
 
 
 @pytest.mark.peers("loggen", "rsyslog", "syslog-ng", "kafka-mock", "confluent-kafka",
@@ -54,10 +55,12 @@ def test_bench_smoke(tmp_path):
             assert "cpu_ms_per_hs" in t and t["hs_per_s"] > 0
         else:
             assert t["messages"] == 10000
-        if sc in ("fwd-tls", "file-fwd", "relp-tls"):  # fed locally: tlslogd dropped nothing
+        if sc in ("fwd-tls", "fwd-hash", "file-fwd", "relp-tls"):  # fed locally: tlslogd dropped nothing
             assert t.get("sender_dropped", 0) == 0, t["runs"]
         assert t["lost_max"] == 0, "tlslogd lost %d messages in %s:\n%s" % (
             t["lost_max"], sc, text[-4000:])
+    # fwd-hash's failover row: the same tlslogd, the same feed
+    assert rows[("fwd-hash", "tlslogd-failover")]["lost_max"] == 0, text[-4000:]
     # the RELP receiver (tlslogd) loses nothing from rsyslog's omrelp either
     assert rows[("relp-tls", "rsyslog")]["lost_max"] == 0, text[-4000:]
     # kafka: the topic was read back for every daemon (lost is what was not in it); tlslogd's

@@ -509,9 +509,9 @@ static void test_unknown_keys(void **state)
     expect_errors(BASE_INPUTS BASE_OUTPUTS "    Format: json\n",
                   "t.yaml:8: unknown key 'Format' in outputs[0] (o); allowed: name, type, "
                   "path, format, flush_interval, buffer_size, max_open_files, file_mode, "
-                  "dir_mode, sync, queue, targets, transport, framing, relp_window, "
-                  "reconnect_min, reconnect_max, connect_timeout, tls, brokers, topic, key, "
-                  "sasl, properties; did you mean 'format'?");
+                  "dir_mode, sync, queue, targets, mode, hash_key, transport, framing, "
+                  "relp_window, reconnect_min, reconnect_max, connect_timeout, tls, brokers, "
+                  "topic, key, sasl, properties; did you mean 'format'?");
     expect_errors(BASE_INPUTS BASE_OUTPUTS "routes:\n  - from: a\n    to: o\n    tp: o\n",
                   "t.yaml:11: unknown key 'tp' in routes[0]; allowed: from, to, where; did you mean "
                   "'to'?");
@@ -1237,6 +1237,75 @@ static void test_forward_errors(void **state)
                   "10ms..24h");
 }
 
+/* mode and hash_key: defaults, the three words, and the rules between them (hash_key only
+ * with hash, a known placeholder, not over udp). */
+static void test_forward_modes(void **state)
+{
+    struct tl_conf *c = load_ok(BASE_INPUTS
+                                "outputs:\n"
+                                "  - name: f\n"
+                                "    type: forward\n"
+                                "    transport: tcp\n"
+                                "    targets: [\"a:1\", \"b:2\"]\n"
+                                "  - name: r\n"
+                                "    type: forward\n"
+                                "    transport: relp\n"
+                                "    targets: [\"a:1\", \"b:2\"]\n"
+                                "    mode: round_robin\n"
+                                "  - name: h\n"
+                                "    type: forward\n"
+                                "    transport: tcp\n"
+                                "    targets: [\"a:1\", \"b:2\"]\n"
+                                "    mode: hash\n"
+                                "  - name: k\n"
+                                "    type: forward\n"
+                                "    transport: tcp\n"
+                                "    targets: [\"a:1\", \"b:2\"]\n"
+                                "    mode: hash\n"
+                                "    hash_key: \"{app}@{hostname}\"\n");
+    (void)state;
+    assert_int_equal(c->outputs[0].mode, TL_FWD_FAILOVER);
+    assert_null(c->outputs[0].hash_key);
+    assert_int_equal(c->outputs[1].mode, TL_FWD_ROUND_ROBIN);
+    assert_int_equal(c->outputs[2].mode, TL_FWD_HASH);
+    assert_null(c->outputs[2].hash_key); /* the output uses {hostname} */
+    assert_string_equal(c->outputs[3].hash_key, "{app}@{hostname}");
+    tl_conf_free(c);
+    expect_errors(BASE_INPUTS
+                  "outputs:\n"
+                  "  - name: p\n"
+                  "    type: forward\n"
+                  "    transport: tcp\n"
+                  "    targets: [\"a:1\", \"b:2\"]\n"
+                  "    hash_key: \"{hostname}\"\n"
+                  "  - name: q\n"
+                  "    type: forward\n"
+                  "    transport: tcp\n"
+                  "    targets: [\"a:1\", \"b:2\"]\n"
+                  "    mode: hash\n"
+                  "    hash_key: \"{hots}\"\n"
+                  "  - name: u\n"
+                  "    type: forward\n"
+                  "    transport: udp\n"
+                  "    targets: [\"a:1\", \"b:2\"]\n"
+                  "    mode: round_robin\n"
+                  "  - name: w\n"
+                  "    type: forward\n"
+                  "    transport: tcp\n"
+                  "    targets: [\"a:1\"]\n"
+                  "    mode: random\n",
+                  "t.yaml:10: outputs[0] (p).hash_key: hash_key applies only with mode: hash; "
+                  "set mode: hash or remove hash_key",
+                  "t.yaml:16: outputs[1] (q).hash_key: unknown placeholder '{hots}' in '{hots}'; "
+                  "allowed: {hostname}, {app}, {year}, {month}, {day}, {hour}, {facility}, "
+                  "{severity}, {input}, {peer_ip}, {peer_name}",
+                  "t.yaml:21: outputs[2] (u).mode: round_robin needs acknowledged connections "
+                  "to move a failed target's messages; udp has none: use transport tls, tcp or "
+                  "relp, or mode failover",
+                  "t.yaml:26: outputs[3] (w).mode: 'random' is not one of failover, "
+                  "round_robin, hash");
+}
+
 /* ---- RELP and queues ------------------------------------------------------------------- */
 
 /* The keys of the connection limits: values, what they apply to, the budget's floor. */
@@ -1620,9 +1689,9 @@ static void test_queue_errors(void **state)
                   "queue: block: write queue: {drain_timeout: 10s}",
                   "t.yaml:14: unknown key 'queue_message' in outputs[1] (p); allowed: name, "
                   "type, path, format, flush_interval, buffer_size, max_open_files, file_mode, "
-                  "dir_mode, sync, queue, targets, transport, framing, relp_window, "
-                  "reconnect_min, reconnect_max, connect_timeout, tls, brokers, topic, key, "
-                  "sasl, properties");
+                  "dir_mode, sync, queue, targets, mode, hash_key, transport, framing, "
+                  "relp_window, reconnect_min, reconnect_max, connect_timeout, tls, brokers, "
+                  "topic, key, sasl, properties");
     expect_errors(BASE_INPUTS
                   "outputs:\n"
                   "  - name: o\n"
@@ -2269,6 +2338,7 @@ int main(void)
         cmocka_unit_test(test_forward_defaults),
         cmocka_unit_test(test_tls_errors),
         cmocka_unit_test(test_forward_errors),
+        cmocka_unit_test(test_forward_modes),
         cmocka_unit_test(test_relp_input),
         cmocka_unit_test(test_relp_output),
         cmocka_unit_test(test_queue),
