@@ -241,7 +241,11 @@ def test_hash_every_target_down_then_one_returns(daemon, tmp_path, pki):
     f.finish(T(90))
     st = stats(tx, want=["output fwd/1", "output fwd/2"])
     assert st["output fwd/1"]["up"] == 0 and st["output fwd/2"]["up"] == 0, st
-    assert st["output fwd/1"]["moved"] > 0, st
+    # Lane 2's window moved to lane 1 when receiver 1 died. Whether lane 1 still held frames
+    # of its own when receiver 0 died depends on timing (about 1 run in 5 under load it had
+    # none left in its window: they were rewound before the loss was seen), so only the
+    # first move is asserted; that nothing is lost is what the union below checks.
+    assert st["output fwd/2"]["moved"] > 0, st
     rxs[0].start()
     rxs[0].nonzero_exit_ok = False
     u = wait_union(outs, "z", n, T(90), [rxs[0], tx])
