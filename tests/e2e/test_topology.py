@@ -17,6 +17,7 @@ arrive in the order the host sent them.
 """
 
 import re
+import signal
 import time
 from collections import defaultdict
 
@@ -132,6 +133,14 @@ def test_hosts_relays_hash_pool_kafka_with_a_central_killed(daemon, tmp_path, pk
              "both centrals to produce to Kafka")
         poll(lambda: produced(centrals[0]) + produced(centrals[1]) >= n // 3, T(60),
              "a third of the stream in Kafka")
+        p0, p1 = produced(centrals[0]), produced(centrals[1])
+        # Frozen first, so that the relays' lanes to it hold messages it never acknowledged
+        # when it dies: they must be resent to central 0.
+        centrals[1].signal(signal.SIGSTOP)
+        poll(lambda: sum(stats(r, want=["output fwd/2"])["output fwd/2"]["written"] -
+                         stats(r, want=["output fwd/2"])["output fwd/2"]["acknowledged"]
+                         for r in relays) >= 50, T(20),
+             "the relays to hold messages central 1 did not acknowledge")
         centrals[1].nonzero_exit_ok = True
         centrals[1].kill()
         alive = [d for d in everyone if d is not centrals[1]]
@@ -149,11 +158,17 @@ def test_hosts_relays_hash_pool_kafka_with_a_central_killed(daemon, tmp_path, pk
         print("\ntopology, central 1 SIGKILLed midway: %s" % t.summary())
         assert not t.bad and not t.missing, t.summary()
         assert not t.order, t.summary()
-        # The relays moved the killed central's hosts: their lane to it counted moves.
-        moved = 0
-        for k, r in enumerate(relays):
-            st = stats(r, want=["output fwd/2"])
-            moved += st["output fwd/2"].get("moved", 0)
-        assert moved > 0, "no relay moved messages away from the killed central"
+        # Central 0 took the killed central's hosts: before the kill it produced a share s0 of
+        # the stream (its hosts); of what came after, it produced its own hosts' part and at
+        # least half of the others' (all of it, less what central 1 produced between the
+        # reading and the kill).
+        s0 = p0 / float(p0 + p1)
+        rest = n - (p0 + p1)
+        final0 = produced(centrals[0])
+        want = p0 + rest * s0 + rest * (1 - s0) / 2
+        moved = sum(stats(r, want=["output fwd/2"])["output fwd/2"]["moved"] for r in relays)
+        assert moved > 0, "the relays moved nothing of what central 1 had not acknowledged"
+        assert final0 >= want, "central 0 produced %d (%d before the kill, share %.2f): its " \
+            "peer's hosts did not move to it (wanted at least %d)" % (final0, p0, s0, want)
     finally:
         mc.stop()
