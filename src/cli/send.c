@@ -338,9 +338,10 @@ static struct tl_tls_ctx *make_ctx(const struct opts *o)
     c.n_permitted_peers = o->n_peers;
     c.fingerprints = o->fps;
     c.n_fingerprints = o->n_fps;
-    struct tl_tls_ctx *ctx = tl_tls_ctx_new(&c, TL_TLS_CLIENT, PROG, err, sizeof(err));
+    struct tl_err e;
+    struct tl_tls_ctx *ctx = tl_tls_ctx_new(&c, TL_TLS_CLIENT, PROG, &e);
     if (ctx == NULL) {
-        fprintf(stderr, "%s\n", err);
+        fprintf(stderr, "%s\n", tl_err_text(&e, err, sizeof(err)));
     } else {
         tl_tls_ctx_set_cert_keys(ctx, "--cert and --key");
     }

@@ -51,6 +51,10 @@ const char *tl_err_text(const struct tl_err *err, char *out, size_t cap);
 /* Fills *err (with where) and yields code: for a failure noted before some cleanup. */
 #define TL_ERR(err, code, remedy, ...) \
     tl_err_set((err), (code), 0, __FILE__ ":" TL_STR(__LINE__), (remedy), __VA_ARGS__)
+/* As TL_ERR, keeping the errno of the failing call (e) in sys_errno: for a caller that
+ * chooses its remedy or its retry by errno. */
+#define TL_ERR_SYS(err, code, e, remedy, ...) \
+    tl_err_set((err), (code), (e), __FILE__ ":" TL_STR(__LINE__), (remedy), __VA_ARGS__)
 /* Fills *err and returns code from the current function. */
 #define TL_FAIL(err, code, remedy, ...) return TL_ERR((err), (code), (remedy), __VA_ARGS__)
 /* Passes a result that is not TL_OK up. */

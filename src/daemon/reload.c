@@ -116,16 +116,16 @@ static bool build_contexts(struct reload *r, struct reload_slot **built, size_t 
     size_t n = 0;
     bool ok = true;
     char err[1024];
+    struct tl_err e;
     for (size_t i = 0; i < fresh->n_inputs; i++) {
         struct tl_input *in = r->ins[i];
         if (!in || !in->has_tls) {
             continue;
         }
         rs[n].slot = &in->tls;
-        rs[n].ctx = tl_tls_ctx_new(&fresh->inputs[i].tls, TL_TLS_SERVER, in->tls.owner, err,
-                                   sizeof(err));
+        rs[n].ctx = tl_tls_ctx_new(&fresh->inputs[i].tls, TL_TLS_SERVER, in->tls.owner, &e);
         if (!rs[n++].ctx) {
-            tls_fail(fresh->file, err);
+            tls_fail(fresh->file, tl_err_text(&e, err, sizeof(err)));
             ok = false;
         }
     }
@@ -136,10 +136,9 @@ static bool build_contexts(struct reload *r, struct reload_slot **built, size_t 
             continue;
         }
         rs[n].slot = slot;
-        rs[n].ctx = tl_tls_ctx_new(&fresh->outputs[o].tls, TL_TLS_CLIENT, slot->owner, err,
-                                   sizeof(err));
+        rs[n].ctx = tl_tls_ctx_new(&fresh->outputs[o].tls, TL_TLS_CLIENT, slot->owner, &e);
         if (!rs[n++].ctx) {
-            tls_fail(fresh->file, err);
+            tls_fail(fresh->file, tl_err_text(&e, err, sizeof(err)));
             ok = false;
         }
     }

@@ -675,6 +675,7 @@ static void save(struct fin *fi)
     char key[TL_FPOS_KEY_LEN];
     char val[PATH_MAX + 96];
     char err[1024];
+    struct tl_err e;
 
     while (tl_statefile_count(fi->st) > 0) {
         const uint8_t *v;
@@ -691,8 +692,9 @@ static void save(struct fin *fi)
         }
     }
     fi->saved_ms = tl_now_ms();
-    if (!tl_statefile_save(fi->st, err, sizeof(err))) {
-        tl_log_rl(&fi->in->rl, 20, TL_LOG_ERROR, "input %s: %s", iname(fi), err);
+    if (tl_statefile_save(fi->st, &e) != TL_OK) {
+        tl_log_rl(&fi->in->rl, 20, TL_LOG_ERROR, "input %s: %s", iname(fi),
+                  tl_err_text(&e, err, sizeof(err)));
         return;
     }
     fi->dirty = false;
@@ -817,6 +819,7 @@ static bool open_state(struct fin *fi)
 {
     const char *dir = fi->in->pl->conf->state_dir;
     char err[1024];
+    struct tl_err e;
 
     if (!tl_mkdir_p(dir, 0700, true) || access(dir, W_OK | X_OK) != 0) {
         tl_error("input %s: state_dir %s cannot be created or written: %s; create it writable "
@@ -834,10 +837,11 @@ static bool open_state(struct fin *fi)
         tl_error("input %s: out of memory", iname(fi));
         return false;
     }
-    switch (tl_statefile_load(fi->st, err, sizeof(err))) {
+    switch (tl_statefile_load(fi->st, &e)) {
     case TL_STATEFILE_DAMAGED:
     case TL_STATEFILE_ERROR:
-        tl_warn("input %s: %s; the input starts as configured (start_at: %s)", iname(fi), err,
+        tl_warn("input %s: %s; the input starts as configured (start_at: %s)", iname(fi),
+                tl_err_text(&e, err, sizeof(err)),
                 fi->in->conf->start_at == TL_START_END ? "end" : "beginning");
         break;
     default:

@@ -357,9 +357,10 @@ static bool stream_init(struct tl_input *in)
     }
     char err[1024];
     char owner[96];
+    struct tl_err e;
     snprintf(owner, sizeof(owner), "input %s", in->conf->name);
-    if (!tl_tls_slot_init(&in->tls, &in->conf->tls, TL_TLS_SERVER, owner, err, sizeof(err))) {
-        tl_error("%s", err);
+    if (tl_tls_slot_init(&in->tls, &in->conf->tls, TL_TLS_SERVER, owner, &e) != TL_OK) {
+        tl_error("%s", tl_err_text(&e, err, sizeof(err)));
         return false;
     }
     in->has_tls = true;

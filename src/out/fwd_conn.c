@@ -487,10 +487,10 @@ bool fwd_conn_init(struct fwd *f, bool tls)
     if (tls) {
         char err[1024];
         char owner[96];
+        struct tl_err e;
         snprintf(owner, sizeof(owner), "output %s", f->conf->name);
-        if (!tl_tls_slot_init(&c->tls, &f->conf->tls, TL_TLS_CLIENT, owner, err,
-                              sizeof(err))) {
-            tl_error("%s", err);
+        if (tl_tls_slot_init(&c->tls, &f->conf->tls, TL_TLS_CLIENT, owner, &e) != TL_OK) {
+            tl_error("%s", tl_err_text(&e, err, sizeof(err)));
             return false;
         }
         c->is_tls = true;

@@ -745,11 +745,10 @@ static enum tl_rc kafka_setup(struct kafka *k, struct tl_err *err)
         /* The files are checked as for every TLS output (readable, key mode, key and
          * certificate match, password), with the same messages; librdkafka reads them. */
         char owner[96];
-        char why[1024];
         snprintf(owner, sizeof(owner), "output %s", c->name);
-        struct tl_tls_ctx *ctx = tl_tls_ctx_new(&c->tls, TL_TLS_CLIENT, owner, why, sizeof(why));
+        struct tl_tls_ctx *ctx = tl_tls_ctx_new(&c->tls, TL_TLS_CLIENT, owner, err);
         if (!ctx) {
-            TL_FAIL(err, TL_E_CONFIG, NULL, "%s", why);
+            return err ? err->code : TL_E_CONFIG;
         }
         tl_tls_ctx_unref(ctx);
     }

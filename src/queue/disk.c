@@ -197,23 +197,6 @@ static uint32_t record_crc(const uint8_t *lenseq, const void *payload, size_t le
 
 /* ---- small helpers ---- */
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0) {
-        return;
-    }
-    va_start(ap, fmt);
-    if (vsnprintf(err, errlen, fmt, ap) < 0) {
-        err[0] = '\0';
-    }
-    va_end(ap);
-}
-
 static void add_sentence(char *buf, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -354,30 +337,29 @@ static void ack_slot(uint8_t *s, uint64_t gen, uint64_t num, uint64_t off, uint3
     put32(s + 44, 0);
 }
 
-static bool write_ack_at(struct tl_dq *q, uint64_t num, uint64_t off, char *err,
-                         size_t errlen)
+static enum tl_rc write_ack_at(struct tl_dq *q, uint64_t num, uint64_t off, struct tl_err *err)
 {
     uint8_t s[ACK_SLOT_BYTES];
     uint64_t gen = q->ack_gen + 1;
 
     ack_slot(s, gen, num, off, q->ack_seq);
     if (!pwrite_full(q->ackfd, s, sizeof(s), (gen & 1) * ACK_SLOT_STRIDE)) {
-        seterr(err, errlen, "queue.dir %s: cannot write the ack file: %s", q->dir,
-               strerror(errno));
-        return false;
+        return TL_ERR_SYS(err, TL_E_IO, errno, NULL,
+                          "queue.dir %s: cannot write the ack file: %s", q->dir,
+                          strerror(errno));
     }
     q->ack_gen = gen;
     q->ack_dirty = false;
     q->ack_unsynced = true;
-    return true;
+    return TL_OK;
 }
 
-static bool write_ack(struct tl_dq *q, char *err, size_t errlen)
+static enum tl_rc write_ack(struct tl_dq *q, struct tl_err *err)
 {
     if (!q->ack_dirty) {
-        return true;
+        return TL_OK;
     }
-    return write_ack_at(q, q->segs[0].num, q->ack_off, err, errlen);
+    return write_ack_at(q, q->segs[0].num, q->ack_off, err);
 }
 
 /* What the ack file held at open. */
@@ -523,7 +505,7 @@ static void release(struct tl_dq *q)
     q->ack_off = SEG_HEADER;
     q->ack_seq = q->segs[k].seq;
     q->ack_dirty = true;
-    bool written = write_ack_at(q, q->segs[k].num, SEG_HEADER, NULL, 0);
+    bool written = write_ack_at(q, q->segs[k].num, SEG_HEADER, NULL) == TL_OK;
     for (size_t i = 0; i < k; i++) {
         char name[NAME_MAX_LEN];
         seg_name(name, q->segs[i].num);
@@ -545,7 +527,7 @@ static void release(struct tl_dq *q)
 }
 
 /* Writes the append buffer. On a short write the written part stays counted in q->disk. */
-static bool write_buf(struct tl_dq *q, char *err, size_t errlen)
+static enum tl_rc write_buf(struct tl_dq *q, struct tl_err *err)
 {
     while (q->wdone < q->wlen) {
         ssize_t w = pwrite(q->wfd, q->wbuf + q->wdone, q->wlen - q->wdone, (off_t)q->disk);
@@ -555,9 +537,8 @@ static bool write_buf(struct tl_dq *q, char *err, size_t errlen)
             }
             char name[NAME_MAX_LEN];
             seg_name(name, tail(q)->num);
-            seterr(err, errlen, "queue.dir %s: cannot write %s: %s", q->dir, name,
-                   strerror(errno));
-            return false;
+            return TL_ERR_SYS(err, TL_E_IO, errno, NULL, "queue.dir %s: cannot write %s: %s",
+                              q->dir, name, strerror(errno));
         }
         q->wdone += (size_t)w;
         q->disk += (uint64_t)w;
@@ -571,84 +552,70 @@ static bool write_buf(struct tl_dq *q, char *err, size_t errlen)
         q->wbuf = NULL;
         q->wcap = 0;
     }
-    return true;
+    return TL_OK;
 }
 
-static bool sync_fd(struct tl_dq *q, int fd, bool data, const char *what, char *err,
-                    size_t errlen)
+static enum tl_rc sync_fd(struct tl_dq *q, int fd, bool data, const char *what, struct tl_err *err)
 {
     if ((data ? fdatasync(fd) : fsync(fd)) != 0) {
-        seterr(err, errlen, "queue.dir %s: cannot sync %s: %s", q->dir, what, strerror(errno));
-        return false;
+        return TL_ERR_SYS(err, TL_E_IO, errno, NULL, "queue.dir %s: cannot sync %s: %s", q->dir,
+                          what, strerror(errno));
     }
-    return true;
+    return TL_OK;
 }
 
 /* Makes everything written so far durable. */
-static bool sync_now(struct tl_dq *q, int64_t now_ms, char *err, size_t errlen)
+static enum tl_rc sync_now(struct tl_dq *q, int64_t now_ms, struct tl_err *err)
 {
     if (q->wfd >= 0 && q->data_unsynced) {
-        if (!sync_fd(q, q->wfd, true, "the newest segment", err, errlen)) {
-            return false;
-        }
+        TL_TRY(sync_fd(q, q->wfd, true, "the newest segment", err));
         q->data_unsynced = false;
     }
     if (q->dir_unsynced) {
-        if (!sync_fd(q, q->dirfd, false, "the directory", err, errlen)) {
-            return false;
-        }
+        TL_TRY(sync_fd(q, q->dirfd, false, "the directory", err));
         q->dir_unsynced = false;
     }
-    if (!write_ack(q, err, errlen)) {
-        return false;
-    }
+    TL_TRY(write_ack(q, err));
     if (q->ack_unsynced) {
-        if (!sync_fd(q, q->ackfd, true, "the ack file", err, errlen)) {
-            return false;
-        }
+        TL_TRY(sync_fd(q, q->ackfd, true, "the ack file", err));
         q->ack_unsynced = false;
     }
     q->last_sync_ms = now_ms;
-    return true;
+    return TL_OK;
 }
 
 /* Writes out and closes the tail; the next append starts a new segment. */
-static bool seal_tail(struct tl_dq *q, char *err, size_t errlen)
+static enum tl_rc seal_tail(struct tl_dq *q, struct tl_err *err)
 {
     if (q->wfd < 0) {
-        return true;
+        return TL_OK;
     }
-    if (!write_buf(q, err, errlen)) {
-        return false;
-    }
+    TL_TRY(write_buf(q, err));
     if (q->sync != TL_DQ_SYNC_NONE && q->data_unsynced) {
-        if (!sync_fd(q, q->wfd, true, "a full segment", err, errlen)) {
-            return false;
-        }
+        TL_TRY(sync_fd(q, q->wfd, true, "a full segment", err));
     }
     q->data_unsynced = false;
     close(q->wfd);
     q->wfd = -1;
-    return true;
+    return TL_OK;
 }
 
 /* A new, empty tail after the segments there are; its file comes from create_tail. */
-static bool add_tail(struct tl_dq *q, char *err, size_t errlen)
+static enum tl_rc add_tail(struct tl_dq *q, struct tl_err *err)
 {
     assert(q->wfd < 0 && !q->tail_pending);
     if (!push_seg(q, q->next_num, SEG_HEADER, 0, q->next_seq)) {
-        seterr(err, errlen, "queue.dir %s: out of memory", q->dir);
-        return false;
+        TL_FAIL(err, TL_E_RESOURCE, NULL, "queue.dir %s: out of memory", q->dir);
     }
     q->next_num++;
     q->tail_pending = true;
     release(q);   /* a sealed tail may have been fully acknowledged */
-    return true;
+    return TL_OK;
 }
 
-/* Creates the file of the pending tail. TL_E_IO (errno set): the file system refused
- * (full, read-only, no permission); TL_E_RESOURCE: no segment number is left. */
-static enum tl_rc create_tail(struct tl_dq *q, char *err, size_t errlen)
+/* Creates the file of the pending tail. TL_E_IO (err->sys_errno set): the file system
+ * refused (full, read-only, no permission); TL_E_RESOURCE: no segment number is left. */
+static enum tl_rc create_tail(struct tl_dq *q, struct tl_err *err)
 {
     char name[NAME_MAX_LEN];
     uint8_t hdr[SEG_HEADER];
@@ -656,28 +623,25 @@ static enum tl_rc create_tail(struct tl_dq *q, char *err, size_t errlen)
 
     assert(q->tail_pending && q->wfd < 0);
     if (num >= SEG_NUM_MAX) {
-        seterr(err, errlen, "queue.dir %s: segment numbers are exhausted; move the segment "
-               "files with the highest numbers out of it", q->dir);
-        errno = ERANGE;
-        return TL_E_RESOURCE;
+        return TL_ERR_SYS(err, TL_E_RESOURCE, ERANGE, NULL,
+                          "queue.dir %s: segment numbers are exhausted; move the segment "
+                          "files with the highest numbers out of it", q->dir);
     }
     seg_name(name, num);
     int fd = openat(q->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
-        seterr(err, errlen, "queue.dir %s: cannot create %s: %s", q->dir, name,
-               strerror(errno));
-        return TL_E_IO;
+        return TL_ERR_SYS(err, TL_E_IO, errno, NULL, "queue.dir %s: cannot create %s: %s",
+                          q->dir, name, strerror(errno));
     }
     /* The header goes out at once, so that a crash leaves a valid (empty) segment rather
      * than an empty file that recovery would have to report. */
     memcpy(hdr, SEG_MAGIC, 8);
     put64(hdr + 8, num);
     if (!pwrite_full(fd, hdr, SEG_HEADER, 0)) {
-        int e = errno;
-        seterr(err, errlen, "queue.dir %s: cannot write %s: %s", q->dir, name, strerror(e));
+        TL_ERR_SYS(err, TL_E_IO, errno, NULL, "queue.dir %s: cannot write %s: %s", q->dir, name,
+                   strerror(errno));
         close(fd);
         (void)unlinkat(q->dirfd, name, 0);
-        errno = e;
         return TL_E_IO;
     }
     q->tail_pending = false;
@@ -1007,42 +971,34 @@ const char *tl_dq_take_problem(struct tl_dq *q)
 
 /* ---- writing ---- */
 
-enum tl_rc tl_dq_append(struct tl_dq *q, const void *rec, size_t len, char *err,
-                           size_t errlen)
+enum tl_rc tl_dq_append(struct tl_dq *q, const void *rec, size_t len, struct tl_err *err)
 {
     uint64_t size = HDR + (uint64_t)len;
 
     if (len > UINT32_MAX - HDR || (q->max_bytes > 0 && size > q->max_bytes)) {
-        seterr(err, errlen, "queue.dir %s: a record of %zu bytes can never fit (max_bytes %"
-               PRIu64 ")", q->dir, len, q->max_bytes);
-        return TL_E_RESOURCE;
+        TL_FAIL(err, TL_E_RESOURCE, NULL,
+                "queue.dir %s: a record of %zu bytes can never fit (max_bytes %" PRIu64 ")",
+                q->dir, len, q->max_bytes);
     }
     if (q->max_bytes > 0 && q->bytes + size > q->max_bytes) {
-        seterr(err, errlen, "queue.dir %s: full (%" PRIu64 " of max_bytes %" PRIu64 ")",
-               q->dir, q->bytes, q->max_bytes);
-        return TL_FULL;
+        TL_FAIL(err, TL_FULL, NULL, "queue.dir %s: full (%" PRIu64 " of max_bytes %" PRIu64 ")",
+                q->dir, q->bytes, q->max_bytes);
     }
     if (q->wfd >= 0 && tail(q)->end > SEG_HEADER && tail(q)->end + size > q->segment_bytes) {
-        if (!seal_tail(q, err, errlen)) {
-            return TL_E_IO;
-        }
+        TL_TRY(seal_tail(q, err));
     }
-    if (q->wfd < 0 && !q->tail_pending && !add_tail(q, err, errlen)) {
-        return TL_E_RESOURCE;
+    if (q->wfd < 0 && !q->tail_pending) {
+        TL_TRY(add_tail(q, err));
     }
     if (q->tail_pending) {
-        enum tl_rc rc = create_tail(q, err, errlen);
-        if (rc != TL_OK) {
-            return rc;
-        }
+        TL_TRY(create_tail(q, err));
     }
-    if (q->wlen - q->wdone >= WRITE_CHUNK && !write_buf(q, err, errlen)) {
-        return TL_E_IO;
+    if (q->wlen - q->wdone >= WRITE_CHUNK) {
+        TL_TRY(write_buf(q, err));
     }
     if (!grow(&q->wbuf, &q->wcap, q->wlen + (size_t)size)) {
-        seterr(err, errlen, "queue.dir %s: out of memory for a record of %zu bytes", q->dir,
-               len);
-        return TL_E_RESOURCE;
+        TL_FAIL(err, TL_E_RESOURCE, NULL, "queue.dir %s: out of memory for a record of %zu bytes",
+                q->dir, len);
     }
     uint8_t *p = q->wbuf + q->wlen;
     put32(p, REC_MAGIC);
@@ -1121,33 +1077,33 @@ uint64_t tl_dq_discard_unwritten(struct tl_dq *q)
     return lost;
 }
 
-static bool flush_at(struct tl_dq *q, int64_t now_ms, char *err, size_t errlen)
+static enum tl_rc flush_at(struct tl_dq *q, int64_t now_ms, struct tl_err *err)
 {
-    if (q->wfd >= 0 && !write_buf(q, err, errlen)) {
-        return false;
+    if (q->wfd >= 0) {
+        TL_TRY(write_buf(q, err));
     }
     switch (q->sync) {
     case TL_DQ_SYNC_ALWAYS:
-        return sync_now(q, now_ms, err, errlen);
+        return sync_now(q, now_ms, err);
     case TL_DQ_SYNC_INTERVAL:
         if (now_ms - q->last_sync_ms >= q->sync_interval_ms) {
-            return sync_now(q, now_ms, err, errlen);
+            return sync_now(q, now_ms, err);
         }
-        return write_ack(q, err, errlen);
+        return write_ack(q, err);
     case TL_DQ_SYNC_NONE:
     default:
-        return write_ack(q, err, errlen);
+        return write_ack(q, err);
     }
 }
 
-bool tl_dq_flush(struct tl_dq *q, char *err, size_t errlen)
+enum tl_rc tl_dq_flush(struct tl_dq *q, struct tl_err *err)
 {
-    return flush_at(q, q->sync == TL_DQ_SYNC_NONE ? 0 : mono_ms(), err, errlen);
+    return flush_at(q, q->sync == TL_DQ_SYNC_NONE ? 0 : mono_ms(), err);
 }
 
-bool tl_dq_tick(struct tl_dq *q, int64_t now_ms, char *err, size_t errlen)
+enum tl_rc tl_dq_tick(struct tl_dq *q, int64_t now_ms, struct tl_err *err)
 {
-    return flush_at(q, now_ms, err, errlen);
+    return flush_at(q, now_ms, err);
 }
 
 /* ---- open and recovery ---- */
@@ -1630,9 +1586,9 @@ static void bridge(struct tl_dq *q, struct walk *w, uint32_t seq, struct tl_dq_r
 /* Recovers one segment file (number num, from offset start: the ack position or its
  * header). newest: no segment file has a higher number. *stays: the file is still there
  * under its name (kept, or left alone). */
-static bool recover_segment(struct tl_dq *q, uint64_t num, uint64_t start, bool newest,
+static enum tl_rc recover_segment(struct tl_dq *q, uint64_t num, uint64_t start, bool newest,
                             struct scan *sc, struct walk *w, struct tl_dq_recovery *rec,
-                            bool *stays, char *err, size_t errlen)
+                            bool *stays, struct tl_err *err)
 {
     char name[NAME_MAX_LEN];
     struct stat st;
@@ -1650,7 +1606,7 @@ static bool recover_segment(struct tl_dq *q, uint64_t num, uint64_t start, bool 
         if (fd >= 0) {
             close(fd);
         }
-        return true;
+        return TL_OK;
     }
     uint64_t size = (uint64_t)st.st_size;
     memcpy(good, SEG_MAGIC, 8);
@@ -1663,7 +1619,7 @@ static bool recover_segment(struct tl_dq *q, uint64_t num, uint64_t start, bool 
         rec->bad_files++;
         rec->skipped_bytes += size;
         close(fd);
-        return true;
+        return TL_OK;
     }
     sc->fd = fd;
     sc->blen = 0;
@@ -1676,13 +1632,13 @@ static bool recover_segment(struct tl_dq *q, uint64_t num, uint64_t start, bool 
         rec->skipped_bytes += size;
         close(fd);
         *stays = !remove_file(q, name);
-        return true;
+        return TL_OK;
     }
     if (n < (ssize_t)SEG_HEADER || memcmp(hdr, good, SEG_HEADER) != 0) {
         *stays = false;
         bad_header(q, sc, num, n, hdr, size, w, rec, stays);
         close(fd);
-        return true;
+        return TL_OK;
     }
 
     uint64_t records = 0;
@@ -1745,7 +1701,7 @@ static bool recover_segment(struct tl_dq *q, uint64_t num, uint64_t start, bool 
     if (records == 0) {
         /* (A file that could not be read stays: it may be readable another time.) */
         *stays = io_error || !remove_file(q, name);
-        return true;
+        return TL_OK;
     }
     if (first) {
         q->ack_off = from;
@@ -1754,8 +1710,7 @@ static bool recover_segment(struct tl_dq *q, uint64_t num, uint64_t start, bool 
         bridge(q, w, seq, rec);
     }
     if (!push_seg(q, num, end, records, seq)) {
-        seterr(err, errlen, "queue.dir %s: out of memory", q->dir);
-        return false;
+        TL_FAIL(err, TL_E_RESOURCE, NULL, "queue.dir %s: out of memory", q->dir);
     }
     q->count += records;
     q->bytes += end - from;
@@ -1763,7 +1718,7 @@ static bool recover_segment(struct tl_dq *q, uint64_t num, uint64_t start, bool 
     w->prev_num = num;
     w->prev_end = end;
     w->prev_next = keep > end ? w->mark_seq : seq + (uint32_t)records;
-    return true;
+    return TL_OK;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -1828,8 +1783,8 @@ static void other_file(struct tl_dq *q, const char *name, struct tl_dq_recovery 
 
 /* The numbers of the segment files in the directory, sorted; every other file is reported,
  * in the order of the names, and left alone. */
-static bool list_segments(struct tl_dq *q, uint64_t **out, size_t *n,
-                          struct tl_dq_recovery *rec, char *err, size_t errlen)
+static enum tl_rc list_segments(struct tl_dq *q, uint64_t **out, size_t *n,
+                          struct tl_dq_recovery *rec, struct tl_err *err)
 {
     size_t cap = 0;
     uint64_t *v = NULL;
@@ -1843,11 +1798,12 @@ static bool list_segments(struct tl_dq *q, uint64_t **out, size_t *n,
 
     *n = 0;
     if (d == NULL) {
-        seterr(err, errlen, "queue.dir %s: cannot list: %s", q->dir, strerror(errno));
+        TL_ERR_SYS(err, TL_E_IO, errno, NULL, "queue.dir %s: cannot list: %s", q->dir,
+                   strerror(errno));
         if (fd >= 0) {
             close(fd);
         }
-        return false;
+        return TL_E_IO;
     }
     while (ok && (e = readdir(d)) != NULL) {
         uint64_t num;
@@ -1888,31 +1844,28 @@ static bool list_segments(struct tl_dq *q, uint64_t **out, size_t *n,
     free(others);
     if (!ok) {
         free(v);
-        seterr(err, errlen, "queue.dir %s: out of memory", q->dir);
-        return false;
+        TL_FAIL(err, TL_E_RESOURCE, NULL, "queue.dir %s: out of memory", q->dir);
     }
     if (*n > 1) {
         qsort(v, *n, sizeof(*v), cmp_u64);
     }
     *out = v;
-    return true;
+    return TL_OK;
 }
 
-static bool lock_dir(struct tl_dq *q, char *err, size_t errlen)
+static enum tl_rc lock_dir(struct tl_dq *q, struct tl_err *err)
 {
     char pid[32];
 
     q->lockfd = openat(q->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (q->lockfd < 0) {
-        seterr(err, errlen, "queue.dir %s: cannot open %s/lock: %s", q->dir, q->dir,
-               strerror(errno));
-        return false;
+        return TL_ERR_SYS(err, TL_E_IO, errno, NULL, "queue.dir %s: cannot open %s/lock: %s",
+                          q->dir, q->dir, strerror(errno));
     }
     if (flock(q->lockfd, LOCK_EX | LOCK_NB) != 0) {
         if (errno != EWOULDBLOCK) {
-            seterr(err, errlen, "queue.dir %s: cannot lock %s/lock: %s", q->dir, q->dir,
-                   strerror(errno));
-            return false;
+            return TL_ERR_SYS(err, TL_E_IO, errno, NULL, "queue.dir %s: cannot lock %s/lock: %s",
+                              q->dir, q->dir, strerror(errno));
         }
         ssize_t n = pread_full(q->lockfd, (uint8_t *)pid, sizeof(pid) - 1, 0);
         size_t k = 0;
@@ -1924,32 +1877,33 @@ static bool lock_dir(struct tl_dq *q, char *err, size_t errlen)
         } else {
             pid[k] = '\0';
         }
-        seterr(err, errlen, "queue.dir %s is in use by another process (pid %s)", q->dir, pid);
-        return false;
+        /* Two daemons (or two outputs) configured with one directory. */
+        return TL_ERR_SYS(err, TL_E_CONFIG, EWOULDBLOCK, NULL,
+                          "queue.dir %s is in use by another process (pid %s)", q->dir, pid);
     }
     int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
     if (ftruncate(q->lockfd, 0) == 0 && len > 0) {
         /* Only the message of a second opener depends on it. */
         (void)pwrite_full(q->lockfd, (const uint8_t *)pid, (size_t)len, 0);
     }
-    return true;
+    return TL_OK;
 }
 
-static bool open_dir(struct tl_dq *q, char *err, size_t errlen)
+static enum tl_rc open_dir(struct tl_dq *q, struct tl_err *err)
 {
     if (!tl_mkdir_p(q->dir, 0700, true)) {
-        seterr(err, errlen, "queue.dir %s: cannot create: %s", q->dir, strerror(errno));
-        return false;
+        return TL_ERR_SYS(err, TL_E_IO, errno, NULL, "queue.dir %s: cannot create: %s", q->dir,
+                          strerror(errno));
     }
     q->dirfd = open(q->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (q->dirfd < 0) {
-        seterr(err, errlen, "queue.dir %s: cannot open: %s", q->dir, strerror(errno));
-        return false;
+        return TL_ERR_SYS(err, TL_E_IO, errno, NULL, "queue.dir %s: cannot open: %s", q->dir,
+                          strerror(errno));
     }
-    return lock_dir(q, err, errlen);
+    return lock_dir(q, err);
 }
 
-static bool recover(struct tl_dq *q, struct tl_dq_recovery *rec, char *err, size_t errlen)
+static enum tl_rc recover(struct tl_dq *q, struct tl_dq_recovery *rec, struct tl_err *err)
 {
     uint64_t ack_num = 0;
     uint64_t ack_off = SEG_HEADER;
@@ -1959,13 +1913,11 @@ static bool recover(struct tl_dq *q, struct tl_dq_recovery *rec, char *err, size
     size_t n = 0;
     struct scan sc = { .fd = -1, .buf = q->rbuf, .cap = q->rcap };
     struct walk w = {0};
-    bool ok = true;
+    enum tl_rc rc = TL_OK;
     bool any_stays = false;
     char name[NAME_MAX_LEN];
 
-    if (!list_segments(q, &nums, &n, rec, err, errlen)) {
-        return false;
-    }
+    TL_TRY(list_segments(q, &nums, &n, rec, err));
     if (ack_off < SEG_HEADER) {
         ack_off = SEG_HEADER;
     }
@@ -1986,7 +1938,7 @@ static bool recover(struct tl_dq *q, struct tl_dq_recovery *rec, char *err, size
     q->next_num = have_ack ? ack_num + 1 : 1;
     bool have_prev = false;
     uint64_t prev = 0;
-    for (size_t i = 0; i < n && ok; i++) {
+    for (size_t i = 0; i < n && rc == TL_OK; i++) {
         uint64_t num = nums[i];
         if (have_ack && num < ack_num) {
             seg_name(name, num);
@@ -2015,7 +1967,7 @@ static bool recover(struct tl_dq *q, struct tl_dq_recovery *rec, char *err, size
         }
         uint64_t start = have_ack && num == ack_num ? ack_off : SEG_HEADER;
         bool stays = false;
-        ok = recover_segment(q, num, start, i + 1 == n, &sc, &w, rec, &stays, err, errlen);
+        rc = recover_segment(q, num, start, i + 1 == n, &sc, &w, rec, &stays, err);
         if (stays) {
             any_stays = true;
             if (num >= q->next_num) {
@@ -2027,9 +1979,7 @@ static bool recover(struct tl_dq *q, struct tl_dq_recovery *rec, char *err, size
     }
     free(nums);
     free(w.runs);
-    if (!ok) {
-        return false;
-    }
+    TL_TRY(rc);
     if (w.torn_last) {
         /* The bytes of one record are there: the one being written. */
         rec->lost_records++;
@@ -2061,13 +2011,11 @@ static bool recover(struct tl_dq *q, struct tl_dq_recovery *rec, char *err, size
     if (q->next_num >= SEG_NUM_MAX && !any_stays) {
         q->next_num = 1;   /* nothing is left to be ordered after */
     }
-    if (!add_tail(q, err, errlen)) {
-        return false;
-    }
+    TL_TRY(add_tail(q, err));
     /* A file system that is full or read-only now does not keep the queue from opening:
      * what is on disk can be delivered, and appends try again. */
-    char terr[256];
-    enum tl_rc rc = create_tail(q, terr, sizeof(terr));
+    struct tl_err terr;
+    rc = create_tail(q, &terr);
     if (rc != TL_OK) {
         seg_name(name, tail(q)->num);
         if (rc == TL_E_RESOURCE) {
@@ -2078,7 +2026,7 @@ static bool recover(struct tl_dq *q, struct tl_dq_recovery *rec, char *err, size
         } else {
             add_sentence(rec->detail, sizeof(rec->detail),
                          "%s: cannot be created yet (%s): new messages wait until it can.",
-                         name, strerror(errno));
+                         name, strerror(terr.sys_errno));
         }
     }
     if (q->nsegs == 1) {
@@ -2088,7 +2036,7 @@ static bool recover(struct tl_dq *q, struct tl_dq_recovery *rec, char *err, size
     q->rseg = 0;
     q->roff = q->ack_off;
     q->ack_dirty = true;
-    return true;
+    return TL_OK;
 }
 
 static void destroy(struct tl_dq *q)
@@ -2116,8 +2064,7 @@ static void destroy(struct tl_dq *q)
     free(q);
 }
 
-struct tl_dq *tl_dq_open(const struct tl_dq_opts *o, struct tl_dq_recovery *rec, char *err,
-                         size_t errlen)
+struct tl_dq *tl_dq_open(const struct tl_dq_opts *o, struct tl_dq_recovery *rec, struct tl_err *err)
 {
     struct tl_dq_recovery local;
     struct tl_dq *q = calloc(1, sizeof(*q));
@@ -2127,7 +2074,7 @@ struct tl_dq *tl_dq_open(const struct tl_dq_opts *o, struct tl_dq_recovery *rec,
     }
     memset(rec, 0, sizeof(*rec));
     if (q == NULL || o->dir == NULL || (q->dir = strdup(o->dir)) == NULL) {
-        seterr(err, errlen, "queue.dir: out of memory");
+        TL_ERR(err, TL_E_RESOURCE, NULL, "queue.dir: out of memory");
         free(q);
         return NULL;
     }
@@ -2140,19 +2087,19 @@ struct tl_dq *tl_dq_open(const struct tl_dq_opts *o, struct tl_dq_recovery *rec,
     q->rbuf = malloc(READ_CHUNK);
     q->rcap = READ_CHUNK;
     if (q->rbuf == NULL) {
-        seterr(err, errlen, "queue.dir %s: out of memory", q->dir);
+        TL_ERR(err, TL_E_RESOURCE, NULL, "queue.dir %s: out of memory", q->dir);
         goto fail;
     }
-    if (!open_dir(q, err, errlen)) {
+    if (open_dir(q, err) != TL_OK) {
         goto fail;
     }
     q->ackfd = openat(q->dirfd, "ack", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (q->ackfd < 0) {
-        seterr(err, errlen, "queue.dir %s: cannot open %s/ack: %s", q->dir, q->dir,
-               strerror(errno));
+        TL_ERR_SYS(err, TL_E_IO, errno, NULL, "queue.dir %s: cannot open %s/ack: %s", q->dir,
+                   q->dir, strerror(errno));
         goto fail;
     }
-    if (!recover(q, rec, err, errlen)) {
+    if (recover(q, rec, err) != TL_OK) {
         goto fail;
     }
     /* What recovery changed (truncations, deletions, the new tail) is made durable now. A
@@ -2161,9 +2108,9 @@ struct tl_dq *tl_dq_open(const struct tl_dq_opts *o, struct tl_dq_recovery *rec,
     q->last_sync_ms = mono_ms();
     for (int k = 0; k < (q->ack_repair ? 2 : 1); k++) {
         q->ack_dirty = true;
-        if (!write_buf(q, err, errlen) ||
-            !(q->sync == TL_DQ_SYNC_NONE ? write_ack(q, err, errlen)
-                                         : sync_now(q, q->last_sync_ms, err, errlen))) {
+        if (write_buf(q, err) != TL_OK ||
+            (q->sync == TL_DQ_SYNC_NONE ? write_ack(q, err)
+                                        : sync_now(q, q->last_sync_ms, err)) != TL_OK) {
             goto fail;
         }
     }
@@ -2180,7 +2127,7 @@ void tl_dq_close(struct tl_dq *q)
         return;
     }
     if (q->wfd >= 0) {
-        (void)write_buf(q, NULL, 0);
+        (void)write_buf(q, NULL);
     }
     if (q->count == 0) {
         /* Nothing left: the ack position goes to the end of the tail (of what reached its
@@ -2188,12 +2135,12 @@ void tl_dq_close(struct tl_dq *q)
          * goes. */
         q->ack_seq = q->next_seq;
         q->ack_dirty = true;
-        (void)write_ack_at(q, tail(q)->num, q->wfd >= 0 ? q->disk : tail(q)->end, NULL, 0);
+        (void)write_ack_at(q, tail(q)->num, q->wfd >= 0 ? q->disk : tail(q)->end, NULL);
     }
     if (q->sync != TL_DQ_SYNC_NONE) {
-        (void)sync_now(q, 0, NULL, 0);
+        (void)sync_now(q, 0, NULL);
     } else {
-        (void)write_ack(q, NULL, 0);
+        (void)write_ack(q, NULL);
     }
     size_t first = q->count == 0 ? 0 : q->nsegs - 1;
     bool deleted = false;

@@ -134,10 +134,11 @@ struct tl_dq;
 
 /* Opens (or creates) the queue in o->dir and recovers what is in it. rec (may be NULL)
  * receives what recovery found; problems there are not errors, the queue opens anyway.
- * Returns NULL with a sentence in err when the directory cannot be used (including "queue.dir
- * DIR is in use by another process (pid N)"). */
-struct tl_dq *tl_dq_open(const struct tl_dq_opts *o, struct tl_dq_recovery *rec, char *err,
-                         size_t errlen);
+ * Returns NULL with err (may be NULL) filled when the directory cannot be used: TL_E_IO (with
+ * sys_errno), TL_E_RESOURCE, or TL_E_CONFIG for "queue.dir DIR is in use by another process
+ * (pid N)". */
+struct tl_dq *tl_dq_open(const struct tl_dq_opts *o, struct tl_dq_recovery *rec,
+                         struct tl_err *err);
 
 /* After a final tl_dq_flush failed (at shutdown): the records of the append buffer that
  * are not completely in the file leave the queue, and a partly written one is cut off the
@@ -155,17 +156,16 @@ void tl_dq_close(struct tl_dq *q);
 /* Adds a copy of rec[0..len) at the end. The record goes to an append buffer; it reaches
  * the file at tl_dq_flush (or earlier, when the buffer is large), and tl_dq_peek sees it at
  * once. TL_FULL: max_bytes would be exceeded (try again after acknowledgements).
- * TL_E_IO (with err; errno is the failing call's): writing or creating a file failed
+ * TL_E_IO (err->sys_errno is the failing call's errno): writing or creating a file failed
  * (a full or read-only file system, an I/O error): the record was not added; keep it and
  * try again later. TL_E_RESOURCE (with err): a record that can never fit, or out of memory;
  * the record was not added. Either way what was added before is still queued. */
-enum tl_rc tl_dq_append(struct tl_dq *q, const void *rec, size_t len, char *err,
-                           size_t errlen);
+enum tl_rc tl_dq_append(struct tl_dq *q, const void *rec, size_t len, struct tl_err *err);
 
 /* Writes the append buffer, then syncs as the policy says (ALWAYS: now; INTERVAL: when due)
- * and persists a moved ack position. Call after each batch of appends. Returns false with err
- * on a failure; the records stay buffered and the next flush tries again. */
-bool tl_dq_flush(struct tl_dq *q, char *err, size_t errlen);
+ * and persists a moved ack position. Call after each batch of appends. TL_E_IO with err (and
+ * its sys_errno) on a failure; the records stay buffered and the next flush tries again. */
+enum tl_rc tl_dq_flush(struct tl_dq *q, struct tl_err *err);
 
 /* The next record after the read cursor, or false when there is none. *rec stays valid until
  * the next call on q. Records are checked against their CRC when read from a file; a record
@@ -189,8 +189,8 @@ uint64_t tl_dq_unread(const struct tl_dq *q);   /* records after the read cursor
 
 /* Interval sync: writes the append buffer and, when TL_DQ_SYNC_INTERVAL is due, syncs.
  * now_ms is CLOCK_MONOTONIC in milliseconds (the event loop's clock). Call it at least every
- * sync_interval_ms while the queue is busy. Returns false with err on a failure. */
-bool tl_dq_tick(struct tl_dq *q, int64_t now_ms, char *err, size_t errlen);
+ * sync_interval_ms while the queue is busy. TL_E_IO with err on a failure, as tl_dq_flush. */
+enum tl_rc tl_dq_tick(struct tl_dq *q, int64_t now_ms, struct tl_err *err);
 
 /* A sentence about records lost while reading since the last call ("seg-...q: record at
  * offset N fails its CRC ...: M records dropped"), or NULL. The text stays valid until the

@@ -38,10 +38,12 @@ static void count_records(struct tl_spool *sp)
     }
 }
 
-/* Writing failed (why, errno e): nothing more is taken until the retry timer fires; the
- * owner's queue fills meanwhile and queue.full applies. */
-static void fail(struct tl_spool *sp, const char *why, int e)
+/* Writing failed (e): nothing more is taken until the retry timer fires; the owner's queue
+ * fills meanwhile and queue.full applies. */
+static void fail(struct tl_spool *sp, const struct tl_err *e)
 {
+    char why[sizeof(sp->fail_why)];
+    tl_err_text(e, why, sizeof(why));
     sp->failing = true;
     if (!sp->episode) {
         sp->episode = true;
@@ -50,7 +52,7 @@ static void fail(struct tl_spool *sp, const char *why, int e)
         snprintf(sp->fail_why, sizeof(sp->fail_why), "%s", why);
         tl_error("%s: disk queue: %s; %s. Nothing is dropped: messages wait in "
                  "memory, and while the queue is full queue.full applies (%s); retrying",
-                 sp->owner, why, tl_write_remedy(e),
+                 sp->owner, why, tl_write_remedy(e->sys_errno),
                  sp->o.full_drops ? "drop: new messages are dropped and counted"
                                   : "block: the inputs routed here pause");
     } else {
@@ -81,16 +83,15 @@ static void retry_cb(struct tl_ev_loop *loop, void *arg)
 static void tick_cb(struct tl_ev_loop *loop, void *arg)
 {
     struct tl_spool *sp = arg;
-    char why[300];
+    struct tl_err e;
     if (!sp->failing) {
-        errno = 0;
-        if (tl_dq_tick(sp->dq, tl_now_ms(), why, sizeof(why))) {
+        if (tl_dq_tick(sp->dq, tl_now_ms(), &e) == TL_OK) {
             sp->unflushed = TL_SPOOL_NONE;
             if (sp->o.settled) {
                 sp->o.settled(sp->o.arg);
             }
         } else {
-            fail(sp, why, errno);
+            fail(sp, &e);
         }
     }
     uint64_t every = sp->o.dq.sync_interval_ms ? sp->o.dq.sync_interval_ms : 1000;
@@ -125,10 +126,8 @@ struct tl_spool *tl_spool_open(const struct tl_spool_opts *o, struct tl_err *err
     sp->o.owner = sp->owner;
     sp->unflushed = TL_SPOOL_NONE;
     struct tl_dq_recovery rec;
-    char why[512];
-    sp->dq = tl_dq_open(&o->dq, &rec, why, sizeof(why));
+    sp->dq = tl_dq_open(&o->dq, &rec, err);
     if (!sp->dq) {
-        tl_err_set(err, TL_E_IO, 0, __FILE__ ":" TL_STR(__LINE__), NULL, "%s", why);
         free(sp);
         return NULL;
     }
@@ -157,9 +156,8 @@ void tl_spool_close(struct tl_spool *sp)
 enum tl_rc tl_spool_append(struct tl_spool *sp, const void *rec, size_t len, uint64_t seq,
                            struct tl_err *err)
 {
-    char why[300];
-    errno = 0;
-    enum tl_rc rc = tl_dq_append(sp->dq, rec, len, why, sizeof(why));
+    struct tl_err e;
+    enum tl_rc rc = tl_dq_append(sp->dq, rec, len, &e);
     switch (rc) {
     case TL_OK:
         if (sp->unflushed == TL_SPOOL_NONE) {
@@ -169,10 +167,12 @@ enum tl_rc tl_spool_append(struct tl_spool *sp, const void *rec, size_t len, uin
     case TL_FULL:
         return TL_FULL;
     case TL_E_IO:
-        fail(sp, why, errno);
+        fail(sp, &e);
         return TL_AGAIN;
     default:
-        tl_err_set(err, rc, 0, __FILE__ ":" TL_STR(__LINE__), NULL, "%s", why);
+        if (err) {
+            *err = e;
+        }
         return rc;
     }
 }
@@ -182,10 +182,9 @@ bool tl_spool_flush(struct tl_spool *sp)
     if (sp->unflushed == TL_SPOOL_NONE) {
         return true;
     }
-    char why[300];
-    errno = 0;
-    if (!tl_dq_flush(sp->dq, why, sizeof(why))) {
-        fail(sp, why, errno);
+    struct tl_err e;
+    if (tl_dq_flush(sp->dq, &e) != TL_OK) {
+        fail(sp, &e);
         return false;
     }
     sp->unflushed = TL_SPOOL_NONE;

@@ -458,8 +458,7 @@ static char *with_suffix(const char *path, const char *suffix)
 }
 
 /* Reads the whole file; ENOENT is a first start, not an error. */
-static enum tl_statefile_rc read_file(const char *path, struct tl_buf *b, char *err,
-                                      size_t errlen)
+static enum tl_statefile_rc read_file(const char *path, struct tl_buf *b, struct tl_err *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0 && errno == ENOENT) {
@@ -467,29 +466,29 @@ static enum tl_statefile_rc read_file(const char *path, struct tl_buf *b, char *
     }
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
-        snprintf(err, errlen, "state file %s cannot be read: %s; hint: let the daemon's user "
-                 "read and write state_dir", path, strerror(errno));
+        TL_ERR_SYS(err, TL_E_IO, errno, "let the daemon's user read and write state_dir",
+                   "state file %s cannot be read: %s", path, strerror(errno));
         if (fd >= 0) {
             close(fd);
         }
         return TL_STATEFILE_ERROR;
     }
     if (!S_ISREG(st.st_mode) || st.st_size > TL_STATEFILE_FILE_MAX) {
-        snprintf(err, errlen, "state file %s is %s; hint: remove it, or point state_dir "
-                 "elsewhere", path, S_ISREG(st.st_mode) ? "larger than 16 MiB" :
-                 "not a regular file");
+        TL_ERR(err, TL_E_CONFIG, "remove it, or point state_dir elsewhere", "state file %s is %s",
+               path, S_ISREG(st.st_mode) ? "larger than 16 MiB" : "not a regular file");
         close(fd);
         return TL_STATEFILE_ERROR;
     }
     tl_buf_init(b, TL_STATEFILE_FILE_MAX + 1);
     if (!tl_buf_reserve(b, (size_t)st.st_size + 1)) {
-        snprintf(err, errlen, "state file %s: out of memory reading it", path);
+        TL_ERR(err, TL_E_RESOURCE, NULL, "state file %s: out of memory reading it", path);
         close(fd);
         return TL_STATEFILE_ERROR;
     }
     for (;;) {
         if (b->len == b->cap && !tl_buf_reserve(b, 4096)) {
-            snprintf(err, errlen, "state file %s grew past 16 MiB while being read", path);
+            TL_ERR(err, TL_E_CONFIG, NULL, "state file %s grew past 16 MiB while being read",
+                   path);
             close(fd);
             return TL_STATEFILE_ERROR;
         }
@@ -498,7 +497,8 @@ static enum tl_statefile_rc read_file(const char *path, struct tl_buf *b, char *
             continue;
         }
         if (r < 0) {
-            snprintf(err, errlen, "state file %s cannot be read: %s", path, strerror(errno));
+            TL_ERR_SYS(err, TL_E_IO, errno, NULL, "state file %s cannot be read: %s", path,
+                       strerror(errno));
             close(fd);
             return TL_STATEFILE_ERROR;
         }
@@ -511,7 +511,7 @@ static enum tl_statefile_rc read_file(const char *path, struct tl_buf *b, char *
     return TL_STATEFILE_OK;
 }
 
-enum tl_statefile_rc tl_statefile_load(struct tl_statefile *s, char *err, size_t errlen)
+enum tl_statefile_rc tl_statefile_load(struct tl_statefile *s, struct tl_err *err)
 {
     struct tl_buf b = { 0 };
     char why[256];
@@ -525,7 +525,7 @@ enum tl_statefile_rc tl_statefile_load(struct tl_statefile *s, char *err, size_t
         (void)unlink(tmp);
         free(tmp);
     }
-    enum tl_statefile_rc rc = read_file(s->path, &b, err, errlen);
+    enum tl_statefile_rc rc = read_file(s->path, &b, err);
     if (rc != TL_STATEFILE_OK) {
         tl_buf_fini(&b);
         return rc;
@@ -537,11 +537,11 @@ enum tl_statefile_rc tl_statefile_load(struct tl_statefile *s, char *err, size_t
     tl_buf_fini(&b);
     char *aside = with_suffix(s->path, ".bad");
     if (aside && rename(s->path, aside) == 0) {
-        snprintf(err, errlen, "state file %s is damaged: %s; not used, kept as %s", s->path, why,
-                 aside);
+        TL_ERR(err, TL_E_IO, NULL, "state file %s is damaged: %s; not used, kept as %s", s->path,
+               why, aside);
     } else {
-        snprintf(err, errlen, "state file %s is damaged: %s; not used (and it could not be "
-                 "moved aside: %s)", s->path, why, aside ? strerror(errno) : "out of memory");
+        TL_ERR(err, TL_E_IO, NULL, "state file %s is damaged: %s; not used (and it could not be "
+               "moved aside: %s)", s->path, why, aside ? strerror(errno) : "out of memory");
     }
     free(aside);
     return TL_STATEFILE_DAMAGED;
@@ -563,7 +563,7 @@ static bool write_all(int fd, const uint8_t *p, size_t n)
     return true;
 }
 
-bool tl_statefile_save(struct tl_statefile *s, char *err, size_t errlen)
+enum tl_rc tl_statefile_save(struct tl_statefile *s, struct tl_err *err)
 {
     struct tl_buf b;
     const char *step = "out of memory";
@@ -618,8 +618,8 @@ bool tl_statefile_save(struct tl_statefile *s, char *err, size_t errlen)
     s->dirty = false;
 out:
     if (!ok) {
-        snprintf(err, errlen, "state file %s: %s: %s; hint: %s", s->path, step, strerror(e),
-                 tl_write_remedy(e));
+        TL_ERR_SYS(err, e == ENOMEM ? TL_E_RESOURCE : TL_E_IO, e, tl_write_remedy(e),
+                   "state file %s: %s: %s", s->path, step, strerror(e));
         if (fd >= 0) {
             close(fd);
         }
@@ -633,5 +633,5 @@ out:
     free(tmp);
     free(dir);
     tl_buf_fini(&b);
-    return ok;
+    return ok ? TL_OK : (e == ENOMEM ? TL_E_RESOURCE : TL_E_IO);
 }

@@ -37,6 +37,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "core/err.h"
 
 #define TL_STATEFILE_VERSION 1
 #define TL_STATEFILE_KEY_MAX 4096
@@ -48,6 +49,7 @@ enum tl_statefile_rc {
     TL_STATEFILE_NONE,     /* no file yet (a first start); the store is empty */
     TL_STATEFILE_DAMAGED,  /* the file was not trusted (err says why) and moved aside; empty */
     TL_STATEFILE_ERROR,    /* the file could not be read (err: errno and remedy); empty */
+    /* (More than success or failure, so load keeps this enum; its text is a struct tl_err.) */
 };
 
 struct tl_statefile;
@@ -57,18 +59,21 @@ struct tl_statefile *tl_statefile_new(const char *path);
 void tl_statefile_free(struct tl_statefile *s);
 
 /*
- * Replaces the store's contents with the file's. err (size errlen) is set for DAMAGED and
- * ERROR, one sentence naming the file, what is wrong and where, e.g.
+ * Replaces the store's contents with the file's. err (may be NULL) is filled for DAMAGED and
+ * ERROR: the cause names the file, what is wrong and where, e.g.
  *   "state file /var/lib/tlslogd/app.state is damaged: CRC mismatch (file says 1a2b3c4d,
  *    contents give 99aa00ff); not used, kept as /var/lib/tlslogd/app.state.bad"
+ * (TL_E_IO), and the remedy where there is one (ERROR: TL_E_IO with sys_errno, TL_E_CONFIG
+ * for something that is not a state file, TL_E_RESOURCE).
  */
-enum tl_statefile_rc tl_statefile_load(struct tl_statefile *s, char *err, size_t errlen);
+enum tl_statefile_rc tl_statefile_load(struct tl_statefile *s, struct tl_err *err);
 
-/* Writes the store atomically (see above) and clears the dirty flag. On failure no PATH.tmp
- * is left and err names the file, the failed step, errno and a remedy; PATH is unchanged,
- * unless only the last step failed (syncing the directory after the rename: PATH then holds
- * the new state, which a crash could still undo). */
-bool tl_statefile_save(struct tl_statefile *s, char *err, size_t errlen);
+/* Writes the store atomically (see above) and clears the dirty flag. On failure (TL_E_IO,
+ * TL_E_RESOURCE when out of memory) no PATH.tmp is left and err names the file, the failed
+ * step and errno (sys_errno), with a remedy; PATH is unchanged, unless only the last step
+ * failed (syncing the directory after the rename: PATH then holds the new state, which a
+ * crash could still undo). */
+enum tl_rc tl_statefile_save(struct tl_statefile *s, struct tl_err *err);
 
 /* Whether the store changed since the last load or save. */
 bool tl_statefile_dirty(const struct tl_statefile *s);

@@ -19,6 +19,7 @@
 #include <stddef.h>
 
 #include "conf/conf.h"
+#include "core/err.h"
 #include "core/peer.h"
 #include "transport/stream.h"
 
@@ -72,10 +73,12 @@ struct tl_tls_ctx;
  * checks them: the key matches the certificate, the chain can be built to a configured CA
  * (a warning otherwise), the key file is not readable by group or others (a warning naming
  * the chmod that fixes it). owner names the input or output in messages ("input tls-in").
- * Returns NULL with one sentence in err (naming the file and the key to fix) on failure.
+ * Returns NULL on failure with err (may be NULL) filled: one sentence in cause naming the file
+ * and the key to fix (TL_E_CONFIG; TL_E_RESOURCE when out of memory, TL_E_TLS when OpenSSL
+ * cannot make a context).
  */
 struct tl_tls_ctx *tl_tls_ctx_new(const struct tl_conf_tls *c, enum tl_tls_role role,
-                                  const char *owner, char *err, size_t errlen);
+                                  const char *owner, struct tl_err *err);
 void tl_tls_ctx_ref(struct tl_tls_ctx *ctx);
 void tl_tls_ctx_unref(struct tl_tls_ctx *ctx);
 enum tl_auth_mode tl_tls_ctx_auth(const struct tl_tls_ctx *ctx);
@@ -89,8 +92,10 @@ struct tl_tls_slot {
     char owner[96];
 };
 
-bool tl_tls_slot_init(struct tl_tls_slot *slot, const struct tl_conf_tls *c,
-                      enum tl_tls_role role, const char *owner, char *err, size_t errlen);
+/* The slot with a first context from tl_tls_ctx_new (its result and err); the slot must be
+ * finished with tl_tls_slot_fini either way. */
+enum tl_rc tl_tls_slot_init(struct tl_tls_slot *slot, const struct tl_conf_tls *c,
+                            enum tl_tls_role role, const char *owner, struct tl_err *err);
 void tl_tls_slot_fini(struct tl_tls_slot *slot);
 /* A new reference to the current context. */
 struct tl_tls_ctx *tl_tls_slot_get(struct tl_tls_slot *slot);

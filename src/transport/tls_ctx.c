@@ -85,11 +85,12 @@ static int password_cb(char *buf, int size, int rwflag, void *userdata)
     return (int)n;
 }
 
-static char *read_password(const char *path, char *err, size_t errlen)
+static char *read_password(const char *path, struct tl_err *err)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
-        snprintf(err, errlen, "cannot read tls.key_password_file %s: %s", path, strerror(errno));
+        TL_ERR_SYS(err, TL_E_CONFIG, errno, NULL, "cannot read tls.key_password_file %s: %s",
+                   path, strerror(errno));
         return NULL;
     }
     char line[1024];
@@ -98,7 +99,7 @@ static char *read_password(const char *path, char *err, size_t errlen)
         line[strcspn(line, "\r\n")] = '\0';
         pw = strdup(line);
     } else {
-        snprintf(err, errlen, "tls.key_password_file %s is empty", path);
+        TL_ERR(err, TL_E_CONFIG, NULL, "tls.key_password_file %s is empty", path);
     }
     /* The password must not linger in freed memory (or stdio's buffer) for a core dump. */
     OPENSSL_cleanse(line, sizeof(line));
@@ -131,19 +132,20 @@ static bool key_mismatch_in_queue(void)
  * impersonate us. Group-readable is a warning only: a group that holds just the daemon's user
  * is the documented way to share a key with it. `what` is "private key" or the config key.
  */
-static bool check_secret_mode(const char *owner, const char *what, const char *path, char *err,
-                              size_t errlen)
+static enum tl_rc check_secret_mode(const char *owner, const char *what, const char *path,
+                                    struct tl_err *err)
 {
     struct stat st;
     if (stat(path, &st) != 0) {
-        return true; /* loading it reports the problem */
+        return TL_OK; /* loading it reports the problem */
     }
     unsigned mode = (unsigned)(st.st_mode & 07777);
     if (st.st_mode & 07) {
-        snprintf(err, errlen, "%s: %s %s is readable by others (mode %04o): anyone on this host "
-                 "could use it; fix: chmod 600 %s (or 640 with a group that holds only the "
-                 "daemon's user)", owner, what, path, mode, path);
-        return false;
+        TL_ERR(err, TL_E_CONFIG, NULL,
+               "%s: %s %s is readable by others (mode %04o): anyone on this host "
+               "could use it; fix: chmod 600 %s (or 640 with a group that holds only the "
+               "daemon's user)", owner, what, path, mode, path);
+        return TL_E_CONFIG;
     }
     /* The daemon's own unprivileged group (the packaged _tlslogd, or group: after the drop)
      * is the documented owner of a 0640 key: no warning for that one. */
@@ -151,16 +153,17 @@ static bool check_secret_mode(const char *owner, const char *what, const char *p
         tl_warn("%s: %s %s is readable by its group (mode %04o); fine if that group holds only "
                 "the daemon's user, otherwise fix: chmod 600 %s", owner, what, path, mode, path);
     }
-    return true;
+    return TL_OK;
 }
 
-static bool load_crl(SSL_CTX *ssl, const char *path, char *err, size_t errlen)
+static enum tl_rc load_crl(SSL_CTX *ssl, const char *path, struct tl_err *err)
 {
     BIO *b = BIO_new_file(path, "r");
     if (!b) {
-        snprintf(err, errlen, "cannot read tls.crl_file %s: %s", path, strerror(errno));
+        TL_ERR_SYS(err, TL_E_CONFIG, errno, NULL, "cannot read tls.crl_file %s: %s", path,
+                   strerror(errno));
         ERR_clear_error();
-        return false;
+        return TL_E_CONFIG;
     }
     X509_STORE *st = SSL_CTX_get_cert_store(ssl);
     int n = 0;
@@ -173,14 +176,14 @@ static bool load_crl(SSL_CTX *ssl, const char *path, char *err, size_t errlen)
     ERR_clear_error();
     BIO_free(b);
     if (n == 0) {
-        snprintf(err, errlen, "tls.crl_file %s holds no PEM CRL (\"-----BEGIN X509 CRL-----\")",
-                 path);
-        return false;
+        TL_FAIL(err, TL_E_CONFIG, NULL,
+               "tls.crl_file %s holds no PEM CRL (\"-----BEGIN X509 CRL-----\")",
+               path);
     }
     /* Every certificate of the chain, not only the peer's own: a revoked intermediate CA
      * must stop everything it issued. */
     X509_STORE_set_flags(st, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
-    return true;
+    return TL_OK;
 }
 
 /* Reads every PEM certificate and CRL of one file into the lists (either may be NULL). */
@@ -254,21 +257,21 @@ static char *subject_of(X509 *x, char *out, size_t cap)
  * naming the CA, rather than per connection. CAs the peers send (intermediates) cannot be
  * known here; their missing CRL is reported per connection.
  */
-static bool check_crl_coverage(const struct tl_conf_tls *conf, const char *owner, char *err,
-                               size_t errlen)
+static enum tl_rc check_crl_coverage(const struct tl_conf_tls *conf, const char *owner,
+                                     struct tl_err *err)
 {
     if (conf->ca_file && strcmp(conf->ca_file, "system") == 0) {
-        snprintf(err, errlen, "%s: tls.crl_file is set with tls.ca_file: system: every CA of "
-                 "the system store would need its CRL in %s; fix: put the CAs you rely on in a "
-                 "tls.ca_file of their own", owner, conf->crl_file);
-        return false;
+        TL_ERR(err, TL_E_CONFIG, NULL,
+               "%s: tls.crl_file is set with tls.ca_file: system: every CA of "
+               "the system store would need its CRL in %s; fix: put the CAs you rely on in a "
+               "tls.ca_file of their own", owner, conf->crl_file);
+        return TL_E_CONFIG;
     }
     STACK_OF(X509) *cas = sk_X509_new_null();
     STACK_OF(X509_CRL) *crls = sk_X509_CRL_new_null();
-    bool ok = cas && crls;
-    if (!ok) {
-        snprintf(err, errlen, "%s: out of memory", owner);
-    }
+    enum tl_rc rc = cas && crls ? TL_OK : TL_ERR(err, TL_E_RESOURCE, NULL, "%s: out of memory",
+                                                 owner);
+    bool ok = rc == TL_OK;
     if (ok && conf->ca_file) {
         read_pem_objects(conf->ca_file, cas, NULL);
     }
@@ -289,34 +292,37 @@ static bool check_crl_coverage(const struct tl_conf_tls *conf, const char *owner
         }
         if (!found) {
             char name[512];
-            snprintf(err, errlen, "%s: tls.crl_file %s holds no CRL issued by the CA '%s' (from "
-                     "%s): with tls.crl_file set, every certificate of a chain is checked "
-                     "against its issuer's CRL, and every peer that CA vouches for would be "
-                     "refused; fix: add that CA's current CRL to %s (openssl ca -gencrl), or "
-                     "remove that CA from the trusted CAs", owner, conf->crl_file,
-                     subject_of(ca, name, sizeof(name)),
-                     conf->ca_dir ? "tls.ca_file/ca_dir" : "tls.ca_file", conf->crl_file);
+            TL_ERR(err, TL_E_CONFIG, NULL,
+                   "%s: tls.crl_file %s holds no CRL issued by the CA '%s' (from "
+                   "%s): with tls.crl_file set, every certificate of a chain is checked "
+                   "against its issuer's CRL, and every peer that CA vouches for would be "
+                   "refused; fix: add that CA's current CRL to %s (openssl ca -gencrl), or "
+                   "remove that CA from the trusted CAs", owner, conf->crl_file,
+                   subject_of(ca, name, sizeof(name)),
+                   conf->ca_dir ? "tls.ca_file/ca_dir" : "tls.ca_file", conf->crl_file);
             ok = false;
+            rc = TL_E_CONFIG;
         }
     }
     sk_X509_pop_free(cas, X509_free);
     sk_X509_CRL_pop_free(crls, X509_CRL_free);
-    return ok;
+    return rc;
 }
 
 /* A ca_file that holds only a leaf (often our own certificate by mistake) anchors nothing. */
-static bool check_ca_file(const struct tl_conf_tls *conf, const char *owner, char *err,
-                          size_t errlen)
+static enum tl_rc check_ca_file(const struct tl_conf_tls *conf, const char *owner,
+                                struct tl_err *err)
 {
     if (!conf->ca_file || strcmp(conf->ca_file, "system") == 0) {
-        return true;
+        return TL_OK;
     }
     STACK_OF(X509) *certs = sk_X509_new_null();
     if (!certs) {
-        return true;
+        return TL_OK;
     }
     read_pem_objects(conf->ca_file, certs, NULL);
     bool anchor = false;
+    bool leaf_only = false;
     for (int i = 0; !anchor && i < sk_X509_num(certs); i++) {
         X509 *x = sk_X509_value(certs, i);
         /* A self-signed leaf anchors itself: that very peer is trusted. */
@@ -325,6 +331,7 @@ static bool check_ca_file(const struct tl_conf_tls *conf, const char *owner, cha
     ERR_clear_error();
     if (!anchor && sk_X509_num(certs) > 0) {
         X509 *x = sk_X509_value(certs, 0);
+        leaf_only = true;
         char subj[512];
         char iss[512];
         struct tl_peer_cert pc;
@@ -333,45 +340,47 @@ static bool check_ca_file(const struct tl_conf_tls *conf, const char *owner, cha
             snprintf(iss, sizeof(iss), "%s", pc.issuer);
         }
         tl_peer_cert_fini(&pc);
-        snprintf(err, errlen, "%s: tls.ca_file %s holds no CA certificate: '%s' is a leaf "
-                 "certificate (CA:FALSE) issued by '%s', and cannot vouch for anyone; fix: set "
-                 "tls.ca_file to the certificate of the CA that issues the peers' certificates "
-                 "(here probably '%s')", owner, conf->ca_file, subject_of(x, subj, sizeof(subj)),
-                 iss, iss);
+        TL_ERR(err, TL_E_CONFIG, NULL, "%s: tls.ca_file %s holds no CA certificate: '%s' is a leaf "
+               "certificate (CA:FALSE) issued by '%s', and cannot vouch for anyone; fix: set "
+               "tls.ca_file to the certificate of the CA that issues the peers' certificates "
+               "(here probably '%s')", owner, conf->ca_file, subject_of(x, subj, sizeof(subj)),
+               iss, iss);
     }
     sk_X509_pop_free(certs, X509_free);
-    return anchor || err[0] == '\0';
+    return leaf_only ? TL_E_CONFIG : TL_OK;
 }
 
 /*
  * Our own certificate must be valid now: every peer that verifies it would refuse it, and the
  * cause is found fastest here, at start (or at a reload, which then keeps the previous one).
  */
-static bool check_own_dates(SSL_CTX *ssl, const struct tl_conf_tls *conf, const char *owner,
-                            char *err, size_t errlen)
+static enum tl_rc check_own_dates(SSL_CTX *ssl, const struct tl_conf_tls *conf,
+                                  const char *owner, struct tl_err *err)
 {
     X509 *leaf = SSL_CTX_get0_certificate(ssl);
     if (!leaf) {
-        return true;
+        return TL_OK;
     }
     char when[TL_TIME_STRLEN];
     char subj[512];
     if (X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0) {
         tl_asn1_time_text(X509_get0_notAfter(leaf), when, sizeof(when), NULL);
-        snprintf(err, errlen, "%s: our certificate expired on %s: renew it (tls.cert_file %s, "
-                 "subject %s); every peer that verifies it would refuse it, so tlslogd does not "
-                 "start with it", owner, when, conf->cert_file,
-                 subject_of(leaf, subj, sizeof(subj)));
+        TL_ERR(err, TL_E_CONFIG, NULL,
+               "%s: our certificate expired on %s: renew it (tls.cert_file %s, "
+               "subject %s); every peer that verifies it would refuse it, so tlslogd does not "
+               "start with it", owner, when, conf->cert_file,
+               subject_of(leaf, subj, sizeof(subj)));
         ERR_clear_error();
-        return false;
+        return TL_E_CONFIG;
     }
     if (X509_cmp_current_time(X509_get0_notBefore(leaf)) > 0) {
         tl_asn1_time_text(X509_get0_notBefore(leaf), when, sizeof(when), NULL);
-        snprintf(err, errlen, "%s: our certificate is not valid before %s (tls.cert_file %s, "
-                 "subject %s): check this host's clock, or wait until then", owner, when,
-                 conf->cert_file, subject_of(leaf, subj, sizeof(subj)));
+        TL_ERR(err, TL_E_CONFIG, NULL,
+               "%s: our certificate is not valid before %s (tls.cert_file %s, "
+               "subject %s): check this host's clock, or wait until then", owner, when,
+               conf->cert_file, subject_of(leaf, subj, sizeof(subj)));
         ERR_clear_error();
-        return false;
+        return TL_E_CONFIG;
     }
     if (X509_get_extension_flags(leaf) & EXFLAG_CA) {
         tl_warn("%s: our certificate in tls.cert_file %s is a CA certificate (CA:TRUE): tlslogd "
@@ -379,7 +388,7 @@ static bool check_own_dates(SSL_CTX *ssl, const struct tl_conf_tls *conf, const 
                 conf->cert_file);
     }
     ERR_clear_error();
-    return true;
+    return TL_OK;
 }
 
 /* Warns when our certificate's chain cannot be built to a configured CA: a peer that trusts
@@ -445,13 +454,13 @@ void tl_tls_ctx_set_cert_keys(struct tl_tls_ctx *ctx, const char *words)
 }
 
 struct tl_tls_ctx *tl_tls_ctx_new(const struct tl_conf_tls *conf, enum tl_tls_role role,
-                                  const char *owner, char *err, size_t errlen)
+                                  const char *owner, struct tl_err *err)
 {
     (void)tl_tls_ex_index();
     ERR_clear_error();
     struct tl_tls_ctx *c = calloc(1, sizeof(*c));
     if (!c) {
-        snprintf(err, errlen, "%s: out of memory", owner);
+        TL_ERR(err, TL_E_RESOURCE, NULL, "%s: out of memory", owner);
         return NULL;
     }
     atomic_init(&c->refs, 1);
@@ -467,8 +476,8 @@ struct tl_tls_ctx *tl_tls_ctx_new(const struct tl_conf_tls *conf, enum tl_tls_ro
     char *password = NULL;
     c->ssl = SSL_CTX_new(role == TL_TLS_SERVER ? TLS_server_method() : TLS_client_method());
     if (!c->ssl) {
-        snprintf(err, errlen, "%s: cannot create a TLS context: %s", owner,
-                 tl_tls_ssl_err_text(e, sizeof(e)));
+        TL_ERR(err, TL_E_TLS, NULL, "%s: cannot create a TLS context: %s", owner,
+               tl_tls_ssl_err_text(e, sizeof(e)));
         goto fail;
     }
     SSL_CTX_set_min_proto_version(c->ssl,
@@ -492,81 +501,84 @@ struct tl_tls_ctx *tl_tls_ctx_new(const struct tl_conf_tls *conf, enum tl_tls_ro
         SSL_CTX_set_options(c->ssl, SSL_OP_NO_TICKET);
     }
     if (!conf->ciphers && SSL_CTX_set_cipher_list(c->ssl, DEFAULT_CIPHERS) != 1) {
-        snprintf(err, errlen, "%s: cannot set the default TLS 1.2 ciphers (%s)", owner,
-                 tl_tls_ssl_err_text(e, sizeof(e)));
+        TL_ERR(err, TL_E_CONFIG, NULL, "%s: cannot set the default TLS 1.2 ciphers (%s)", owner,
+               tl_tls_ssl_err_text(e, sizeof(e)));
         goto fail;
     }
     if (conf->ciphers && SSL_CTX_set_cipher_list(c->ssl, conf->ciphers) != 1) {
-        snprintf(err, errlen, "%s: tls.ciphers '%s' selects no cipher OpenSSL knows (%s)",
-                 owner, conf->ciphers, tl_tls_ssl_err_text(e, sizeof(e)));
+        TL_ERR(err, TL_E_CONFIG, NULL, "%s: tls.ciphers '%s' selects no cipher OpenSSL knows (%s)",
+               owner, conf->ciphers, tl_tls_ssl_err_text(e, sizeof(e)));
         goto fail;
     }
     if (conf->ciphersuites && SSL_CTX_set_ciphersuites(c->ssl, conf->ciphersuites) != 1) {
-        snprintf(err, errlen, "%s: tls.ciphersuites '%s' is not a valid TLS 1.3 suite list (%s)",
-                 owner, conf->ciphersuites, tl_tls_ssl_err_text(e, sizeof(e)));
+        TL_ERR(err, TL_E_CONFIG, NULL,
+               "%s: tls.ciphersuites '%s' is not a valid TLS 1.3 suite list (%s)",
+               owner, conf->ciphersuites, tl_tls_ssl_err_text(e, sizeof(e)));
         goto fail;
     }
     c->system_cas = conf->ca_file && strcmp(conf->ca_file, "system") == 0;
     if (c->system_cas) {
         if (SSL_CTX_set_default_verify_paths(c->ssl) != 1) {
-            snprintf(err, errlen, "%s: cannot load the system trust store (%s)", owner,
-                     tl_tls_ssl_err_text(e, sizeof(e)));
+            TL_ERR(err, TL_E_CONFIG, NULL, "%s: cannot load the system trust store (%s)", owner,
+                   tl_tls_ssl_err_text(e, sizeof(e)));
             goto fail;
         }
         if (conf->ca_dir && SSL_CTX_load_verify_dir(c->ssl, conf->ca_dir) != 1) {
-            snprintf(err, errlen, "%s: cannot use tls.ca_dir %s (%s)", owner, conf->ca_dir,
-                     tl_tls_ssl_err_text(e, sizeof(e)));
+            TL_ERR(err, TL_E_CONFIG, NULL, "%s: cannot use tls.ca_dir %s (%s)", owner, conf->ca_dir,
+                   tl_tls_ssl_err_text(e, sizeof(e)));
             goto fail;
         }
     } else if (conf->ca_file || conf->ca_dir) {
         if (conf->ca_file && SSL_CTX_load_verify_file(c->ssl, conf->ca_file) != 1) {
             int sys = errno;
-            snprintf(err, errlen, "%s: cannot load tls.ca_file %s: %s", owner, conf->ca_file,
-                     access(conf->ca_file, R_OK) != 0 ? strerror(sys)
-                                                      : "no PEM certificate in it");
+            TL_ERR(err, TL_E_CONFIG, NULL,
+                   "%s: cannot load tls.ca_file %s: %s", owner, conf->ca_file,
+                   access(conf->ca_file, R_OK) != 0 ? strerror(sys)
+                                                    : "no PEM certificate in it");
             ERR_clear_error();
             goto fail;
         }
         if (conf->ca_dir && SSL_CTX_load_verify_dir(c->ssl, conf->ca_dir) != 1) {
-            snprintf(err, errlen, "%s: cannot use tls.ca_dir %s (%s)", owner, conf->ca_dir,
-                     tl_tls_ssl_err_text(e, sizeof(e)));
+            TL_ERR(err, TL_E_CONFIG, NULL, "%s: cannot use tls.ca_dir %s (%s)", owner, conf->ca_dir,
+                   tl_tls_ssl_err_text(e, sizeof(e)));
             goto fail;
         }
-        err[0] = '\0';
-        if (!check_ca_file(conf, owner, err, errlen)) {
+        if (check_ca_file(conf, owner, err) != TL_OK) {
             goto fail;
         }
     } else if (c->auth == TL_AUTH_CERTVALID || c->auth == TL_AUTH_NAME) {
-        snprintf(err, errlen,
-                 "%s: auth mode '%s' verifies the peer's certificate against trusted CAs, but "
-                 "none is configured; set tls.ca_file (a PEM file, or \"system\") or "
-                 "tls.ca_dir",
-                 owner, tl_tls_auth_name(c->auth));
+        TL_ERR(err, TL_E_CONFIG, NULL,
+               "%s: auth mode '%s' verifies the peer's certificate against trusted CAs, but "
+               "none is configured; set tls.ca_file (a PEM file, or \"system\") or "
+               "tls.ca_dir",
+               owner, tl_tls_auth_name(c->auth));
         goto fail;
     }
     if (conf->cert_file || conf->key_file) {
         if (!conf->cert_file || !conf->key_file) {
-            snprintf(err, errlen, "%s: tls.cert_file and tls.key_file go together; set both",
-                     owner);
+            TL_ERR(err, TL_E_CONFIG, NULL,
+                   "%s: tls.cert_file and tls.key_file go together; set both",
+                   owner);
             goto fail;
         }
         if (SSL_CTX_use_certificate_chain_file(c->ssl, conf->cert_file) != 1) {
             int sys = errno;
-            snprintf(err, errlen, "%s: cannot load tls.cert_file %s: %s", owner, conf->cert_file,
-                     access(conf->cert_file, R_OK) != 0 ? strerror(sys)
-                                                        : tl_tls_ssl_err_text(e, sizeof(e)));
+            TL_ERR(err, TL_E_CONFIG, NULL,
+                   "%s: cannot load tls.cert_file %s: %s", owner, conf->cert_file,
+                   access(conf->cert_file, R_OK) != 0 ? strerror(sys)
+                                                      : tl_tls_ssl_err_text(e, sizeof(e)));
             ERR_clear_error();
             goto fail;
         }
-        if (!check_secret_mode(owner, "private key", conf->key_file, err, errlen)) {
+        if (check_secret_mode(owner, "private key", conf->key_file, err) != TL_OK) {
             goto fail;
         }
         if (conf->key_password_file) {
-            if (!check_secret_mode(owner, "tls.key_password_file", conf->key_password_file, err,
-                                   errlen)) {
+            if (check_secret_mode(owner, "tls.key_password_file", conf->key_password_file,
+                                  err) != TL_OK) {
                 goto fail;
             }
-            password = read_password(conf->key_password_file, err, errlen);
+            password = read_password(conf->key_password_file, err);
             if (!password) {
                 goto fail;
             }
@@ -576,9 +588,9 @@ struct tl_tls_ctx *tl_tls_ctx_new(const struct tl_conf_tls *conf, enum tl_tls_ro
         if (SSL_CTX_use_PrivateKey_file(c->ssl, conf->key_file, SSL_FILETYPE_PEM) != 1) {
             int sys = errno;
             if (key_mismatch_in_queue()) {
-                snprintf(err, errlen,
-                         "%s: tls.key_file %s is not the key of the certificate in %s", owner,
-                         conf->key_file, conf->cert_file);
+                TL_ERR(err, TL_E_CONFIG, NULL,
+                       "%s: tls.key_file %s is not the key of the certificate in %s", owner,
+                       conf->key_file, conf->cert_file);
                 ERR_clear_error();
                 goto fail;
             }
@@ -587,20 +599,22 @@ struct tl_tls_ctx *tl_tls_ctx_new(const struct tl_conf_tls *conf, enum tl_tls_ro
                                   ? "wrong password in tls.key_password_file, or not a PEM key"
                                   : "not a PEM private key (or it is encrypted: set "
                                     "tls.key_password_file)";
-            snprintf(err, errlen, "%s: cannot load tls.key_file %s: %s", owner, conf->key_file,
-                     why);
+            TL_ERR(err, TL_E_CONFIG, NULL,
+                   "%s: cannot load tls.key_file %s: %s", owner, conf->key_file,
+                   why);
             ERR_clear_error();
             goto fail;
         }
         SSL_CTX_set_default_passwd_cb(c->ssl, NULL);
         SSL_CTX_set_default_passwd_cb_userdata(c->ssl, NULL);
         if (SSL_CTX_check_private_key(c->ssl) != 1) {
-            snprintf(err, errlen, "%s: tls.key_file %s is not the key of the certificate in %s",
-                     owner, conf->key_file, conf->cert_file);
+            TL_ERR(err, TL_E_CONFIG, NULL,
+                   "%s: tls.key_file %s is not the key of the certificate in %s",
+                   owner, conf->key_file, conf->cert_file);
             ERR_clear_error();
             goto fail;
         }
-        if (!check_own_dates(c->ssl, conf, owner, err, errlen)) {
+        if (check_own_dates(c->ssl, conf, owner, err) != TL_OK) {
             goto fail;
         }
         /* A certificate file without its chain makes OpenSSL build the chain it sends at
@@ -613,35 +627,36 @@ struct tl_tls_ctx *tl_tls_ctx_new(const struct tl_conf_tls *conf, enum tl_tls_ro
             ERR_clear_error();
         }
     } else if (role == TL_TLS_SERVER) {
-        snprintf(err, errlen,
-                 "%s: a TLS input needs a certificate: set tls.cert_file and tls.key_file "
-                 "(make one with: tlslog cert issue)",
-                 owner);
+        TL_ERR(err, TL_E_CONFIG, NULL,
+               "%s: a TLS input needs a certificate: set tls.cert_file and tls.key_file "
+               "(make one with: tlslog cert issue)",
+               owner);
         goto fail;
     }
-    if (conf->crl_file && (!load_crl(c->ssl, conf->crl_file, err, errlen) ||
-                           !check_crl_coverage(conf, owner, err, errlen))) {
+    if (conf->crl_file && (load_crl(c->ssl, conf->crl_file, err) != TL_OK ||
+                           check_crl_coverage(conf, owner, err) != TL_OK)) {
         goto fail;
     }
     c->has_crl = conf->crl_file != NULL;
     if (c->auth == TL_AUTH_FINGERPRINT) {
         if (conf->n_fingerprints == 0) {
-            snprintf(err, errlen, "%s: auth mode 'fingerprint' needs at least one entry in "
-                                  "tls.fingerprints (see: tlslog cert info PEER.pem)",
-                     owner);
+            TL_ERR(err, TL_E_CONFIG, NULL,
+                   "%s: auth mode 'fingerprint' needs at least one entry in "
+                                "tls.fingerprints (see: tlslog cert info PEER.pem)",
+                   owner);
             goto fail;
         }
         c->fps = calloc(conf->n_fingerprints, sizeof(*c->fps));
         if (!c->fps) {
-            snprintf(err, errlen, "%s: out of memory", owner);
+            TL_ERR(err, TL_E_RESOURCE, NULL, "%s: out of memory", owner);
             goto fail;
         }
         for (size_t i = 0; i < conf->n_fingerprints; i++) {
             struct tl_err fe;
             if (tl_fingerprint_parse(conf->fingerprints[i], &c->fps[i], &fe) != TL_OK) {
                 char why[200];
-                snprintf(err, errlen, "%s: tls.fingerprints: %s", owner,
-                         tl_err_text(&fe, why, sizeof(why)));
+                TL_ERR(err, TL_E_CONFIG, NULL, "%s: tls.fingerprints: %s", owner,
+                       tl_err_text(&fe, why, sizeof(why)));
                 goto fail;
             }
         }
@@ -650,21 +665,22 @@ struct tl_tls_ctx *tl_tls_ctx_new(const struct tl_conf_tls *conf, enum tl_tls_ro
     if (conf->n_permitted_peers) {
         c->permitted = calloc(conf->n_permitted_peers, sizeof(char *));
         if (!c->permitted) {
-            snprintf(err, errlen, "%s: out of memory", owner);
+            TL_ERR(err, TL_E_RESOURCE, NULL, "%s: out of memory", owner);
             goto fail;
         }
         for (size_t i = 0; i < conf->n_permitted_peers; i++) {
             c->permitted[i] = strdup(conf->permitted_peers[i]);
             if (!c->permitted[i]) {
-                snprintf(err, errlen, "%s: out of memory", owner);
+                TL_ERR(err, TL_E_RESOURCE, NULL, "%s: out of memory", owner);
                 goto fail;
             }
             c->n_permitted++;
         }
     } else if (c->auth == TL_AUTH_NAME && role == TL_TLS_SERVER) {
-        snprintf(err, errlen, "%s: auth mode 'name' needs tls.permitted_peers: the names (or "
-                              "patterns like *.example.net) of the clients allowed to send",
-                 owner);
+        TL_ERR(err, TL_E_CONFIG, NULL,
+               "%s: auth mode 'name' needs tls.permitted_peers: the names (or "
+                            "patterns like *.example.net) of the clients allowed to send",
+               owner);
         goto fail;
     }
     int mode = SSL_VERIFY_NONE;
@@ -691,22 +707,22 @@ fail:
     return NULL;
 }
 
-bool tl_tls_slot_init(struct tl_tls_slot *slot, const struct tl_conf_tls *c,
-                      enum tl_tls_role role, const char *owner, char *err, size_t errlen)
+enum tl_rc tl_tls_slot_init(struct tl_tls_slot *slot, const struct tl_conf_tls *c,
+                            enum tl_tls_role role, const char *owner, struct tl_err *err)
 {
     memset(slot, 0, sizeof(*slot));
     pthread_mutex_init(&slot->lock, NULL);
     slot->conf = c;
     slot->role = role;
     snprintf(slot->owner, sizeof(slot->owner), "%s", owner);
-    slot->ctx = tl_tls_ctx_new(c, role, owner, err, errlen);
+    slot->ctx = tl_tls_ctx_new(c, role, owner, err);
     if (slot->ctx && role == TL_TLS_CLIENT && slot->ctx->auth == TL_AUTH_ANON) {
         tl_warn("%s: tls.auth is anon: the server's certificate is not verified (encryption "
                 "only; anyone on the path can pose as the server); set tls.auth: name and "
                 "tls.ca_file to verify it",
                 owner);
     }
-    return slot->ctx != NULL;
+    return slot->ctx != NULL ? TL_OK : (err ? err->code : TL_E_CONFIG);
 }
 
 void tl_tls_slot_fini(struct tl_tls_slot *slot)

@@ -318,8 +318,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* Whatever the files hold, the queue opens. */
     struct tl_dq_opts o = { .dir = dir, .segment_bytes = seg_bytes, .sync = TL_DQ_SYNC_NONE };
     struct tl_dq_recovery rec;
-    char err[256];
-    struct tl_dq *q = tl_dq_open(&o, &rec, err, sizeof(err));
+    struct tl_err err;
+    struct tl_dq *q = tl_dq_open(&o, &rec, &err);
     CHECK(q != NULL);
     CHECK(memchr(rec.detail, '\0', sizeof(rec.detail)) != NULL);
     char first[sizeof(rec.detail)];
@@ -340,20 +340,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * or at a later open, where a tail is created at once). */
     bool exhausted = base != 1;
     for (size_t i = 0; i < 3; i++) {
-        enum tl_rc rc = tl_dq_append(q, extra[i], extra_len[i], err, sizeof(err));
+        enum tl_rc rc = tl_dq_append(q, extra[i], extra_len[i], &err);
         if (rc != TL_OK) {
-            CHECK(rc == TL_E_RESOURCE && exhausted);
+            CHECK(rc == TL_E_RESOURCE && exhausted && err.code == TL_E_RESOURCE);
             break;
         }
         want[nwant].p = extra[i];
         want[nwant].len = extra_len[i];
         nwant++;
     }
-    CHECK(tl_dq_flush(q, err, sizeof(err)));
+    CHECK(tl_dq_flush(q, &err) == TL_OK);
     tl_dq_close(q);
 
     /* Reported once: the second open has nothing to say, and finds the same. */
-    q = tl_dq_open(&o, &rec, err, sizeof(err));
+    q = tl_dq_open(&o, &rec, &err);
     CHECK(q != NULL);
     if (!quiet(&rec, exhausted)) {
         fprintf(stderr, "first open: %s\nsecond open: %s\n", first, rec.detail);
@@ -366,7 +366,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(tl_dq_bytes(q) == 0);
     tl_dq_close(q);
 
-    q = tl_dq_open(&o, &rec, err, sizeof(err));
+    q = tl_dq_open(&o, &rec, &err);
     CHECK(q != NULL);
     CHECK(quiet(&rec, exhausted) && rec.records == 0);
     tl_dq_close(q);

@@ -95,10 +95,10 @@ static struct tl_dq *open_q(struct env *e, uint64_t seg_bytes, uint64_t max_byte
 {
     struct tl_dq_opts o = { .dir = e->dir, .max_bytes = max_bytes,
                             .segment_bytes = seg_bytes, .sync = TL_DQ_SYNC_NONE };
-    char err[256] = "";
-    struct tl_dq *q = tl_dq_open(&o, rec, err, sizeof(err));
+    struct tl_err err = {0};
+    struct tl_dq *q = tl_dq_open(&o, rec, &err);
     if (q == NULL) {
-        print_message("open failed: %s\n", err);
+        print_message("open failed: %s\n", err.cause);
     }
     assert_non_null(q);
     return q;
@@ -107,19 +107,19 @@ static struct tl_dq *open_q(struct env *e, uint64_t seg_bytes, uint64_t max_byte
 static void append_range(struct tl_dq *q, uint64_t from, uint64_t to, int scheme)
 {
     static uint8_t buf[MAXREC];
-    char err[256];
+    struct tl_err err;
 
     for (uint64_t i = from; i < to; i++) {
         size_t n = rec_make(i, scheme, buf);
-        assert_int_equal(tl_dq_append(q, buf, n, err, sizeof(err)), TL_OK);
+        assert_int_equal(tl_dq_append(q, buf, n, &err), TL_OK);
     }
 }
 
 static void flush_q(struct tl_dq *q)
 {
-    char err[256] = "";
-    if (!tl_dq_flush(q, err, sizeof(err))) {
-        print_message("flush: %s\n", err);
+    struct tl_err err = {0};
+    if (tl_dq_flush(q, &err) != TL_OK) {
+        print_message("flush: %s\n", err.cause);
         fail();
     }
 }
@@ -411,8 +411,8 @@ static void test_sequence(void **state)
     expect_end(q);
 
     /* Appends after everything was acknowledged; a zero-length record. */
-    char err[128];
-    assert_int_equal(tl_dq_append(q, "", 0, err, sizeof(err)), TL_OK);
+    struct tl_err err;
+    assert_int_equal(tl_dq_append(q, "", 0, &err), TL_OK);
     append_range(q, 10, 12, 1);
     assert_true(tl_dq_peek(q, &p, &n));
     assert_int_equal(n, 0);
@@ -506,10 +506,10 @@ static void test_rollover(void **state)
 
     /* A record larger than a segment gets one of its own, then the next starts anew. */
     static uint8_t big[3000];
-    char err[128];
+    struct tl_err err;
     memset(big, 'x', sizeof(big));
     append_range(q, 100, 102, 0);
-    assert_int_equal(tl_dq_append(q, big, sizeof(big), err, sizeof(err)), TL_OK);
+    assert_int_equal(tl_dq_append(q, big, sizeof(big), &err), TL_OK);
     append_range(q, 102, 104, 0);
     flush_q(q);
     n = list_segs(e, segs, 64);
@@ -536,31 +536,31 @@ static void test_full(void **state)
     struct tl_dq_recovery rec;
     struct tl_dq *q = open_q(e, 0, 10 * R100, &rec);
     static uint8_t buf[MAXREC];
-    char err[256];
+    struct tl_err err;
 
     append_range(q, 0, 10, 0);
     size_t n = rec_make(10, 0, buf);
-    assert_int_equal(tl_dq_append(q, buf, n, err, sizeof(err)), TL_FULL);
+    assert_int_equal(tl_dq_append(q, buf, n, &err), TL_FULL);
     assert_int_equal(tl_dq_count(q), 10);
     /* reading alone makes no room */
     expect_range(q, 0, 3, 0);
-    assert_int_equal(tl_dq_append(q, buf, n, err, sizeof(err)), TL_FULL);
+    assert_int_equal(tl_dq_append(q, buf, n, &err), TL_FULL);
     tl_dq_ack(q, 3);
     append_range(q, 10, 13, 0);
-    assert_int_equal(tl_dq_append(q, buf, n, err, sizeof(err)), TL_FULL);
+    assert_int_equal(tl_dq_append(q, buf, n, &err), TL_FULL);
     /* a record that can never fit */
-    assert_int_equal(tl_dq_append(q, buf, 10 * R100, err, sizeof(err)), TL_E_RESOURCE);
-    assert_non_null(strstr(err, "can never fit"));
+    assert_int_equal(tl_dq_append(q, buf, 10 * R100, &err), TL_E_RESOURCE);
+    assert_non_null(strstr(err.cause, "can never fit"));
     /* one that exactly fills an empty queue fits */
     expect_range(q, 3, 13, 0);
     tl_dq_ack(q, 10);
-    assert_int_equal(tl_dq_append(q, buf, 10 * R100 - RH, err, sizeof(err)), TL_OK);
+    assert_int_equal(tl_dq_append(q, buf, 10 * R100 - RH, &err), TL_OK);
     tl_dq_close(q);
 
     /* The limit counts what recovery found. */
     q = open_q(e, 0, 10 * R100, &rec);
     assert_int_equal(tl_dq_bytes(q), 10 * R100);
-    assert_int_equal(tl_dq_append(q, "", 0, err, sizeof(err)), TL_FULL);
+    assert_int_equal(tl_dq_append(q, "", 0, &err), TL_FULL);
     tl_dq_close(q);
 }
 
@@ -1117,8 +1117,8 @@ static void test_ack_ahead_of_data(void **state)
     append_range(q, 10, 20, 1);   /* only in the append buffer */
     expect_range(q, 0, 20, 1);
     tl_dq_ack(q, 15);
-    char err[128];
-    assert_true(tl_dq_tick(q, 0, err, sizeof(err)));
+    struct tl_err err;
+    assert_int_equal(tl_dq_tick(q, 0, &err), TL_OK);
     uint64_t segs[8];
     assert_int_equal(list_segs(e, segs, 8), 1);
     /* tick wrote the buffer: cut it back to simulate the lost write */
@@ -1305,15 +1305,15 @@ static void test_append_retry(void **state)
     struct tl_dq_recovery rec;
     struct tl_dq *q = open_q(e, 0, 0, &rec);
     static uint8_t buf[MAXREC];
-    char err[256];
+    struct tl_err err;
     char want[256];
 
     file_limit(4096);
     append_range(q, 0, 100, 0);
-    assert_false(tl_dq_flush(q, err, sizeof(err)));
+    assert_int_equal(tl_dq_flush(q, &err), TL_E_IO);
     snprintf(want, sizeof(want), "queue.dir %s: cannot write seg-0000000000000001.q: File too "
              "large", e->dir);
-    assert_string_equal(err, want);
+    assert_string_equal(err.cause, want);
     assert_int_equal(file_size(seg_path(e, 1)), 4096);   /* a short write, then EFBIG */
     assert_int_equal(tl_dq_count(q), 100);
     expect_range(q, 0, 100, 0);   /* from the buffer */
@@ -1323,8 +1323,7 @@ static void test_append_retry(void **state)
     enum tl_rc rc;
     for (;;) {
         size_t n = rec_make(i, 0, buf);
-        errno = 0;
-        rc = tl_dq_append(q, buf, n, err, sizeof(err));
+        rc = tl_dq_append(q, buf, n, &err);
         if (rc != TL_OK) {
             break;
         }
@@ -1332,17 +1331,18 @@ static void test_append_retry(void **state)
         assert_true(i < 20000);
     }
     assert_int_equal(rc, TL_E_IO);
-    assert_int_equal(errno, EFBIG);
-    assert_string_equal(err, want);
+    assert_int_equal(err.code, TL_E_IO);
+    assert_int_equal(err.sys_errno, EFBIG);
+    assert_string_equal(err.cause, want);
     assert_true(i > 9000);   /* about 1 MiB buffered before appends are refused */
     assert_int_equal(tl_dq_count(q), i);
     assert_int_equal(tl_dq_unread(q), i);
     size_t n = rec_make(i, 0, buf);
-    assert_int_equal(tl_dq_append(q, buf, n, err, sizeof(err)), TL_E_IO);
+    assert_int_equal(tl_dq_append(q, buf, n, &err), TL_E_IO);
     assert_int_equal(tl_dq_count(q), i);
 
     file_limit(0);
-    assert_int_equal(tl_dq_append(q, buf, n, err, sizeof(err)), TL_OK);
+    assert_int_equal(tl_dq_append(q, buf, n, &err), TL_OK);
     flush_q(q);
     assert_int_equal(tl_dq_count(q), i + 1);
     expect_range(q, 0, i + 1, 0);
@@ -1359,7 +1359,7 @@ static void test_discard_unwritten(void **state)
     struct env *e = *state;
     struct tl_dq_recovery rec;
     struct tl_dq *q = open_q(e, 0, 0, &rec);
-    char err[256];
+    struct tl_err err;
     /* 4096 bytes: the header and 35 records (4076 bytes), and 20 bytes of record 35. */
     const uint64_t whole = 35;
     const uint64_t cut = 16 + whole * R100;
@@ -1367,7 +1367,7 @@ static void test_discard_unwritten(void **state)
     assert_int_equal(tl_dq_discard_unwritten(q), 0);   /* nothing buffered */
     file_limit(4096);
     append_range(q, 0, 100, 0);
-    assert_false(tl_dq_flush(q, err, sizeof(err)));
+    assert_int_equal(tl_dq_flush(q, &err), TL_E_IO);
     expect_range(q, 0, 10, 0);
     tl_dq_ack(q, 5);
     assert_int_equal(tl_dq_discard_unwritten(q), 100 - whole);
@@ -1397,7 +1397,7 @@ static void test_discard_unwritten(void **state)
     assert_int_equal(list_segs(e, segs, 4), 1);
     file_limit(4096);
     append_range(q, 0, 100, 0);
-    assert_false(tl_dq_flush(q, err, sizeof(err)));
+    assert_int_equal(tl_dq_flush(q, &err), TL_E_IO);
     expect_range(q, 0, 40, 0);
     tl_dq_ack(q, 38);
     assert_int_equal(tl_dq_discard_unwritten(q), 100 - 38);
@@ -1430,7 +1430,7 @@ static int child_no_new_segment(struct env *e)
     } while (0)
     struct tl_dq_opts o = { .dir = e->dir, .sync = TL_DQ_SYNC_NONE };
     struct tl_dq_recovery rec;
-    char err[256];
+    struct tl_err err;
     char want[512];
     static uint8_t buf[MAXREC];
     const uint8_t *p;
@@ -1447,7 +1447,7 @@ static int child_no_new_segment(struct env *e)
         CHILD_CHECK(setgroups(0, NULL) == 0 && setgid(65534) == 0 && setuid(65534) == 0);
     }
     CHILD_CHECK(chmod(e->dir, 0555) == 0);
-    struct tl_dq *q = tl_dq_open(&o, &rec, err, sizeof(err));
+    struct tl_dq *q = tl_dq_open(&o, &rec, &err);
     CHILD_CHECK(q != NULL);
     CHILD_CHECK(strcmp(rec.detail, "seg-0000000000000002.q: cannot be created yet (Permission "
                        "denied): new messages wait until it can.") == 0);
@@ -1460,18 +1460,17 @@ static int child_no_new_segment(struct env *e)
     CHILD_CHECK(!tl_dq_peek(q, &p, &n));
     tl_dq_ack(q, 4);
     n = rec_make(10, 1, buf);
-    errno = 0;
-    CHILD_CHECK(tl_dq_append(q, buf, n, err, sizeof(err)) == TL_E_IO && errno == EACCES);
+    CHILD_CHECK(tl_dq_append(q, buf, n, &err) == TL_E_IO && err.sys_errno == EACCES);
     snprintf(want, sizeof(want), "queue.dir %s: cannot create seg-0000000000000002.q: "
              "Permission denied", e->dir);
-    CHILD_CHECK(strcmp(err, want) == 0);
+    CHILD_CHECK(strcmp(err.cause, want) == 0);
     CHILD_CHECK(tl_dq_count(q) == 6);
-    CHILD_CHECK(tl_dq_flush(q, err, sizeof(err)));   /* the ack file is still writable */
+    CHILD_CHECK(tl_dq_flush(q, &err) == TL_OK);   /* the ack file is still writable */
     CHILD_CHECK(chmod(e->dir, 0700) == 0);
-    CHILD_CHECK(tl_dq_append(q, buf, n, err, sizeof(err)) == TL_OK);
+    CHILD_CHECK(tl_dq_append(q, buf, n, &err) == TL_OK);
     CHILD_CHECK(tl_dq_peek(q, &p, &n) && n == rec_size(10, 1));
     tl_dq_close(q);
-    q = tl_dq_open(&o, &rec, err, sizeof(err));
+    q = tl_dq_open(&o, &rec, &err);
     CHILD_CHECK(q != NULL && rec.detail[0] == '\0' && rec.records == 7);
     tl_dq_close(q);
     return 0;
@@ -1504,7 +1503,7 @@ static void test_dirs_and_lock(void **state)
 {
     struct env *e = *state;
     struct tl_dq_recovery rec;
-    char err[256];
+    struct tl_err err;
     char want[256];
     struct tl_dq_opts o = { .dir = e->dir };
 
@@ -1515,12 +1514,14 @@ static void test_dirs_and_lock(void **state)
     assert_int_equal(st.st_mode & 0777, 0700);
 
     /* A second open of the same directory, even in this process, is refused. */
-    assert_null(tl_dq_open(&o, &rec, err, sizeof(err)));
+    assert_null(tl_dq_open(&o, &rec, &err));
     snprintf(want, sizeof(want), "queue.dir %s is in use by another process (pid %ld)", e->dir,
              (long)getpid());
-    assert_string_equal(err, want);
+    assert_string_equal(err.cause, want);
+    assert_int_equal(err.code, TL_E_CONFIG);
+    assert_string_equal(err.remedy, "");
     tl_dq_close(q);
-    q = tl_dq_open(&o, &rec, err, sizeof(err));
+    q = tl_dq_open(&o, &rec, &err);
     assert_non_null(q);
     tl_dq_close(q);
 
@@ -1529,7 +1530,7 @@ static void test_dirs_and_lock(void **state)
     snprintf(d2, sizeof(d2), "%s/empty", e->base);
     assert_int_equal(mkdir(d2, 0755), 0);
     o.dir = d2;
-    q = tl_dq_open(&o, &rec, err, sizeof(err));
+    q = tl_dq_open(&o, &rec, &err);
     assert_non_null(q);
     assert_int_equal(rec.records, 0);
     assert_string_equal(rec.detail, "");
@@ -1537,23 +1538,25 @@ static void test_dirs_and_lock(void **state)
 
     /* Missing parents are created; a file in the way is an error. */
     snprintf(d2, sizeof(d2), "%s/a/b/c/", e->base);
-    q = tl_dq_open(&o, &rec, err, sizeof(err));
+    q = tl_dq_open(&o, &rec, &err);
     assert_non_null(q);
     tl_dq_close(q);
     snprintf(d2, sizeof(d2), "%s/a", e->base);
     assert_int_equal(stat(d2, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0700);
     snprintf(d2, sizeof(d2), "%s/q/ack/x", e->base);
-    assert_null(tl_dq_open(&o, &rec, err, sizeof(err)));
+    assert_null(tl_dq_open(&o, &rec, &err));
     snprintf(want, sizeof(want), "queue.dir %s: cannot create: Not a directory", d2);
-    assert_string_equal(err, want);
+    assert_string_equal(err.cause, want);
+    assert_int_equal(err.code, TL_E_IO);
+    assert_int_equal(err.sys_errno, ENOTDIR);
     snprintf(d2, sizeof(d2), "%s/q/ack", e->base);
-    assert_null(tl_dq_open(&o, &rec, err, sizeof(err)));
+    assert_null(tl_dq_open(&o, &rec, &err));
     snprintf(want, sizeof(want), "queue.dir %s: cannot open: Not a directory", d2);
-    assert_string_equal(err, want);
+    assert_string_equal(err.cause, want);
     /* NULL rec and a NULL close are fine. */
     o.dir = e->dir;
-    q = tl_dq_open(&o, NULL, err, sizeof(err));
+    q = tl_dq_open(&o, NULL, &err);
     assert_non_null(q);
     tl_dq_close(q);
     tl_dq_close(NULL);
@@ -1563,23 +1566,23 @@ static void test_sync_policies(void **state)
 {
     struct env *e = *state;
     enum tl_dq_sync pol[] = { TL_DQ_SYNC_ALWAYS, TL_DQ_SYNC_INTERVAL };
-    char err[256];
+    struct tl_err err;
 
     for (size_t k = 0; k < 2; k++) {
         struct tl_dq_opts o = { .dir = e->dir, .segment_bytes = 1024, .sync = pol[k],
                                 .sync_interval_ms = 10 };
         struct tl_dq_recovery rec;
-        struct tl_dq *q = tl_dq_open(&o, &rec, err, sizeof(err));
+        struct tl_dq *q = tl_dq_open(&o, &rec, &err);
         assert_non_null(q);
         append_range(q, 0, 40, 0);
         flush_q(q);
         expect_range(q, 0, 40, 0);
         tl_dq_ack(q, 20);
-        assert_true(tl_dq_tick(q, 0, err, sizeof(err)));
-        assert_true(tl_dq_tick(q, 1000000, err, sizeof(err)));
+        assert_int_equal(tl_dq_tick(q, 0, &err), TL_OK);
+        assert_int_equal(tl_dq_tick(q, 1000000, &err), TL_OK);
         tl_dq_ack(q, 20);
         tl_dq_close(q);
-        q = tl_dq_open(&o, &rec, err, sizeof(err));
+        q = tl_dq_open(&o, &rec, &err);
         assert_non_null(q);
         assert_int_equal(rec.records, 0);
         tl_dq_close(q);
@@ -1601,8 +1604,8 @@ static void test_killed_process(void **state)
     assert_true(pid >= 0);
     if (pid == 0) {
         struct tl_dq_opts o = { .dir = e->dir };
-        char err[256];
-        struct tl_dq *q = tl_dq_open(&o, NULL, err, sizeof(err));
+        struct tl_err err;
+        struct tl_dq *q = tl_dq_open(&o, NULL, &err);
         static uint8_t buf[MAXREC];
         const uint8_t *p;
         size_t n;
@@ -1611,7 +1614,7 @@ static void test_killed_process(void **state)
         }
         for (uint64_t i = 0; i < 1000; i++) {
             n = rec_make(i, 1, buf);
-            if (tl_dq_append(q, buf, n, err, sizeof(err)) != TL_OK) {
+            if (tl_dq_append(q, buf, n, &err) != TL_OK) {
                 _exit(1);
             }
         }
@@ -1626,12 +1629,12 @@ static void test_killed_process(void **state)
             tl_dq_peek(q, &p, &n);
             tl_dq_advance(q);
         }
-        if (!tl_dq_flush(q, err, sizeof(err))) {
+        if (tl_dq_flush(q, &err) != TL_OK) {
             _exit(1);
         }
         for (uint64_t i = 1000; i < 1050; i++) {   /* never flushed */
             n = rec_make(i, 1, buf);
-            (void)tl_dq_append(q, buf, n, err, sizeof(err));
+            (void)tl_dq_append(q, buf, n, &err);
         }
         if (write(ready[1], "r", 1) != 1 || read(go[0], &c, 1) != 1) {
             _exit(1);
@@ -1643,12 +1646,12 @@ static void test_killed_process(void **state)
 
     struct tl_dq_opts o = { .dir = e->dir };
     struct tl_dq_recovery rec;
-    char err[256];
+    struct tl_err err;
     char want[256];
-    assert_null(tl_dq_open(&o, &rec, err, sizeof(err)));
+    assert_null(tl_dq_open(&o, &rec, &err));
     snprintf(want, sizeof(want), "queue.dir %s is in use by another process (pid %ld)", e->dir,
              (long)pid);
-    assert_string_equal(err, want);
+    assert_string_equal(err.cause, want);
 
     assert_int_equal(write(go[1], "g", 1), 1);
     int status;
@@ -1674,13 +1677,13 @@ static void test_settings_change(void **state)
     struct env *e = *state;
     struct tl_dq_recovery rec;
     struct tl_dq *q = open_q(e, 2048, 0, &rec);
-    char err[256];
+    struct tl_err err;
 
     append_range(q, 0, 100, 1);
     tl_dq_close(q);
     q = open_q(e, 0, 1000, &rec);
     assert_int_equal(rec.records, 100);
-    assert_int_equal(tl_dq_append(q, "x", 1, err, sizeof(err)), TL_FULL);
+    assert_int_equal(tl_dq_append(q, "x", 1, &err), TL_FULL);
     expect_range(q, 0, 50, 1);
     tl_dq_ack(q, 50);
     tl_dq_close(q);
@@ -1704,7 +1707,7 @@ static void test_random_round_trip(void **state)
     uint64_t rd = 0;       /* read cursor: [acked, rd) are in flight */
     uint64_t rng = 42;
     static uint8_t buf[MAXREC];
-    char err[256];
+    struct tl_err err;
 
     while (acked < total) {
         rng = mix64(rng);
@@ -1713,7 +1716,7 @@ static void test_random_round_trip(void **state)
             uint64_t n = 1 + (rng >> 8) % 64;
             for (uint64_t k = 0; k < n && next < total; k++) {
                 size_t len = rec_make(next, 2, buf);
-                assert_int_equal(tl_dq_append(q, buf, len, err, sizeof(err)), TL_OK);
+                assert_int_equal(tl_dq_append(q, buf, len, &err), TL_OK);
                 next++;
             }
             if ((rng >> 20) % 2 == 0) {

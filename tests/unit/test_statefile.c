@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -108,18 +109,18 @@ static void fill(struct tl_statefile *s)
 static void test_round_trip(void **state)
 {
     struct dir *d = *state;
-    char err[512];
+    struct tl_err e;
     struct tl_statefile *s = tl_statefile_new(d->file);
     assert_non_null(s);
 
     /* A first start: no file. */
-    assert_int_equal(tl_statefile_load(s, err, sizeof(err)), TL_STATEFILE_NONE);
+    assert_int_equal(tl_statefile_load(s, &e), TL_STATEFILE_NONE);
     assert_int_equal(tl_statefile_count(s), 0);
     assert_false(tl_statefile_dirty(s));
 
     fill(s);
     assert_true(tl_statefile_dirty(s));
-    assert_true(tl_statefile_save(s, err, sizeof(err)));
+    assert_int_equal(tl_statefile_save(s, &e), TL_OK);
     assert_false(tl_statefile_dirty(s));
     assert_false(exists(d->tmp));
     struct stat st;
@@ -128,7 +129,7 @@ static void test_round_trip(void **state)
 
     struct tl_statefile *r = tl_statefile_new(d->file);
     assert_non_null(r);
-    assert_int_equal(tl_statefile_load(r, err, sizeof(err)), TL_STATEFILE_OK);
+    assert_int_equal(tl_statefile_load(r, &e), TL_STATEFILE_OK);
     assert_false(tl_statefile_dirty(r));
     assert_int_equal(tl_statefile_count(r), 4);
     assert_value(r, "/var/log/app/b.log", LIT("dev=2049 ino=1311 off=52731 head=8c1f00aa"));
@@ -152,8 +153,8 @@ static void test_round_trip(void **state)
                                      "head=8c1f00aa")));
     assert_true(tl_statefile_del(r, "empty"));
     assert_false(tl_statefile_del(r, "empty"));
-    assert_true(tl_statefile_save(r, err, sizeof(err)));
-    assert_int_equal(tl_statefile_load(s, err, sizeof(err)), TL_STATEFILE_OK);
+    assert_int_equal(tl_statefile_save(r, &e), TL_OK);
+    assert_int_equal(tl_statefile_load(s, &e), TL_STATEFILE_OK);
     assert_int_equal(tl_statefile_count(s), 3);
     assert_value(s, "/var/log/app/b.log", LIT("dev=2049 ino=1311 off=99999999 head=8c1f00aa"));
     assert_null(tl_statefile_get(s, "empty", &len));
@@ -165,12 +166,12 @@ static void test_round_trip(void **state)
 static void test_format(void **state)
 {
     struct dir *d = *state;
-    char err[512];
+    struct tl_err e;
     struct tl_statefile *s = tl_statefile_new(d->file);
     assert_non_null(s);
     assert_true(tl_statefile_set(s, "cursor", "s=abc;i=1", 9));
     assert_true(tl_statefile_set(s, "/a b", "x\ny", 3));
-    assert_true(tl_statefile_save(s, err, sizeof(err)));
+    assert_int_equal(tl_statefile_save(s, &e), TL_OK);
 
     const char body[] = "tlslogd-state 1\n"
                         "4 3 /a b x\ny\n"
@@ -185,13 +186,13 @@ static void test_format(void **state)
 
     /* An empty store is a valid file too. */
     s = tl_statefile_new(d->file);
-    assert_true(tl_statefile_save(s, err, sizeof(err)));
+    assert_int_equal(tl_statefile_save(s, &e), TL_OK);
     n = read_file(d->file, got, sizeof(got));
     snprintf(want, sizeof(want), "tlslogd-state 1\nend 0 %08x\n",
              tl_crc32c(0, "tlslogd-state 1\n", 16));
     assert_int_equal(n, strlen(want));
     assert_memory_equal(got, want, n);
-    assert_int_equal(tl_statefile_load(s, err, sizeof(err)), TL_STATEFILE_OK);
+    assert_int_equal(tl_statefile_load(s, &e), TL_STATEFILE_OK);
     tl_statefile_free(s);
 }
 
@@ -199,10 +200,10 @@ static void test_format(void **state)
 static void test_torn_temp_file(void **state)
 {
     struct dir *d = *state;
-    char err[512];
+    struct tl_err e;
     struct tl_statefile *s = tl_statefile_new(d->file);
     fill(s);
-    assert_true(tl_statefile_save(s, err, sizeof(err)));
+    assert_int_equal(tl_statefile_save(s, &e), TL_OK);
     struct tl_buf img;
     tl_buf_init(&img, 0);
     assert_true(tl_statefile_set(s, "cursor", "newer", 5));
@@ -211,7 +212,7 @@ static void test_torn_temp_file(void **state)
     tl_buf_fini(&img);
 
     struct tl_statefile *r = tl_statefile_new(d->file);
-    assert_int_equal(tl_statefile_load(r, err, sizeof(err)), TL_STATEFILE_OK);
+    assert_int_equal(tl_statefile_load(r, &e), TL_STATEFILE_OK);
     assert_value(r, "cursor", LIT("s=0f3c;i=2a1;b=9d8e;m=5bb4;t=61e4;x=77"));
     assert_int_equal(tl_statefile_count(r), 4);
     assert_false(exists(d->tmp));
@@ -219,7 +220,7 @@ static void test_torn_temp_file(void **state)
     /* The same with no PATH at all (a crash during the very first save): a first start. */
     unlink(d->file);
     write_file(d->tmp, "tlslogd-state 1\n5 3 curs", 24);
-    assert_int_equal(tl_statefile_load(r, err, sizeof(err)), TL_STATEFILE_NONE);
+    assert_int_equal(tl_statefile_load(r, &e), TL_STATEFILE_NONE);
     assert_false(exists(d->tmp));
     tl_statefile_free(r);
     tl_statefile_free(s);
@@ -229,10 +230,11 @@ static void test_damaged_file_is_reported_and_moved_aside(void **state)
 {
     struct dir *d = *state;
     char err[512];
+    struct tl_err e;
     char want[512];
     struct tl_statefile *s = tl_statefile_new(d->file);
     fill(s);
-    assert_true(tl_statefile_save(s, err, sizeof(err)));
+    assert_int_equal(tl_statefile_save(s, &e), TL_OK);
 
     /* One byte of a value changes (a bad sector, a careless edit). */
     uint8_t img[512];
@@ -243,22 +245,22 @@ static void test_damaged_file_is_reported_and_moved_aside(void **state)
     write_file(d->file, img, n);
 
     struct tl_statefile *r = tl_statefile_new(d->file);
-    assert_int_equal(tl_statefile_load(r, err, sizeof(err)), TL_STATEFILE_DAMAGED);
+    assert_int_equal(tl_statefile_load(r, &e), TL_STATEFILE_DAMAGED);
     size_t end_at = (size_t)((uint8_t *)memmem(img, n, "end ", 4) - img);
     snprintf(want, sizeof(want), "state file %s is damaged: CRC mismatch (file says %.8s, "
              "contents give %08x) at offset %zu; not used, kept as %s", d->file,
              (const char *)img + n - 9, tl_crc32c(0, img, end_at), end_at, d->bad);
-    assert_string_equal(err, want);
+    assert_string_equal(tl_err_text(&e, err, sizeof(err)), want);
     assert_int_equal(tl_statefile_count(r), 0);
     assert_false(exists(d->file));
     assert_true(exists(d->bad));
 
     /* Reported once: the next start finds no file and starts as configured. */
-    assert_int_equal(tl_statefile_load(r, err, sizeof(err)), TL_STATEFILE_NONE);
+    assert_int_equal(tl_statefile_load(r, &e), TL_STATEFILE_NONE);
     /* And the input's next save is trusted again. */
     assert_true(tl_statefile_set(r, "cursor", "fresh", 5));
-    assert_true(tl_statefile_save(r, err, sizeof(err)));
-    assert_int_equal(tl_statefile_load(s, err, sizeof(err)), TL_STATEFILE_OK);
+    assert_int_equal(tl_statefile_save(r, &e), TL_OK);
+    assert_int_equal(tl_statefile_load(s, &e), TL_STATEFILE_OK);
     assert_value(s, "cursor", "fresh", 5);
     tl_statefile_free(r);
     tl_statefile_free(s);
@@ -397,6 +399,7 @@ static void test_failed_save_and_unreadable_file(void **state)
 {
     struct dir *d = *state;
     char err[512];
+    struct tl_err e;
     char path[160];
     char want[512];
 
@@ -404,25 +407,29 @@ static void test_failed_save_and_unreadable_file(void **state)
     snprintf(path, sizeof(path), "%s/missing/in-app.state", d->path);
     struct tl_statefile *s = tl_statefile_new(path);
     assert_true(tl_statefile_set(s, "cursor", "x", 1));
-    assert_false(tl_statefile_save(s, err, sizeof(err)));
+    assert_int_equal(tl_statefile_save(s, &e), TL_E_IO);
     snprintf(want, sizeof(want), "state file %s: cannot create its temporary file: No such file "
              "or directory; hint: ", path);
-    assert_true(strncmp(err, want, strlen(want)) == 0);
+    assert_true(strncmp(tl_err_text(&e, err, sizeof(err)), want, strlen(want)) == 0);
     assert_true(tl_statefile_dirty(s));
+    assert_int_equal(e.sys_errno, ENOENT);
+    assert_string_equal(e.remedy, "check the path and the file system");
     tl_statefile_free(s);
 
     /* The state file's name taken by a directory: cannot be read, cannot be replaced. */
     assert_int_equal(mkdir(d->file, 0700), 0);
     s = tl_statefile_new(d->file);
-    assert_int_equal(tl_statefile_load(s, err, sizeof(err)), TL_STATEFILE_ERROR);
+    assert_int_equal(tl_statefile_load(s, &e), TL_STATEFILE_ERROR);
     snprintf(want, sizeof(want), "state file %s is not a regular file; hint: remove it, or "
              "point state_dir elsewhere", d->file);
-    assert_string_equal(err, want);
+    assert_string_equal(tl_err_text(&e, err, sizeof(err)), want);
+    assert_int_equal(e.code, TL_E_CONFIG);
+    assert_string_equal(e.remedy, "remove it, or point state_dir elsewhere");
     assert_true(tl_statefile_set(s, "cursor", "x", 1));
-    assert_false(tl_statefile_save(s, err, sizeof(err)));
+    assert_int_equal(tl_statefile_save(s, &e), TL_E_IO);
     snprintf(want, sizeof(want), "state file %s: cannot rename its temporary file over it: Is "
              "a directory; hint: ", d->file);
-    assert_true(strncmp(err, want, strlen(want)) == 0);
+    assert_true(strncmp(tl_err_text(&e, err, sizeof(err)), want, strlen(want)) == 0);
     assert_false(exists(d->tmp));
     rmdir(d->file);
     tl_statefile_free(s);
