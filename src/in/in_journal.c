@@ -55,20 +55,22 @@ struct journal {
 
 static void save_now(struct journal *jn)
 {
-    char err[512];
+    struct tl_err e;
+    char err[1024];
 
     if (!jn->unsaved || jn->settled == NULL) {
         return;
     }
-    if (!tl_statefile_set(jn->st, CURSOR_KEY, jn->settled, strlen(jn->settled)) ||
-        !tl_statefile_save(jn->st, err, sizeof(err))) {
-        tl_log_rl(&jn->in->rl, 20, TL_LOG_ERROR,
-                  "input %s: journal cursor not saved: %s; a restart would read again what "
-                  "was read since the last save", jn->in->conf->name, err);
+    if (!tl_statefile_set(jn->st, CURSOR_KEY, jn->settled, strlen(jn->settled))) {
+        tl_err_set(&e, TL_E_RESOURCE, 0, NULL, NULL, "out of memory");
+    } else if (tl_statefile_save(jn->st, &e) == TL_OK) {
+        jn->unsaved = false;
+        jn->saved_ms = tl_now_ms();
         return;
     }
-    jn->unsaved = false;
-    jn->saved_ms = tl_now_ms();
+    tl_log_rl(&jn->in->rl, 20, TL_LOG_ERROR,
+              "input %s: journal cursor not saved: %s; a restart would read again what was "
+              "read since the last save", jn->in->conf->name, tl_err_text(&e, err, sizeof(err)));
 }
 
 static void save_cb(struct tl_ev_loop *loop, void *arg)
@@ -299,7 +301,8 @@ static bool open_state(struct journal *jn)
         tl_error("input %s: out of memory", name);
         return false;
     }
-    switch (tl_statefile_load(jn->st, err, sizeof(err))) {
+    struct tl_err e;
+    switch (tl_statefile_load(jn->st, &e)) {
     case TL_STATEFILE_OK:
         v = tl_statefile_get(jn->st, CURSOR_KEY, &len);
         if (v != NULL) {
@@ -310,7 +313,8 @@ static bool open_state(struct journal *jn)
         break;
     case TL_STATEFILE_DAMAGED:
     case TL_STATEFILE_ERROR:
-        tl_warn("input %s: %s; starting as on a first start (start_at)", name, err);
+        tl_warn("input %s: %s; starting as on a first start (start_at)", name,
+                tl_err_text(&e, err, sizeof(err)));
         break;
     }
     return true;
