@@ -4,6 +4,8 @@
   removes another input, adds one, and changes an output: every message arrives, the TLS
   connection is the same one (the sender never reconnects, the input counts one connection),
   the removed input's port is closed and the new one's accepts.
+- A route's where: filter changed under a TLS stream: one switch point, no message routed by
+  a mix of the old and the new filters, nothing lost, the same connection.
 - An invalid file leaves the running configuration as it was, every error logged.
 - A forward output with queue.dir changed while its target is down: the new instance delivers
   what the old one kept on disk once the target is back.
@@ -375,3 +377,48 @@ def test_output_that_cannot_start(daemon, tmp_path):
     line = poll(bad_dropped, T(10), "the message to bad dropped and counted")
     assert stat(line, "written") == 0, line
     assert d.stop() == 0
+
+
+def test_filter_changed_under_load(daemon, tmp_path, pki):
+    """A route's where: filter changed by a reload while a TLS stream runs: before the switch
+    the filtered output gets the even numbers, after it the odd ones; the switch is one point
+    in the stream (the route table is swapped whole: no message sees a mix), nothing is lost
+    on either output, and the connection is the same one."""
+    def conf(parity):
+        tls = tls_input("tls-in", tls={"auth": "certvalid"})
+        outputs = [file_output("all", tmp_path / "all.log"),
+                   file_output("sel", tmp_path / "sel.log")]
+        routes = [{"from": "tls-in", "to": "all"},
+                  {"from": "tls-in", "to": "sel",
+                   "where": {"message": r"seq=\d{5}[%s] " % parity}}]
+        return config([tls], outputs, routes, tls=server_tls_top(pki))
+
+    d = daemon(conf("02468"))
+    stream = Stream(d.port("tls-in"), pki, "FLT")
+    stream.start()
+    try:
+        wait_seqs(d, tmp_path / "sel.log", "FLT", 200)
+        m = reload(d, conf("13579"))
+        assert m.group(2, 3, 4) == ("0", "0", "0") and m.group(6, 7, 8) == ("0", "0", "0"), \
+            m.group(0)
+        at = stream.sent
+        wait_seqs(d, tmp_path / "all.log", "FLT", at + 400)
+    finally:
+        stream.stop()
+    assert stream.error is None, "the TLS connection broke during the reload: %r" % stream.error
+    n = stream.sent
+    wait_seqs(d, tmp_path / "all.log", "FLT", n)
+    assert seqs(tmp_path / "all.log", "FLT") == list(range(n))
+    assert stat(stats_line(d, "tls-in"), "connections_total") == 1
+    sel = seqs(tmp_path / "sel.log", "FLT")
+    # the evens of [0, s), then the odds of [s, n), for one switch point s: the message at s
+    # was the first one the new table routed
+    k = next((i for i, s in enumerate(sel) if s % 2 == 1), len(sel))
+    evens, odds = sel[:k], sel[k:]
+    assert evens and odds, (len(evens), len(odds))
+    assert all(s % 2 == 1 for s in odds), "the filter switched more than once: %s" % odds[:5]
+    assert evens == list(range(0, evens[-1] + 1, 2)), "evens missing before the switch"
+    assert odds == list(range(odds[0], n, 2)), "odds missing after the switch"
+    # s is evens[-1] + 1 (odds[0] right after it) or evens[-1] + 2 (an even one the new
+    # filter left out, then odds[0]): nothing in between was lost
+    assert odds[0] - evens[-1] in (1, 3), (evens[-3:], odds[:3])
