@@ -254,14 +254,19 @@ def stats(d, want=(), timeout=None):
     start = len(d.log_text())
     d.signal(signal.SIGUSR1)
 
+    def whole():
+        # Only whole lines: the daemon may be writing one while we read the log.
+        text = d.log_text()[start:]
+        return parse_stats(text[:text.rfind("\n") + 1])
+
     def got():
-        st = parse_stats(d.log_text()[start:])
+        st = whole()
         if st and all(w in st for w in want):
             return st
         return None
     st = poll(got, timeout or T(10), "stats lines %s from %s after SIGUSR1" % (list(want), d.name))
     time.sleep(0.1)  # the rest of the block
-    return parse_stats(d.log_text()[start:]) or st
+    return whole() or st
 
 
 def proc_status(pid, key):

@@ -309,9 +309,14 @@ def wait_log_count(d, needle, n, timeout=None):
 def stats_line(d, input_name="tls-in"):
     """Sends SIGUSR1 and returns the new 'stats: input NAME:' line."""
     pat = re.compile(r"^.*stats: input %s: .*$" % re.escape(input_name), re.M)
-    before = len(pat.findall(d.log_text()))
+
+    def complete():
+        # Only whole lines: the daemon may be writing the line while we read the log.
+        text = d.log_text()
+        return pat.findall(text[:text.rfind("\n") + 1])
+    before = len(complete())
     d.signal(signal.SIGUSR1)
-    lines = poll(lambda: (lambda l: l if len(l) > before else None)(pat.findall(d.log_text())),
+    lines = poll(lambda: (lambda l: l if len(l) > before else None)(complete()),
                  T(10), "a stats line after SIGUSR1")
     return lines[-1]
 
