@@ -30,6 +30,7 @@
  * reason.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -646,6 +647,9 @@ static void *kafka_run(void *arg)
 {
     struct tl_output *out = arg;
     struct kafka *k = out->impl;
+    /* Named, as librdkafka names its own (rdk:main, rdk:broker1): top -H and the bench tell
+     * this thread's CPU from theirs and from the inputs'. */
+    pthread_setname_np(pthread_self(), "tl:kafka");
     tl_ev_set_before_sleep(k->loop, before_sleep, k);
     tl_ev_io_init(&k->eio, k->efd, eio_cb, k);
     tl_ev_set(k->loop, &k->eio, TL_EV_READ);
