@@ -132,6 +132,7 @@ struct kafka {
     bool stopping;
     bool closing;               /* the producer is purged at the end: reports are ignored */
     int64_t last_delivered_ms;
+    bool delivered;             /* this rd_kafka_poll delivered: last_delivered_ms is set */
     int64_t stop_deadline;
 
     struct tl_template *topic_t;
