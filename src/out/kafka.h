@@ -81,6 +81,15 @@ struct kafka_slot {
     size_t copy_len;
 };
 
+/* Records of one topic built from held messages, produced with one rd_kafka_produce_batch
+ * call (out_kafka.c: produce_held). Each record's value is followed by its key in data. */
+struct kafka_batch {
+    struct tl_buf topic;        /* NUL-terminated, not counted in len */
+    struct tl_buf data;
+    size_t off[KAFKA_POP_MAX];  /* where each record's value starts in data */
+    rd_kafka_message_t msgs[KAFKA_POP_MAX];
+};
+
 struct kafka_topic {
     char *name;
     rd_kafka_topic_t *rkt;
@@ -123,6 +132,7 @@ struct kafka {
     bool stopping;
     bool closing;               /* the producer is purged at the end: reports are ignored */
     int64_t last_delivered_ms;
+    bool delivered;             /* this rd_kafka_poll delivered: last_delivered_ms is set */
     int64_t stop_deadline;
 
     struct tl_template *topic_t;
@@ -131,6 +141,7 @@ struct kafka {
     struct tl_buf key;
     struct tl_buf value;
     struct tl_buf rec;          /* one encoded record */
+    struct kafka_batch *batch;
     struct kafka_topic *buckets[KAFKA_TOPIC_BUCKETS];
     size_t n_topics;
     uint64_t use_clock;

@@ -30,6 +30,7 @@
  * reason.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,7 @@
 #define RETRY_MIN_MS 200
 #define RETRY_MAX_MS 10000
 #define TICK_MS 250
+#define BATCH_BYTES (1u << 20)     /* a batch of records ends past this many bytes */
 
 static void pump(struct kafka *k);
 
@@ -222,27 +224,22 @@ enum pr {
     PR_WAIT,    /* librdkafka's queue is full: nothing happened, try again later */
 };
 
-/* Produces r as the record of ordinal ord (a new one: ord == tail; or one produced again). */
-static enum pr produce(struct kafka *k, uint64_t ord, const struct kafka_rec *r, uint64_t seq)
+/* The slot of a new record (ordinal tail), before it is produced. */
+static void slot_new(struct kafka *k, const struct kafka_rec *r, uint64_t seq)
+{
+    struct kafka_slot *s = slot_at(k, k->tail);
+    s->state = S_FLIGHT;
+    s->seq = seq;
+    s->copy = NULL;
+    s->bytes = (uint32_t)(r->len + r->key_len + r->topic_len);
+}
+
+/* What librdkafka said (e) when the record r of ordinal ord was handed to it. */
+static enum pr produced(struct kafka *k, uint64_t ord, const struct kafka_rec *r,
+                        rd_kafka_resp_err_t e)
 {
     bool again = ord < k->tail;
     struct kafka_slot *s = slot_at(k, ord);
-    if (!again) {
-        s->state = S_FLIGHT;
-        s->seq = seq;
-        s->copy = NULL;
-        s->bytes = (uint32_t)(r->len + r->key_len + r->topic_len);
-    }
-    rd_kafka_topic_t *rkt = topic_get(k, r->topic);
-    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__INVALID_ARG;
-    if (rkt) {
-        e = rd_kafka_producev(k->rk, RD_KAFKA_V_RKT(rkt),
-                              RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                              RD_KAFKA_V_VALUE(unconst(r->value), r->len),
-                              RD_KAFKA_V_KEY(unconst(r->key), r->key ? r->key_len : 0),
-                              RD_KAFKA_V_OPAQUE((void *)(uintptr_t)ord), RD_KAFKA_V_END);
-    }
     if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
         k->lk_full = true;
         return PR_WAIT;
@@ -274,6 +271,25 @@ static enum pr produce(struct kafka *k, uint64_t ord, const struct kafka_rec *r,
     return PR_OK;
 }
 
+/* Produces r as the record of ordinal ord (a new one: ord == tail; or one produced again). */
+static enum pr produce(struct kafka *k, uint64_t ord, const struct kafka_rec *r, uint64_t seq)
+{
+    if (ord == k->tail) {
+        slot_new(k, r, seq);
+    }
+    rd_kafka_topic_t *rkt = topic_get(k, r->topic);
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__INVALID_ARG;
+    if (rkt) {
+        e = rd_kafka_producev(k->rk, RD_KAFKA_V_RKT(rkt),
+                              RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                              RD_KAFKA_V_VALUE(unconst(r->value), r->len),
+                              RD_KAFKA_V_KEY(unconst(r->key), r->key ? r->key_len : 0),
+                              RD_KAFKA_V_OPAQUE((void *)(uintptr_t)ord), RD_KAFKA_V_END);
+    }
+    return produced(k, ord, r, e);
+}
+
 void kafka_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     struct kafka *k = opaque;
@@ -290,7 +306,12 @@ void kafka_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         slot_done(k, s);
         atomic_fetch_add_explicit(&k->out->stats.acked, 1, memory_order_relaxed);
         k->retry_backoff_ms = RETRY_MIN_MS;
-        k->last_delivered_ms = tl_now_ms();
+        /* One clock read per poll, not per record (it was 8% of this thread's CPU): the
+         * episodes (kafka_errors.c) only ask whether records came after an error. */
+        if (!k->delivered) {
+            k->delivered = true;
+            k->last_delivered_ms = tl_now_ms();
+        }
         return;
     }
     if (kafka_undeliverable(m->err)) {
@@ -362,10 +383,136 @@ static bool store(struct kafka *k, uint64_t seq, const struct kafka_rec *r)
     return true;
 }
 
+/* The held messages to the spool, in order; false when it must wait. */
+static bool store_held(struct kafka *k)
+{
+    while (k->held_pos < k->n_held) {
+        struct tl_msg *m = k->held[k->held_pos];
+        uint64_t seq = k->popped - (k->n_held - k->held_pos);
+        struct kafka_rec r;
+        if (!make_rec(k, m, &r)) {
+            drop_invalid(k);
+        } else if (!store(k, seq, &r)) {
+            return false; /* m stays held */
+        }
+        tl_msg_unref(m);
+        k->held_pos++;
+    }
+    return true;
+}
+
+/*
+ * The next held messages as a batch of records of one topic, as many as there is room for in
+ * flight (queue.memory_*); how many (0: no room, or the first message cannot be formatted).
+ */
+static size_t batch_collect(struct kafka *k)
+{
+    struct kafka_batch *b = k->batch;
+    uint64_t bytes = k->flight_bytes;
+    size_t n = 0;
+    tl_buf_reset(&b->data);
+    while (k->held_pos + n < k->n_held && n < KAFKA_POP_MAX && b->data.len < BATCH_BYTES &&
+           k->tail + n - k->head < k->max_flight &&
+           (bytes < k->max_bytes || (k->tail == k->head && n == 0))) {
+        const struct tl_msg *m = k->held[k->held_pos + n];
+        const char *input = k->out->gconf->inputs[m->input].name;
+        size_t off = b->data.len;
+        kafka_render_topic(k->topic_t, m, input, &k->topic);
+        if (n > 0 && (k->topic.len != b->topic.len ||
+                      memcmp(k->topic.data, b->topic.data, b->topic.len) != 0)) {
+            break; /* another topic: the next batch */
+        }
+        if (!tl_format(m, k->conf->format, false, &b->data)) {
+            break; /* produced as a batch of its own, where it is dropped */
+        }
+        size_t key_len = 0;
+        if (k->key_t) {
+            kafka_render_key(k->key_t, m, input, &k->key);
+            if (!tl_buf_append(&b->data, k->key.data, k->key.len)) {
+                b->data.len = off;
+                break;
+            }
+            key_len = k->key.len;
+        }
+        if (n == 0) {
+            tl_buf_reset(&b->topic);
+            tl_buf_append(&b->topic, k->topic.data, k->topic.len + 1); /* with its NUL */
+            b->topic.len = k->topic.len;
+        }
+        rd_kafka_message_t *rm = &b->msgs[n];
+        memset(rm, 0, sizeof(*rm));
+        rm->len = b->data.len - off - key_len;
+        rm->key_len = key_len;
+        b->off[n] = off;
+        bytes += rm->len + key_len + b->topic.len;
+        n++;
+    }
+    return n;
+}
+
+/* Produces the batch of n records (batch_collect) from the held messages at held_pos; false
+ * when librdkafka's queue is full (the rest stays held). */
+static bool batch_produce(struct kafka *k, size_t n)
+{
+    struct kafka_batch *b = k->batch;
+    const char *topic = (const char *)b->topic.data;
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_message_t *rm = &b->msgs[i];
+        rm->payload = b->data.data + b->off[i];
+        rm->key = k->key_t ? (uint8_t *)rm->payload + rm->len : NULL;
+        rm->_private = (void *)(uintptr_t)(k->tail + i);
+    }
+    rd_kafka_topic_t *rkt = topic_get(k, topic);
+    if (rkt) {
+        /* Keyless records: librdkafka's partitioner picks a partition for each. A full
+         * queue fails every record after the first that did not fit, so what went in is a
+         * prefix of the batch and the order holds. */
+        rd_kafka_produce_batch(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, b->msgs, (int)n);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const rd_kafka_message_t *rm = &b->msgs[i];
+        struct kafka_rec r = {topic, b->topic.len, rm->key, rm->key_len, rm->payload, rm->len};
+        uint64_t seq = k->popped - (k->n_held - k->held_pos);
+        slot_new(k, &r, seq);
+        if (produced(k, k->tail, &r, rkt ? rm->err : RD_KAFKA_RESP_ERR__INVALID_ARG) ==
+            PR_WAIT) {
+            return false;
+        }
+        tl_msg_unref(k->held[k->held_pos]);
+        k->held_pos++;
+    }
+    return true;
+}
+
+/*
+ * Without a disk part the held messages go to librdkafka in batches, the records of one
+ * topic in order with one rd_kafka_produce_batch call each: one clock read, one check and one
+ * topic lock per batch where rd_kafka_producev takes them for every record (most of the
+ * output thread's CPU). False when it must wait (no room, librdkafka's queue full).
+ */
+static bool produce_held(struct kafka *k)
+{
+    while (k->held_pos < k->n_held) {
+        if (!room(k)) {
+            return false;
+        }
+        size_t n = batch_collect(k);
+        if (n == 0) {
+            /* The first message cannot be formatted (room was checked): it is dropped. */
+            drop_invalid(k);
+            tl_msg_unref(k->held[k->held_pos]);
+            k->held_pos++;
+        } else if (!batch_produce(k, n)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /*
  * Takes messages from the queue: with a spool every one to disk (as long as it takes them);
- * without, straight to librdkafka while there is room in flight. Messages that cannot be
- * formatted are dropped and counted.
+ * without, to librdkafka while there is room in flight. Messages that cannot be formatted are
+ * dropped and counted.
  */
 static void fill(struct kafka *k)
 {
@@ -382,22 +529,7 @@ static void fill(struct kafka *k)
             k->popped += k->n_held;
             tl_ev_note_work(k->loop, k->n_held);
         }
-        bool wait = false;
-        while (k->held_pos < k->n_held) {
-            struct tl_msg *m = k->held[k->held_pos];
-            uint64_t seq = k->popped - (k->n_held - k->held_pos);
-            struct kafka_rec r;
-            if (!make_rec(k, m, &r)) {
-                drop_invalid(k);
-            } else if (k->spool ? !store(k, seq, &r)
-                                : !room(k) || produce(k, k->tail, &r, seq) == PR_WAIT) {
-                wait = true; /* m stays held */
-                break;
-            }
-            tl_msg_unref(m);
-            k->held_pos++;
-        }
-        if (wait) {
+        if (k->spool ? !store_held(k) : !produce_held(k)) {
             break;
         }
     }
@@ -553,6 +685,7 @@ static void pump(struct kafka *k)
             return;
         }
     }
+    k->delivered = false;
     rd_kafka_poll(k->rk, 0);
     if (k->fatal) {
         recreate(k);
@@ -646,6 +779,9 @@ static void *kafka_run(void *arg)
 {
     struct tl_output *out = arg;
     struct kafka *k = out->impl;
+    /* Named, as librdkafka names its own (rdk:main, rdk:broker1): top -H and the bench tell
+     * this thread's CPU from theirs and from the inputs'. */
+    pthread_setname_np(pthread_self(), "tl:kafka");
     tl_ev_set_before_sleep(k->loop, before_sleep, k);
     tl_ev_io_init(&k->eio, k->efd, eio_cb, k);
     tl_ev_set(k->loop, &k->eio, TL_EV_READ);
@@ -702,6 +838,11 @@ static void kafka_destroy(struct kafka *k)
     tl_buf_fini(&k->key);
     tl_buf_fini(&k->value);
     tl_buf_fini(&k->rec);
+    if (k->batch) {
+        tl_buf_fini(&k->batch->topic);
+        tl_buf_fini(&k->batch->data);
+        free(k->batch);
+    }
     if (k->loop) {
         tl_ev_loop_free(k->loop);
     }
@@ -733,7 +874,7 @@ static enum tl_rc open_spool(struct kafka *k, struct tl_err *err)
 static enum tl_rc kafka_setup(struct kafka *k, struct tl_err *err)
 {
     const struct tl_conf_output *c = k->conf;
-    if (k->efd < 0 || !k->loop || !k->ring) {
+    if (k->efd < 0 || !k->loop || !k->ring || !k->batch) {
         return tl_err_set(err, TL_E_RESOURCE, errno, NULL, NULL, "out of resources at start: %s",
                           strerror(errno));
     }
@@ -786,6 +927,11 @@ static bool kafka_init(struct tl_output *out)
     tl_buf_init(&k->key, 0);
     tl_buf_init(&k->value, 0);
     tl_buf_init(&k->rec, 0);
+    k->batch = calloc(1, sizeof(*k->batch));
+    if (k->batch) {
+        tl_buf_init(&k->batch->topic, 0);
+        tl_buf_init(&k->batch->data, 0);
+    }
     tl_ev_timer_init(&k->tick, tick_cb, k);
     tl_ev_timer_init(&k->retry_timer, retry_cb, k);
     if (kafka_setup(k, &err) != TL_OK) {

@@ -141,8 +141,8 @@ size_t tl_mq_try_push(struct tl_mq *q, struct tl_msg *const *msgs, size_t n,
 
 size_t tl_mq_pop(struct tl_mq *q, struct tl_msg **out, size_t max, int64_t timeout_ms)
 {
-    struct timespec deadline;
-    if (timeout_ms >= 0) {
+    struct timespec deadline = {0, 0};
+    if (timeout_ms > 0) {
         clock_gettime(CLOCK_MONOTONIC, &deadline);
         deadline.tv_sec += timeout_ms / 1000;
         deadline.tv_nsec += (timeout_ms % 1000) * 1000000;
@@ -152,7 +152,9 @@ size_t tl_mq_pop(struct tl_mq *q, struct tl_msg **out, size_t max, int64_t timeo
         }
     }
     pthread_mutex_lock(&q->lock);
-    while (q->len == 0 && !q->closed && !q->wake) {
+    /* timeout 0 (outputs on their own event loop) never waits: no clock read, and no futex
+     * call that would only time out at once, on every look at an empty queue. */
+    while (q->len == 0 && !q->closed && !q->wake && timeout_ms != 0) {
         if (timeout_ms < 0) {
             pthread_cond_wait(&q->not_empty, &q->lock);
         } else if (pthread_cond_timedwait(&q->not_empty, &q->lock, &deadline) == ETIMEDOUT) {
