@@ -798,6 +798,7 @@ struct tl_conf *tl_conf_load_string(const char *text, size_t len, const char *na
     struct tl_yaml_node *root;
     struct tl_conf *c;
     char msg[1024];
+    struct tl_err e;
     int line = 0;
 
     memset(&ld, 0, sizeof(ld));
@@ -806,9 +807,9 @@ struct tl_conf *tl_conf_load_string(const char *text, size_t len, const char *na
         errs->lines = NULL;
         errs->n = 0;
     }
-    root = tl_yaml_parse(text, len, &line, msg, sizeof(msg));
+    root = tl_yaml_parse(text, len, &line, &e);
     if (root == NULL) {
-        tl_conf_errf(&ld, line, "%s", msg);
+        tl_conf_errf(&ld, line, "%s", tl_err_text(&e, msg, sizeof(msg)));
         return finish(&ld, NULL, errs);
     }
     c = calloc(1, sizeof(*c));
