@@ -21,7 +21,9 @@ bool tl_cli_target_parse(const char *text, uint16_t default_port, struct tl_cli_
                          char *why, size_t whylen)
 {
     memset(t, 0, sizeof(*t));
-    if (!tl_parse_listen(text, default_port, &t->host, &t->port, why, whylen)) {
+    struct tl_err e;
+    if (tl_parse_listen(text, default_port, &t->host, &t->port, &e) != TL_OK) {
+        tl_err_text(&e, why, whylen);
         return false;
     }
     if (t->host == NULL) {
