@@ -176,11 +176,11 @@ int main(int argc, char **argv)
         .where.program = { prog, 4, true },
     };
     struct tl_filter_spec spec_c = { .where.message = { re, 1, false } };
-    char err[256];
-    struct tl_filter *fb = tl_filter_compile(&spec_b, err, sizeof(err));
-    struct tl_filter *fc = fb ? tl_filter_compile(&spec_c, err, sizeof(err)) : NULL;
+    struct tl_err err;
+    struct tl_filter *fb = tl_filter_compile(&spec_b, &err);
+    struct tl_filter *fc = fb ? tl_filter_compile(&spec_c, &err) : NULL;
     if (!fb || !fc) {
-        fprintf(stderr, "filter_bench: %s\n", err);
+        fprintf(stderr, "filter_bench: %s\n", err.cause);
         return 1;
     }
 

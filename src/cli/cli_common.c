@@ -17,25 +17,21 @@
 #include "core/addr.h"
 #include "core/log.h"
 
-bool tl_cli_target_parse(const char *text, uint16_t default_port, struct tl_cli_target *t,
-                         char *why, size_t whylen)
+enum tl_rc tl_cli_target_parse(const char *text, uint16_t default_port,
+                               struct tl_cli_target *t, struct tl_err *err)
 {
     memset(t, 0, sizeof(*t));
-    if (!tl_parse_listen(text, default_port, &t->host, &t->port, why, whylen)) {
-        return false;
-    }
+    TL_TRY(tl_parse_listen(text, default_port, &t->host, &t->port, err));
     if (t->host == NULL) {
-        snprintf(why, whylen, "the host is missing: write HOST:PORT");
-        return false;
+        TL_FAIL(err, TL_E_CONFIG, NULL, "the host is missing: write HOST:PORT");
     }
     if (t->port == 0) {
-        snprintf(why, whylen, "the port is missing or 0: write HOST:PORT");
         tl_cli_target_fini(t);
-        return false;
+        TL_FAIL(err, TL_E_CONFIG, NULL, "the port is missing or 0: write HOST:PORT");
     }
     snprintf(t->text, sizeof(t->text), strchr(t->host, ':') ? "[%s]:%u" : "%s:%u", t->host,
              (unsigned)t->port);
-    return true;
+    return TL_OK;
 }
 
 void tl_cli_target_fini(struct tl_cli_target *t)
@@ -132,19 +128,19 @@ enum tl_cli_answer tl_cli_peek_tls(int fd, char *excerpt, size_t cap)
 }
 
 /* Explains a failed connect to t in the words the daemon's forward output uses. */
-static void connect_failed(const struct tl_cli_target *t, int err, char *why, size_t whylen)
+static void connect_failed(const struct tl_cli_target *t, int e, struct tl_err *err)
 {
-    switch (err) {
+    switch (e) {
     case ECONNREFUSED:
-        snprintf(why, whylen, "Connection refused: nothing listens on %s", t->text);
+        TL_ERR_SYS(err, TL_E_IO, e, NULL, "Connection refused: nothing listens on %s", t->text);
         break;
     case EHOSTUNREACH:
     case ENETUNREACH:
-        snprintf(why, whylen, "%s: no route to %s (check the address and the network)",
-                 strerror(err), t->host);
+        TL_ERR_SYS(err, TL_E_IO, e, NULL, "%s: no route to %s (check the address and the "
+                   "network)", strerror(e), t->host);
         break;
     default:
-        snprintf(why, whylen, "%s", strerror(err));
+        TL_ERR_SYS(err, TL_E_IO, e, NULL, "%s", strerror(e));
         break;
     }
 }
@@ -181,7 +177,7 @@ static int finish_connect(int fd, int64_t deadline)
 }
 
 int tl_cli_connect(const struct tl_cli_target *t, int socktype, int64_t deadline,
-                   struct tl_addr *peer, int *sys_err, char *why, size_t whylen)
+                   struct tl_addr *peer, struct tl_err *err)
 {
     char port[8];
     struct addrinfo hints;
@@ -194,9 +190,8 @@ int tl_cli_connect(const struct tl_cli_target *t, int socktype, int64_t deadline
     snprintf(port, sizeof(port), "%u", (unsigned)t->port);
     int rc = getaddrinfo(t->host, port, &hints, &res);
     if (rc != 0) {
-        snprintf(why, whylen, "cannot resolve '%s': %s", t->host,
-                 rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
-        *sys_err = 0;
+        TL_ERR(err, TL_E_CONFIG, NULL, "cannot resolve '%s': %s", t->host,
+               rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
         return -1;
     }
     int last = EADDRNOTAVAIL;
@@ -207,16 +202,16 @@ int tl_cli_connect(const struct tl_cli_target *t, int socktype, int64_t deadline
             last = errno;
             continue;
         }
-        int err = socktype == SOCK_STREAM ? finish_connect(fd, deadline) : 0;
-        if (err == 0) {
+        int e = socktype == SOCK_STREAM ? finish_connect(fd, deadline) : 0;
+        if (e == 0) {
             memset(peer, 0, sizeof(*peer));
             tl_addr_from_sockaddr(peer, ai->ai_addr, ai->ai_addrlen);
             break;
         }
         close(fd);
         fd = -1;
-        last = err;
-        if (err == ETIMEDOUT) {
+        last = e;
+        if (e == ETIMEDOUT) {
             break;
         }
     }
@@ -224,15 +219,14 @@ int tl_cli_connect(const struct tl_cli_target *t, int socktype, int64_t deadline
     if (fd >= 0) {
         return fd;
     }
-    *sys_err = last;
     if (last == ETIMEDOUT) {
         char d[32];
-        snprintf(why, whylen,
-                 "TCP connect timed out after %s: no answer from %s (the host is down, or a "
-                 "firewall drops the packets)",
-                 tl_cli_duration_text(tl_now_ms() - started, d, sizeof(d)), t->text);
+        TL_ERR_SYS(err, TL_E_IO, last, NULL,
+                   "TCP connect timed out after %s: no answer from %s (the host is down, or a "
+                   "firewall drops the packets)",
+                   tl_cli_duration_text(tl_now_ms() - started, d, sizeof(d)), t->text);
     } else {
-        connect_failed(t, last, why, whylen);
+        connect_failed(t, last, err);
     }
     return -1;
 }

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/err.h"
 #include "core/msg.h"
 
 #define TL_CLI_NO_DEADLINE INT64_MAX
@@ -26,12 +27,12 @@ struct tl_cli_target {
 };
 
 /*
- * Parses "HOST:PORT", "[V6]:PORT" or "HOST" (then default_port). Returns false with a
- * sentence in why for an empty host, a bad port, or a missing port when default_port is 0.
+ * Parses "HOST:PORT", "[V6]:PORT" or "HOST" (then default_port). Returns TL_E_CONFIG with a
+ * sentence in err for an empty host, a bad port, or a missing port when default_port is 0.
  * Free with tl_cli_target_fini.
  */
-bool tl_cli_target_parse(const char *text, uint16_t default_port, struct tl_cli_target *t,
-                         char *why, size_t whylen);
+enum tl_rc tl_cli_target_parse(const char *text, uint16_t default_port,
+                               struct tl_cli_target *t, struct tl_err *err);
 void tl_cli_target_fini(struct tl_cli_target *t);
 
 /* "--timeout": "5" (seconds), "2.5s" is not accepted, "500ms", "1m"; 1 ms .. 1 hour. */
@@ -41,12 +42,12 @@ bool tl_cli_parse_timeout(const char *text, int64_t *ms);
  * Resolves t->host and connects a non-blocking socket of socktype (SOCK_STREAM: waits for the
  * TCP handshake; SOCK_DGRAM: connect(2) only fixes the destination) to each address in turn,
  * until one works or deadline passes. Returns the fd (non-blocking, close-on-exec) and fills
- * *peer; or -1 with a sentence in why and the cause in *sys_err: ECONNREFUSED ("Connection
- * refused: nothing listens on HOST:PORT"), ETIMEDOUT (the deadline), another errno, or 0 when
- * the name does not resolve.
+ * *peer; or -1 with a sentence in err: TL_E_IO with the cause in sys_errno, ECONNREFUSED
+ * ("Connection refused: nothing listens on HOST:PORT"), ETIMEDOUT (the deadline) or another
+ * errno; TL_E_CONFIG (sys_errno 0) when the name does not resolve.
  */
 int tl_cli_connect(const struct tl_cli_target *t, int socktype, int64_t deadline,
-                   struct tl_addr *peer, int *sys_err, char *why, size_t whylen);
+                   struct tl_addr *peer, struct tl_err *err);
 
 /*
  * Waits until fd has one of the poll(2) events (POLLIN, POLLOUT) or deadline passes.

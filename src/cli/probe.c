@@ -839,8 +839,8 @@ static int run(struct probe *p)
     const struct opts *o = p->o;
     int64_t deadline = tl_now_ms() + o->timeout_ms;
     struct tl_addr peer;
-    int sys_err = 0;
-    char why[512];
+    struct tl_err e;
+    char why[1024];
 
     if (o->ca != NULL && !load_ca(p)) {
         return TL_CLI_FAIL;
@@ -848,13 +848,14 @@ static int run(struct probe *p)
     if (!make_ctx(p)) {
         return TL_CLI_FAIL;
     }
-    p->fd = tl_cli_connect(&p->target, SOCK_STREAM, deadline, &peer, &sys_err, why, sizeof(why));
+    p->fd = tl_cli_connect(&p->target, SOCK_STREAM, deadline, &peer, &e);
     if (p->fd < 0) {
-        if (sys_err == ECONNREFUSED) {
+        if (e.sys_errno == ECONNREFUSED) {
             fprintf(stderr, "%s: nothing listens on %s (connection refused)\n", PROG,
                     p->target.text);
         } else {
-            fprintf(stderr, "%s: cannot connect to %s: %s\n", PROG, p->target.text, why);
+            fprintf(stderr, "%s: cannot connect to %s: %s\n", PROG, p->target.text,
+                    tl_err_text(&e, why, sizeof(why)));
         }
         return TL_CLI_FAIL;
     }
@@ -928,8 +929,9 @@ int tl_cli_probe_main(int argc, char **argv)
     p.alert_in = NO_ALERT;
     p.alert_out = NO_ALERT;
     int rc = parse_opts(&o, argc, argv);
-    if (rc < 0 && !tl_cli_target_parse(o.server, 6514, &p.target, why, sizeof(why))) {
-        rc = tl_cli_usage_error(PROG, "'%s': %s", o.server, why);
+    struct tl_err e;
+    if (rc < 0 && tl_cli_target_parse(o.server, 6514, &p.target, &e) != TL_OK) {
+        rc = tl_cli_usage_error(PROG, "'%s': %s", o.server, tl_err_text(&e, why, sizeof(why)));
     }
     if (rc < 0) {
         rc = run(&p);

@@ -357,13 +357,12 @@ int tl_send_open_stream(struct sender *x)
     }
     int64_t deadline = tl_now_ms() + o->timeout_ms;
     struct tl_addr peer;
-    int sys_err = 0;
-    char why[512];
-    int fd = tl_cli_connect(&x->target, SOCK_STREAM, deadline, &peer, &sys_err, why,
-                            sizeof(why));
+    struct tl_err e;
+    char why[1024];
+    int fd = tl_cli_connect(&x->target, SOCK_STREAM, deadline, &peer, &e);
     if (fd < 0) {
         tl_tls_ctx_unref(ctx);
-        return tl_send_fail_connect(x, why);
+        return tl_send_fail_connect(x, tl_err_text(&e, why, sizeof(why)));
     }
     if (ctx == NULL) {
         x->s = tl_stream_tcp_new(fd, &peer);
@@ -701,12 +700,11 @@ static int run_udp(struct sender *x)
 {
     const struct opts *o = x->o;
     struct tl_addr peer;
-    int sys_err = 0;
-    char why[512];
-    x->udp_fd = tl_cli_connect(&x->target, SOCK_DGRAM, tl_now_ms() + o->timeout_ms, &peer,
-                               &sys_err, why, sizeof(why));
+    struct tl_err cerr;
+    char why[1024];
+    x->udp_fd = tl_cli_connect(&x->target, SOCK_DGRAM, tl_now_ms() + o->timeout_ms, &peer, &cerr);
     if (x->udp_fd < 0) {
-        return tl_send_fail_connect(x, why);
+        return tl_send_fail_connect(x, tl_err_text(&cerr, why, sizeof(why)));
     }
     x->rate_start = tl_now_ms();
     for (;;) {
@@ -780,8 +778,10 @@ int tl_cli_send_main(int argc, char **argv)
     x.tz_sec = INT64_MIN;
     uint16_t default_port = o.transport == TL_TR_TLS ? 6514 : o.transport == TL_TR_RELP ? 2514
                                                                                        : 514;
-    if (rc < 0 && !tl_cli_target_parse(o.server, default_port, &x.target, why, sizeof(why))) {
-        rc = tl_cli_usage_error(PROG, "--server '%s': %s", o.server, why);
+    struct tl_err e;
+    if (rc < 0 && tl_cli_target_parse(o.server, default_port, &x.target, &e) != TL_OK) {
+        rc = tl_cli_usage_error(PROG, "--server '%s': %s", o.server,
+                                tl_err_text(&e, why, sizeof(why)));
     }
     if (rc >= 0) {
         free(o.peers);

@@ -77,7 +77,12 @@ static bool parse_url(const char *text, struct url *u, char *why, size_t whylen)
     memcpy(hostport, s, hostlen);
     hostport[hostlen] = '\0';
     snprintf(u->path, sizeof(u->path), "%s", slash && slash[1] ? slash : "/metrics");
-    return tl_cli_target_parse(hostport, 80, &u->target, why, whylen);
+    struct tl_err e;
+    if (tl_cli_target_parse(hostport, 80, &u->target, &e) != TL_OK) {
+        tl_err_text(&e, why, whylen);
+        return false;
+    }
+    return true;
 }
 
 /* GET path; the body of a 200 answer in body. False with a sentence in why. */
@@ -86,10 +91,11 @@ static bool fetch(const struct url *u, int64_t timeout_ms, struct tl_buf *body, 
 {
     int64_t deadline = tl_now_ms() + timeout_ms;
     struct tl_addr peer;
-    int sys_err = 0;
-    int fd = tl_cli_connect(&u->target, SOCK_STREAM, deadline, &peer, &sys_err, why, whylen);
+    struct tl_err e;
+    int fd = tl_cli_connect(&u->target, SOCK_STREAM, deadline, &peer, &e);
     if (fd < 0) {
-        if (sys_err == ECONNREFUSED) {
+        tl_err_text(&e, why, whylen);
+        if (e.sys_errno == ECONNREFUSED) {
             size_t n = strlen(why);
             snprintf(why + n, whylen - n, "; is tlslogd running with metrics: {listen: \"%s\"}?",
                      u->target.text);

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/err.h"
 #include "core/log.h"
 #include "frame/frame.h"
 #include "parse/format.h"
@@ -313,9 +314,9 @@ bool tl_parse_size(const char *s, uint64_t *out);
 /* "250ms", "1s", "5m", "1h", "2": milliseconds (a bare number is seconds). */
 bool tl_parse_duration_ms(const char *s, uint64_t *out);
 /* "host:port", "[v6]:port", ":port", "port", "host" (then default_port). host is malloc'd
- * or NULL for "any". false with a reason in why. */
-bool tl_parse_listen(const char *s, uint16_t default_port, char **host, uint16_t *port,
-                     char *why, size_t whylen);
+ * or NULL for "any". TL_E_CONFIG (TL_E_RESOURCE: out of memory) with the reason in err. */
+enum tl_rc tl_parse_listen(const char *s, uint16_t default_port, char **host, uint16_t *port,
+                           struct tl_err *err);
 
 const char *tl_transport_name(enum tl_transport t);
 

@@ -443,6 +443,7 @@ void tl_conf_parse_targets(struct ld *ld, struct tl_conf_output *out,
     const struct tl_yaml_node *const *items = (const struct tl_yaml_node *const *)&v;
     char shown[SHOW_LEN];
     char why[LIST_LEN];
+    struct tl_err e;
     size_t count = 1;
     size_t i;
 
@@ -479,9 +480,10 @@ void tl_conf_parse_targets(struct ld *ld, struct tl_conf_output *out,
             tl_conf_errf(ld, item->line, "%s[%zu]: '%s' contains a NUL byte", path, i, shown);
             continue;
         }
-        if (!tl_parse_listen(item->str, def, &host, &port, why, sizeof(why))) {
+        if (tl_parse_listen(item->str, def, &host, &port, &e) != TL_OK) {
             tl_conf_errf(ld, item->line, "%s[%zu]: '%s' is not a target address: %s; use "
-                         "host:port, [v6]:port or host", path, i, shown, why);
+                         "host:port, [v6]:port or host", path, i, shown,
+                         tl_err_text(&e, why, sizeof(why)));
             continue;
         }
         if (host == NULL) {
@@ -651,6 +653,7 @@ static void walk_metrics(struct ld *ld, struct tl_conf *c, const struct tl_yaml_
 {
     const struct tl_yaml_node *found[MAX_KEYS];
     char why[LIST_LEN];
+    struct tl_err e;
     char shown[SHOW_LEN];
 
     if (v->kind != TL_YAML_MAP) {
@@ -663,12 +666,12 @@ static void walk_metrics(struct ld *ld, struct tl_conf *c, const struct tl_yaml_
     if (c->metrics.listen == NULL) {
         return; /* missing or invalid: already reported */
     }
-    if (!tl_parse_listen(c->metrics.listen, DEFAULT_METRICS_PORT, &c->metrics.host,
-                         &c->metrics.port, why, sizeof(why))) {
+    if (tl_parse_listen(c->metrics.listen, DEFAULT_METRICS_PORT, &c->metrics.host,
+                        &c->metrics.port, &e) != TL_OK) {
         tl_conf_errf(ld, tl_conf_key_line(v, "listen"), "metrics.listen: '%s' is not a listen "
                      "address: %s; use host:port, [v6]:port, :port or port",
                      tl_show_text(c->metrics.listen, strlen(c->metrics.listen), shown,
-                                  sizeof(shown)), why);
+                                  sizeof(shown)), tl_err_text(&e, why, sizeof(why)));
     }
 }
 
@@ -798,6 +801,7 @@ struct tl_conf *tl_conf_load_string(const char *text, size_t len, const char *na
     struct tl_yaml_node *root;
     struct tl_conf *c;
     char msg[1024];
+    struct tl_err e;
     int line = 0;
 
     memset(&ld, 0, sizeof(ld));
@@ -806,9 +810,9 @@ struct tl_conf *tl_conf_load_string(const char *text, size_t len, const char *na
         errs->lines = NULL;
         errs->n = 0;
     }
-    root = tl_yaml_parse(text, len, &line, msg, sizeof(msg));
+    root = tl_yaml_parse(text, len, &line, &e);
     if (root == NULL) {
-        tl_conf_errf(&ld, line, "%s", msg);
+        tl_conf_errf(&ld, line, "%s", tl_err_text(&e, msg, sizeof(msg)));
         return finish(&ld, NULL, errs);
     }
     c = calloc(1, sizeof(*c));

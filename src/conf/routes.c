@@ -219,8 +219,6 @@ static void where_scope_free(struct where_scope *sc)
  */
 static int refused_line(const struct where_scope *sc, struct tl_filter_spec *spec, int fallback)
 {
-    char err[64];
-
     for (int scope = 0; scope < 2; scope++) {
         struct tl_filter_keys *from = scope == 0 ? &spec->where : &spec->where_not;
 
@@ -238,7 +236,7 @@ static int refused_line(const struct where_scope *sc, struct tl_filter_spec *spe
                 memset(&one, 0, sizeof(one));
                 *filter_key(scope == 0 ? &one.where : &one.where_not, i) =
                     (struct tl_filter_values){&v->v[j], 1, v->is_list};
-                f = tl_filter_compile(&one, err, sizeof(err));
+                f = tl_filter_compile(&one, NULL);
                 if (f == NULL) {
                     return wk->node->kind == TL_YAML_SEQ ? wk->node->kids[j]->line
                                                          : wk->node->line;
@@ -270,7 +268,7 @@ static void walk_where(struct ld *ld, struct tl_conf_route *r, const struct tl_y
     const struct tl_yaml_node *not_node = NULL;
     char path[96];
     char npath[112];
-    char err[512];
+    struct tl_err err;
     bool ok;
 
     memset(&spec, 0, sizeof(spec));
@@ -282,10 +280,10 @@ static void walk_where(struct ld *ld, struct tl_conf_route *r, const struct tl_y
         ok = where_scope(ld, not_node, npath, true, &spec.where_not, &sc[1], NULL) && ok;
     }
     if (ok && (keys_given(&spec.where) || keys_given(&spec.where_not))) {
-        r->where = tl_filter_compile(&spec, err, sizeof(err));
+        r->where = tl_filter_compile(&spec, &err);
         if (r->where == NULL) {
             /* err names "where.KEY[i]"; the route's index goes before it */
-            tl_conf_errf(ld, refused_line(sc, &spec, v->line), "%s.%s", where, err);
+            tl_conf_errf(ld, refused_line(sc, &spec, v->line), "%s.%s", where, err.cause);
         }
     }
     where_scope_free(&sc[0]);

@@ -115,31 +115,29 @@ bool tl_parse_duration_ms(const char *s, uint64_t *out)
                             sizeof(duration_units) / sizeof(duration_units[0]), out);
 }
 
-static bool parse_port(const char *s, size_t len, uint16_t *port, char *why, size_t whylen)
+static enum tl_rc parse_port(const char *s, size_t len, uint16_t *port, struct tl_err *err)
 {
     uint64_t v = 0;
     size_t i;
 
     if (len == 0) {
-        snprintf(why, whylen, "the port is missing after ':'");
-        return false;
+        TL_FAIL(err, TL_E_CONFIG, NULL, "the port is missing after ':'");
     }
     for (i = 0; i < len; i++) {
         if (s[i] < '0' || s[i] > '9') {
-            snprintf(why, whylen, "port '%.*s' is not a number", (int)(len > 32 ? 32 : len), s);
-            return false;
+            TL_FAIL(err, TL_E_CONFIG, NULL, "port '%.*s' is not a number",
+                    (int)(len > 32 ? 32 : len), s);
         }
         if (v <= 65535) {
             v = v * 10 + (uint64_t)(s[i] - '0');
         }
     }
     if (v > 65535) {
-        snprintf(why, whylen, "port '%.*s' is out of range 0..65535", (int)(len > 32 ? 32 : len),
-                 s);
-        return false;
+        TL_FAIL(err, TL_E_CONFIG, NULL, "port '%.*s' is out of range 0..65535",
+                (int)(len > 32 ? 32 : len), s);
     }
     *port = (uint16_t)v;
-    return true;
+    return TL_OK;
 }
 
 static bool all_digits(const char *s, size_t len)
@@ -156,7 +154,7 @@ static bool all_digits(const char *s, size_t len)
 
 
 /* The inside of "[...]": an IPv6 address, optionally with a zone ("fe80::1%eth0"). */
-static bool valid_v6(const char *s, size_t len, char *why, size_t whylen)
+static enum tl_rc valid_v6(const char *s, size_t len, struct tl_err *err)
 {
     char buf[INET6_ADDRSTRLEN];
     struct in6_addr a6;
@@ -185,14 +183,14 @@ static bool valid_v6(const char *s, size_t len, char *why, size_t whylen)
             }
         }
     }
-    return true;
+    return TL_OK;
 bad:
-    snprintf(why, whylen, "'%.*s' is not an IPv6 address", (int)(len > 64 ? 64 : len), s);
-    return false;
+    TL_FAIL(err, TL_E_CONFIG, NULL, "'%.*s' is not an IPv6 address", (int)(len > 64 ? 64 : len),
+            s);
 }
 
-bool tl_parse_listen(const char *s, uint16_t default_port, char **host, uint16_t *port,
-                     char *why, size_t whylen)
+enum tl_rc tl_parse_listen(const char *s, uint16_t default_port, char **host, uint16_t *port,
+                           struct tl_err *err)
 {
     const char *h;
     size_t hlen;
@@ -201,8 +199,7 @@ bool tl_parse_listen(const char *s, uint16_t default_port, char **host, uint16_t
 
     *host = NULL;
     if (s == NULL || s[0] == '\0') {
-        snprintf(why, whylen, "it is empty");
-        return false;
+        TL_FAIL(err, TL_E_CONFIG, NULL, "it is empty");
     }
     len = strlen(s);
     *port = default_port;
@@ -210,52 +207,41 @@ bool tl_parse_listen(const char *s, uint16_t default_port, char **host, uint16_t
         const char *close = strchr(s, ']');
 
         if (close == NULL) {
-            snprintf(why, whylen, "'[' has no matching ']'");
-            return false;
+            TL_FAIL(err, TL_E_CONFIG, NULL, "'[' has no matching ']'");
         }
         h = s + 1;
         hlen = (size_t)(close - h);
-        if (!valid_v6(h, hlen, why, whylen)) {
-            return false;
-        }
+        TL_TRY(valid_v6(h, hlen, err));
         if (close[1] == ':') {
-            if (!parse_port(close + 2, strlen(close + 2), port, why, whylen)) {
-                return false;
-            }
+            TL_TRY(parse_port(close + 2, strlen(close + 2), port, err));
         } else if (close[1] != '\0') {
-            snprintf(why, whylen, "unexpected text after ']'; write [address]:port");
-            return false;
+            TL_FAIL(err, TL_E_CONFIG, NULL, "unexpected text after ']'; write [address]:port");
         }
     } else {
         colon = strchr(s, ':');
         if (colon != NULL && strchr(colon + 1, ':') != NULL) {
-            snprintf(why, whylen, "an IPv6 address needs brackets, e.g. [::1]:514 or [::]:514");
-            return false;
+            TL_FAIL(err, TL_E_CONFIG, NULL,
+                    "an IPv6 address needs brackets, e.g. [::1]:514 or [::]:514");
         }
         if (colon == NULL && all_digits(s, len)) {
             /* "514": a port on all addresses. */
-            return parse_port(s, len, port, why, whylen);
+            return parse_port(s, len, port, err);
         }
         h = s;
         hlen = colon ? (size_t)(colon - s) : len;
-        if (colon != NULL && !parse_port(colon + 1, strlen(colon + 1), port, why, whylen)) {
-            return false;
-        }
-        struct tl_err e;
-        if (hlen > 0 && tl_hostname_check(h, hlen, &e) != TL_OK) {
-            tl_err_text(&e, why, whylen);
-            return false;
+        if (colon != NULL) {
+            TL_TRY(parse_port(colon + 1, strlen(colon + 1), port, err));
         }
         if (hlen == 0) {
-            return true;
+            return TL_OK;
         }
+        TL_TRY(tl_hostname_check(h, hlen, err));
     }
     *host = strndup(h, hlen);
     if (*host == NULL) {
-        snprintf(why, whylen, "out of memory");
-        return false;
+        TL_FAIL(err, TL_E_RESOURCE, NULL, "out of memory");
     }
-    return true;
+    return TL_OK;
 }
 
 /* ---- one value of each key type -------------------------------------------------------- */
@@ -683,9 +669,10 @@ static enum tl_rc set_listen(const struct key *k, void *base, const struct kvalu
 
     (void)k;
     (void)num;
-    if (!tl_parse_listen(v->s, def, &host, &port, why, sizeof(why))) {
+    struct tl_err e;
+    if (tl_parse_listen(v->s, def, &host, &port, &e) != TL_OK) {
         TL_FAIL(err, TL_E_CONFIG, NULL, "'%s' is not a listen address: %s; use host:port, "
-                "[v6]:port, :port or port", v->shown, why);
+                "[v6]:port, :port or port", v->shown, tl_err_text(&e, why, sizeof(why)));
     }
     free(in->host);
     in->host = host;

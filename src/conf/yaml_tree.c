@@ -18,8 +18,7 @@ struct builder {
     const char *text;
     size_t len;
     int err_line;
-    char *err;
-    size_t errlen;
+    struct tl_err *err;
 };
 
 static int mark_int(size_t v)
@@ -27,17 +26,28 @@ static int mark_int(size_t v)
     return v >= (size_t)INT_MAX ? INT_MAX : (int)v + 1;
 }
 
+/* The text at line cannot be read as a configuration tree (TL_E_CONFIG). */
 static bool fail(struct builder *b, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static bool fail(struct builder *b, int line, const char *fmt, ...)
 {
+    char text[sizeof(b->err->cause)];
     va_list ap;
 
     b->err_line = line;
     va_start(ap, fmt);
-    vsnprintf(b->err, b->errlen, fmt, ap);
+    vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
+    TL_ERR(b->err, TL_E_CONFIG, NULL, "%s", text);
+    return false;
+}
+
+/* Out of memory (TL_E_RESOURCE): what is said at line 1, like every error without a place. */
+static bool oom(struct builder *b, const char *what)
+{
+    b->err_line = 1;
+    TL_ERR(b->err, TL_E_RESOURCE, NULL, "%s", what);
     return false;
 }
 
@@ -117,7 +127,7 @@ static bool attach(struct builder *b, struct tl_yaml_node *n)
 
         if (kids == NULL) {
             tl_yaml_free(n);
-            return fail(b, 1, "out of memory");
+            return oom(b, "out of memory");
         }
         parent->kids = kids;
         parent->cap = cap;
@@ -145,13 +155,13 @@ static bool on_scalar(struct builder *b, const yaml_event_t *ev)
     }
     n = node_new(TL_YAML_SCALAR, &ev->start_mark);
     if (n == NULL) {
-        return fail(b, 1, "out of memory");
+        return oom(b, "out of memory");
     }
     n->len = ev->data.scalar.length;
     n->str = malloc(n->len + 1);
     if (n->str == NULL) {
         tl_yaml_free(n);
-        return fail(b, 1, "out of memory");
+        return oom(b, "out of memory");
     }
     if (n->len > 0) {
         memcpy(n->str, ev->data.scalar.value, n->len);
@@ -176,7 +186,7 @@ static bool on_open(struct builder *b, const yaml_event_t *ev, enum tl_yaml_kind
     }
     n = node_new(kind, &ev->start_mark);
     if (n == NULL) {
-        return fail(b, 1, "out of memory");
+        return oom(b, "out of memory");
     }
     if (!attach(b, n)) {
         return false;
@@ -325,7 +335,7 @@ static void syntax_error(struct builder *b, const yaml_parser_t *p)
     int line;
 
     if (p->error == YAML_MEMORY_ERROR) {
-        fail(b, 1, "out of memory while reading YAML");
+        oom(b, "out of memory while reading YAML");
         return;
     }
     if (p->error == YAML_READER_ERROR) {
@@ -354,8 +364,8 @@ static void syntax_error(struct builder *b, const yaml_parser_t *p)
          mark_int(p->problem_mark.column), problem, ctx, hint);
 }
 
-struct tl_yaml_node *tl_yaml_parse(const char *text, size_t len, int *err_line, char *err,
-                                   size_t errlen)
+struct tl_yaml_node *tl_yaml_parse(const char *text, size_t len, int *err_line,
+                                   struct tl_err *err)
 {
     struct builder b;
     yaml_parser_t parser;
@@ -367,12 +377,8 @@ struct tl_yaml_node *tl_yaml_parse(const char *text, size_t len, int *err_line, 
     b.text = text;
     b.len = len;
     b.err = err;
-    b.errlen = errlen;
-    if (errlen > 0) {
-        err[0] = '\0';
-    }
     if (!yaml_parser_initialize(&parser)) {
-        fail(&b, 1, "out of memory");
+        oom(&b, "out of memory");
         *err_line = b.err_line;
         return NULL;
     }
@@ -398,7 +404,7 @@ struct tl_yaml_node *tl_yaml_parse(const char *text, size_t len, int *err_line, 
             b.root->str = calloc(1, 1);
         }
         if (b.root == NULL || b.root->str == NULL) {
-            ok = fail(&b, 1, "out of memory");
+            ok = oom(&b, "out of memory");
         }
     }
     if (!ok) {

@@ -18,6 +18,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/err.h"
+
 #define TL_YAML_MAX_DEPTH 64
 
 enum tl_yaml_kind {
@@ -44,12 +46,13 @@ struct tl_yaml_node {
 /*
  * Parses text[0..len) (UTF-8, or UTF-16 with a BOM). An empty stream gives a null scalar
  * at line 1. On failure returns NULL, *err_line is the 1-based line of the problem and err
- * holds a sentence without the file/line prefix, e.g.
+ * (TL_E_CONFIG; TL_E_RESOURCE when out of memory) holds a sentence without the file/line
+ * prefix, e.g.
  * "YAML syntax error at column 3: did not find expected key (while parsing a block mapping
  * that starts at line 2)".
  */
-struct tl_yaml_node *tl_yaml_parse(const char *text, size_t len, int *err_line, char *err,
-                                   size_t errlen);
+struct tl_yaml_node *tl_yaml_parse(const char *text, size_t len, int *err_line,
+                                   struct tl_err *err);
 void tl_yaml_free(struct tl_yaml_node *n);
 
 /* True for the plain scalars YAML reads as null: "", "~", "null", "Null", "NULL". */

@@ -9,6 +9,7 @@
  */
 #include "core/source_limit.h"
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -226,26 +227,26 @@ static void end_episode(struct tl_source_limit *l, uint32_t i, bool evicted,
 
 /* ---- the table ---- */
 
-struct tl_source_limit *tl_source_limit_new(const struct tl_source_limit_opts *opts, char *err,
-                                            size_t errlen)
+struct tl_source_limit *tl_source_limit_new(const struct tl_source_limit_opts *opts,
+                                            struct tl_err *err)
 {
     uint32_t cap = opts->max_sources ? opts->max_sources : TL_SOURCE_LIMIT_MAX_SOURCES_DEFAULT;
     if (opts->burst == 0) {
-        snprintf(err, errlen, "rate_limit.burst must be at least 1");
+        TL_ERR(err, TL_E_CONFIG, NULL, "rate_limit.burst must be at least 1");
         return NULL;
     }
     if (opts->interval_ms < 1) {
-        snprintf(err, errlen, "rate_limit.interval must be at least 1 ms");
+        TL_ERR(err, TL_E_CONFIG, NULL, "rate_limit.interval must be at least 1 ms");
         return NULL;
     }
     if (cap > MAX_SOURCES) {
-        snprintf(err, errlen, "rate limit: at most %u sources can be tracked, not %u",
-                 MAX_SOURCES, cap);
+        TL_ERR(err, TL_E_CONFIG, NULL, "rate limit: at most %u sources can be tracked, not %u",
+               MAX_SOURCES, cap);
         return NULL;
     }
     struct tl_source_limit *l = calloc(1, sizeof(*l));
     if (!l) {
-        snprintf(err, errlen, "out of memory for a rate limit of %u sources", cap);
+        TL_ERR(err, TL_E_RESOURCE, NULL, "out of memory for a rate limit of %u sources", cap);
         return NULL;
     }
     /* Twice as many buckets as entries: chains stay short even when every entry is used. */
@@ -256,7 +257,7 @@ struct tl_source_limit *tl_source_limit_new(const struct tl_source_limit_opts *o
     l->buckets = malloc(buckets * sizeof(*l->buckets));
     l->e = calloc(cap, sizeof(*l->e));
     if (!l->buckets || !l->e) {
-        snprintf(err, errlen, "out of memory for a rate limit of %u sources", cap);
+        TL_ERR(err, TL_E_RESOURCE, NULL, "out of memory for a rate limit of %u sources", cap);
         tl_source_limit_free(l);
         return NULL;
     }
@@ -272,7 +273,8 @@ struct tl_source_limit *tl_source_limit_new(const struct tl_source_limit_opts *o
     if (l->k0 == 0 && l->k1 == 0) {
         uint64_t k[2];
         if (getrandom(k, sizeof(k), 0) != (ssize_t)sizeof(k)) {
-            snprintf(err, errlen, "rate limit: getrandom failed for the hash key");
+            TL_ERR_SYS(err, TL_E_RESOURCE, errno, NULL,
+                       "rate limit: getrandom failed for the hash key");
             tl_source_limit_free(l);
             return NULL;
         }

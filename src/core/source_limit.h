@@ -34,6 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/err.h"
 #include "core/msg.h"
 
 /* A source: an IPv4 or IPv6 address (an IPv4-mapped IPv6 address counts as the IPv4 one) or
@@ -89,10 +90,10 @@ struct tl_source_limit_stats {
 
 struct tl_source_limit;
 
-/* Allocates a limiter with all its memory. NULL with err (size errlen) when an option is out
- * of range (naming it) or memory or getrandom fails. */
-struct tl_source_limit *tl_source_limit_new(const struct tl_source_limit_opts *opts, char *err,
-                                            size_t errlen);
+/* Allocates a limiter with all its memory. NULL with err filled when an option is out of
+ * range (TL_E_CONFIG, naming it) or memory or getrandom fails (TL_E_RESOURCE). */
+struct tl_source_limit *tl_source_limit_new(const struct tl_source_limit_opts *opts,
+                                            struct tl_err *err);
 void tl_source_limit_free(struct tl_source_limit *l);
 
 /*

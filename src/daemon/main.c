@@ -137,8 +137,9 @@ int main(int argc, char **argv)
     }
     struct tl_priv priv;
     char err[1024];
-    if (!tl_priv_init(&priv, conf, err, sizeof(err))) {
-        fprintf(stderr, "%s\n", err);
+    struct tl_err e;
+    if (tl_priv_init(&priv, conf, &e) != TL_OK) {
+        fprintf(stderr, "%s\n", tl_err_text(&e, err, sizeof(err)));
         tl_priv_fini(&priv);
         tl_conf_free(conf);
         return 1;
@@ -182,8 +183,8 @@ int main(int argc, char **argv)
     tl_priv_note_paths(&priv, conf);
     /* One tlslogd per pid_file: checked before anything is bound. */
     struct tl_pidfile pidf;
-    if (!tl_pidfile_open(&pidf, conf->pid_file, err, sizeof(err))) {
-        tl_error("%s", err);
+    if (tl_pidfile_open(&pidf, conf->pid_file, &e) != TL_OK) {
+        tl_error("%s", tl_err_text(&e, err, sizeof(err)));
         tl_priv_fini(&priv);
         tl_conf_free(conf);
         close(sfd);
@@ -196,9 +197,9 @@ int main(int argc, char **argv)
     int rc = 0;
     bool ok = tl_server_init(&srv, conf);
     if (ok && conf->metrics.listen != NULL) {
-        metrics = tl_metrics_start(&srv, err, sizeof(err));
+        metrics = tl_metrics_start(&srv, &e);
         if (metrics == NULL) {
-            tl_error("%s", err);
+            tl_error("%s", tl_err_text(&e, err, sizeof(err)));
             ok = false;
         }
     }

@@ -551,7 +551,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 /* The listening socket, bound here (not by libmicrohttpd) so that its errors read like the
  * inputs' and port 0 can be read back. */
 static int bind_listen(const struct tl_conf_metrics *mc, uint16_t *port, int *family_out,
-                       char *err, size_t errlen)
+                       struct tl_err *err)
 {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
@@ -560,8 +560,8 @@ static int bind_listen(const struct tl_conf_metrics *mc, uint16_t *port, int *fa
     snprintf(service, sizeof(service), "%u", mc->port);
     int rc = getaddrinfo(mc->host, service, &hints, &res);
     if (rc != 0) {
-        snprintf(err, errlen, "metrics.listen %s: cannot resolve '%s': %s", mc->listen,
-                 mc->host ? mc->host : "*", gai_strerror(rc));
+        TL_ERR(err, TL_E_CONFIG, NULL, "metrics.listen %s: cannot resolve '%s': %s", mc->listen,
+               mc->host ? mc->host : "*", gai_strerror(rc));
         return -1;
     }
     /* Without a host: one IPv6 socket that takes IPv4 too, like the inputs. */
@@ -583,10 +583,11 @@ static int bind_listen(const struct tl_conf_metrics *mc, uint16_t *port, int *fa
     }
     if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 64) != 0) {
         int e = errno;
-        snprintf(err, errlen, "metrics.listen %s: cannot listen: %s%s", mc->listen, strerror(e),
-                 e == EADDRINUSE ? "; another program uses that port: choose another one"
-                 : e == EACCES   ? "; ports below 1024 need root or CAP_NET_BIND_SERVICE"
-                                 : "");
+        TL_ERR_SYS(err, TL_E_IO, e, NULL, "metrics.listen %s: cannot listen: %s%s", mc->listen,
+                   strerror(e),
+                   e == EADDRINUSE ? "; another program uses that port: choose another one"
+                   : e == EACCES   ? "; ports below 1024 need root or CAP_NET_BIND_SERVICE"
+                                   : "");
         if (fd >= 0) {
             close(fd);
         }
@@ -605,17 +606,17 @@ static int bind_listen(const struct tl_conf_metrics *mc, uint16_t *port, int *fa
     return fd;
 }
 
-struct tl_metrics *tl_metrics_start(struct tl_server *srv, char *err, size_t errlen)
+struct tl_metrics *tl_metrics_start(struct tl_server *srv, struct tl_err *err)
 {
     const struct tl_conf_metrics *mc = &srv->conf->metrics;
     struct tl_metrics *m = calloc(1, sizeof(*m));
     if (m == NULL) {
-        snprintf(err, errlen, "metrics: out of memory");
+        TL_ERR(err, TL_E_RESOURCE, NULL, "metrics: out of memory");
         return NULL;
     }
     m->srv = srv;
     int fam = AF_INET;
-    m->fd = bind_listen(mc, &m->port, &fam, err, errlen);
+    m->fd = bind_listen(mc, &m->port, &fam, err);
     if (m->fd < 0) {
         free(m);
         return NULL;
@@ -628,8 +629,8 @@ struct tl_metrics *tl_metrics_start(struct tl_server *srv, char *err, size_t err
                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)32,
                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
     if (m->httpd == NULL) {
-        snprintf(err, errlen, "metrics.listen %s: libmicrohttpd could not start its thread",
-                 mc->listen);
+        TL_ERR(err, TL_E_RESOURCE, NULL, "metrics.listen %s: libmicrohttpd could not start its "
+               "thread", mc->listen);
         close(m->fd);
         free(m);
         return NULL;

@@ -16,12 +16,15 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "core/err.h"
 
 struct tl_server;
 struct tl_metrics;
 
-/* Binds c->metrics.listen and starts serving; NULL with one sentence in err on failure. */
-struct tl_metrics *tl_metrics_start(struct tl_server *srv, char *err, size_t errlen);
+/* Binds c->metrics.listen and starts serving; NULL with one sentence in err on failure
+ * (TL_E_CONFIG: the name does not resolve; TL_E_IO with sys_errno: cannot listen;
+ * TL_E_RESOURCE). */
+struct tl_metrics *tl_metrics_start(struct tl_server *srv, struct tl_err *err);
 /* The port bound (the one chosen when listen's port is 0). */
 uint16_t tl_metrics_port(const struct tl_metrics *m);
 /* Stops serving and frees m; NULL is fine. */

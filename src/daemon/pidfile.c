@@ -28,41 +28,40 @@ static long holder_pid(int fd)
     return strtol(buf, NULL, 10);
 }
 
-static bool make_parent(const char *path, char *err, size_t errlen)
+static enum tl_rc make_parent(const char *path, struct tl_err *err)
 {
     char *copy = strdup(path);
     if (copy == NULL) {
-        snprintf(err, errlen, "pid_file %s: out of memory", path);
-        return false;
+        TL_FAIL(err, TL_E_RESOURCE, NULL, "pid_file %s: out of memory", path);
     }
     const char *dir = dirname(copy);
-    bool ok = mkdir(dir, 0755) == 0 || errno == EEXIST;
-    if (!ok) {
-        snprintf(err, errlen, "pid_file %s: cannot create its directory %s: %s; create it, or "
-                 "point pid_file to a directory that exists", path, dir, strerror(errno));
+    enum tl_rc rc = TL_OK;
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        int e = errno;
+        rc = TL_ERR_SYS(err, TL_E_IO, e, NULL, "pid_file %s: cannot create its directory %s: %s; "
+                        "create it, or point pid_file to a directory that exists", path, dir,
+                        strerror(e));
     }
     free(copy);
-    return ok;
+    return rc;
 }
 
-bool tl_pidfile_open(struct tl_pidfile *pf, const char *path, char *err, size_t errlen)
+enum tl_rc tl_pidfile_open(struct tl_pidfile *pf, const char *path, struct tl_err *err)
 {
     pf->fd = -1;
     pf->path = NULL;
     if (path == NULL) {
-        return true;
+        return TL_OK;
     }
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0 && errno == ENOENT) {
-        if (!make_parent(path, err, errlen)) {
-            return false;
-        }
+        TL_TRY(make_parent(path, err));
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     }
     if (fd < 0) {
-        snprintf(err, errlen, "pid_file %s: cannot open it: %s; fix the path or the directory's "
-                 "permissions", path, strerror(errno));
-        return false;
+        int e = errno;
+        return TL_ERR_SYS(err, TL_E_IO, e, NULL, "pid_file %s: cannot open it: %s; fix the path "
+                          "or the directory's permissions", path, strerror(e));
     }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         int e = errno;
@@ -73,21 +72,20 @@ bool tl_pidfile_open(struct tl_pidfile *pf, const char *path, char *err, size_t 
             if (pid > 0) {
                 snprintf(who, sizeof(who), " (pid %ld)", pid);
             }
-            snprintf(err, errlen, "pid_file %s is held by another tlslogd%s that is still "
-                     "running; stop that one first, or give this one another pid_file", path, who);
-        } else {
-            snprintf(err, errlen, "pid_file %s: cannot lock it: %s", path, strerror(e));
+            TL_FAIL(err, TL_E_CONFIG, NULL, "pid_file %s is held by another tlslogd%s that is "
+                    "still running; stop that one first, or give this one another pid_file", path,
+                    who);
         }
-        return false;
+        return TL_ERR_SYS(err, TL_E_IO, e, NULL, "pid_file %s: cannot lock it: %s", path,
+                          strerror(e));
     }
     pf->path = strdup(path);
     if (pf->path == NULL) {
         close(fd);
-        snprintf(err, errlen, "pid_file %s: out of memory", path);
-        return false;
+        TL_FAIL(err, TL_E_RESOURCE, NULL, "pid_file %s: out of memory", path);
     }
     pf->fd = fd;
-    return true;
+    return TL_OK;
 }
 
 bool tl_pidfile_write(struct tl_pidfile *pf)

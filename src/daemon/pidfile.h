@@ -12,14 +12,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/err.h"
+
 struct tl_pidfile {
     int fd;            /* -1: no pid_file */
     char *path;
 };
 
-/* Opens and locks path (creating its directory, mode 0755, when that is missing). False with
- * one sentence in err: another tlslogd holds it (with its pid), or the file cannot be made. */
-bool tl_pidfile_open(struct tl_pidfile *pf, const char *path, char *err, size_t errlen);
+/* Opens and locks path (creating its directory, mode 0755, when that is missing). TL_OK, or
+ * with one sentence in err: TL_E_CONFIG when another tlslogd holds it (with its pid), TL_E_IO
+ * (sys_errno set) or TL_E_RESOURCE when the file cannot be made. */
+enum tl_rc tl_pidfile_open(struct tl_pidfile *pf, const char *path, struct tl_err *err);
 /* Writes our pid ("1234\n"); false after logging why. */
 bool tl_pidfile_write(struct tl_pidfile *pf);
 /* Removes the file and releases the lock. A pid_file tlslogd may not remove any more (its

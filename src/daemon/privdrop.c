@@ -35,7 +35,7 @@ static bool parse_id(const char *s, unsigned long *out)
     return errno == 0 && *end == '\0';
 }
 
-static bool resolve(struct tl_priv *p, const struct tl_conf *c, char *err, size_t errlen)
+static enum tl_rc resolve(struct tl_priv *p, const struct tl_conf *c, struct tl_err *err)
 {
     unsigned long id;
     struct passwd *pw = getpwnam(c->user);
@@ -43,9 +43,8 @@ static bool resolve(struct tl_priv *p, const struct tl_conf *c, char *err, size_
         pw = getpwuid((uid_t)id);
     }
     if (pw == NULL) {
-        snprintf(err, errlen, "%s: user: '%s' is not a user of this system (getpwnam); create it "
-                 "(adduser --system %s) or name another", c->file, c->user, c->user);
-        return false;
+        TL_FAIL(err, TL_E_CONFIG, NULL, "%s: user: '%s' is not a user of this system (getpwnam); "
+                "create it (adduser --system %s) or name another", c->file, c->user, c->user);
     }
     p->uid = pw->pw_uid;
     p->gid = pw->pw_gid;
@@ -56,10 +55,9 @@ static bool resolve(struct tl_priv *p, const struct tl_conf *c, char *err, size_
             gr = getgrgid((gid_t)id);
         }
         if (gr == NULL) {
-            snprintf(err, errlen, "%s: group: '%s' is not a group of this system (getgrnam); "
-                     "create it (addgroup --system %s) or name another", c->file, c->group,
-                     c->group);
-            return false;
+            TL_FAIL(err, TL_E_CONFIG, NULL, "%s: group: '%s' is not a group of this system "
+                    "(getgrnam); create it (addgroup --system %s) or name another", c->file,
+                    c->group, c->group);
         }
         p->gid = gr->gr_gid;
         p->group = strdup(gr->gr_name);
@@ -70,10 +68,9 @@ static bool resolve(struct tl_priv *p, const struct tl_conf *c, char *err, size_
         p->group = strdup(gr != NULL ? gr->gr_name : num);
     }
     if (p->user == NULL || p->group == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return false;
+        TL_FAIL(err, TL_E_RESOURCE, NULL, "out of memory");
     }
-    return true;
+    return TL_OK;
 }
 
 static const char *user_name(uid_t uid, char *buf, size_t cap)
@@ -124,12 +121,12 @@ static const char *writer(const char *path, const struct stat *st, char *buf, si
 }
 
 /* As root: whoever can change the configuration can make tlslogd write any file as root. */
-static bool check_conf_file(const char *file, char *err, size_t errlen)
+static enum tl_rc check_conf_file(const char *file, struct tl_err *err)
 {
     struct stat st;
     char why[512];
     if (strcmp(file, "<embedded>") == 0 || stat(file, &st) != 0) {
-        return true; /* embedded, or already reported by loading it */
+        return TL_OK; /* embedded, or already reported by loading it */
     }
     const char *w = writer(file, &st, why, sizeof(why));
     char *copy = realpath(file, NULL); /* a directory named by its full path in messages */
@@ -141,44 +138,39 @@ static bool check_conf_file(const char *file, char *err, size_t errlen)
     }
     free(copy);
     if (w != NULL) {
-        snprintf(err, errlen, "refusing to run as root with configuration %s: %s, who could "
-                 "make tlslogd write any file as root; fix: chown root:root and chmod 644 the "
-                 "file (755 its directory), or start tlslogd as another user", file, w);
-        return false;
+        TL_FAIL(err, TL_E_CONFIG, NULL, "refusing to run as root with configuration %s: %s, who "
+                "could make tlslogd write any file as root; fix: chown root:root and chmod 644 "
+                "the file (755 its directory), or start tlslogd as another user", file, w);
     }
-    return true;
+    return TL_OK;
 }
 
-bool tl_priv_init(struct tl_priv *p, const struct tl_conf *c, char *err, size_t errlen)
+enum tl_rc tl_priv_init(struct tl_priv *p, const struct tl_conf *c, struct tl_err *err)
 {
     memset(p, 0, sizeof(*p));
-    if (geteuid() == 0 && !check_conf_file(c->file, err, errlen)) {
-        return false;
+    if (geteuid() == 0) {
+        TL_TRY(check_conf_file(c->file, err));
     }
     if (c->user == NULL) {
         if (c->group != NULL) {
-            snprintf(err, errlen, "%s: group: '%s' needs user: as well (tlslogd switches group "
-                     "only together with the user)", c->file, c->group);
-            return false;
+            TL_FAIL(err, TL_E_CONFIG, NULL, "%s: group: '%s' needs user: as well (tlslogd "
+                    "switches group only together with the user)", c->file, c->group);
         }
-        return true;
+        return TL_OK;
     }
-    if (!resolve(p, c, err, errlen)) {
-        return false;
-    }
+    TL_TRY(resolve(p, c, err));
     if (geteuid() == 0) {
         p->drop = p->uid != 0;
-        return true;
+        return TL_OK;
     }
     if (getuid() == p->uid && geteuid() == p->uid && getegid() == p->gid) {
-        return true; /* started as that user already (systemd's User=): nothing to switch */
+        return TL_OK; /* started as that user already (systemd's User=): nothing to switch */
     }
     char who[96];
-    snprintf(err, errlen, "%s: user: %s (group %s) is configured, but tlslogd runs as %s, not "
-             "root, so it cannot switch; start it as root (it switches after binding) or as "
-             "that user and group", c->file, p->user, p->group,
-             user_name(geteuid(), who, sizeof(who)));
-    return false;
+    TL_FAIL(err, TL_E_CONFIG, NULL, "%s: user: %s (group %s) is configured, but tlslogd runs as "
+            "%s, not root, so it cannot switch; start it as root (it switches after binding) or "
+            "as that user and group", c->file, p->user, p->group,
+            user_name(geteuid(), who, sizeof(who)));
 }
 
 static void note(struct tl_priv *p, const char *path)

@@ -30,9 +30,9 @@ struct tl_priv {
 };
 
 /* Resolves user: and group: (names or numbers) and, when running as root, checks that no
- * other user can write the configuration file (c->file) or its directory. False with one
- * sentence in err that names the fix. */
-bool tl_priv_init(struct tl_priv *p, const struct tl_conf *c, char *err, size_t errlen);
+ * other user can write the configuration file (c->file) or its directory. TL_OK, or
+ * TL_E_CONFIG (TL_E_RESOURCE: out of memory) with one sentence in err that names the fix. */
+enum tl_rc tl_priv_init(struct tl_priv *p, const struct tl_conf *c, struct tl_err *err);
 /* Remembers which of the paths start-up may create do not exist yet: each file output's
  * directories (and its file, for a path without placeholders), queue.dir, the pid_file. */
 void tl_priv_note_paths(struct tl_priv *p, const struct tl_conf *c);

@@ -88,13 +88,13 @@ static void deliver_record(struct kmsg *km, size_t len, int64_t boot_usec)
     struct tl_input *in = km->in;
     struct tl_kmsg k;
     struct tl_host_msg m;
-    char err[256];
+    struct tl_err err;
     uint64_t lost;
 
-    if (!tl_kmsg_parse(km->rec, len, km->rec, sizeof(km->rec), &k, err, sizeof(err))) {
+    if (tl_kmsg_parse(km->rec, len, km->rec, sizeof(km->rec), &k, &err) != TL_OK) {
         atomic_fetch_add_explicit(&in->stats.malformed, 1, memory_order_relaxed);
         tl_log_rl(&in->rl, 20, TL_LOG_WARNING, "input %s: %s; record skipped", in->conf->name,
-                  err);
+                  err.cause);
         return;
     }
     lost = tl_kmsg_seq_lost(&km->seq, k.seq);

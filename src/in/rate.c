@@ -88,7 +88,8 @@ bool tl_in_rate_new(struct tl_input *in, size_t n_workers)
     struct tl_source_limit_opts o = {.burst = c->rate_burst,
                                      .interval_ms = (int64_t)c->rate_interval_ms,
                                      .max_sources = c->rate_max_sources};
-    char err[256];
+    char err[1024];
+    struct tl_err e;
 
     if (!c->rate_limit) {
         return true;
@@ -101,9 +102,9 @@ bool tl_in_rate_new(struct tl_input *in, size_t n_workers)
     in->rate->n = n_workers;
     for (size_t i = 0; i < n_workers; i++) {
         in->rate->ws[i].in = in;
-        in->rate->ws[i].lim = tl_source_limit_new(&o, err, sizeof(err));
+        in->rate->ws[i].lim = tl_source_limit_new(&o, &e);
         if (in->rate->ws[i].lim == NULL) {
-            tl_error("input %s: rate_limit: %s", c->name, err);
+            tl_error("input %s: rate_limit: %s", c->name, tl_err_text(&e, err, sizeof(err)));
             return false;
         }
     }

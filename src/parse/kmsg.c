@@ -18,21 +18,20 @@
 #define QUOTE_MAX 24
 
 /* Refuses the record: "kmsg record: <what> '<bytes>' at offset N <why>". */
-static bool fail(char *err, size_t errlen, const char *what, const uint8_t *p, size_t n,
-                 size_t off, const char *why)
+static enum tl_rc fail(struct tl_err *err, const char *what, const uint8_t *p, size_t n,
+                       size_t off, const char *why)
 {
     char q[QUOTE_MAX * 4 + 4];
     tl_quote_bytes(q, p, n, QUOTE_MAX);
-    snprintf(err, errlen, "kmsg record: %s '%s' at offset %zu %s", what, q, off, why);
-    return false;
+    TL_FAIL(err, TL_E_PROTO, NULL, "kmsg record: %s '%s' at offset %zu %s", what, q, off, why);
 }
 
 /*
  * Reads the decimal field at rec[*i] up to its delimiter (',' or ';') and leaves *i on the
  * delimiter. A field that is empty, unterminated, has a non-digit or exceeds max is refused.
  */
-static bool number(const uint8_t *rec, size_t len, size_t *i, uint64_t max, const char *what,
-                   uint64_t *out, char *err, size_t errlen)
+static enum tl_rc number(const uint8_t *rec, size_t len, size_t *i, uint64_t max,
+                         const char *what, uint64_t *out, struct tl_err *err)
 {
     size_t start = *i;
     size_t k = start;
@@ -51,7 +50,7 @@ static bool number(const uint8_t *rec, size_t len, size_t *i, uint64_t max, cons
     if (ended && k > start && !over) {
         *out = v;
         *i = k;
-        return true;
+        return TL_OK;
     }
     /* Quote the field as far as its delimiter, so the line shows what was there. */
     size_t e = k;
@@ -62,16 +61,16 @@ static bool number(const uint8_t *rec, size_t len, size_t *i, uint64_t max, cons
                       : e == start           ? "is missing"
                       : k == len || e == len ? "is cut short"
                                              : "is not a decimal number";
-    return fail(err, errlen, what, rec + start, e - start, start, why);
+    return fail(err, what, rec + start, e - start, start, why);
 }
 
 /* The prefix ended (';' or the end of the record) where a field was still due. */
-static bool short_prefix(const uint8_t *rec, size_t len, size_t i, const char *missing,
-                         char *err, size_t errlen)
+static enum tl_rc short_prefix(const uint8_t *rec, size_t len, size_t i, const char *missing,
+                               struct tl_err *err)
 {
     char why[64];
     snprintf(why, sizeof(why), "ends before its %s", missing);
-    return fail(err, errlen, "prefix", rec, i < len ? i + 1 : len, 0, why);
+    return fail(err, "prefix", rec, i < len ? i + 1 : len, 0, why);
 }
 
 static int hexval(uint8_t c)
@@ -142,43 +141,36 @@ static void dict_line(const uint8_t *rec, size_t from, size_t to, uint8_t *out, 
     e->value_len = *w - vstart;
 }
 
-bool tl_kmsg_parse(const uint8_t *rec, size_t len, uint8_t *out, size_t out_cap,
-                   struct tl_kmsg *k, char *err, size_t errlen)
+enum tl_rc tl_kmsg_parse(const uint8_t *rec, size_t len, uint8_t *out, size_t out_cap,
+                         struct tl_kmsg *k, struct tl_err *err)
 {
     uint64_t pri;
     size_t i = 0;
 
     memset(k, 0, sizeof(*k));
     if (out_cap < len) {
-        snprintf(err, errlen, "kmsg record: %zu bytes do not fit the %zu-byte decode buffer",
-                 len, out_cap);
-        return false;
+        TL_FAIL(err, TL_E_RESOURCE, NULL,
+                "kmsg record: %zu bytes do not fit the %zu-byte decode buffer", len, out_cap);
     }
     /* The kernel stores the facility in 8 bits and the level in 3: at most 2047. */
-    if (!number(rec, len, &i, 2047, "priority", &pri, err, errlen)) {
-        return false;
-    }
+    TL_TRY(number(rec, len, &i, 2047, "priority", &pri, err));
     if (rec[i] != ',') {
-        return short_prefix(rec, len, i, "sequence number", err, errlen);
+        return short_prefix(rec, len, i, "sequence number", err);
     }
     i++;
-    if (!number(rec, len, &i, UINT64_MAX, "sequence number", &k->seq, err, errlen)) {
-        return false;
-    }
+    TL_TRY(number(rec, len, &i, UINT64_MAX, "sequence number", &k->seq, err));
     if (rec[i] != ',') {
-        return short_prefix(rec, len, i, "timestamp", err, errlen);
+        return short_prefix(rec, len, i, "timestamp", err);
     }
     i++;
     /* INT64_MAX: wall time arithmetic is signed. */
-    if (!number(rec, len, &i, INT64_MAX, "timestamp", &k->mono_usec, err, errlen)) {
-        return false;
-    }
+    TL_TRY(number(rec, len, &i, INT64_MAX, "timestamp", &k->mono_usec, err));
     /* FLAGS and whatever fields a newer kernel adds, up to ';'. */
     const uint8_t *semi = memchr(rec + i, ';', len - i);
     const uint8_t *lf = memchr(rec + i, '\n', len - i);
     if (!semi || (lf && lf < semi)) {
         size_t e = lf ? (size_t)(lf - rec) : len;
-        return fail(err, errlen, "prefix", rec, e, 0, "has no ';' before the message");
+        return fail(err, "prefix", rec, e, 0, "has no ';' before the message");
     }
     size_t flags_end = (size_t)(semi - rec);
     for (size_t f = i + 1; f < flags_end && rec[f] != ','; f++) {
@@ -214,7 +206,7 @@ bool tl_kmsg_parse(const uint8_t *rec, size_t len, uint8_t *out, size_t out_cap,
         }
         pos = end + 1;
     }
-    return true;
+    return TL_OK;
 }
 
 const uint8_t *tl_kmsg_dict_get(const struct tl_kmsg *k, const char *key, size_t *len)

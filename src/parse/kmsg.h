@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/err.h"
+
 /* Dictionary entries kept per record. The kernel writes at most two (SUBSYSTEM, DEVICE);
  * older kernels' dev_printk_emit could add more, which are counted in dict_dropped. */
 #define TL_KMSG_DICT_MAX 8
@@ -65,14 +67,14 @@ struct tl_kmsg {
  * and dictionary are written to out[0..out_cap), which must hold at least len bytes (the
  * decoded form is never longer); out may be rec itself, to decode in place.
  *
- * Returns true when the prefix was understood; the text after ';' is then always kept,
- * flagged as above when something in it was odd. Returns false when the record has no
- * valid prefix (not digits, no ';', a number out of range, out too small), with err (size
- * errlen) naming the field, the offending bytes and their offset, e.g.
+ * Returns TL_OK when the prefix was understood; the text after ';' is then always kept,
+ * flagged as above when something in it was odd. Returns TL_E_PROTO when the record has no
+ * valid prefix (not digits, no ';', a number out of range), TL_E_RESOURCE when out is too
+ * small, with err (may be NULL) naming the field, the offending bytes and their offset, e.g.
  *   "kmsg record: sequence number '12x' at offset 2 is not a decimal number"
  */
-bool tl_kmsg_parse(const uint8_t *rec, size_t len, uint8_t *out, size_t out_cap,
-                   struct tl_kmsg *k, char *err, size_t errlen);
+enum tl_rc tl_kmsg_parse(const uint8_t *rec, size_t len, uint8_t *out, size_t out_cap,
+                         struct tl_kmsg *k, struct tl_err *err);
 
 /* The dictionary value of key (e.g. "SUBSYSTEM"), or NULL with *len = 0 when absent. */
 const uint8_t *tl_kmsg_dict_get(const struct tl_kmsg *k, const char *key, size_t *len);

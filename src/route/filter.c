@@ -71,11 +71,11 @@ static uint8_t fold(uint8_t c)
     return c >= 'A' && c <= 'Z' ? (uint8_t)(c + 32) : c;
 }
 
-static void glob_fail(char *err, size_t errlen, const char *pattern, size_t at, const char *why)
+static void glob_fail(struct tl_err *err, const char *pattern, size_t at, const char *why)
 {
     char q[64 * 4 + 4];
     tl_quote_bytes(q, (const uint8_t *)pattern, strlen(pattern), 64);
-    snprintf(err, errlen, "glob '%s': %s at offset %zu", q, why, at);
+    TL_ERR(err, TL_E_CONFIG, NULL, "glob '%s': %s at offset %zu", q, why, at);
 }
 
 /*
@@ -87,8 +87,7 @@ static void glob_fail(char *err, size_t errlen, const char *pattern, size_t at, 
  * negation applies ([!a] folded excludes 'a' and 'A'), and a class of one case ([:upper:])
  * for the letters of both.
  */
-static size_t bracket(const char *p, size_t i, bool fold_case, uint8_t *set, char *err,
-                      size_t errlen)
+static size_t bracket(const char *p, size_t i, bool fold_case, uint8_t *set, struct tl_err *err)
 {
     const uint8_t *u = (const uint8_t *)p;
     size_t start = i;
@@ -104,7 +103,7 @@ static size_t bracket(const char *p, size_t i, bool fold_case, uint8_t *set, cha
     while (u[i] != '\0' && (first || u[i] != ']')) {
         first = false;
         if (u[i] == '[' && (u[i + 1] == '.' || u[i + 1] == '=')) {
-            glob_fail(err, errlen, p, i, "collating symbols [. .] and equivalence classes "
+            glob_fail(err, p, i, "collating symbols [. .] and equivalence classes "
                       "[= =] are not supported (write \\[ for a literal bracket)");
             return 0;
         }
@@ -117,7 +116,7 @@ static size_t bracket(const char *p, size_t i, bool fold_case, uint8_t *set, cha
                 c++;
             }
             if (!end || c == sizeof(classes) / sizeof(classes[0])) {
-                glob_fail(err, errlen, p, i, "unknown character class");
+                glob_fail(err, p, i, "unknown character class");
                 return 0;
             }
             for (unsigned b = 0; b < 256; b++) {
@@ -161,7 +160,7 @@ static size_t bracket(const char *p, size_t i, bool fold_case, uint8_t *set, cha
         }
     }
     if (u[i] != ']') {
-        glob_fail(err, errlen, p, start, "'[' is not closed (write \\[ for a literal bracket)");
+        glob_fail(err, p, start, "'[' is not closed (write \\[ for a literal bracket)");
         return 0;
     }
     for (unsigned b = 'A'; fold_case && b <= 'Z'; b++) {
@@ -219,18 +218,18 @@ void tl_glob_free(struct tl_glob *g)
     free(g);
 }
 
-struct tl_glob *tl_glob_compile(const char *pattern, bool fold_case, char *err, size_t errlen)
+struct tl_glob *tl_glob_compile(const char *pattern, bool fold_case, struct tl_err *err)
 {
     size_t len = strlen(pattern);
     if (len > TL_GLOB_MAX) {
-        glob_fail(err, errlen, pattern, TL_GLOB_MAX, "the pattern is too long (at most "
+        glob_fail(err, pattern, TL_GLOB_MAX, "the pattern is too long (at most "
                   "4096 bytes)");
         return NULL;
     }
     struct tl_glob *g = calloc(1, sizeof(*g));
     if (!g || !(g->tok = calloc(len + 1, sizeof(*g->tok))) ||
         !(g->sets = calloc(len / 2 + 1, sizeof(*g->sets)))) {
-        snprintf(err, errlen, "out of memory compiling a glob");
+        TL_ERR(err, TL_E_RESOURCE, NULL, "out of memory compiling a glob");
         tl_glob_free(g);
         return NULL;
     }
@@ -257,7 +256,7 @@ struct tl_glob *tl_glob_compile(const char *pattern, bool fold_case, char *err, 
         }
         if (c == '[') {
             uint8_t *set = g->sets[n_sets];
-            size_t next = bracket(pattern, i, fold_case, set, err, errlen);
+            size_t next = bracket(pattern, i, fold_case, set, err);
             if (next == 0) {
                 tl_glob_free(g);
                 return NULL;
@@ -270,7 +269,7 @@ struct tl_glob *tl_glob_compile(const char *pattern, bool fold_case, char *err, 
         }
         if (c == '\\') {
             if (i + 1 == len) {
-                glob_fail(err, errlen, pattern, i, "a trailing backslash quotes nothing");
+                glob_fail(err, pattern, i, "a trailing backslash quotes nothing");
                 tl_glob_free(g);
                 return NULL;
             }
@@ -282,7 +281,7 @@ struct tl_glob *tl_glob_compile(const char *pattern, bool fold_case, char *err, 
         i++;
     }
     if (!find_shape(g)) {
-        snprintf(err, errlen, "out of memory compiling a glob");
+        TL_ERR(err, TL_E_RESOURCE, NULL, "out of memory compiling a glob");
         tl_glob_free(g);
         return NULL;
     }
@@ -485,18 +484,18 @@ static void key_name(char *out, size_t cap, const char *scope, const char *key,
 }
 
 static bool values_ok(const char *scope, const char *key, const struct tl_filter_values *v,
-                      char *err, size_t errlen)
+                      struct tl_err *err)
 {
     if (v->n == 0 && v->is_list) {
-        snprintf(err, errlen, "%s.%s: an empty list matches nothing; remove the key or give "
-                 "it values", scope, key);
+        TL_ERR(err, TL_E_CONFIG, NULL, "%s.%s: an empty list matches nothing; remove the key "
+               "or give it values", scope, key);
         return false;
     }
     for (size_t i = 0; i < v->n; i++) {
         if (!v->v[i]) {
             char k[64];
             key_name(k, sizeof(k), scope, key, v, i);
-            snprintf(err, errlen, "%s: no value", k);
+            TL_ERR(err, TL_E_CONFIG, NULL, "%s: no value", k);
             return false;
         }
     }
@@ -504,7 +503,7 @@ static bool values_ok(const char *scope, const char *key, const struct tl_filter
 }
 
 static bool compile_facility(const char *scope, const struct tl_filter_values *v, uint32_t *mask,
-                             char *err, size_t errlen)
+                             struct tl_err *err)
 {
     *mask = (1u << 24) - 1;
     if (v->n == 0) {
@@ -518,9 +517,9 @@ static bool compile_facility(const char *scope, const struct tl_filter_values *v
             char q[64 * 4 + 4];
             key_name(k, sizeof(k), scope, "facility", v, i);
             tl_quote_bytes(q, (const uint8_t *)v->v[i], strlen(v->v[i]), 64);
-            snprintf(err, errlen, "%s: unknown facility '%s'; use kern, user, mail, daemon, "
-                     "auth, syslog, lpr, news, uucp, cron, authpriv, ftp, ntp, security, "
-                     "console, solaris-cron, local0 .. local7 or 0..23", k, q);
+            TL_ERR(err, TL_E_CONFIG, NULL, "%s: unknown facility '%s'; use kern, user, mail, "
+                   "daemon, auth, syslog, lpr, news, uucp, cron, authpriv, ftp, ntp, security, "
+                   "console, solaris-cron, local0 .. local7 or 0..23", k, q);
             return false;
         }
         *mask |= 1u << f;
@@ -530,7 +529,7 @@ static bool compile_facility(const char *scope, const struct tl_filter_values *v
 
 /* One severity item: a name (as a threshold or exactly) or a range "a..b". */
 static bool severity_item(const char *s, bool threshold, uint32_t *mask, const char *key,
-                          char *err, size_t errlen)
+                          struct tl_err *err)
 {
     char q[64 * 4 + 4];
     const char *dots = strstr(s, "..");
@@ -549,9 +548,9 @@ static bool severity_item(const char *s, bool threshold, uint32_t *mask, const c
         lo = tl_severity_from_name(a);
         hi = tl_severity_from_name(dots + 2);
         if (lo < 0 || hi < 0) {
-            snprintf(err, errlen, "%s: '%s' is not a range of two severities; write it as "
-                     "'from..to', e.g. 'warning..emerg', with emerg, alert, crit, err, "
-                     "warning, notice, info, debug or 0..7", key, q);
+            TL_ERR(err, TL_E_CONFIG, NULL, "%s: '%s' is not a range of two severities; write it "
+                   "as 'from..to', e.g. 'warning..emerg', with emerg, alert, crit, err, "
+                   "warning, notice, info, debug or 0..7", key, q);
             return false;
         }
         if (lo > hi) {
@@ -562,8 +561,8 @@ static bool severity_item(const char *s, bool threshold, uint32_t *mask, const c
     } else {
         hi = tl_severity_from_name(s);
         if (hi < 0) {
-            snprintf(err, errlen, "%s: unknown severity '%s'; use emerg, alert, crit, err, "
-                     "warning, notice, info, debug or 0..7", key, q);
+            TL_ERR(err, TL_E_CONFIG, NULL, "%s: unknown severity '%s'; use emerg, alert, crit, "
+                   "err, warning, notice, info, debug or 0..7", key, q);
             return false;
         }
         /* Lower numbers are more severe: "warning" as a threshold is 0..4. */
@@ -576,7 +575,7 @@ static bool severity_item(const char *s, bool threshold, uint32_t *mask, const c
 }
 
 static bool compile_severity(const char *scope, const struct tl_filter_values *v, uint32_t *mask,
-                             char *err, size_t errlen)
+                             struct tl_err *err)
 {
     *mask = 0xff;
     if (v->n == 0) {
@@ -586,7 +585,7 @@ static bool compile_severity(const char *scope, const struct tl_filter_values *v
     for (size_t i = 0; i < v->n; i++) {
         char k[64];
         key_name(k, sizeof(k), scope, "severity", v, i);
-        if (!severity_item(v->v[i], !v->is_list, mask, k, err, errlen)) {
+        if (!severity_item(v->v[i], !v->is_list, mask, k, err)) {
             return false;
         }
     }
@@ -594,24 +593,23 @@ static bool compile_severity(const char *scope, const struct tl_filter_values *v
 }
 
 static bool compile_globs(const char *scope, const char *key, const struct tl_filter_values *v,
-                          bool fold_case, struct tl_glob ***out, size_t *n, char *err,
-                          size_t errlen)
+                          bool fold_case, struct tl_glob ***out, size_t *n, struct tl_err *err)
 {
     if (v->n == 0) {
         return true;
     }
     *out = calloc(v->n, sizeof(**out));
     if (!*out) {
-        snprintf(err, errlen, "out of memory compiling %s.%s", scope, key);
+        TL_ERR(err, TL_E_RESOURCE, NULL, "out of memory compiling %s.%s", scope, key);
         return false;
     }
     for (size_t i = 0; i < v->n; i++) {
-        char why[320];
-        struct tl_glob *g = tl_glob_compile(v->v[i], fold_case, why, sizeof(why));
+        struct tl_err why;
+        struct tl_glob *g = tl_glob_compile(v->v[i], fold_case, &why);
         if (!g) {
             char k[64];
             key_name(k, sizeof(k), scope, key, v, i);
-            snprintf(err, errlen, "%s: %s", k, why);
+            TL_ERR(err, why.code, NULL, "%s: %s", k, why.cause);
             return false;
         }
         (*out)[(*n)++] = g;
@@ -620,14 +618,14 @@ static bool compile_globs(const char *scope, const char *key, const struct tl_fi
 }
 
 static bool compile_regexes(const char *scope, const struct tl_filter_values *v,
-                            struct regex **out, size_t *n, char *err, size_t errlen)
+                            struct regex **out, size_t *n, struct tl_err *err)
 {
     if (v->n == 0) {
         return true;
     }
     *out = calloc(v->n, sizeof(**out));
     if (!*out) {
-        snprintf(err, errlen, "out of memory compiling %s.message", scope);
+        TL_ERR(err, TL_E_RESOURCE, NULL, "out of memory compiling %s.message", scope);
         return false;
     }
     for (size_t i = 0; i < v->n; i++) {
@@ -644,8 +642,8 @@ static bool compile_regexes(const char *scope, const struct tl_filter_values *v,
             if (pcre2_get_error_message(code, msg, sizeof(msg)) < 0) {
                 snprintf((char *)msg, sizeof(msg), "error %d", code);
             }
-            snprintf(err, errlen, "%s: invalid regex '%s': %s at offset %zu", k, q,
-                     (const char *)msg, (size_t)off);
+            TL_ERR(err, TL_E_CONFIG, NULL, "%s: invalid regex '%s': %s at offset %zu", k, q,
+                   (const char *)msg, (size_t)off);
             return false;
         }
         /* Without JIT support on this machine the interpreter runs the same pattern. */
@@ -664,41 +662,40 @@ static bool keys_given(const struct tl_filter_keys *k)
 }
 
 static bool compile_cond(const char *scope, const struct tl_filter_keys *k, struct cond *c,
-                         char *err, size_t errlen)
+                         struct tl_err *err)
 {
     static const char *const names[] = { "facility", "severity", "program",
                                          "hostname", "peer_name", "message" };
     const struct tl_filter_values *all[] = { &k->facility, &k->severity, &k->program,
                                              &k->hostname, &k->peer_name, &k->message };
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-        if (!values_ok(scope, names[i], all[i], err, errlen)) {
+        if (!values_ok(scope, names[i], all[i], err)) {
             return false;
         }
     }
-    return compile_facility(scope, &k->facility, &c->facility_mask, err, errlen) &&
-           compile_severity(scope, &k->severity, &c->severity_mask, err, errlen) &&
-           compile_globs(scope, "program", &k->program, false, &c->program, &c->n_program, err,
-                         errlen) &&
+    return compile_facility(scope, &k->facility, &c->facility_mask, err) &&
+           compile_severity(scope, &k->severity, &c->severity_mask, err) &&
+           compile_globs(scope, "program", &k->program, false, &c->program, &c->n_program, err) &&
            compile_globs(scope, "hostname", &k->hostname, true, &c->hostname, &c->n_hostname,
-                         err, errlen) &&
+                         err) &&
            compile_globs(scope, "peer_name", &k->peer_name, true, &c->peer_name,
-                         &c->n_peer_name, err, errlen) &&
-           compile_regexes(scope, &k->message, &c->message, &c->n_message, err, errlen);
+                         &c->n_peer_name, err) &&
+           compile_regexes(scope, &k->message, &c->message, &c->n_message, err);
 }
 
-struct tl_filter *tl_filter_compile(const struct tl_filter_spec *spec, char *err, size_t errlen)
+struct tl_filter *tl_filter_compile(const struct tl_filter_spec *spec, struct tl_err *err)
 {
     struct tl_filter *f = calloc(1, sizeof(*f));
     if (!f || !(f->regex_errors = calloc(1, sizeof(*f->regex_errors)))) {
-        snprintf(err, errlen, "out of memory compiling a route filter");
+        TL_ERR(err, TL_E_RESOURCE, NULL, "out of memory compiling a route filter");
         tl_filter_free(f);
         return NULL;
     }
     atomic_init(f->regex_errors, 0);
     f->has_where = keys_given(&spec->where);
     f->has_not = keys_given(&spec->where_not);
-    if (!compile_cond("where", &spec->where, &f->where, err, errlen) ||
-        !compile_cond("where.not", &spec->where_not, &f->where_not, err, errlen)) {
+    if (!compile_cond("where", &spec->where, &f->where, err) ||
+        !compile_cond("where.not", &spec->where_not, &f->where_not, err)) {
         tl_filter_free(f);
         return NULL;
     }

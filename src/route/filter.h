@@ -54,6 +54,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/err.h"
 #include "core/msg.h"
 
 /* PCRE2's match limit for each regex match: far above any sane pattern on a 64 KiB message,
@@ -86,16 +87,16 @@ struct tl_filter;
 
 /*
  * Compiles spec into a filter; nothing in spec is kept. Returns NULL on an invalid value,
- * with err (size errlen) one sentence naming the key (and the item of a list) and the
- * value, for the loader to prefix with file:line, e.g.
+ * with err (TL_E_CONFIG; may be NULL) one sentence naming the key (and the item of a list)
+ * and the value, for the loader to prefix with file:line, e.g.
  *   "where.severity: unknown severity 'warnin'; use emerg, alert, crit, err, warning,
  *    notice, info, debug or 0..7"
  *   "where.not.message[1]: invalid regex '(?i)err(or': missing closing parenthesis at
  *    offset 11"
- * and also NULL (err says so) when out of memory. A spec without any key gives a filter
+ * and also NULL (TL_E_RESOURCE) when out of memory. A spec without any key gives a filter
  * that matches every message.
  */
-struct tl_filter *tl_filter_compile(const struct tl_filter_spec *spec, char *err, size_t errlen);
+struct tl_filter *tl_filter_compile(const struct tl_filter_spec *spec, struct tl_err *err);
 
 void tl_filter_free(struct tl_filter *f);
 
@@ -108,14 +109,15 @@ uint64_t tl_filter_regex_errors(const struct tl_filter *f);
 
 /*
  * A glob matcher on byte strings with the semantics above, exposed for the tests and for
- * other keys that take globs. tl_glob_compile returns NULL with err set for an invalid
- * pattern (an unclosed '[', a trailing backslash, an unknown [:class:], a [.coll.] or
- * [=equiv=] in a set, longer than TL_GLOB_MAX).
+ * other keys that take globs. tl_glob_compile returns NULL with err set (TL_E_CONFIG) for
+ * an invalid pattern (an unclosed '[', a trailing backslash, an unknown [:class:], a
+ * [.coll.] or [=equiv=] in a set, longer than TL_GLOB_MAX); TL_E_RESOURCE when out of
+ * memory.
  */
 #define TL_GLOB_MAX 4096  /* bytes in a pattern */
 
 struct tl_glob;
-struct tl_glob *tl_glob_compile(const char *pattern, bool fold_case, char *err, size_t errlen);
+struct tl_glob *tl_glob_compile(const char *pattern, bool fold_case, struct tl_err *err);
 bool tl_glob_match(const struct tl_glob *g, const uint8_t *s, size_t len);
 void tl_glob_free(struct tl_glob *g);
 

@@ -61,7 +61,7 @@ static void check_conf(const struct tl_conf *c)
 static void values(const uint8_t *data, size_t size)
 {
     char *s = malloc(size + 1);
-    char why[256];
+    struct tl_err e;
     char *host = NULL;
     uint16_t port = 0;
     uint64_t v;
@@ -73,9 +73,9 @@ static void values(const uint8_t *data, size_t size)
     s[size] = '\0';
     (void)tl_parse_size(s, &v);
     (void)tl_parse_duration_ms(s, &v);
-    if (tl_parse_listen(s, 514, &host, &port, why, sizeof(why))) {
+    if (tl_parse_listen(s, 514, &host, &port, &e) == TL_OK) {
         free(host);
-    } else if (host != NULL || why[0] == '\0') {
+    } else if (host != NULL || e.cause[0] == '\0' || e.code != TL_E_CONFIG) {
         abort();
     }
     free(s);

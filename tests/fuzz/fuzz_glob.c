@@ -31,7 +31,7 @@ static void check_spec_key(const char *pattern)
 {
     const char *v[1] = { pattern };
     struct tl_filter_values one = { v, 1, false };
-    char err[512];
+    struct tl_err err;
     for (int key = 0; key < 5; key++) {
         struct tl_filter_spec spec;
         memset(&spec, 0, sizeof(spec));
@@ -39,11 +39,12 @@ static void check_spec_key(const char *pattern)
                                            &spec.where.program, &spec.where.hostname,
                                            &spec.where_not.peer_name };
         *all[key] = one;
-        memset(err, 0xff, sizeof(err));
-        struct tl_filter *f = tl_filter_compile(&spec, err, sizeof(err));
+        memset(&err, 0xff, sizeof(err));
+        struct tl_filter *f = tl_filter_compile(&spec, &err);
         if (!f) {
-            CHECK(memchr(err, '\0', sizeof(err)) != NULL);
-            CHECK(strncmp(err, "where.", 6) == 0);
+            CHECK(err.code == TL_E_CONFIG || err.code == TL_E_RESOURCE);
+            CHECK(memchr(err.cause, '\0', sizeof(err.cause)) != NULL);
+            CHECK(strncmp(err.cause, "where.", 6) == 0);
         }
         tl_filter_free(f);
     }
@@ -68,12 +69,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     text[tlen] = '\0';
 
-    char err[512];
-    memset(err, 0xff, sizeof(err));
-    struct tl_glob *g = tl_glob_compile(pattern, fold, err, sizeof(err));
+    struct tl_err err;
+    memset(&err, 0xff, sizeof(err));
+    struct tl_glob *g = tl_glob_compile(pattern, fold, &err);
     if (!g) {
-        CHECK(memchr(err, '\0', sizeof(err)) != NULL);
-        CHECK(strncmp(err, "glob '", 6) == 0);
+        CHECK(err.code == TL_E_CONFIG);
+        CHECK(memchr(err.cause, '\0', sizeof(err.cause)) != NULL);
+        CHECK(strncmp(err.cause, "glob '", 6) == 0);
     } else {
         bool got = tl_glob_match(g, (const uint8_t *)text, tlen);
         /* fnmatch stops at a NUL in the text; compare only where there is none. */

@@ -71,7 +71,7 @@ static void round_trip(const struct tl_kmsg *k, size_t size)
     uint8_t *rec = malloc(cap);
     uint8_t *out = malloc(cap);
     struct tl_kmsg k2;
-    char err[256];
+    struct tl_err err;
     CHECK(rec && out);
 
     int n = snprintf((char *)rec, cap, "%u,%llu,%llu,%s;",
@@ -90,7 +90,7 @@ static void round_trip(const struct tl_kmsg *k, size_t size)
         rec[w++] = '\n';
     }
     CHECK(w <= cap);
-    CHECK(tl_kmsg_parse(rec, w, out, cap, &k2, err, sizeof(err)));
+    CHECK(tl_kmsg_parse(rec, w, out, cap, &k2, &err) == TL_OK);
     CHECK((k2.flags & ~TL_KMSG_FRAGMENT) == 0);
     CHECK(k2.flags == (k->flags & TL_KMSG_FRAGMENT));
     same(k, &k2);
@@ -104,21 +104,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t *copy = malloc(size + 1);
     struct tl_kmsg k;
     struct tl_kmsg k2;
-    char err[256];
-    char err2[256];
+    struct tl_err err;
+    struct tl_err err2;
     CHECK(out && copy);
 
-    memset(err, 0xff, sizeof(err));
-    bool ok = tl_kmsg_parse(data, size, out, size, &k, err, sizeof(err));
+    memset(&err, 0xff, sizeof(err));
+    enum tl_rc rc = tl_kmsg_parse(data, size, out, size, &k, &err);
+    bool ok = rc == TL_OK;
     if (size > 0) {
         memcpy(copy, data, size);
     }
-    bool ok2 = tl_kmsg_parse(copy, size, copy, size, &k2, err2, sizeof(err2));
+    bool ok2 = tl_kmsg_parse(copy, size, copy, size, &k2, &err2) == TL_OK;
     CHECK(ok == ok2);
     if (!ok) {
-        CHECK(memchr(err, '\0', sizeof(err)) != NULL);
-        CHECK(strncmp(err, "kmsg record: ", 13) == 0);
-        CHECK(strcmp(err, err2) == 0);
+        CHECK(rc == TL_E_PROTO && err.code == TL_E_PROTO);
+        CHECK(memchr(err.cause, '\0', sizeof(err.cause)) != NULL);
+        CHECK(strncmp(err.cause, "kmsg record: ", 13) == 0);
+        CHECK(strcmp(err.cause, err2.cause) == 0);
         goto out;
     }
     CHECK(k.facility < 24 && k.severity < 8);

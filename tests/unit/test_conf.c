@@ -2022,8 +2022,10 @@ static void listen_ok(const char *s, const char *want_host, unsigned want_port)
     char *host = &sentinel;
     uint16_t port = 1;
 
-    if (!tl_parse_listen(s, 514, &host, &port, why, sizeof(why))) {
-        print_message("'%s': %s\n", s, why);
+    struct tl_err e;
+
+    if (tl_parse_listen(s, 514, &host, &port, &e) != TL_OK) {
+        print_message("'%s': %s\n", s, tl_err_text(&e, why, sizeof(why)));
         fail();
     }
     if (want_host == NULL) {
@@ -2042,9 +2044,11 @@ static void listen_bad(const char *s, const char *want_why)
     char *host = NULL;
     uint16_t port = 0;
 
-    assert_false(tl_parse_listen(s, 514, &host, &port, why, sizeof(why)));
+    struct tl_err e;
+
+    assert_int_not_equal(tl_parse_listen(s, 514, &host, &port, &e), TL_OK);
     assert_null(host);
-    assert_string_equal(why, want_why);
+    assert_string_equal(tl_err_text(&e, why, sizeof(why)), want_why);
 }
 
 static void test_parse_listen(void **state)

@@ -255,10 +255,10 @@ static void spec_from(const struct kv *kv, size_t n, struct tl_filter_spec *spec
 static void check_case(const char *name, const struct tl_filter_spec *spec, const char *expect,
                        bool invert)
 {
-    char err[512] = "";
-    struct tl_filter *f = tl_filter_compile(spec, err, sizeof(err));
+    struct tl_err err;
+    struct tl_filter *f = tl_filter_compile(spec, &err);
     if (!f) {
-        fail_msg("%s: %s", name, err);
+        fail_msg("%s: %s", name, err.cause);
     }
     char got[N_MSG + 1];
     for (size_t i = 0; i < N_MSG; i++) {
@@ -365,14 +365,16 @@ static void test_errors_name_key_and_value(void **state)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct tl_filter_spec spec;
-        char err[512] = "";
+        struct tl_err err;
         spec_from(bad[i].kv, 2, &spec);
-        struct tl_filter *f = tl_filter_compile(&spec, err, sizeof(err));
+        struct tl_filter *f = tl_filter_compile(&spec, &err);
         if (f) {
             fail_msg("case %zu compiled", i);
         }
-        if (strcmp(err, bad[i].err) != 0) {
-            fail_msg("case %zu:\n got: %s\nwant: %s", i, err, bad[i].err);
+        assert_int_equal(err.code, TL_E_CONFIG);
+        assert_string_equal(err.remedy, "");
+        if (strcmp(err.cause, bad[i].err) != 0) {
+            fail_msg("case %zu:\n got: %s\nwant: %s", i, err.cause, bad[i].err);
         }
     }
 }
@@ -383,8 +385,8 @@ static void test_regex_limit_is_counted(void **state)
     (void)state;
     static const char *const re[] = { "^(a+)+$" };
     struct tl_filter_spec spec = { .where.message = { re, 1, false } };
-    char err[256];
-    struct tl_filter *f = tl_filter_compile(&spec, err, sizeof(err));
+    struct tl_err err;
+    struct tl_filter *f = tl_filter_compile(&spec, &err);
     assert_non_null(f);
 
     char raw[128] = "<13>1 2026-01-20T12:00:00Z h app - - - ";
@@ -441,8 +443,8 @@ static void test_threads_share_one_filter(void **state)
         .where.message = { re, 2, true },
         .where.program = { prog, 1, false },
     };
-    char err[256];
-    struct tl_filter *f = tl_filter_compile(&spec, err, sizeof(err));
+    struct tl_err err;
+    struct tl_filter *f = tl_filter_compile(&spec, &err);
     assert_non_null(f);
 
     pthread_t t[4];
@@ -463,10 +465,10 @@ static void test_threads_share_one_filter(void **state)
 
 static void glob_vs_fnmatch(const char *pattern, const char *s, bool fold)
 {
-    char err[256];
-    struct tl_glob *g = tl_glob_compile(pattern, fold, err, sizeof(err));
+    struct tl_err err;
+    struct tl_glob *g = tl_glob_compile(pattern, fold, &err);
     if (!g) {
-        fail_msg("glob '%s' refused: %s", pattern, err);
+        fail_msg("glob '%s' refused: %s", pattern, err.cause);
     }
     bool want = fnmatch(pattern, s, fold ? FNM_CASEFOLD : 0) == 0;
     bool got = tl_glob_match(g, (const uint8_t *)s, strlen(s));
@@ -504,21 +506,21 @@ static void test_glob_fixed(void **state)
     }
 
     /* Folded, a class of one case stands for letters of both. */
-    char err[256];
-    struct tl_glob *g = tl_glob_compile("x[[:upper:]]", true, err, sizeof(err));
+    struct tl_err err;
+    struct tl_glob *g = tl_glob_compile("x[[:upper:]]", true, &err);
     assert_non_null(g);
     assert_true(tl_glob_match(g, (const uint8_t *)"xa", 2));
     assert_true(tl_glob_match(g, (const uint8_t *)"XQ", 2));
     assert_false(tl_glob_match(g, (const uint8_t *)"x1", 2));
     assert_false(tl_glob_match(g, (const uint8_t *)"xab", 3));
     tl_glob_free(g);
-    g = tl_glob_compile("[![:lower:]]", true, err, sizeof(err));
+    g = tl_glob_compile("[![:lower:]]", true, &err);
     assert_non_null(g);
     assert_false(tl_glob_match(g, (const uint8_t *)"A", 1));
     assert_true(tl_glob_match(g, (const uint8_t *)"7", 1));
     tl_glob_free(g);
     /* Bytes outside ASCII are plain bytes, folded or not. */
-    g = tl_glob_compile("caf\xc3[\xa9\x89]", true, err, sizeof(err));
+    g = tl_glob_compile("caf\xc3[\xa9\x89]", true, &err);
     assert_non_null(g);
     assert_true(tl_glob_match(g, (const uint8_t *)"CAF\xc3\xa9", 5));
     assert_false(tl_glob_match(g, (const uint8_t *)"caf\xc3\xa8", 5));
@@ -555,9 +557,9 @@ static void test_glob_random(void **state)
             s[i] = salpha[rnd(sizeof(salpha) - 1)];
         }
         s[sn] = '\0';
-        char err[256];
+        struct tl_err err;
         bool fold = rnd(2);
-        struct tl_glob *g = tl_glob_compile(pat, fold, err, sizeof(err));
+        struct tl_glob *g = tl_glob_compile(pat, fold, &err);
         if (!g) {
             /* Refused: an unclosed '[' (fnmatch reads it as a literal) or a trailing '\'. */
             assert_true(strchr(pat, '[') || pat[pn - 1] == '\\');

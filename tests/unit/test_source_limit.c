@@ -22,10 +22,10 @@
 static struct tl_source_limit *make(uint32_t burst, int64_t interval_ms, uint32_t max_sources)
 {
     struct tl_source_limit_opts o = { burst, interval_ms, max_sources, { 1, 2 } };
-    char err[128];
-    struct tl_source_limit *l = tl_source_limit_new(&o, err, sizeof(err));
+    struct tl_err err;
+    struct tl_source_limit *l = tl_source_limit_new(&o, &err);
     if (!l) {
-        fail_msg("tl_source_limit_new: %s", err);
+        fail_msg("tl_source_limit_new: %s", err.cause);
     }
     return l;
 }
@@ -267,21 +267,24 @@ static void test_keys(void **state)
 static void test_options_are_checked(void **state)
 {
     (void)state;
-    char err[128];
+    struct tl_err err;
     struct tl_source_limit_opts o = { 0, 1000, 0, { 0, 0 } };
-    assert_null(tl_source_limit_new(&o, err, sizeof(err)));
-    assert_string_equal(err, "rate_limit.burst must be at least 1");
+    assert_null(tl_source_limit_new(&o, &err));
+    assert_int_equal(err.code, TL_E_CONFIG);
+    assert_string_equal(err.cause, "rate_limit.burst must be at least 1");
     o.burst = 10;
     o.interval_ms = 0;
-    assert_null(tl_source_limit_new(&o, err, sizeof(err)));
-    assert_string_equal(err, "rate_limit.interval must be at least 1 ms");
+    assert_null(tl_source_limit_new(&o, &err));
+    assert_string_equal(err.cause, "rate_limit.interval must be at least 1 ms");
     o.interval_ms = 5000;
     o.max_sources = (1u << 20) + 1;
-    assert_null(tl_source_limit_new(&o, err, sizeof(err)));
-    assert_string_equal(err, "rate limit: at most 1048576 sources can be tracked, not 1048577");
+    assert_null(tl_source_limit_new(&o, &err));
+    assert_int_equal(err.code, TL_E_CONFIG);
+    assert_string_equal(err.cause,
+                        "rate limit: at most 1048576 sources can be tracked, not 1048577");
     /* Seeds from getrandom when none is given. */
     o.max_sources = 0;
-    struct tl_source_limit *l = tl_source_limit_new(&o, err, sizeof(err));
+    struct tl_source_limit *l = tl_source_limit_new(&o, &err);
     assert_non_null(l);
     tl_source_limit_free(l);
     tl_source_limit_free(NULL);
