@@ -228,6 +228,23 @@ static bool rejected_us(const struct sender *x)
     }
 }
 
+/* Writes what x->out holds past x->sent until all of it is written (TL_OK) or the stream
+ * takes no more now (TL_AGAIN); *progress is the time bytes last went out. Otherwise the
+ * stream's result (TL_EOF, TL_E_*; x->s->err says why), for the caller to report. */
+enum tl_rc tl_send_flush(struct sender *x, int64_t *progress)
+{
+    while (x->sent < x->out.len) {
+        size_t n = 0;
+        enum tl_rc w = tl_stream_write(x->s, x->out.data + x->sent, x->out.len - x->sent, &n);
+        if (w != TL_OK) {
+            return w;
+        }
+        x->sent += n;
+        *progress = tl_now_ms();
+    }
+    return TL_OK;
+}
+
 /* A failure once connected; a rejection of our certificate is still "cannot connect". */
 int tl_send_fail_stream(const struct sender *x, const char *why)
 {
@@ -597,28 +614,18 @@ static int run_stream(struct sender *x)
                 break; /* paced: each message goes out when it is due */
             }
         }
-        bool blocked = false;
-        while (x->sent < x->out.len) {
-            size_t n = 0;
-            enum tl_rc w = tl_stream_write(x->s, x->out.data + x->sent, x->out.len - x->sent, &n);
-            if (w == TL_OK) {
-                x->sent += n;
-                progress = tl_now_ms();
-                continue;
+        enum tl_rc w = tl_send_flush(x, &progress);
+        bool blocked = w == TL_AGAIN;
+        if (w == TL_E_IO) {
+            /* The reason may be waiting to be read: an alert that rejects us. */
+            char werr[sizeof(x->s->err)];
+            memcpy(werr, x->s->err, sizeof(werr));
+            if (drain_reads(x) == TL_E_IO && rejected_us(x)) {
+                return tl_send_fail_connect(x, x->s->err);
             }
-            if (w == TL_AGAIN) {
-                blocked = true;
-                break;
-            }
-            if (w == TL_E_IO) {
-                /* The reason may be waiting to be read: an alert that rejects us. */
-                char werr[sizeof(x->s->err)];
-                memcpy(werr, x->s->err, sizeof(werr));
-                if (drain_reads(x) == TL_E_IO && rejected_us(x)) {
-                    return tl_send_fail_connect(x, x->s->err);
-                }
-                return tl_send_fail_stream(x, werr);
-            }
+            return tl_send_fail_stream(x, werr);
+        }
+        if (w != TL_OK && w != TL_AGAIN) {
             return tl_send_fail_stream(x, "the server closed the connection");
         }
         trim_written(x);

@@ -102,6 +102,9 @@ int tl_send_parse_opts(struct opts *o, int argc, char **argv);
 enum src_state tl_send_next_message(struct sender *x, int64_t *wake, bool *failed);
 bool tl_send_read_stdin(struct source *src);
 int tl_send_fail_connect(const struct sender *x, const char *why);
+/* Writes x->out past x->sent: TL_OK (all of it), TL_AGAIN (the stream is full), else the
+ * stream's failure; *progress: when bytes last went out. */
+enum tl_rc tl_send_flush(struct sender *x, int64_t *progress);
 int tl_send_fail_stream(const struct sender *x, const char *why);
 int tl_send_fail_oom(void);
 int tl_send_fail_stdin(void);

@@ -141,19 +141,9 @@ int tl_send_run_relp(struct sender *x)
             }
             r.close_sent = true;
         }
-        bool blocked = false;
-        while (x->sent < x->out.len) {
-            size_t n = 0;
-            enum tl_rc w = tl_stream_write(x->s, x->out.data + x->sent, x->out.len - x->sent, &n);
-            if (w == TL_OK) {
-                x->sent += n;
-                progress = tl_now_ms();
-                continue;
-            }
-            if (w == TL_AGAIN) {
-                blocked = true;
-                break;
-            }
+        enum tl_rc w = tl_send_flush(x, &progress);
+        bool blocked = w == TL_AGAIN;
+        if (w != TL_OK && w != TL_AGAIN) {
             return tl_send_fail_stream(x, w == TL_EOF ? "the server closed the connection"
                                                  : x->s->err);
         }
