@@ -412,14 +412,23 @@ void tl_worker_emit(struct tl_worker *w, struct tl_input *in, struct tl_msg *m)
     /* UDP cannot push back; unix sockets pause like streams (their senders then wait). */
     bool dgram = (in->caps & TL_IN_CANNOT_PAUSE) != 0;
     if (rs->filtered) {
-        /* Filtered routes: a reference for each output that takes m, then ours goes. */
+        /* Filtered routes: each output that takes m is handed it one behind, so the last
+         * one gets our reference and a message for one output costs no extra ref/unref. */
+        struct tl_output *prev = NULL;
         for (size_t i = 0; i < rs->n_to; i++) {
             if (route_takes(&rs->to[i].where, m)) {
-                tl_msg_ref(m);
-                emit_to(w, in, rs->to[i].out, m, dgram);
+                if (prev) {
+                    tl_msg_ref(m);
+                    emit_to(w, in, prev, m, dgram);
+                }
+                prev = rs->to[i].out;
             }
         }
-        tl_msg_unref(m);
+        if (prev) {
+            emit_to(w, in, prev, m, dgram);
+        } else {
+            tl_msg_unref(m);
+        }
         return;
     }
     for (size_t i = 0; i < rs->n_to; i++) {

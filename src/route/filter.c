@@ -421,15 +421,35 @@ struct regex {
     bool jit;
 };
 
+/* A glob of literal shape (a name, a prefix, a suffix), compared inline when matching: a
+ * string of len bytes can match when len - l.len (unsigned) <= slack (0 for a name,
+ * SIZE_MAX - l.len otherwise, which excludes exactly len < l.len), and its bytes from
+ * (len - l.len) & from_end on must be the literal (from_end: SIZE_MAX for a suffix). */
+struct lit {
+    const uint8_t *s;  /* the glob's literal, folded when the key folds case */
+    size_t len;
+    size_t slack;
+    size_t from_end;
+};
+
+/* One key's globs, split at compile time: the literal shapes (nearly every pattern a route
+ * names) are compared here without a call, the others go through tl_glob_match. */
+struct names {
+    struct tl_glob **glob;     /* all of them, owned; n == 0: the key is not given */
+    size_t n;
+    struct lit *lit;
+    size_t n_lit;
+    struct tl_glob **general;  /* borrowed from glob */
+    size_t n_general;
+    bool fold;
+};
+
 struct cond {
     uint32_t facility_mask;  /* bit f: facility f passes */
     uint32_t severity_mask;  /* bit s: severity s passes */
-    struct tl_glob **program;
-    size_t n_program;
-    struct tl_glob **hostname;
-    size_t n_hostname;
-    struct tl_glob **peer_name;
-    size_t n_peer_name;
+    struct names program;
+    struct names hostname;
+    struct names peer_name;
     struct regex *message;
     size_t n_message;
 };
@@ -442,19 +462,21 @@ struct tl_filter {
     atomic_uint_fast64_t *regex_errors;  /* a separate block: matching takes f as const */
 };
 
-static void globs_free(struct tl_glob **g, size_t n)
+static void names_free(struct names *k)
 {
-    for (size_t i = 0; g && i < n; i++) {
-        tl_glob_free(g[i]);
+    for (size_t i = 0; k->glob && i < k->n; i++) {
+        tl_glob_free(k->glob[i]);
     }
-    free(g);
+    free(k->glob);
+    free(k->lit);
+    free(k->general);
 }
 
 static void cond_fini(struct cond *c)
 {
-    globs_free(c->program, c->n_program);
-    globs_free(c->hostname, c->n_hostname);
-    globs_free(c->peer_name, c->n_peer_name);
+    names_free(&c->program);
+    names_free(&c->hostname);
+    names_free(&c->peer_name);
     for (size_t i = 0; c->message && i < c->n_message; i++) {
         pcre2_code_free(c->message[i].code);
     }
@@ -593,13 +615,16 @@ static bool compile_severity(const char *scope, const struct tl_filter_values *v
 }
 
 static bool compile_globs(const char *scope, const char *key, const struct tl_filter_values *v,
-                          bool fold_case, struct tl_glob ***out, size_t *n, struct tl_err *err)
+                          bool fold_case, struct names *out, struct tl_err *err)
 {
+    out->fold = fold_case;
     if (v->n == 0) {
         return true;
     }
-    *out = calloc(v->n, sizeof(**out));
-    if (!*out) {
+    out->glob = calloc(v->n, sizeof(*out->glob));
+    out->lit = calloc(v->n, sizeof(*out->lit));
+    out->general = calloc(v->n, sizeof(*out->general));
+    if (!out->glob || !out->lit || !out->general) {
         TL_ERR(err, TL_E_RESOURCE, NULL, "out of memory compiling %s.%s", scope, key);
         return false;
     }
@@ -612,7 +637,17 @@ static bool compile_globs(const char *scope, const char *key, const struct tl_fi
             TL_ERR(err, why.code, NULL, "%s: %s", k, why.cause);
             return false;
         }
-        (*out)[(*n)++] = g;
+        out->glob[out->n++] = g;
+        if (g->shape == SHAPE_GENERAL) {
+            out->general[out->n_general++] = g;
+        } else {
+            out->lit[out->n_lit++] = (struct lit){
+                .s = g->lit,
+                .len = g->lit_len,
+                .slack = g->shape == SHAPE_EXACT ? 0 : SIZE_MAX - g->lit_len,
+                .from_end = g->shape == SHAPE_SUFFIX ? SIZE_MAX : 0,
+            };
+        }
     }
     return true;
 }
@@ -675,11 +710,9 @@ static bool compile_cond(const char *scope, const struct tl_filter_keys *k, stru
     }
     return compile_facility(scope, &k->facility, &c->facility_mask, err) &&
            compile_severity(scope, &k->severity, &c->severity_mask, err) &&
-           compile_globs(scope, "program", &k->program, false, &c->program, &c->n_program, err) &&
-           compile_globs(scope, "hostname", &k->hostname, true, &c->hostname, &c->n_hostname,
-                         err) &&
-           compile_globs(scope, "peer_name", &k->peer_name, true, &c->peer_name,
-                         &c->n_peer_name, err) &&
+           compile_globs(scope, "program", &k->program, false, &c->program, err) &&
+           compile_globs(scope, "hostname", &k->hostname, true, &c->hostname, err) &&
+           compile_globs(scope, "peer_name", &k->peer_name, true, &c->peer_name, err) &&
            compile_regexes(scope, &k->message, &c->message, &c->n_message, err);
 }
 
@@ -704,28 +737,59 @@ struct tl_filter *tl_filter_compile(const struct tl_filter_spec *spec, struct tl
 
 /* ---- matching ---- */
 
-static bool any_glob(struct tl_glob *const *g, size_t n, const uint8_t *s, size_t len)
+static bool same_bytes(const uint8_t *s, const uint8_t *lit, size_t len)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (tl_glob_match(g[i], s, len)) {
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] != lit[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool same_folded(const uint8_t *s, const uint8_t *lit, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (fold(s[i]) != lit[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Whether any glob of k matches s: the same answer as tl_glob_match on each of them. */
+static inline bool names_match(const struct names *k, const uint8_t *s, size_t len)
+{
+    const struct lit *l = k->lit;
+    const struct lit *end = l + k->n_lit;
+    for (; l < end; l++) {
+        size_t extra = len - l->len;
+        if (extra > l->slack) {
+            continue;
+        }
+        const uint8_t *at = s + (extra & l->from_end);
+        if (k->fold ? same_folded(at, l->s, l->len) : same_bytes(at, l->s, l->len)) {
+            return true;
+        }
+    }
+    for (size_t i = 0; i < k->n_general; i++) {
+        if (tl_glob_match(k->general[i], s, len)) {
             return true;
         }
     }
     return false;
 }
 
-static bool peer_matches(const struct cond *c, const struct tl_peer_id *id)
+static bool peer_matches(const struct names *k, const struct tl_peer_id *id)
 {
     if (!id || !id->verified) {
         return false;
     }
-    if (id->name && any_glob(c->peer_name, c->n_peer_name, (const uint8_t *)id->name,
-                             strlen(id->name))) {
+    if (id->name && names_match(k, (const uint8_t *)id->name, strlen(id->name))) {
         return true;
     }
     for (size_t i = 0; i < id->n_dns; i++) {
-        if (id->dns[i] && any_glob(c->peer_name, c->n_peer_name, (const uint8_t *)id->dns[i],
-                                   strlen(id->dns[i]))) {
+        if (id->dns[i] && names_match(k, (const uint8_t *)id->dns[i], strlen(id->dns[i]))) {
             return true;
         }
     }
@@ -755,20 +819,20 @@ static bool message_matches(const struct tl_filter *f, const struct cond *c,
     return false;
 }
 
-static bool cond_matches(const struct tl_filter *f, const struct cond *c, const struct tl_msg *m)
+static inline bool cond_matches(const struct tl_filter *f, const struct cond *c,
+                                const struct tl_msg *m)
 {
     if (!(c->facility_mask >> m->facility & 1) || !(c->severity_mask >> m->severity & 1)) {
         return false;
     }
-    if (c->n_program &&
-        !any_glob(c->program, c->n_program, tl_msg_at(m, m->app_name), m->app_name.len)) {
+    if (c->program.n && !names_match(&c->program, tl_msg_at(m, m->app_name), m->app_name.len)) {
         return false;
     }
-    if (c->n_hostname &&
-        !any_glob(c->hostname, c->n_hostname, tl_msg_at(m, m->hostname), m->hostname.len)) {
+    if (c->hostname.n &&
+        !names_match(&c->hostname, tl_msg_at(m, m->hostname), m->hostname.len)) {
         return false;
     }
-    if (c->n_peer_name && !peer_matches(c, m->peer_id)) {
+    if (c->peer_name.n && !peer_matches(&c->peer_name, m->peer_id)) {
         return false;
     }
     return c->n_message == 0 || message_matches(f, c, m);

@@ -484,22 +484,25 @@ static void glob_vs_fnmatch(const char *pattern, const char *s, bool fold)
     tl_glob_free(g);
 }
 
-static void test_glob_fixed(void **state)
-{
-    (void)state;
-    static const char *const pats[] = {
+static const char *const pats[] = {
         "", "*", "**", "?", "a", "a*", "*a", "*a*", "a*b*c", "a?c", "[abc]", "[!abc]", "[^abc]",
         "[a-c]x", "[]]", "[!]]", "[]-a]", "[a-]", "[\\]]", "\\*", "\\?", "a\\b", "[[:digit:]]*",
         "[[:alpha:][:digit:]]", "[[:upper:]]", "*.example.net", "web*", "php-fpm*", "*[0-9]",
         "a*a*a*a*b", ".*", "/x/*", "[z-a]", "*\\[*",
     };
-    static const char *const strs[] = {
+static const char *const strs[] = {
         "", "a", "b", "abc", "aXbYc", "ac", "abbc", "]", "-", "x", "*", "?", "ab", "aaaaaaaaaab",
         "aaaaaaaaaa", "web01", "WEB01", "relay1.example.net", "php-fpm7.4", "1", "Q", "q",
         ".hidden", "/x/y/z", "[", "z[", "\\",
-    };
-    for (size_t p = 0; p < sizeof(pats) / sizeof(pats[0]); p++) {
-        for (size_t s = 0; s < sizeof(strs) / sizeof(strs[0]); s++) {
+};
+#define N_PATS (sizeof(pats) / sizeof(pats[0]))
+#define N_STRS (sizeof(strs) / sizeof(strs[0]))
+
+static void test_glob_fixed(void **state)
+{
+    (void)state;
+    for (size_t p = 0; p < N_PATS; p++) {
+        for (size_t s = 0; s < N_STRS; s++) {
             glob_vs_fnmatch(pats[p], strs[s], false);
             glob_vs_fnmatch(pats[p], strs[s], true);
         }
@@ -573,6 +576,71 @@ static void test_glob_random(void **state)
     assert_true(compared > 10000);
 }
 
+/* A message whose APP-NAME and HOSTNAME are both s, from a verified sender named s. */
+static struct tl_msg *named_msg(const char *s)
+{
+    size_t len = strlen(s);
+    struct tl_msg *m = tl_msg_new(s, len);
+    assert_non_null(m);
+    m->app_name = m->hostname = (struct tl_slice){ 0, (uint32_t)len };
+    m->peer_id = tl_peer_id_new(true, s, NULL, NULL, NULL, NULL, 0);
+    assert_non_null(m->peer_id);
+    return m;
+}
+
+/* The filter compiles name, prefix and suffix globs into inline comparisons of its own and
+ * leaves the rest to tl_glob_match: both must give the glob's answer, alone and in lists
+ * that mix the two kinds (any item matching is enough). */
+static void test_filter_names_as_globs(void **state)
+{
+    (void)state;
+    static const char *const keys[] = { "program", "hostname", "peer_name" };
+    for (size_t k = 0; k < 3; k++) {
+        bool fold = k > 0;
+        for (size_t p = 0; p < N_PATS; p++) {
+            for (size_t q = 0; q <= N_PATS; q++) {
+                if (q < N_PATS && q % 5 != p % 5) {
+                    continue;  /* a sample of the pairs is enough */
+                }
+                const char *items[2] = { pats[p], q < N_PATS ? pats[q] : NULL };
+                struct tl_filter_spec spec = { 0 };
+                struct tl_filter_values v = { items, items[1] ? 2 : 1, true };
+                if (k == 0) {
+                    spec.where.program = v;
+                } else if (k == 1) {
+                    spec.where.hostname = v;
+                } else {
+                    spec.where.peer_name = v;
+                }
+                struct tl_err err;
+                struct tl_filter *f = tl_filter_compile(&spec, &err);
+                if (!f) {
+                    fail_msg("%s: %s", keys[k], err.cause);
+                }
+                struct tl_glob *g[2] = { tl_glob_compile(items[0], fold, &err),
+                                         items[1] ? tl_glob_compile(items[1], fold, &err)
+                                                  : NULL };
+                assert_non_null(g[0]);
+                for (size_t s = 0; s < N_STRS; s++) {
+                    const uint8_t *b = (const uint8_t *)strs[s];
+                    size_t n = strlen(strs[s]);
+                    bool want = tl_glob_match(g[0], b, n) || (g[1] && tl_glob_match(g[1], b, n));
+                    struct tl_msg *m = named_msg(strs[s]);
+                    if (tl_filter_match(f, m) != want) {
+                        fail_msg("%s: ['%s'%s%s] on '%s': %d, the globs say %d", keys[k],
+                                 items[0], items[1] ? "', '" : "", items[1] ? items[1] : "",
+                                 strs[s], !want, want);
+                    }
+                    tl_msg_unref(m);
+                }
+                tl_glob_free(g[0]);
+                tl_glob_free(g[1]);
+                tl_filter_free(f);
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -584,6 +652,7 @@ int main(void)
         cmocka_unit_test(test_threads_share_one_filter),
         cmocka_unit_test(test_glob_fixed),
         cmocka_unit_test(test_glob_random),
+        cmocka_unit_test(test_filter_names_as_globs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
