@@ -9,7 +9,11 @@
  * instead (O_APPEND, one write(2) per batch), as a program writing a log file would: the feed
  * of the file-fwd scenario.
  *
- *   ux_feed [--file] PATH N [HOSTS]
+ *   ux_feed [--file] [--rate R] PATH N [HOSTS]
+ *
+ * --rate R paces the feed at R messages per second in all (a batch of 64 at a time, on an
+ * absolute schedule, so a late batch is caught up rather than lost): rows compared by CPU
+ * per message get the same offered load. Without it the feed goes as fast as it can.
  *
  * HOSTS (fwd-hash): message i comes from host "bh" + (i % HOSTS) in 7 digits instead of
  * "benchhost" (the same length), so that a hash on {hostname} has keys to spread.
@@ -49,13 +53,23 @@ static void report(long sent, double t0)
 
 int main(int argc, char **argv)
 {
-    int to_file = argc >= 2 && strcmp(argv[1], "--file") == 0;
-    if (to_file) {
-        argv++;
-        argc--;
+    int to_file = 0;
+    double rate = 0;
+    for (;;) {
+        if (argc >= 2 && strcmp(argv[1], "--file") == 0) {
+            to_file = 1;
+            argv++;
+            argc--;
+        } else if (argc >= 3 && strcmp(argv[1], "--rate") == 0) {
+            rate = atof(argv[2]);
+            argv += 2;
+            argc -= 2;
+        } else {
+            break;
+        }
     }
     if (argc != 3 && argc != 4) {
-        fprintf(stderr, "usage: ux_feed [--file] PATH N [HOSTS]\n");
+        fprintf(stderr, "usage: ux_feed [--file] [--rate R] PATH N [HOSTS]\n");
         return 2;
     }
     long n = atol(argv[2]);
@@ -95,11 +109,26 @@ int main(int argc, char **argv)
     }
     double t0 = now();
     long sent = 0;
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
     while (sent < n) {
         int k = n - sent < BATCH ? (int)(n - sent) : BATCH;
+        if (rate > 0) {
+            /* batch `sent / BATCH` is due sent / rate seconds after the start */
+            double due = sent / rate;
+            struct timespec at = start;
+            at.tv_sec += (time_t)due;
+            at.tv_nsec += (long)((due - (double)(time_t)due) * 1e9);
+            if (at.tv_nsec >= 1000000000L) {
+                at.tv_sec++;
+                at.tv_nsec -= 1000000000L;
+            }
+            while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) == EINTR)
+                ;
+        }
         for (int i = 0; i < k; i++) {
             /* the header, then the padding already there ("PADD..." as in the TCP feed) */
-            char host[16] = "benchhost";
+            char host[24] = "benchhost";
             if (hosts > 0) {
                 snprintf(host, sizeof host, "bh%07ld", (sent + i) % hosts);
             }

@@ -141,6 +141,11 @@ struct fwd {
     struct fwd *pool;
     size_t lane_ix;               /* a lane: its target's index */
     bool lane_tried;              /* a lane: its first connection attempt is over */
+    /* A lane: a send put off until it has more to write (fwd_lb.c, lane_defers): no write
+     * interest meanwhile, flush_timer writes it at the latest LANE_MAX_WAIT_MS later. */
+    bool deferred;
+    int64_t unsent_since_ms;      /* a lane: when its unsent bytes were first put off; 0 */
+    struct tl_ev_timer flush_timer;
     struct fwd_lane_stats *lane_stats; /* a lane: its counters (in lb) */
 };
 

@@ -235,7 +235,7 @@ void fwd_update_interest(struct fwd *f)
         mask = TL_EV_WRITE;
     } else if (c->s && (tl_stream_wants(c->s) & TL_WANT_WRITE)) {
         mask |= TL_EV_WRITE;
-    } else if (c->state == FWD_UP && f->proto->wants_write(f)) {
+    } else if (c->state == FWD_UP && !f->deferred && f->proto->wants_write(f)) {
         mask |= TL_EV_WRITE;
     }
     tl_ev_set(f->loop, &c->io, mask);

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "out/fwd.h"
 #include "out/fwd_hash.h"
 #include "parse/parse.h"
@@ -279,13 +280,57 @@ void fwd_lb_begin(struct fwd *f)
     }
 }
 
+/*
+ * Spread over n lanes, each pump would give every lane 1/n of what failover's one connection
+ * writes, at n times the write calls, each with its fixed cost (on loopback the receiver's
+ * TCP work too): hash over 2 targets cost 1.14x failover's CPU per message at the same load
+ * (bench/README.md, fwd-hash). So a lane writes once it has LANE_MIN_WRITE bytes to send, or
+ * when its oldest unsent bytes have waited LANE_MAX_WAIT_MS (flush_timer), and at once when
+ * the output is stopping. Under a stream a message waits at most that much longer; a lone
+ * message too (syslog over TCP has no latency to keep below milliseconds).
+ */
+#define LANE_MIN_WRITE (16 * 1024)
+#define LANE_MAX_WAIT_MS 2
+
+static bool lane_defers(struct fwd *lane, int64_t *now_ms)
+{
+    size_t unsent = lane->win.buf.len - lane->win.sent;
+    lane->deferred = false;
+    if (unsent == 0 || unsent >= LANE_MIN_WRITE || lane->stopping) {
+        lane->unsent_since_ms = 0;
+        return false;
+    }
+    if (*now_ms == 0) {
+        *now_ms = tl_now_ms();
+    }
+    if (lane->unsent_since_ms == 0) {
+        lane->unsent_since_ms = *now_ms;
+    } else if (*now_ms - lane->unsent_since_ms >= LANE_MAX_WAIT_MS) {
+        lane->unsent_since_ms = 0;
+        return false;
+    }
+    if (!tl_ev_timer_armed(&lane->flush_timer)) {
+        tl_ev_timer_start(lane->loop, &lane->flush_timer, LANE_MAX_WAIT_MS);
+    }
+    lane->deferred = true;
+    return true;
+}
+
+static void lane_flush(struct tl_ev_loop *loop, void *arg)
+{
+    (void)loop;
+    fwd_pump(arg);
+}
+
 bool fwd_lb_send(struct fwd *f)
 {
     struct fwd_lb *lb = f->lb;
     bool moved = false;
+    int64_t now_ms = 0;
     for (size_t i = 0; i < lb->n_lanes; i++) {
         struct fwd *lane = lb->lane[i];
-        if (lane->c.state == FWD_UP && lane->proto->send(lane) == TL_OK) {
+        if (lane->c.state == FWD_UP && !lane_defers(lane, &now_ms) &&
+            lane->proto->send(lane) == TL_OK) {
             moved = true;
         }
     }
@@ -368,6 +413,7 @@ static void lane_free(struct fwd *lane)
     /* The loop outlives the lanes: nothing of theirs may stay in its timer heap. */
     tl_ev_timer_stop(lane->loop, &lane->c.timer);
     tl_ev_timer_stop(lane->loop, &lane->ack_timer);
+    tl_ev_timer_stop(lane->loop, &lane->flush_timer);
     fwd_conn_fini(lane);
     if (lane->proto->fini) {
         lane->proto->fini(lane);
@@ -415,6 +461,7 @@ static struct fwd *lane_new(struct fwd *f, size_t i)
     lane->lane_stats = &f->lb->stats[i];
     fwd_window_init(&lane->win);
     tl_ev_timer_init(&lane->ack_timer, fwd_ack_poll, lane);
+    tl_ev_timer_init(&lane->flush_timer, lane_flush, lane);
     /* Its connection uses the output's TLS slot (a reload fills that one). */
     if (!fwd_conn_init(lane, false) || (lane->proto->init && !lane->proto->init(lane))) {
         lane_free(lane);
