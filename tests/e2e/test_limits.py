@@ -313,9 +313,11 @@ def test_partial_frames_stay_under_the_budget(daemon, tmp_path, pki, transport):
         hwm = status_kib(pid, "VmHWM")
         growth_mib = (hwm - hwm0) / 1024.0
         # Per connection still open (kept), TLS costs up to about 40 KiB more; each worker
-        # may go over by one read before it sheds; ASan adds redzones and shadow memory.
-        slack = 1.5 if SCALE == 1 else 3.0
-        allowed = BUDGET_MIB + (kept * 48 / 1024.0 if transport == "tls" else 0) + slack
+        # may go over by one read before it sheds. ASan adds redzones and shadow memory, and
+        # its size classes round a 60 KiB tail plus its redzone up to 80 KiB: under ASan the
+        # bound scales by that quarter (measured there: 6.5 to 6.8 MiB for TLS, 3.0 for TCP).
+        held = BUDGET_MIB + (kept * 48 / 1024.0 if transport == "tls" else 0)
+        allowed = held + 1.5 if SCALE == 1 else held * 1.25 + 3.0
         assert growth_mib < allowed, "peak RSS grew by %.1f MiB (allowed %.1f)" % (
             growth_mib, allowed)
         assert growth_mib < NCONN * PARTIAL / 1048576.0 / 2  # far from unbounded (23 MiB)
