@@ -6,8 +6,82 @@
 #include <string.h>
 #include <strings.h>
 
+/* A home's return list: a lock-free stack that other threads push dead messages onto and
+ * its thread takes whole (exchange with NULL), so there is no ABA. */
+struct home {
+    _Atomic(struct tl_msg *) returned;
+    char pad[64 - sizeof(struct tl_msg *)]; /* one cache line each */
+};
+
+static struct home homes[TL_MSG_HOMES];
+static _Thread_local uint8_t my_home;   /* 1 + index into homes, 0: none */
+static _Thread_local uint32_t made;     /* messages made since the last drain */
+
+enum { DRAIN_EVERY = 256 };
+
+static size_t free_chain(struct tl_msg *m)
+{
+    size_t n = 0;
+    while (m) {
+        struct tl_msg *next = m->dead_next;
+        free(m);
+        m = next;
+        n++;
+    }
+    return n;
+}
+
+size_t tl_msg_home_drain(void)
+{
+    if (!my_home) {
+        return 0;
+    }
+    made = 0;
+    struct home *h = &homes[my_home - 1];
+    if (!atomic_load_explicit(&h->returned, memory_order_relaxed)) {
+        return 0;
+    }
+    return free_chain(atomic_exchange_explicit(&h->returned, NULL, memory_order_acquire));
+}
+
+void tl_msg_home_enter(size_t id)
+{
+    my_home = (uint8_t)(1 + id % TL_MSG_HOMES);
+    made = 0;
+}
+
+void tl_msg_home_leave(void)
+{
+    tl_msg_home_drain();
+    my_home = 0;
+}
+
+size_t tl_msg_homes_drain_all(void)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < TL_MSG_HOMES; i++) {
+        n += free_chain(atomic_exchange_explicit(&homes[i].returned, NULL,
+                                                 memory_order_acquire));
+    }
+    return n;
+}
+
+static void send_home(struct tl_msg *m)
+{
+    struct home *h = &homes[m->home - 1];
+    struct tl_msg *head = atomic_load_explicit(&h->returned, memory_order_relaxed);
+    do {
+        m->dead_next = head;
+    } while (!atomic_compare_exchange_weak_explicit(&h->returned, &head, m,
+                                                    memory_order_release,
+                                                    memory_order_relaxed));
+}
+
 struct tl_msg *tl_msg_new_extra(const void *data, size_t len, size_t extra)
 {
+    if (my_home && ++made >= DRAIN_EVERY) {
+        tl_msg_home_drain();
+    }
     if (len > UINT32_MAX / 2 || extra > 65536) {
         return NULL;
     }
@@ -19,6 +93,7 @@ struct tl_msg *tl_msg_new_extra(const void *data, size_t len, size_t extra)
     atomic_init(&m->refs, 1);
     m->facility = 1;
     m->severity = 5;
+    m->home = my_home;
     m->raw_len = (uint32_t)len;
     m->raw_cap = (uint32_t)(len + extra);
     if (len) {
@@ -65,7 +140,11 @@ void tl_msg_unref(struct tl_msg *m)
     }
     if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1) {
         tl_peer_id_unref(m->peer_id);
-        free(m);
+        if (m->home && m->home != my_home) {
+            send_home(m);
+        } else {
+            free(m);
+        }
     }
 }
 

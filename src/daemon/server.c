@@ -397,6 +397,8 @@ void tl_server_fini(struct tl_server *srv)
     free(srv->confs);
     pthread_mutex_destroy(&srv->list_lock);
     memset(srv, 0, sizeof(*srv));
+    /* Every thread that made or dropped messages has been joined. */
+    tl_msg_homes_drain_all();
 }
 
 void tl_server_reopen(struct tl_server *srv)

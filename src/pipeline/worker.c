@@ -611,8 +611,10 @@ struct tl_routes *tl_pipeline_publish(struct tl_pipeline *pl, struct tl_routes *
 static void *worker_main(void *arg)
 {
     struct tl_worker *w = arg;
+    tl_msg_home_enter(w->id);
     while (!atomic_load(&w->stop)) {
         tl_ev_run_once(w->loop, 1000);
+        tl_msg_home_drain();
         if (atomic_exchange(&w->recheck, false)) {
             recheck_all(w);
         }
@@ -648,6 +650,8 @@ static void *worker_main(void *arg)
     }
     tl_ev_run_once(w->loop, 0); /* runs deferred frees */
     flush_all(w->loop, w);
+    /* What the outputs still hold comes back later: tl_server_fini frees it. */
+    tl_msg_home_leave();
     return NULL;
 }
 
