@@ -207,6 +207,8 @@ struct tl_conf_route {
     size_t *to;                  /* indexes into outputs */
     struct tl_filter *where;     /* where: compiled at load (route/filter.h); NULL: every
                                   * message (no where:, or an empty one) */
+    char *where_text;            /* the same filter as one text, for the reload's diff
+                                  * (NULL with where NULL, or when out of memory) */
 };
 
 /* A file or directory the configuration names (the TLS blocks' paths), kept for
@@ -290,7 +292,7 @@ struct tl_conf_diff {
     long *out_match;  /* the same for outputs */
     size_t in_kept, in_added, in_changed, in_removed;
     size_t out_kept, out_added, out_changed, out_removed;
-    bool routes_same; /* the same (input, output) pairs, by name */
+    bool routes_same; /* the same (input, output) pairs, by name, with the same filters */
 };
 /* false when out of memory. */
 bool tl_conf_diff(const struct tl_conf *old, const struct tl_conf *fresh, struct tl_conf_diff *d);
@@ -299,6 +301,8 @@ void tl_conf_diff_fini(struct tl_conf_diff *d);
  * NULL when out of memory). */
 char *tl_conf_input_settings(const struct tl_conf_input *in);
 char *tl_conf_output_settings(const struct tl_conf_output *out);
+/* Whether route rt takes input i to output o. */
+bool tl_conf_route_carries(const struct tl_conf_route *rt, size_t i, size_t o);
 /* Whether input i feeds output o (no routes: every input feeds every output). */
 bool tl_conf_routed(const struct tl_conf *c, size_t i, size_t o);
 /* Top-level keys read only at start whose value differs: up to cap names into names. */

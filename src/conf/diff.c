@@ -206,6 +206,19 @@ static int same_output(const void *a, size_t i, const void *b, size_t j)
                      tl_conf_output_settings(&((const struct tl_conf *)b)->outputs[j]));
 }
 
+bool tl_conf_route_carries(const struct tl_conf_route *rt, size_t i, size_t o)
+{
+    bool from = false;
+    bool to = false;
+    for (size_t k = 0; k < rt->n_from; k++) {
+        from |= rt->from[k] == i;
+    }
+    for (size_t k = 0; k < rt->n_to; k++) {
+        to |= rt->to[k] == o;
+    }
+    return from && to;
+}
+
 /* Whether input i feeds output o (no routes: every input feeds every output). */
 bool tl_conf_routed(const struct tl_conf *c, size_t i, size_t o)
 {
@@ -213,42 +226,75 @@ bool tl_conf_routed(const struct tl_conf *c, size_t i, size_t o)
         return true;
     }
     for (size_t r = 0; r < c->n_routes; r++) {
-        const struct tl_conf_route *rt = &c->routes[r];
-        bool from = false;
-        bool to = false;
-        for (size_t k = 0; k < rt->n_from; k++) {
-            from |= rt->from[k] == i;
-        }
-        for (size_t k = 0; k < rt->n_to; k++) {
-            to |= rt->to[k] == o;
-        }
-        if (from && to) {
+        if (tl_conf_route_carries(&c->routes[r], i, o)) {
             return true;
         }
     }
     return false;
 }
 
-/* Every (input, output) pair one configuration routes is routed by the other, by name. */
+/* Whether c routes input i to output o through a route whose where: reads as text (NULL:
+ * a route without one; no routes at all: every pair, unfiltered). */
+static bool routed_with(const struct tl_conf *c, size_t i, size_t o, const char *text)
+{
+    if (c->n_routes == 0) {
+        return text == NULL;
+    }
+    for (size_t r = 0; r < c->n_routes; r++) {
+        const struct tl_conf_route *rt = &c->routes[r];
+        if (rt->where != NULL && rt->where_text == NULL) {
+            continue; /* out of memory at load: never the same */
+        }
+        if (tl_conf_route_carries(rt, i, o) &&
+            (text == NULL ? rt->where == NULL
+                          : rt->where_text != NULL && strcmp(rt->where_text, text) == 0)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Whether b routes the input and output named as a's i and o with that filter. */
+static bool routed_by_names(const struct tl_conf *a, size_t i, size_t o,
+                            const struct tl_conf *b, const char *text)
+{
+    for (size_t bi = 0; bi < b->n_inputs; bi++) {
+        if (strcmp(a->inputs[i].name, b->inputs[bi].name) != 0) {
+            continue;
+        }
+        for (size_t bo = 0; bo < b->n_outputs; bo++) {
+            if (strcmp(a->outputs[o].name, b->outputs[bo].name) == 0 &&
+                routed_with(b, bi, bo, text)) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* Every (input, output) pair one configuration routes, through each of its filters (or
+ * none), the other routes by name through the same filter. */
 static bool routes_within(const struct tl_conf *a, const struct tl_conf *b)
 {
     for (size_t i = 0; i < a->n_inputs; i++) {
         for (size_t o = 0; o < a->n_outputs; o++) {
-            if (!tl_conf_routed(a, i, o)) {
+            if (a->n_routes == 0) {
+                if (!routed_by_names(a, i, o, b, NULL)) {
+                    return false;
+                }
                 continue;
             }
-            bool there = false;
-            for (size_t bi = 0; bi < b->n_inputs && !there; bi++) {
-                if (strcmp(a->inputs[i].name, b->inputs[bi].name) != 0) {
+            for (size_t r = 0; r < a->n_routes; r++) {
+                const struct tl_conf_route *rt = &a->routes[r];
+                if (!tl_conf_route_carries(rt, i, o)) {
                     continue;
                 }
-                for (size_t bo = 0; bo < b->n_outputs && !there; bo++) {
-                    there = strcmp(a->outputs[o].name, b->outputs[bo].name) == 0 &&
-                            tl_conf_routed(b, bi, bo);
+                if (rt->where != NULL && rt->where_text == NULL) {
+                    return false;
                 }
-            }
-            if (!there) {
-                return false;
+                if (!routed_by_names(a, i, o, b, rt->where ? rt->where_text : NULL)) {
+                    return false;
+                }
             }
         }
     }

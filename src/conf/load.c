@@ -767,6 +767,7 @@ void tl_conf_free(struct tl_conf *c)
         free(c->routes[i].from);
         free(c->routes[i].to);
         tl_filter_free(c->routes[i].where);
+        free(c->routes[i].where_text);
     }
     free(c->inputs);
     free(c->outputs);

@@ -259,6 +259,38 @@ static bool keys_given(struct tl_filter_keys *k)
     return false;
 }
 
+/* The filter as one text, the same for the same keys and values whatever their order or
+ * spelling in YAML, for the reload's diff to tell a changed where: (malloc'd; NULL when out
+ * of memory, which the diff takes as "changed"). Items are length-prefixed. */
+static char *where_text(struct tl_filter_spec *spec)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (f == NULL) {
+        return NULL;
+    }
+    for (int scope = 0; scope < 2; scope++) {
+        struct tl_filter_keys *keys = scope == 0 ? &spec->where : &spec->where_not;
+        for (size_t i = 0; i < N_FILTER_KEYS; i++) {
+            const struct tl_filter_values *v = filter_key(keys, i);
+            if (v->n == 0 && !v->is_list) {
+                continue;
+            }
+            fprintf(f, "%s%zu%c", scope ? "not." : "", i, v->is_list ? '[' : '=');
+            for (size_t k = 0; k < v->n; k++) {
+                fprintf(f, "%zu:%s", strlen(v->v[k]), v->v[k]);
+            }
+            fputc(';', f);
+        }
+    }
+    if (fclose(f) != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
 /* A route's where: v into r->where (NULL when it selects nothing out). */
 static void walk_where(struct ld *ld, struct tl_conf_route *r, const struct tl_yaml_node *v,
                        const char *where)
@@ -281,6 +313,7 @@ static void walk_where(struct ld *ld, struct tl_conf_route *r, const struct tl_y
     }
     if (ok && (keys_given(&spec.where) || keys_given(&spec.where_not))) {
         r->where = tl_filter_compile(&spec, &err);
+        r->where_text = r->where ? where_text(&spec) : NULL;
         if (r->where == NULL) {
             /* err names "where.KEY[i]"; the route's index goes before it */
             tl_conf_errf(ld, refused_line(sc, &spec, v->line), "%s.%s", where, err.cause);

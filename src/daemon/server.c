@@ -137,20 +137,6 @@ void tl_server_input_free(struct tl_input *in)
     free(in);
 }
 
-/* Whether route r takes input i to output o. */
-static bool route_has(const struct tl_conf_route *r, size_t i, size_t o)
-{
-    bool from = false;
-    bool to = false;
-    for (size_t k = 0; k < r->n_from; k++) {
-        from |= r->from[k] == i;
-    }
-    for (size_t k = 0; k < r->n_to; k++) {
-        to |= r->to[k] == o;
-    }
-    return from && to;
-}
-
 /*
  * The where: filters of the routes taking input i to output o, into rw (rw->n 0 when one of
  * them has none, or there are no routes: every message goes). False: out of memory.
@@ -160,7 +146,7 @@ static bool route_filters(const struct tl_conf *c, size_t i, size_t o, struct tl
     rw->f = NULL;
     rw->n = 0;
     for (size_t r = 0; r < c->n_routes; r++) {
-        if (!route_has(&c->routes[r], i, o)) {
+        if (!tl_conf_route_carries(&c->routes[r], i, o)) {
             continue;
         }
         if (c->routes[r].where == NULL) {

@@ -383,7 +383,8 @@ def test_filter_changed_under_load(daemon, tmp_path, pki):
     """A route's where: filter changed by a reload while a TLS stream runs: before the switch
     the filtered output gets the even numbers, after it the odd ones; the switch is one point
     in the stream (the route table is swapped whole: no message sees a mix), nothing is lost
-    on either output, and the connection is the same one."""
+    on either output, and the connection is the same one. The reload's summary tells a
+    changed filter from an unchanged one."""
     def conf(parity):
         tls = tls_input("tls-in", tls={"auth": "certvalid"})
         outputs = [file_output("all", tmp_path / "all.log"),
@@ -401,6 +402,7 @@ def test_filter_changed_under_load(daemon, tmp_path, pki):
         m = reload(d, conf("13579"))
         assert m.group(2, 3, 4) == ("0", "0", "0") and m.group(6, 7, 8) == ("0", "0", "0"), \
             m.group(0)
+        assert ", the same" not in m.group(0), "a changed where: read as the same routes"
         at = stream.sent
         wait_seqs(d, tmp_path / "all.log", "FLT", at + 400)
     finally:
@@ -422,3 +424,6 @@ def test_filter_changed_under_load(daemon, tmp_path, pki):
     # s is evens[-1] + 1 (odds[0] right after it) or evens[-1] + 2 (an even one the new
     # filter left out, then odds[0]): nothing in between was lost
     assert odds[0] - evens[-1] in (1, 3), (evens[-3:], odds[:3])
+    # The same filter again: the summary says the routes are the same.
+    m = reload(d, conf("13579"))
+    assert ", the same" in m.group(0), m.group(0)

@@ -217,6 +217,68 @@ static void test_routes(void **state)
     tl_conf_free(c);
 }
 
+/* A where: counts in "the same routes": the same filter written in another order or style
+ * is the same; another value, a filter added or removed, or a not: is not. */
+static void test_routes_where(void **state)
+{
+    (void)state;
+    const char *const variants[] = {
+        /* 0 */ "routes:\n"
+                "  - {from: a, to: f, where: {facility: [auth, authpriv], program: \"ssh*\"}}\n"
+                "  - {from: [b, t], to: g}\n",
+        /* 1: 0 in another order and style */
+                "routes:\n"
+                "  - {from: [b, t], to: g}\n"
+                "  - from: a\n"
+                "    to: f\n"
+                "    where:\n"
+                "      program: 'ssh*'\n"
+                "      facility:\n"
+                "        - auth\n"
+                "        - authpriv\n",
+        /* 2: another value */
+                "routes:\n"
+                "  - {from: a, to: f, where: {facility: [auth, authpriv], program: \"sshd\"}}\n"
+                "  - {from: [b, t], to: g}\n",
+        /* 3: one item fewer */
+                "routes:\n"
+                "  - {from: a, to: f, where: {facility: [auth], program: \"ssh*\"}}\n"
+                "  - {from: [b, t], to: g}\n",
+        /* 4: no filter */
+                "routes:\n"
+                "  - {from: a, to: f}\n"
+                "  - {from: [b, t], to: g}\n",
+        /* 5: the same keys under not: */
+                "routes:\n"
+                "  - {from: a, to: f, where: {not: {facility: [auth, authpriv], "
+                "program: \"ssh*\"}}}\n"
+                "  - {from: [b, t], to: g}\n",
+        /* 6: a single value where 3 has a list of one (severity-style difference) */
+                "routes:\n"
+                "  - {from: a, to: f, where: {facility: auth, program: \"ssh*\"}}\n"
+                "  - {from: [b, t], to: g}\n",
+    };
+    enum { N = sizeof(variants) / sizeof(variants[0]) };
+    struct tl_conf *c[N];
+    for (size_t i = 0; i < N; i++) {
+        c[i] = make("", "", OUTS, variants[i], "");
+    }
+    for (size_t i = 0; i < N; i++) {
+        for (size_t j = 0; j < N; j++) {
+            struct tl_conf_diff d;
+            diff(c[i], c[j], &d);
+            bool same = i == j || (i <= 1 && j <= 1);
+            if (d.routes_same != same) {
+                fail_msg("variants %zu and %zu: routes_same %d", i, j, d.routes_same);
+            }
+            tl_conf_diff_fini(&d);
+        }
+    }
+    for (size_t i = 0; i < N; i++) {
+        tl_conf_free(c[i]);
+    }
+}
+
 static void test_restart_keys(void **state)
 {
     (void)state;
@@ -269,6 +331,7 @@ int main(void)
         cmocka_unit_test(test_tls_keys),
         cmocka_unit_test(test_every_key_counts),
         cmocka_unit_test(test_routes),
+        cmocka_unit_test(test_routes_where),
         cmocka_unit_test(test_restart_keys),
         cmocka_unit_test(test_structured_keys_are_compared),
     };
