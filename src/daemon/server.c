@@ -397,6 +397,10 @@ void tl_server_reopen(struct tl_server *srv)
 
 void tl_server_log_stats(struct tl_server *srv)
 {
+    tl_info("stats: report %llu: %zu input%s, %zu output%s",
+            (unsigned long long)++srv->stats_reports, srv->pl.n_inputs,
+            srv->pl.n_inputs == 1 ? "" : "s", srv->pl.n_outputs,
+            srv->pl.n_outputs == 1 ? "" : "s");
     for (size_t i = 0; i < srv->pl.n_inputs; i++) {
         struct tl_input_stats *s = &srv->pl.inputs[i]->stats;
         tl_info("stats: input %s: received=%llu malformed=%llu truncated=%llu "

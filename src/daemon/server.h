@@ -31,6 +31,7 @@ struct tl_server {
     pthread_mutex_t list_lock;
     uint16_t metrics_port;      /* the metrics listener's port (main.c), 0 without one: the
                                  * port_file's last line, also when a reload rewrites it */
+    uint64_t stats_reports;     /* counter reports logged (tl_server_log_stats) */
 };
 
 /* Binds every listener (so errors surface before anything starts); false after logging
@@ -49,6 +50,9 @@ void tl_server_reopen(struct tl_server *srv);
  * replaced after the old instance has settled what it holds, and the route table switches
  * whole. One line says what changed. Main thread. */
 void tl_server_reload(struct tl_server *srv);
+/* Logs the counters: a first line "stats: report N: I inputs, O outputs" (N counts from 1,
+ * so a reader of the log tells one report's lines from the last one's), then a line per input
+ * and output and their detail lines. Main thread. */
 void tl_server_log_stats(struct tl_server *srv);
 /* What the configuration's kinds check beyond the loader's rules (out/out.h: check), at
  * --check and at start; false with one sentence per problem appended to errs. */

@@ -239,8 +239,8 @@ def test_hash_every_target_down_then_one_returns(daemon, tmp_path, pki):
     kill_holding(tx, rxs[1], 2)
     kill_holding(tx, rxs[0], 1)
     f.finish(T(90))
-    # Polled: under load the first reading after the kill can still be the end of the block
-    # logged for kill_holding's last SIGUSR1 (taken before the kill: lane 1 still up).
+    # Polled: a lane reads down once the daemon has seen its receiver go (a failed write or
+    # connect), which under load can come after the first reading.
     st = {}
 
     def both_down():
