@@ -9,8 +9,7 @@
 /* A home's return list: a lock-free stack that other threads push dead messages onto and
  * its thread takes whole (exchange with NULL), so there is no ABA. */
 struct home {
-    _Atomic(struct tl_msg *) returned;
-    char pad[64 - sizeof(struct tl_msg *)]; /* one cache line each */
+    _Alignas(64) _Atomic(struct tl_msg *) returned; /* one cache line each */
 };
 
 static struct home homes[TL_MSG_HOMES];
