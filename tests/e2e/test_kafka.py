@@ -238,6 +238,40 @@ def test_disk_queue_and_delivery(cluster, daemon, tmp_path):
     poll(lambda: counters(d)["queued_disk"] == 0, T(10), "the disk part to empty", interval=0.3)
 
 
+def test_disk_queue_with_librdkafka_queue_full(cluster, daemon, tmp_path):
+    """With queue.dir every record goes to disk and is produced from there (or from memory
+    when the disk part is caught up). librdkafka's own queue is made tiny (50 records, far
+    below the output's room in flight), so producing stops at a full queue over and over and
+    goes on from the disk queue's read cursor once a delivery report makes room. Two topics,
+    in runs and then alternating. Every message arrives once, each host's in order within
+    its topic, and the disk part empties."""
+    mc = cluster(topics={TOPIC: 3, "syslog-local0": 2})
+    q = tmp_path / "kq"
+    d = daemon(config([tcp_input("feed")],
+                      [kafka_output(mc, queue={"dir": str(q)},
+                                    properties={"queue.buffering.max.messages": "50"})]))
+    n = 4000
+    half = n // 2
+    # Runs of 100 per topic (batches of up to 100 records), then a part that alternates.
+    blob = b"".join(line("qf", i, pri=13 if (i // 100) % 2 == 0 else 133)
+                    for i in range(half))
+    blob += b"".join(line("qf", i, pri=13 if i % 2 == 0 else 133) for i in range(half, n))
+    Feeder(d.port("feed"), blob).start().finish(T(60))
+    poll(lambda: acked(d) >= n, T(90), "%d deliveries" % n, interval=0.3, max_interval=1.0)
+    user_want = sum(1 for i in range(half) if (i // 100) % 2 == 0) + (n - half) // 2
+    user = KafkaTally(kafka.read_topic(mc.bootstrap, TOPIC, want=user_want, timeout=T(30)),
+                      "qf", n)
+    local0 = KafkaTally(kafka.read_topic(mc.bootstrap, "syslog-local0", want=n - user_want,
+                                         timeout=T(30)), "qf", n)
+    for t in (user, local0):  # each host's order within each topic
+        assert not t.bad and not t.order and t.dups == 0, t.summary()
+    assert len(user.counts) == user_want and len(local0.counts) == n - user_want
+    assert sorted(list(user.counts) + list(local0.counts)) == list(range(n))
+    c = counters(d)
+    assert c["written"] == n and c["acknowledged"] == n and c["dropped"] == 0, c
+    poll(lambda: counters(d)["queued_disk"] == 0, T(10), "the disk part to empty", interval=0.3)
+
+
 def test_broker_down_and_back(cluster, daemon):
     """A broker goes down mid-stream (its partitions stay with it: no leader move) and comes
     back: nothing is lost, each host's order is kept, the log says it once."""
