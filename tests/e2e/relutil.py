@@ -14,7 +14,6 @@ Every wait is bounded; every process is stopped by PID (the `daemon` fixture).
 
 import os
 import re
-import signal
 import struct
 import threading
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import sender
 from tlsconf import CLIENT_NAME, forward_output, server_tls, tls_block
-from tlslogd import T, poll
+from tlslogd import T, poll, stats_report
 
 # ---------------------------------------------------------------------------------------------
 # Numbered load
@@ -248,38 +247,17 @@ def parse_stats(text):
     return out
 
 
-_REPORT_RE = re.compile(r"stats: report (\d+): ", re.M)
-
-
 def stats(d, want=(), timeout=None):
-    """Sends SIGUSR1 and returns the counters logged in response. want: keys ("output fwd")
-    that must all be present. Only the lines of this signal's report count: each report
-    starts with a numbered "stats: report N:" line, so the rest of the last report (which the
-    daemon may still be writing) is never taken for this one."""
-    def whole():
-        # Only whole lines: the daemon may be writing one while we read the log.
-        text = d.log_text()
-        return text[:text.rfind("\n") + 1]
-
-    last = max([int(n) for n in _REPORT_RE.findall(whole())] or [0])
-    d.signal(signal.SIGUSR1)
-
-    def block():
-        text = whole()
-        heads = [m for m in _REPORT_RE.finditer(text) if int(m.group(1)) > last]
-        if not heads:
-            return None
-        end = heads[1].start() if len(heads) > 1 else len(text)
-        return parse_stats(text[heads[0].start():end])
-
-    def got():
-        st = block()
-        if st and all(w in st for w in want):
-            return st
-        return None
-    st = poll(got, timeout or T(10), "stats lines %s from %s after SIGUSR1" % (list(want), d.name))
-    time.sleep(0.1)  # the rest of the block
-    return block() or st
+    """Sends SIGUSR1 and returns the counters logged in response (only the lines of that
+    signal's report: tlslogd.stats_report). want: keys ("output fwd") that must all be
+    present."""
+    def ready(text):
+        st = parse_stats(text)
+        return st and all(w in st for w in want)
+    text = stats_report(d, ready, timeout or T(10),
+                        "stats lines %s from %s after SIGUSR1" % (list(want), d.name),
+                        rest=0.1)  # the rest of the report
+    return parse_stats(text)
 
 
 def proc_status(pid, key):

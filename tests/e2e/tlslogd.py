@@ -66,6 +66,38 @@ def poll(cond, timeout, what, interval=0.02, max_interval=0.2):
         interval = min(interval * 1.5, max_interval)
 
 
+_REPORT_RE = re.compile(r"stats: report (\d+): ", re.M)
+
+
+def stats_report(d, ready, timeout, what, rest=0.0):
+    """Sends SIGUSR1 to daemon d and polls until ready(text) is truthy of the report that
+    signal asked for: the log's whole lines from that report's numbered first line ("stats:
+    report N:", N above every one logged before the signal) to the next report. So the rest
+    of an earlier report, which the daemon may still be writing, is never taken for this one.
+    After ready, waits rest seconds for the rest of the report; returns its text."""
+    def whole():
+        # Only whole lines: the daemon may be writing one while we read the log.
+        text = d.log_text()
+        return text[:text.rfind("\n") + 1]
+
+    last = max([int(n) for n in _REPORT_RE.findall(whole())] or [0])
+    d.signal(signal.SIGUSR1)
+
+    def block():
+        text = whole()
+        heads = [m for m in _REPORT_RE.finditer(text) if int(m.group(1)) > last]
+        if not heads:
+            return None
+        return text[heads[0].start():heads[1].start() if len(heads) > 1 else len(text)]
+
+    text = poll(lambda: (lambda t: t if t is not None and ready(t) else None)(block()),
+                timeout, what)
+    if rest:
+        time.sleep(rest)
+        text = block()
+    return text
+
+
 # ---------------------------------------------------------------------------------------------
 # Minimal YAML emitter (block style) for the config dicts the tests build.
 

@@ -11,7 +11,6 @@ naming the peer address is told apart from the good client's (always 127.0.0.1).
 """
 
 import re
-import signal
 import socket
 import ssl
 import subprocess
@@ -21,7 +20,7 @@ from peers.certs import Pki
 from peers.local import check_numbered, octet_frame
 from peers.openssl import s_client
 from peers.ports import free_port
-from tlslogd import T, config, file_output, poll, read_lines
+from tlslogd import T, config, file_output, poll, read_lines, stats_report
 
 # ---------------------------------------------------------------------------------------------
 # The keyword table (match loosely, case-insensitive).
@@ -307,18 +306,11 @@ def wait_log_count(d, needle, n, timeout=None):
 
 
 def stats_line(d, input_name="tls-in"):
-    """Sends SIGUSR1 and returns the new 'stats: input NAME:' line."""
+    """Sends SIGUSR1 and returns the 'stats: input NAME:' line of the report it asked for
+    (tlslogd.stats_report)."""
     pat = re.compile(r"^.*stats: input %s: .*$" % re.escape(input_name), re.M)
-
-    def complete():
-        # Only whole lines: the daemon may be writing the line while we read the log.
-        text = d.log_text()
-        return pat.findall(text[:text.rfind("\n") + 1])
-    before = len(complete())
-    d.signal(signal.SIGUSR1)
-    lines = poll(lambda: (lambda l: l if len(l) > before else None)(complete()),
-                 T(10), "a stats line after SIGUSR1")
-    return lines[-1]
+    text = stats_report(d, pat.search, T(10), "a stats line after SIGUSR1")
+    return pat.search(text).group(0)
 
 
 def stat(line, key):
